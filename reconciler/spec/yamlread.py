@@ -25,6 +25,9 @@ _SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
 
 
+_UNREADABLE = object()  # a value already reported; its key is left out to avoid follow-up errors
+
+
 class _Refused(Exception):
     """The document is too deep or too big to read safely."""
 
@@ -83,11 +86,12 @@ class _Converter:
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
-            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            items = (self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value))
+            return [item for item in items if item is not _UNREADABLE]
         if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
             return self._mapping(node, path, depth)
         self.problems.append(self._unsupported_tag(node, path))
-        return None
+        return _UNREADABLE
 
     def _count(self, values: int, node: Node) -> None:
         self.values += values
@@ -109,7 +113,7 @@ class _Converter:
     def _scalar(self, node: ScalarNode, path: DocPath) -> object:
         if node.tag not in _SCALAR_TAGS:
             self.problems.append(self._unsupported_tag(node, path))
-            return None
+            return _UNREADABLE
         self.doc.raw_scalars[path] = node.value
         try:
             return self.loader.construct_object(node)
@@ -120,7 +124,7 @@ class _Converter:
                     path, f"cannot read this value: {reason}", "quote it to keep it as a string"
                 )
             )
-            return None
+            return _UNREADABLE
 
     def _pairs(self, node: MappingNode, depth: int) -> list[tuple[Node, Node, bool]]:
         """The mapping's key/value nodes, then those merged in with `<<:` (marked True)."""
@@ -177,7 +181,9 @@ class _Converter:
                 )
                 continue
             self.doc.key_marks[key_path] = key_mark
-            result[key] = self.convert(value_node, key_path, depth + 1)
+            value = self.convert(value_node, key_path, depth + 1)
+            if value is not _UNREADABLE:
+                result[key] = value
         return result
 
 
@@ -231,7 +237,8 @@ def parse_yaml(doc: Document, text: str) -> list[Problem]:
                 )
             ]
         converter = _Converter(loader, doc)
-        doc.data = converter.convert(root, (), 1)
+        data = converter.convert(root, (), 1)
+        doc.data = None if data is _UNREADABLE else data
         return converter.problems
     except _Refused as exc:
         doc.data = None
