@@ -118,12 +118,12 @@ class _Converter:
         try:
             return self.loader.construct_object(node)
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            self.problems.append(
-                self.doc.problem(
-                    path, f"cannot read this value: {reason}", "quote it to keep it as a string"
-                )
-            )
+            if node.tag in (_TAG + "int", _TAG + "float"):
+                message, hint = "the number has too many digits", "write a smaller number"
+            else:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                message, hint = f"cannot read this value: {reason}", "quote it to make it a string"
+            self.problems.append(self.doc.problem(path, message, hint))
             return _UNREADABLE
 
     def _pairs(self, node: MappingNode, depth: int) -> list[tuple[Node, Node, bool]]:
@@ -192,9 +192,11 @@ def _syntax_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
         position = int(exc.position)
         line = text.count("\n", 0, position) + 1
         col = position - (text.rfind("\n", 0, position) + 1) + 1
+        character = exc.character
+        code = character if isinstance(character, int) else ord(str(character)[:1] or "\0")
         return file_problem(
             file,
-            f"the file contains a character YAML does not allow ({exc.character!r})",
+            f"the file contains a character YAML does not allow (U+{code:04X})",
             "is it a binary file? a spec is UTF-8 text",
             line,
             col,
@@ -225,8 +227,9 @@ def _syntax_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
 
 def parse_yaml(doc: Document, text: str) -> list[Problem]:
     """Fill `doc.data` and its marks from `text`; return the problems found while reading."""
-    loader = _BoundedLoader(text)
+    loader: _BoundedLoader | None = None
     try:
+        loader = _BoundedLoader(text)
         root = loader.get_single_node()
         if root is None:
             return [
@@ -250,4 +253,5 @@ def parse_yaml(doc: Document, text: str) -> list[Problem]:
         doc.data = None
         return [file_problem(doc.file, "the document is nested too deeply to read")]
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
