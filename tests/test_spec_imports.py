@@ -35,3 +35,26 @@ def test_the_schema_ships_inside_the_package_and_the_top_level_link_points_to_it
     schema = PACKAGE / "schemas" / "podctl.schema.json"
     assert schema.is_file()
     assert (PACKAGE.parent / "schemas" / "podctl.schema.json").resolve() == schema.resolve()
+
+
+def test_every_schema_property_has_a_description():
+    import json
+
+    schema = json.loads((PACKAGE / "schemas" / "podctl.schema.json").read_text())
+    undocumented = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in node.get("properties", {}).items():
+                if "description" not in sub:
+                    undocumented.append(f"{where}.{name}")
+            for key, sub in node.items():
+                walk(sub, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, sub in enumerate(node):
+                walk(sub, f"{where}[{index}]")
+
+    walk(schema, "$")
+    assert undocumented == []
+    assert schema["additionalProperties"] is False
+    assert schema["$defs"]["podFields"]["additionalProperties"] is False
