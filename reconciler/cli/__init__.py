@@ -118,24 +118,29 @@ def podctl(ctx: click.Context) -> None:
 @global_options
 @click.pass_obj
 def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
-    """Check spec files: every problem at once, each with file:line:col and a hint."""
+    """Check spec files: every problem at once, each with file:line:col and a hint.
+
+    Files of several stacks may be checked together; each stack is checked on its own.
+    """
     from reconciler import render
-    from reconciler.spec import load_spec
+    from reconciler.spec import load_stacks
 
     try:
-        desired = load_spec(paths, strict_env=False)
+        stacks = load_stacks(paths, strict_env=False)
     except SpecError as exc:
         _emit_problems(settings, exc.problems)
         return EXIT_ERROR
+    warnings = [warning for desired in stacks for warning in desired.warnings]
     if settings.output_format == "json":
-        click.echo(render.problems_json(desired.warnings))
+        click.echo(render.problems_json(warnings))
     else:
-        if desired.warnings:
-            click.echo(render.problems_text(desired.warnings), err=True)
-        click.echo(
-            f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-            f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
-        )
+        if warnings:
+            click.echo(render.problems_text(warnings), err=True)
+        for desired in stacks:
+            click.echo(
+                f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
+                f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
+            )
     return EXIT_OK
 
 

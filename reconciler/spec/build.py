@@ -1,0 +1,136 @@
+"""Build the DesiredState of a stack whose files passed every check, filling every default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.errors import Problem
+from reconciler.model import (
+    AfterJobs,
+    CloudType,
+    DesiredState,
+    EnvValue,
+    JobSpec,
+    OnResumeFailure,
+    PodSpec,
+    PodState,
+    Rerun,
+    SecretRef,
+    Transfer,
+)
+from reconciler.spec.document import DocPath, Document
+from reconciler.spec.durations import parse_duration
+from reconciler.spec.rules import local_path
+from reconciler.spec.stack import Entry, StackSource, effective_pod
+
+DEFAULT_CONTAINER_GB = 20
+DEFAULT_VOLUME_GB = 20
+DEFAULT_MOUNT = "/workspace"
+DEFAULT_PORTS = ("22/tcp",)
+
+
+def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredState:
+    pods = {name: _build_pod(stack, name, entry) for name, entry in stack.pods.items()}
+    jobs = {name: _build_job(name, entry, pods) for name, entry in stack.jobs.items()}
+    return DesiredState(
+        stack=stack.name or "",
+        pods=pods,
+        jobs=jobs,
+        files=stack.files,
+        warnings=tuple(warnings),
+    )
+
+
+def _build_pod(stack: StackSource, name: str, pod: Entry) -> PodSpec:
+    fields = effective_pod(stack, pod)
+
+    def get(key: str, default: Any = None) -> Any:
+        entry = fields.get(key)
+        return default if entry is None else entry.value
+
+    gpu: dict[str, Any] = get("gpu", {})
+    gpu_type = gpu["type"]
+    disk: dict[str, Any] = get("disk", {})
+    spot = get("spot", False)
+    env = fields.get("env")
+    return PodSpec(
+        name=name,
+        image=get("image"),
+        gpu_types=(gpu_type,) if isinstance(gpu_type, str) else tuple(gpu_type),
+        gpu_count=int(gpu.get("count", 1)),
+        cloud=CloudType(get("cloud", CloudType.SECURE.value)),
+        spot_bid_per_gpu=float(spot["bid_per_gpu"]) if isinstance(spot, dict) else None,
+        container_disk_gb=int(disk.get("container_gb", DEFAULT_CONTAINER_GB)),
+        volume_gb=int(disk.get("volume_gb", DEFAULT_VOLUME_GB)),
+        volume_mount=disk.get("mount", DEFAULT_MOUNT),
+        network_volume=get("network_volume"),
+        ports=tuple(get("ports", DEFAULT_PORTS)),
+        env=_build_env(stack, pod, env),
+        docker_args=get("docker_args", ""),
+        min_vcpu=_optional_int(get("min_vcpu")),
+        min_memory_gb=_optional_int(get("min_memory_gb")),
+        cuda=tuple(get("cuda", ())),
+        data_center=get("data_center"),
+        state=PodState(get("state", PodState.RUNNING.value)),
+        max_lifetime_s=parse_duration(get("max_lifetime")),
+        after_jobs=AfterJobs(get("after_jobs", AfterJobs.KEEP.value)),
+        on_resume_failure=OnResumeFailure(get("on_resume_failure", OnResumeFailure.FAIL.value)),
+        protect=bool(get("protect", False)),
+    )
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _build_env(stack: StackSource, pod: Entry, env: Entry | None) -> Mapping[str, EnvValue]:
+    """The merged env; each value's written text is looked up in the file that set it."""
+    if env is None or not isinstance(env.value, dict):
+        return {}
+    own_path = (*pod.path, "env")
+    own = pod.doc.get(own_path)
+    inherited = stack.defaults.get("env")
+    result: dict[str, EnvValue] = {}
+    for key, value in env.value.items():
+        if (isinstance(own, dict) and key in own) or inherited is None:
+            result[key] = env_value(pod.doc, (*own_path, key), value)
+        else:
+            result[key] = env_value(inherited.doc, (*inherited.path, key), value)
+    return result
+
+
+def env_value(doc: Document, path: DocPath, value: object) -> EnvValue:
+    """A plain value as the text written in the file (`1e3` stays `1e3`), or a SecretRef."""
+    if isinstance(value, dict):
+        return SecretRef(from_env=str(value["from_env"]))
+    if isinstance(value, str):
+        return value
+    return doc.raw_scalars.get(path, str(value))
+
+
+def _build_job(name: str, job: Entry, pods: Mapping[str, PodSpec]) -> JobSpec:
+    value: dict[str, Any] = job.value  # type: ignore[assignment]
+    doc = job.doc
+    env = value.get("env", {})
+    pod = pods[value["pod"]]
+    return JobSpec(
+        name=name,
+        pod=value["pod"],
+        run=value["run"],
+        env={key: env_value(doc, (*job.path, "env", key), v) for key, v in env.items()},
+        workdir=value.get("workdir", pod.volume_mount),
+        upload=tuple(
+            Transfer(source=str(local_path(doc, item["from"])), target=item["to"])
+            for item in value.get("upload", ())
+        ),
+        download=tuple(
+            Transfer(source=item["from"], target=str(local_path(doc, item["to"])))
+            for item in value.get("download", ())
+        ),
+        needs=tuple(value.get("needs", ())),
+        timeout_s=parse_duration(value.get("timeout")),
+        retries=int(value.get("retries", 0)),
+        rerun=Rerun(value.get("rerun", Rerun.ON_CHANGE.value)),
+        parallel=bool(value.get("parallel", False)),
+    )
