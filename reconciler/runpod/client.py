@@ -7,6 +7,7 @@ the documents live in `documents`, the answer parsing in `wire`.
 from __future__ import annotations
 
 import asyncio
+import json
 import random as random_module
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -304,9 +305,9 @@ class RunPodClient:
             )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # nothing reached the server: safe to retry, even a create
-            raise self._transient(exc, operation, maybe_processed=False) from exc
+            raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
         except httpx.TransportError as exc:  # read/write timeouts, dropped connections
-            raise self._transient(exc, operation, maybe_processed=True) from exc
+            raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
         return self._answer(response, operation)
 
     def _transient(
@@ -325,7 +326,7 @@ class RunPodClient:
             payload: object = response.json()
         except ValueError:
             payload = None
-        errors = _errors_of(payload)
+        errors = self._scrub_errors(_errors_of(payload))
         first = self._scrub(_first_message(errors))
         if status in (401, 403):
             raise AuthError(
@@ -368,6 +369,16 @@ class RunPodClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self.__key, "***") if text else text
+
+    def _scrub_errors(self, errors: tuple[dict[str, object], ...]) -> tuple[dict[str, object], ...]:
+        """The errors list with the key masked wherever a server might have echoed it."""
+        if self.__key not in repr(errors):
+            return errors
+        return tuple(json.loads(self._scrub(json.dumps(e, default=str))) for e in errors)
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        """Chain the original exception, unless its text holds the key (then drop it)."""
+        return None if self.__key in f"{exc!s} {exc!r}" else exc
 
 
 def _errors_of(payload: object) -> tuple[dict[str, object], ...]:
