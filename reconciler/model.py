@@ -210,7 +210,8 @@ class ActualPod:
     volume_gb: int | None = None
     volume_mount: str | None = None
     ports: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=dict)
+    # env values may be secrets (HF_TOKEN...): kept out of repr so a log line cannot leak them
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
     markers: PodMarkers | None = None
     docker_args: str = ""
     vcpu_count: float | None = None

@@ -137,7 +137,7 @@ def test_failed_write_leaves_the_old_file_intact(
     def broken_fsync(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("reconciler.lockfile.os.fsync", broken_fsync)
+    monkeypatch.setattr("reconciler.lockfile.store.os.fsync", broken_fsync)
     with store, pytest.raises(OSError, match="No space"):
         store.write(forget_pod(first, "trainer"))
     assert store.path.read_bytes() == before
@@ -157,7 +157,7 @@ def test_failed_rename_leaves_the_old_file_intact(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(5, "I/O error")
 
-    monkeypatch.setattr("reconciler.lockfile.os.replace", broken_replace)
+    monkeypatch.setattr("reconciler.lockfile.store.os.replace", broken_replace)
     with store, pytest.raises(OSError):
         store.write(forget_pod(first, "trainer"))
     assert store.path.read_bytes() == before

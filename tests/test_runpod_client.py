@@ -242,6 +242,14 @@ def test_list_pods_parses_every_field() -> None:
     assert pod.cost_per_hr == pytest.approx(1.38) and pod.uptime_s == 100
 
 
+def test_actual_pod_repr_hides_env_values() -> None:
+    raw = pod_json(env=["HF_TOKEN=hf_secretvalue", "PODCTL_STACK=s"])
+    server = FakeRunPod(ok({"myself": {"pods": [raw]}}))
+    actual = run(server, lambda c: c.list_pods())
+    assert actual.pods["abc123"].env["HF_TOKEN"] == "hf_secretvalue"
+    assert "hf_secretvalue" not in repr(actual)
+
+
 def test_pod_without_runtime_is_not_ready_and_has_no_ssh() -> None:
     raw = pod_json(runtime=None, env=None, desiredStatus="SOMETHING_NEW", podType="INTERRUPTABLE")
     server = FakeRunPod(ok({"myself": {"pods": [raw]}}))

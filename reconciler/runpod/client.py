@@ -22,10 +22,8 @@ from reconciler.errors import (
     ApiError,
     ApiResponseError,
     AuthError,
-    CapacityError,
     PodctlError,
     PodNotFoundError,
-    ResumeCapacityError,
     TransientApiError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
@@ -326,8 +324,8 @@ class RunPodClient:
             payload: object = response.json()
         except ValueError:
             payload = None
-        errors = self._scrub_errors(_errors_of(payload))
-        first = self._scrub(_first_message(errors))
+        errors = self._scrub_errors(wire.errors_of(payload))
+        first = self._scrub(wire.first_message(errors))
         if status in (401, 403):
             raise AuthError(
                 f"RunPod {operation}: HTTP {status}: the API key was refused"
@@ -349,7 +347,7 @@ class RunPodClient:
             )
         if errors:
             # RunPod answers business errors with HTTP 200 (or 400 for invalid documents)
-            raise _classify(first, errors, status, operation)
+            raise wire.classify(first, errors, status, operation)
         if status != 200:
             raise ApiError(
                 f"RunPod {operation}: unexpected HTTP {status}",
@@ -379,40 +377,3 @@ class RunPodClient:
     def _cause(self, exc: BaseException) -> BaseException | None:
         """Chain the original exception, unless its text holds the key (then drop it)."""
         return None if self.__key in f"{exc!s} {exc!r}" else exc
-
-
-def _errors_of(payload: object) -> tuple[dict[str, object], ...]:
-    if not isinstance(payload, dict):
-        return ()
-    errors = payload.get("errors")
-    if not isinstance(errors, list):
-        return ()
-    return tuple(e if isinstance(e, dict) else {"message": str(e)} for e in errors)
-
-
-def _first_message(errors: tuple[dict[str, object], ...]) -> str:
-    if not errors:
-        return ""
-    message = errors[0].get("message")
-    return message if isinstance(message, str) else ""
-
-
-def _classify(
-    message: str, errors: tuple[dict[str, object], ...], status: int, operation: str
-) -> ApiError:
-    """Map a GraphQL error to the type that tells the caller what to do."""
-    lowered = message.lower()
-    extensions = errors[0].get("extensions") if errors else None
-    code = extensions.get("code") if isinstance(extensions, dict) else None
-    text = f"RunPod {operation}: {message or 'unknown error'}"
-    if "no longer any instances available" in lowered:
-        return CapacityError(text, errors=errors, status_code=status, operation=operation)
-    if "not enough free gpus on the host machine" in lowered:
-        return ResumeCapacityError(text, errors=errors, status_code=status, operation=operation)
-    if "pod not found" in lowered:
-        return PodNotFoundError(text, errors=errors, status_code=status, operation=operation)
-    if "something went wrong" in lowered or code == "INTERNAL_SERVER_ERROR":
-        return TransientApiError(text, errors=errors, status_code=status, operation=operation)
-    if lowered.strip(". ") in ("unauthorized", "forbidden") or code in ("UNAUTHENTICATED",):
-        return AuthError(text, errors=errors, status_code=status, operation=operation)
-    return ApiError(text, errors=errors, status_code=status, operation=operation)

@@ -1,4 +1,4 @@
-"""Turn RunPod's JSON answers into ActualPod / ActualState / GpuOffer, checking every type.
+"""Turn RunPod's JSON answers into ActualPod / ActualState / GpuOffer or a typed ApiError.
 
 Pure. Anything of the wrong shape becomes ApiResponseError: no KeyError or TypeError escapes.
 """
@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from reconciler.errors import ApiResponseError
+from reconciler.errors import (
+    ApiError,
+    ApiResponseError,
+    AuthError,
+    CapacityError,
+    PodNotFoundError,
+    ResumeCapacityError,
+    TransientApiError,
+)
 from reconciler.model import (
     ActualPod,
     ActualState,
@@ -209,3 +217,43 @@ def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict
             available_gpu_counts=tuple(c for c in counts or () if isinstance(c, int)),
         )
     return offers
+
+
+# --- GraphQL errors ---------------------------------------------------------------------------
+
+
+def errors_of(payload: object) -> tuple[dict[str, object], ...]:
+    if not isinstance(payload, dict):
+        return ()
+    errors = payload.get("errors")
+    if not isinstance(errors, list):
+        return ()
+    return tuple(e if isinstance(e, dict) else {"message": str(e)} for e in errors)
+
+
+def first_message(errors: tuple[dict[str, object], ...]) -> str:
+    if not errors:
+        return ""
+    message = errors[0].get("message")
+    return message if isinstance(message, str) else ""
+
+
+def classify(
+    message: str, errors: tuple[dict[str, object], ...], status: int, operation: str
+) -> ApiError:
+    """Map a GraphQL error to the type that tells the caller what to do."""
+    lowered = message.lower()
+    extensions = errors[0].get("extensions") if errors else None
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    text = f"RunPod {operation}: {message or 'unknown error'}"
+    if "no longer any instances available" in lowered:
+        return CapacityError(text, errors=errors, status_code=status, operation=operation)
+    if "not enough free gpus on the host machine" in lowered:
+        return ResumeCapacityError(text, errors=errors, status_code=status, operation=operation)
+    if "pod not found" in lowered:
+        return PodNotFoundError(text, errors=errors, status_code=status, operation=operation)
+    if "something went wrong" in lowered or code == "INTERNAL_SERVER_ERROR":
+        return TransientApiError(text, errors=errors, status_code=status, operation=operation)
+    if lowered.strip(". ") in ("unauthorized", "forbidden") or code in ("UNAUTHENTICATED",):
+        return AuthError(text, errors=errors, status_code=status, operation=operation)
+    return ApiError(text, errors=errors, status_code=status, operation=operation)
