@@ -64,3 +64,81 @@ class SpecError(PodctlError):
         self.problems = tuple(problems)
         errors = [p for p in self.problems if p.severity == "error"]
         super().__init__(f"{len(errors)} problem(s) in the spec")
+
+
+class LockfileError(PodctlError):
+    """The lockfile is unreadable, corrupt or of an unknown format; it is never overwritten."""
+
+
+class LockHeldError(LockfileError):
+    """Another podctl process holds the lockfile's lock; `holder` says who, what and since when."""
+
+    def __init__(self, message: str, holder: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.holder: dict[str, object] = dict(holder or {})
+
+
+class ApiError(PodctlError):
+    """RunPod answered with an error; `errors` is the GraphQL `errors` list (may be empty).
+
+    The message is `errors[0].message` when there is one. Never carries the API key.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: tuple[dict[str, object], ...] = (),
+        status_code: int | None = None,
+        operation: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+        self.status_code = status_code
+        self.operation = operation
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status_code={self.status_code!r}, "
+            f"operation={self.operation!r})"
+        )
+
+
+class AuthError(ApiError):
+    """The API key is missing, wrong or lacks permission (HTTP 401/403, `Unauthorized`)."""
+
+
+class CapacityError(ApiError):
+    """No instance of the requested GPU type/cloud is available now; try the next fallback."""
+
+
+class ResumeCapacityError(ApiError):
+    """A stopped pod cannot resume: its host machine has no free GPU (follow on_resume_failure)."""
+
+
+class PodNotFoundError(ApiError):
+    """The pod does not exist (any more)."""
+
+
+class TransientApiError(ApiError):
+    """A failure worth retrying: 429, 5xx, a connection error, a timeout, `Something went wrong`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: tuple[dict[str, object], ...] = (),
+        status_code: int | None = None,
+        operation: str = "",
+        retry_after: float | None = None,
+        maybe_processed: bool = True,
+    ) -> None:
+        super().__init__(message, errors=errors, status_code=status_code, operation=operation)
+        self.retry_after = retry_after
+        # False only when the server surely did not act on the request (so even a create may retry)
+        self.maybe_processed = maybe_processed
+
+
+class ApiResponseError(ApiError):
+    """RunPod's answer made no sense (not JSON, no `data`, wrong types): a bug there or here."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from reconciler.errors import Problem
 
@@ -134,3 +135,217 @@ class DesiredState:
     jobs: Mapping[str, JobSpec]
     files: tuple[str, ...] = ()  # the spec files it was read from, in order
     warnings: tuple[Problem, ...] = ()  # problems that do not stop validate
+
+
+# --- actual state: what RunPod reports --------------------------------------------------------
+
+MARKER_STACK = "PODCTL_STACK"
+MARKER_POD = "PODCTL_POD"
+MARKER_UID = "PODCTL_UID"
+
+
+class PodStatus(enum.Enum):
+    """RunPod's `desiredStatus` (what RunPod aims for, not proof the container runs)."""
+
+    CREATED = "CREATED"
+    RUNNING = "RUNNING"
+    RESTARTING = "RESTARTING"
+    EXITED = "EXITED"
+    PAUSED = "PAUSED"
+    DEAD = "DEAD"
+    TERMINATED = "TERMINATED"
+    UNKNOWN = "UNKNOWN"  # a value this podctl does not know; shown, never acted on blindly
+
+    @classmethod
+    def parse(cls, value: str) -> PodStatus:
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class PodMarkers:
+    """The env markers podctl puts on each pod it creates: which stack, pod and creation."""
+
+    stack: str
+    pod: str
+    uid: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PodMarkers | None:
+        """The markers found in a pod's env, or None unless all three are there."""
+        stack, pod, uid = env.get(MARKER_STACK), env.get(MARKER_POD), env.get(MARKER_UID)
+        if stack is None or pod is None or uid is None:
+            return None
+        return cls(stack=stack, pod=pod, uid=uid)
+
+    def as_env(self) -> dict[str, str]:
+        return {MARKER_STACK: self.stack, MARKER_POD: self.pod, MARKER_UID: self.uid}
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """Where a pod's sshd answers: the public ip and port mapped to its private port 22."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class ActualPod:
+    """One pod as RunPod reports it, normalised to podctl's units and shapes."""
+
+    pod_id: str
+    name: str
+    desired_status: PodStatus
+    image: str
+    gpu_type_id: str | None = None  # e.g. "NVIDIA GeForce RTX 4090"
+    gpu_display_name: str | None = None  # e.g. "RTX 4090"
+    gpu_count: int = 0
+    cloud: CloudType | None = None  # SECURE or COMMUNITY when RunPod says; never ALL
+    interruptible: bool = False  # spot
+    bid_per_gpu: float | None = None  # spot only, when known
+    container_disk_gb: int | None = None
+    volume_gb: int | None = None
+    volume_mount: str | None = None
+    ports: tuple[str, ...] = ()
+    # env values may be secrets (HF_TOKEN...): kept out of repr so a log line cannot leak them
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    markers: PodMarkers | None = None
+    docker_args: str = ""
+    vcpu_count: float | None = None
+    memory_gb: float | None = None
+    network_volume_id: str | None = None
+    cost_per_hr: float | None = None
+    data_center_id: str | None = None
+    location: str | None = None
+    machine_id: str | None = None
+    pod_host_id: str | None = None
+    ssh: SshEndpoint | None = None  # None until the runtime maps a public port to 22
+    runtime_ready: bool = False  # the container runs (`runtime` is set); SSH may still be closed
+    uptime_s: int | None = None
+    last_status_change: str = ""  # free text from RunPod
+
+    def belongs_to(self, stack: str, pod: str | None = None) -> bool:
+        """Whether the markers name this stack (and this pod, when one is given)."""
+        if self.markers is None or self.markers.stack != stack:
+            return False
+        return pod is None or self.markers.pod == pod
+
+
+@dataclass(frozen=True)
+class ActualState:
+    """Every pod of the account, as one `myself { pods }` query saw them, keyed by pod id."""
+
+    pods: Mapping[str, ActualPod]
+
+    def get(self, pod_id: str) -> ActualPod | None:
+        return self.pods.get(pod_id)
+
+    def of_stack(self, stack: str) -> tuple[ActualPod, ...]:
+        """Pods whose markers name this stack, ordered by pod id (deterministic)."""
+        return tuple(p for _, p in sorted(self.pods.items()) if p.belongs_to(stack))
+
+    def find_by_markers(self, stack: str, pod: str) -> tuple[ActualPod, ...]:
+        """Pods whose markers name this stack and pod (more than one means orphans)."""
+        return tuple(p for _, p in sorted(self.pods.items()) if p.belongs_to(stack, pod))
+
+    def find_by_uid(self, uid: str) -> ActualPod | None:
+        for pod in self.pods.values():
+            if pod.markers is not None and pod.markers.uid == uid:
+                return pod
+        return None
+
+
+@dataclass(frozen=True)
+class GpuOffer:
+    """A GPU type's price and stock for a given count and cloud, from `gpuTypes { lowestPrice }`."""
+
+    gpu_type_id: str
+    display_name: str
+    memory_gb: int | None = None
+    secure_cloud: bool | None = None
+    community_cloud: bool | None = None
+    max_gpu_count: int | None = None
+    on_demand_price: float | None = None  # per GPU per hour (`uninterruptablePrice`)
+    minimum_bid_price: float | None = None  # per GPU per hour, spot
+    stock_status: str | None = None  # High / Medium / Low / None; a hint, not a promise
+    available_gpu_counts: tuple[int, ...] = ()
+
+
+# --- recorded state: what the lockfile holds ---------------------------------------------------
+
+LOCKFILE_FORMAT_VERSION = 1
+
+
+class JobStatus(enum.Enum):
+    """What the lockfile knows about a job's last run."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PodRecord:
+    """A pod podctl created (or adopted), as recorded after the mutation succeeded."""
+
+    pod_id: str
+    uid: str  # the PODCTL_UID marker of this creation
+    fingerprint: str  # hash of the pod spec it was created from
+    gpu_type_id: str | None = None  # the fallback that landed
+    cloud: CloudType | None = None
+    created_at: datetime | None = None
+    applied_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The last run of a job podctl knows about."""
+
+    fingerprint: str
+    pod_id: str
+    status: JobStatus
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CreateIntent:
+    """Written before a create: if its answer is lost, the uid marker finds the pod again."""
+
+    stack: str
+    pod: str
+    uid: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class Lockfile:
+    """The recorded state of one stack: what podctl did, so plans are reviewable and idempotent.
+
+    `lineage` is minted once (uuid4) on the first write; `serial` grows by one on every write
+    that changes the content. Never holds a secret.
+    """
+
+    stack: str = ""
+    lineage: str = ""
+    serial: int = 0
+    format_version: int = LOCKFILE_FORMAT_VERSION
+    pods: Mapping[str, PodRecord] = field(default_factory=dict)  # key: pod name
+    jobs: Mapping[str, JobRecord] = field(default_factory=dict)  # key: job name
+    intents: tuple[CreateIntent, ...] = ()
+    host_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # key: pod id
+
+    def same_content(self, other: Lockfile) -> bool:
+        """Equal apart from lineage and serial (what decides whether a write bumps the serial)."""
+        return (
+            self.stack == other.stack
+            and self.format_version == other.format_version
+            and dict(self.pods) == dict(other.pods)
+            and dict(self.jobs) == dict(other.jobs)
+            and self.intents == other.intents
+            and dict(self.host_keys) == dict(other.host_keys)
+        )

@@ -1,0 +1,30 @@
+"""The recorded state: the lockfile on disk (LockfileStore), its JSON format and record helpers.
+
+Stdlib only. A corrupt or unknown-format lockfile is refused and never overwritten.
+"""
+
+from __future__ import annotations
+
+from reconciler.lockfile.codec import dumps, loads
+from reconciler.lockfile.records import (
+    clear_intent,
+    forget_pod,
+    record_host_keys,
+    record_intent,
+    record_job,
+    record_pod,
+)
+from reconciler.lockfile.store import LockfileStore, atomic_write
+
+__all__ = [
+    "LockfileStore",
+    "atomic_write",
+    "clear_intent",
+    "dumps",
+    "forget_pod",
+    "loads",
+    "record_host_keys",
+    "record_intent",
+    "record_job",
+    "record_pod",
+]

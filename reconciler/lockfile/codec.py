@@ -1,0 +1,189 @@
+"""The lockfile's JSON format: dumps, and loads that validates every field. Pure, stdlib only."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from reconciler.errors import LockfileError
+from reconciler.model import (
+    LOCKFILE_FORMAT_VERSION,
+    CloudType,
+    CreateIntent,
+    JobRecord,
+    JobStatus,
+    Lockfile,
+    PodRecord,
+)
+
+RECOVERY_HINT = (
+    "podctl will not overwrite it. Restore it from version control or a backup; or move it "
+    "aside and run `podctl plan`: pods carry PODCTL_* markers, so podctl adopts them again."
+)
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def dumps(lockfile: Lockfile) -> str:
+    """The lockfile's JSON text (stable key order, so diffs in version control stay small)."""
+    document = {
+        "format_version": lockfile.format_version,
+        "lineage": lockfile.lineage,
+        "serial": lockfile.serial,
+        "stack": lockfile.stack,
+        "pods": {
+            name: {
+                "pod_id": r.pod_id,
+                "uid": r.uid,
+                "fingerprint": r.fingerprint,
+                "gpu_type_id": r.gpu_type_id,
+                "cloud": r.cloud.value if r.cloud else None,
+                "created_at": _time(r.created_at),
+                "applied_at": _time(r.applied_at),
+            }
+            for name, r in sorted(lockfile.pods.items())
+        },
+        "jobs": {
+            name: {
+                "fingerprint": r.fingerprint,
+                "pod_id": r.pod_id,
+                "status": r.status.value,
+                "exit_code": r.exit_code,
+                "started_at": _time(r.started_at),
+                "finished_at": _time(r.finished_at),
+            }
+            for name, r in sorted(lockfile.jobs.items())
+        },
+        "intents": [
+            {"stack": i.stack, "pod": i.pod, "uid": i.uid, "since": _time(i.since)}
+            for i in lockfile.intents
+        ],
+        "host_keys": {pod_id: list(keys) for pod_id, keys in sorted(lockfile.host_keys.items())},
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+class _Reader:
+    """Typed access to the parsed JSON; every mismatch is a LockfileError with the path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, what: str) -> LockfileError:
+        return LockfileError(
+            f"The lockfile {self.source} is corrupt: {where} {what}. {RECOVERY_HINT}"
+        )
+
+    def obj(self, value: object, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "is not an object")
+        return value
+
+    def str_(self, value: object, where: str, *, optional: bool = False) -> Any:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(where, "is not a string")
+        return value
+
+    def int_(self, value: object, where: str, *, optional: bool = False) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(where, "is not an integer")
+        return value
+
+    def time(self, value: object, where: str, *, optional: bool = True) -> datetime | None:
+        text = self.str_(value, where, optional=optional)
+        if text is None:
+            return None
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            raise self.fail(where, "is not an ISO 8601 time") from None
+
+    def enum(self, enum_type: Any, value: object, where: str, *, optional: bool = False) -> Any:
+        text = self.str_(value, where, optional=optional)
+        if text is None:
+            return None
+        try:
+            return enum_type(text)
+        except ValueError:
+            raise self.fail(where, f"has an unknown value {text!r}") from None
+
+
+def loads(text: str, source: str = "lockfile") -> Lockfile:
+    """Parse and validate a lockfile's JSON text; LockfileError (with a recovery hint) if bad."""
+    r = _Reader(source)
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise r.fail("its JSON", f"does not parse ({exc})") from None
+    top = r.obj(raw, "the document")
+    version = top.get("format_version")
+    if version != LOCKFILE_FORMAT_VERSION:
+        newer = isinstance(version, int) and version > LOCKFILE_FORMAT_VERSION
+        why = "was written by a newer podctl: upgrade podctl" if newer else "has no known format"
+        raise LockfileError(
+            f"The lockfile {source} has format_version {version!r}, which this podctl "
+            f"(format {LOCKFILE_FORMAT_VERSION}) cannot read; it {why}. It was left untouched."
+        )
+    pods = {
+        r.str_(name, "a pod name"): PodRecord(
+            pod_id=r.str_(p.get("pod_id"), f"pods.{name}.pod_id"),
+            uid=r.str_(p.get("uid"), f"pods.{name}.uid"),
+            fingerprint=r.str_(p.get("fingerprint"), f"pods.{name}.fingerprint"),
+            gpu_type_id=r.str_(p.get("gpu_type_id"), f"pods.{name}.gpu_type_id", optional=True),
+            cloud=r.enum(CloudType, p.get("cloud"), f"pods.{name}.cloud", optional=True),
+            created_at=r.time(p.get("created_at"), f"pods.{name}.created_at"),
+            applied_at=r.time(p.get("applied_at"), f"pods.{name}.applied_at"),
+        )
+        for name, value in r.obj(top.get("pods", {}), "pods").items()
+        for p in [r.obj(value, f"pods.{name}")]
+    }
+    jobs = {
+        r.str_(name, "a job name"): JobRecord(
+            fingerprint=r.str_(j.get("fingerprint"), f"jobs.{name}.fingerprint"),
+            pod_id=r.str_(j.get("pod_id"), f"jobs.{name}.pod_id"),
+            status=r.enum(JobStatus, j.get("status"), f"jobs.{name}.status"),
+            exit_code=r.int_(j.get("exit_code"), f"jobs.{name}.exit_code", optional=True),
+            started_at=r.time(j.get("started_at"), f"jobs.{name}.started_at"),
+            finished_at=r.time(j.get("finished_at"), f"jobs.{name}.finished_at"),
+        )
+        for name, value in r.obj(top.get("jobs", {}), "jobs").items()
+        for j in [r.obj(value, f"jobs.{name}")]
+    }
+    raw_intents = top.get("intents", [])
+    if not isinstance(raw_intents, list):
+        raise r.fail("intents", "is not a list")
+    intents = []
+    for index, value in enumerate(raw_intents):
+        i = r.obj(value, f"intents[{index}]")
+        since = r.time(i.get("since"), f"intents[{index}].since", optional=False)
+        assert since is not None
+        intents.append(
+            CreateIntent(
+                stack=r.str_(i.get("stack"), f"intents[{index}].stack"),
+                pod=r.str_(i.get("pod"), f"intents[{index}].pod"),
+                uid=r.str_(i.get("uid"), f"intents[{index}].uid"),
+                since=since,
+            )
+        )
+    host_keys: dict[str, tuple[str, ...]] = {}
+    for pod_id, keys in r.obj(top.get("host_keys", {}), "host_keys").items():
+        if not isinstance(keys, list):
+            raise r.fail(f"host_keys.{pod_id}", "is not a list")
+        host_keys[pod_id] = tuple(r.str_(k, f"host_keys.{pod_id}[]") for k in keys)
+    return Lockfile(
+        stack=r.str_(top.get("stack", ""), "stack"),
+        lineage=r.str_(top.get("lineage", ""), "lineage"),
+        serial=r.int_(top.get("serial", 0), "serial"),
+        format_version=version,
+        pods=pods,
+        jobs=jobs,
+        intents=tuple(intents),
+        host_keys=host_keys,
+    )

@@ -1,0 +1,226 @@
+"""LockfileStore: the lockfile on disk, its atomic writes and its flock sidecar. Stdlib only."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+from reconciler.errors import LockfileError, LockHeldError
+from reconciler.lockfile.codec import dumps, loads
+from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
+
+LockMode = Literal["shared", "exclusive"]
+
+
+class LockfileStore:
+    """One lockfile on disk and its `<lockfile>.lock` sidecar, which carries the flock.
+
+    `with store.lock():` takes the exclusive lock (apply), `with store.lock(shared=True):` the
+    shared one (plan); `with store:` is the exclusive lock too. A second holder fails at once
+    with LockHeldError naming the holder, or waits up to `lock_timeout` seconds. The kernel drops
+    a flock when its process dies, so there are no stale locks.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        lock_timeout: float = 0.0,
+        command: str | None = None,
+        poll_interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.lock_timeout = lock_timeout
+        self.command = command if command is not None else " ".join(sys.argv[:2])
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._sleep = sleep
+        self._fd: int | None = None
+        self._mode: LockMode | None = None
+
+    def __repr__(self) -> str:
+        return f"LockfileStore({str(self.path)!r}, locked={self._mode!r})"
+
+    # --- locking ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self, *, shared: bool = False, timeout: float | None = None) -> Iterator[Self]:
+        """Hold the shared (plan) or exclusive (apply) lock for the `with` block."""
+        self.acquire(shared=shared, timeout=timeout)
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def __enter__(self) -> Self:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    @property
+    def mode(self) -> LockMode | None:
+        """The lock this store holds now, if any."""
+        return self._mode
+
+    def acquire(self, *, shared: bool = False, timeout: float | None = None) -> None:
+        if self._fd is not None:
+            raise LockfileError(f"{self.path}: this store already holds the {self._mode} lock")
+        timeout = self.lock_timeout if timeout is None else timeout
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+        deadline = self._clock() + max(timeout, 0.0)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, operation)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                        raise
+                if self._clock() >= deadline:
+                    raise self._held_error(timeout)
+                self._sleep(min(self.poll_interval, max(deadline - self._clock(), 0.0)))
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._mode = "shared" if shared else "exclusive"
+        self._write_holder(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd, self._mode = self._fd, None, None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    def holder(self) -> dict[str, object]:
+        """Who last took the lock, as written into the sidecar ({} when unknown)."""
+        try:
+            text = self.lock_path.read_text(encoding="utf-8")
+            info = json.loads(text)
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
+
+    def _write_holder(self, fd: int) -> None:
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": self.command,
+            "mode": self._mode,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        data = (json.dumps(info) + "\n").encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+
+    def _held_error(self, timeout: float) -> LockHeldError:
+        holder = self.holder()
+        who = (
+            f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+            f"({holder.get('command') or 'unknown command'}, {holder.get('mode', '?')} lock) "
+            f"since {holder.get('since', '?')}"
+            if holder
+            else "another process"
+        )
+        waited = f" after waiting {timeout:g}s" if timeout > 0 else ""
+        return LockHeldError(
+            f"The lockfile {self.path} is locked by {who}{waited}. Wait for it to finish, "
+            "or pass --lock-timeout SECONDS to wait for it.",
+            holder=holder,
+        )
+
+    # --- reading and writing ------------------------------------------------------------------
+
+    def read(self) -> Lockfile:
+        """The recorded state; an empty Lockfile when the file does not exist yet."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return Lockfile()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LockfileError(f"Cannot read the lockfile {self.path}: {exc}") from exc
+        return loads(text, str(self.path))
+
+    def write(self, lockfile: Lockfile, *, forbidden_values: Iterable[str] = ()) -> Lockfile:
+        """Persist `lockfile` atomically under the exclusive lock; return what is on disk now.
+
+        Mints the lineage on the first write and bumps the serial only when the content
+        changed. `lockfile` must be the latest one read or written (same lineage and serial).
+        Refuses to write any of `forbidden_values` (secrets the caller knows of).
+        """
+        if self._mode != "exclusive":
+            raise LockfileError(f"{self.path}: writing the lockfile needs the exclusive lock")
+        on_disk = self.read()
+        exists = self.path.exists()
+        if exists and (lockfile.lineage, lockfile.serial) != (on_disk.lineage, on_disk.serial):
+            raise LockfileError(
+                f"The lockfile {self.path} changed since it was read (lineage/serial "
+                f"{on_disk.lineage}/{on_disk.serial}, not {lockfile.lineage}/{lockfile.serial})."
+            )
+        if exists and lockfile.same_content(on_disk):
+            return on_disk
+        new = replace(
+            lockfile,
+            format_version=LOCKFILE_FORMAT_VERSION,
+            lineage=on_disk.lineage if exists else (lockfile.lineage or str(uuid.uuid4())),
+            serial=(on_disk.serial if exists else lockfile.serial) + 1,
+        )
+        text = dumps(new)
+        for secret in forbidden_values:
+            if secret and (secret in text or json.dumps(secret)[1:-1] in text):
+                raise LockfileError(
+                    f"Refusing to write a secret value into the lockfile {self.path} "
+                    "(a bug in podctl: please report it)."
+                )
+        atomic_write(self.path, text)
+        return new
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

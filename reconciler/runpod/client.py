@@ -1,0 +1,379 @@
+"""RunPodClient: RunPod's GraphQL API over httpx, as ActualPod/ActualState and typed errors.
+
+The only module of podctl that imports httpx. It owns transport, auth, error mapping and retries;
+the documents live in `documents`, the answer parsing in `wire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random as random_module
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import (
+    ApiError,
+    ApiResponseError,
+    AuthError,
+    PodctlError,
+    PodNotFoundError,
+    TransientApiError,
+)
+from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.runpod import documents, wire
+from reconciler.runpod.config import resolve_graphql_url
+from reconciler.runpod.retry import OnRetry, RetryPolicy, parse_retry_after
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+# Status codes a server sends before it acts on a request: safe to retry even a create.
+_NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
+
+Sleep = Callable[[float], Awaitable[None]]
+OnRequest = Callable[[str], None]  # the operation name, once per HTTP request sent
+
+
+class RunPodClient:
+    """Async client of RunPod's GraphQL API; use it as `async with RunPodClient(key) as api:`.
+
+    Retry policy (per call, one place):
+    - Queries, `stop_pod` and `terminate_pod` are idempotent: any transient failure (429, 5xx,
+      connection errors, timeouts, "Something went wrong") is retried with exponential backoff
+      and full jitter, honouring `Retry-After`, up to `retry.max_attempts` requests and
+      `retry.max_total_delay` seconds of sleep.
+    - `create_pod`, `resume_pod`, `bid_resume_pod` and `edit_pod` are not idempotent: a create
+      retried after its answer was lost can create a second billed pod. They are retried only
+      when the server surely did not act: 429, 502, 503, a refused connection, a connect or pool
+      timeout (nothing was sent). A read timeout, 500, 504 or "Something went wrong" is raised
+      at once as TransientApiError(maybe_processed=True); the caller's next plan finds the pod by
+      its PODCTL_UID marker (or terminates it as an orphan) instead of guessing here.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        random: Callable[[], float] = random_module.random,
+        on_retry: OnRetry | None = None,
+        on_request: OnRequest | None = None,
+    ) -> None:
+        key = api_key.strip()
+        if not key or not key.isascii() or not key.isprintable() or " " in key:
+            # an illegal header value would end up quoted in httpx's exception: refuse it here
+            raise PodctlError("The RunPod API key is empty or holds characters a key cannot hold.")
+        self.__key = key
+        self.url = resolve_graphql_url(api_url)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._random = random
+        self._on_retry = on_retry
+        self._on_request = on_request
+        self.request_count = 0
+        self.requests_by_operation: Counter[str] = Counter()
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=timeout,
+            headers={"User-Agent": f"podctl/{__version__}", "Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"RunPodClient(url={self.url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # --- queries ----------------------------------------------------------------------------
+
+    async def list_pods(self) -> ActualState:
+        """Every pod of the account, in exactly one `myself { pods }` request."""
+        data = await self._execute(documents.LIST_PODS, {}, "ListPods", idempotent=True)
+        return wire.parse_pods(data)
+
+    async def get_pod(self, pod_id: str) -> ActualPod | None:
+        """One pod, or None when RunPod knows no such pod (any more)."""
+        try:
+            data = await self._execute(
+                documents.GET_POD, {"podId": pod_id}, "GetPod", idempotent=True
+            )
+        except PodNotFoundError:
+            return None
+        value = data.get("pod")
+        return None if value is None else wire.parse_pod(value, "data.pod")
+
+    async def gpu_prices(
+        self, gpu_type_ids: Sequence[str], *, gpu_count: int = 1, secure: bool = True
+    ) -> dict[str, GpuOffer]:
+        """Price and stock of these GPU types for this count and cloud, in one request.
+
+        GPU types RunPod does not list are absent from the result.
+        """
+        variables = {"lowestPrice": {"gpuCount": gpu_count, "secureCloud": secure}}
+        data = await self._execute(documents.GPU_PRICES, variables, "GpuPrices", idempotent=True)
+        return wire.parse_gpu_offers(data, frozenset(gpu_type_ids))
+
+    # --- mutations --------------------------------------------------------------------------
+
+    async def create_pod(
+        self,
+        *,
+        name: str,
+        image: str,
+        gpu_type_id: str,
+        gpu_count: int,
+        cloud: CloudType,
+        env: Mapping[str, str],
+        ports: Sequence[str],
+        container_disk_gb: int,
+        volume_gb: int,
+        volume_mount: str,
+        bid_per_gpu: float | None = None,
+        terminate_after: datetime | None = None,
+        start_ssh: bool = True,
+        support_public_ip: bool = True,
+        min_vcpu: int | None = None,
+        min_memory_gb: int | None = None,
+        allowed_cuda_versions: Sequence[str] = (),
+        data_center_id: str | None = None,
+        network_volume_id: str | None = None,
+        docker_args: str = "",
+    ) -> ActualPod:
+        """Create an on-demand pod (podFindAndDeployOnDemand), or a spot pod when bid_per_gpu.
+
+        Raises CapacityError when RunPod has no such instance now (try the next GPU type).
+        """
+        fields = documents.create_input(
+            name=name,
+            image=image,
+            gpu_type_id=gpu_type_id,
+            gpu_count=gpu_count,
+            cloud=cloud,
+            env=env,
+            ports=ports,
+            container_disk_gb=container_disk_gb,
+            volume_gb=volume_gb,
+            volume_mount=volume_mount,
+            bid_per_gpu=bid_per_gpu,
+            terminate_after=terminate_after,
+            start_ssh=start_ssh,
+            support_public_ip=support_public_ip,
+            min_vcpu=min_vcpu,
+            min_memory_gb=min_memory_gb,
+            allowed_cuda_versions=allowed_cuda_versions,
+            data_center_id=data_center_id,
+            network_volume_id=network_volume_id,
+            docker_args=docker_args,
+        )
+        spot = bid_per_gpu is not None
+        document = documents.CREATE_SPOT if spot else documents.CREATE_ON_DEMAND
+        operation = "CreateSpotPod" if spot else "CreatePod"
+        key = "podRentInterruptable" if spot else "podFindAndDeployOnDemand"
+        data = await self._execute(document, {"input": fields}, operation, idempotent=False)
+        return wire.parse_pod(data.get(key), f"data.{key}")
+
+    async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod:
+        """Start a stopped on-demand pod on its machine (ResumeCapacityError: host GPU taken)."""
+        fields: dict[str, object] = {"podId": pod_id}
+        if gpu_count is not None:
+            fields["gpuCount"] = gpu_count
+        data = await self._execute(
+            documents.RESUME, {"input": fields}, "ResumePod", idempotent=False
+        )
+        return wire.parse_pod(data.get("podResume"), "data.podResume")
+
+    async def bid_resume_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> ActualPod:
+        """Start a stopped spot pod again at this bid."""
+        fields = {"podId": pod_id, "bidPerGpu": bid_per_gpu, "gpuCount": gpu_count}
+        data = await self._execute(
+            documents.BID_RESUME, {"input": fields}, "BidResumePod", idempotent=False
+        )
+        return wire.parse_pod(data.get("podBidResume"), "data.podBidResume")
+
+    async def stop_pod(self, pod_id: str) -> PodStatus:
+        """Stop a pod (its GPU is released, its volume kept); returns the new desiredStatus."""
+        data = await self._execute(
+            documents.STOP, {"input": {"podId": pod_id}}, "StopPod", idempotent=True
+        )
+        result = data.get("podStop")
+        if not isinstance(result, dict):
+            raise ApiResponseError("RunPod answer: data.podStop is not an object")
+        status = result.get("desiredStatus")
+        return PodStatus.parse(status) if isinstance(status, str) else PodStatus.UNKNOWN
+
+    async def terminate_pod(self, pod_id: str) -> bool:
+        """Terminate a pod; True if it went now, False if it was already gone (not an error)."""
+        try:
+            data = await self._execute(
+                documents.TERMINATE, {"input": {"podId": pod_id}}, "TerminatePod", idempotent=True
+            )
+        except PodNotFoundError:
+            return False
+        if "podTerminate" not in data:
+            raise ApiResponseError("RunPod answer: data.podTerminate is missing")
+        return True
+
+    async def edit_pod(
+        self,
+        pod_id: str,
+        *,
+        image: str,
+        container_disk_gb: int,
+        volume_gb: int,
+        volume_mount: str,
+        env: Mapping[str, str],
+        ports: Sequence[str],
+        docker_args: str = "",
+    ) -> ActualPod:
+        """Change a pod in place (podEditJob). RunPod resets the container: only volumes persist."""
+        fields = documents.edit_input(
+            pod_id=pod_id,
+            image=image,
+            container_disk_gb=container_disk_gb,
+            volume_gb=volume_gb,
+            volume_mount=volume_mount,
+            env=env,
+            ports=ports,
+            docker_args=docker_args,
+        )
+        data = await self._execute(documents.EDIT, {"input": fields}, "EditPod", idempotent=False)
+        return wire.parse_pod(data.get("podEditJob"), "data.podEditJob")
+
+    # --- transport, errors, retries ---------------------------------------------------------
+
+    async def _execute(
+        self, document: str, variables: Mapping[str, object], operation: str, *, idempotent: bool
+    ) -> dict[str, object]:
+        """Send one GraphQL operation, retrying transient failures as the policy allows."""
+        slept = 0.0
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._post(document, variables, operation)
+            except TransientApiError as exc:
+                if attempt >= self.retry.max_attempts:
+                    raise
+                if exc.maybe_processed and not idempotent:
+                    raise
+                if exc.retry_after is not None:
+                    delay = exc.retry_after
+                else:
+                    delay = self.retry.backoff(attempt, self._random)
+                if slept + delay > self.retry.max_total_delay:
+                    raise
+                if self._on_retry is not None:
+                    self._on_retry(attempt, delay, exc.message)
+                await self._sleep(delay)
+                slept += delay
+
+    async def _post(
+        self, document: str, variables: Mapping[str, object], operation: str
+    ) -> dict[str, object]:
+        """One HTTP request; every failure comes out as an ApiError subclass."""
+        self.request_count += 1
+        self.requests_by_operation[operation] += 1
+        if self._on_request is not None:
+            self._on_request(operation)
+        body = {"query": document, "variables": dict(variables), "operationName": operation}
+        try:
+            response = await self._http.post(
+                self.url, json=body, headers={"Authorization": f"Bearer {self.__key}"}
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # nothing reached the server: safe to retry, even a create
+            raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
+        except httpx.TransportError as exc:  # read/write timeouts, dropped connections
+            raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
+        return self._answer(response, operation)
+
+    def _transient(
+        self, exc: httpx.TransportError, operation: str, *, maybe_processed: bool
+    ) -> TransientApiError:
+        detail = self._scrub(str(exc)) or "no detail"
+        return TransientApiError(
+            f"RunPod {operation}: {type(exc).__name__} talking to {self.url} ({detail})",
+            operation=operation,
+            maybe_processed=maybe_processed,
+        )
+
+    def _answer(self, response: httpx.Response, operation: str) -> dict[str, object]:
+        status = response.status_code
+        try:
+            payload: object = response.json()
+        except ValueError:
+            payload = None
+        errors = self._scrub_errors(wire.errors_of(payload))
+        first = self._scrub(wire.first_message(errors))
+        if status in (401, 403):
+            raise AuthError(
+                f"RunPod {operation}: HTTP {status}: the API key was refused"
+                + (f" ({first})" if first else "")
+                + "; check RUNPOD_API_KEY or ~/.runpod/config.toml.",
+                errors=errors,
+                status_code=status,
+                operation=operation,
+            )
+        if status == 429 or status >= 500:
+            reason = f"HTTP {status}" + (f": {first}" if first else "")
+            raise TransientApiError(
+                f"RunPod {operation}: {reason}",
+                errors=errors,
+                status_code=status,
+                operation=operation,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                maybe_processed=status not in _NOT_PROCESSED_STATUS,
+            )
+        if errors:
+            # RunPod answers business errors with HTTP 200 (or 400 for invalid documents)
+            raise wire.classify(first, errors, status, operation)
+        if status != 200:
+            raise ApiError(
+                f"RunPod {operation}: unexpected HTTP {status}",
+                status_code=status,
+                operation=operation,
+            )
+        if not isinstance(payload, dict):
+            raise ApiResponseError(
+                f"RunPod {operation}: the answer is not a JSON object", operation=operation
+            )
+        data = payload.get("data")
+        if not isinstance(data, dict):
+            raise ApiResponseError(
+                f"RunPod {operation}: the answer has no `data`", operation=operation
+            )
+        return data
+
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.__key, "***") if text else text
+
+    def _scrub_errors(self, errors: tuple[dict[str, object], ...]) -> tuple[dict[str, object], ...]:
+        """The errors list with the key masked wherever a server might have echoed it."""
+        if self.__key not in repr(errors):
+            return errors
+        return tuple(json.loads(self._scrub(json.dumps(e, default=str))) for e in errors)
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        """Chain the original exception, unless its text holds the key (then drop it)."""
+        return None if self.__key in f"{exc!s} {exc!r}" else exc

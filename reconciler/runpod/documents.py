@@ -1,0 +1,172 @@
+"""The GraphQL documents podctl sends to RunPod, and the `variables` each one takes.
+
+Pure. Every user value travels in `variables`, never interpolated into a document (RunPod's own
+SDK builds documents with f-strings and breaks on a quote in an env value). Input type names are
+those of runpodctl and the Pulumi provider (see reference/runpod-api.md, sections 2 and 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from reconciler.model import CloudType
+
+# Every field the planner needs, in one selection set (list, get, and the pod-returning mutations).
+# machine.gpuTypeId/secureCloud/dataCenterId come from third-party typings of RunPod's schema.
+POD_FIELDS = """
+      id name desiredStatus imageName env gpuCount costPerHr
+      containerDiskInGb volumeInGb volumeMountPath ports podType
+      uptimeSeconds lastStatusChange machineId dockerArgs vcpuCount memoryInGb networkVolumeId
+      machine { podHostId gpuDisplayName gpuTypeId location secureCloud dataCenterId }
+      runtime { uptimeInSeconds ports { ip isIpPublic privatePort publicPort type } }
+"""
+
+LIST_PODS = "query ListPods {\n  myself {\n    pods {" + POD_FIELDS + "    }\n  }\n}"
+
+GET_POD = "query GetPod($podId: String!) {\n  pod(input: {podId: $podId}) {" + POD_FIELDS + "  }\n}"
+
+CREATE_ON_DEMAND = (
+    "mutation CreatePod($input: PodFindAndDeployOnDemandInput!) {\n"
+    "  podFindAndDeployOnDemand(input: $input) {" + POD_FIELDS + "  }\n}"
+)
+
+CREATE_SPOT = (
+    "mutation CreateSpotPod($input: PodRentInterruptableInput!) {\n"
+    "  podRentInterruptable(input: $input) {" + POD_FIELDS + "  }\n}"
+)
+
+RESUME = (
+    "mutation ResumePod($input: PodResumeInput!) {\n"
+    "  podResume(input: $input) {" + POD_FIELDS + "  }\n}"
+)
+
+BID_RESUME = (
+    "mutation BidResumePod($input: PodBidResumeInput!) {\n"
+    "  podBidResume(input: $input) {" + POD_FIELDS + "  }\n}"
+)
+
+STOP = (
+    "mutation StopPod($input: PodStopInput!) {\n"
+    "  podStop(input: $input) { id desiredStatus lastStatusChange }\n}"
+)
+
+# podTerminate returns a scalar: no selection set
+TERMINATE = "mutation TerminatePod($input: PodTerminateInput!) {\n  podTerminate(input: $input)\n}"
+
+EDIT = (
+    "mutation EditPod($input: PodEditJobInput!) {\n"
+    "  podEditJob(input: $input) {" + POD_FIELDS + "  }\n}"
+)
+
+GPU_PRICES = """query GpuPrices($lowestPrice: GpuLowestPriceInput!) {
+  gpuTypes {
+    id displayName memoryInGb secureCloud communityCloud maxGpuCount
+    lowestPrice(input: $lowestPrice) {
+      gpuTypeId minimumBidPrice uninterruptablePrice stockStatus availableGpuCounts
+    }
+  }
+}"""
+
+CLOUD_ENUM = {CloudType.SECURE: "SECURE", CloudType.COMMUNITY: "COMMUNITY", CloudType.ALL: "ALL"}
+
+
+def env_input(env: Mapping[str, str]) -> list[dict[str, str]]:
+    """Env as RunPod takes it on input: `[{key, value}]` (it reports `["K=V"]` back)."""
+    return [{"key": key, "value": value} for key, value in env.items()]
+
+
+def ports_input(ports: Sequence[str]) -> str:
+    """Ports as RunPod takes them: one comma string, `"22/tcp,8888/http"`."""
+    return ",".join(p.replace(" ", "") for p in ports)
+
+
+def datetime_input(moment: datetime) -> str:
+    """A GraphQL `DateTime`: ISO 8601 in UTC with a `Z` (as runpodctl sends it)."""
+    if moment.tzinfo is None:
+        raise ValueError("terminate_after must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def create_input(
+    *,
+    name: str,
+    image: str,
+    gpu_type_id: str,
+    gpu_count: int,
+    cloud: CloudType,
+    env: Mapping[str, str],
+    ports: Sequence[str],
+    container_disk_gb: int,
+    volume_gb: int,
+    volume_mount: str,
+    bid_per_gpu: float | None = None,
+    terminate_after: datetime | None = None,
+    start_ssh: bool = True,
+    support_public_ip: bool = True,
+    min_vcpu: int | None = None,
+    min_memory_gb: int | None = None,
+    allowed_cuda_versions: Sequence[str] = (),
+    data_center_id: str | None = None,
+    network_volume_id: str | None = None,
+    docker_args: str = "",
+) -> dict[str, object]:
+    """The `input` of podFindAndDeployOnDemand (or podRentInterruptable when bid_per_gpu is set).
+
+    Optional fields are left out rather than sent as null: unknown or null fields have broken
+    real clients (runpod-plugins-official #56).
+    """
+    fields: dict[str, object] = {
+        "name": name,
+        "imageName": image,
+        "gpuTypeId": gpu_type_id,
+        "gpuCount": gpu_count,
+        "cloudType": CLOUD_ENUM[cloud],
+        "containerDiskInGb": container_disk_gb,
+        "volumeInGb": volume_gb,
+        "volumeMountPath": volume_mount,
+        "ports": ports_input(ports),
+        "env": env_input(env),
+        "startSsh": start_ssh,
+        "supportPublicIp": support_public_ip,
+        "dockerArgs": docker_args,
+    }
+    if bid_per_gpu is not None:
+        fields["bidPerGpu"] = bid_per_gpu
+    if terminate_after is not None:
+        fields["terminateAfter"] = datetime_input(terminate_after)
+    if min_vcpu is not None:
+        fields["minVcpuCount"] = min_vcpu
+    if min_memory_gb is not None:
+        fields["minMemoryInGb"] = min_memory_gb
+    if allowed_cuda_versions:
+        fields["allowedCudaVersions"] = list(allowed_cuda_versions)
+    if data_center_id is not None:
+        fields["dataCenterId"] = data_center_id
+    if network_volume_id is not None:
+        fields["networkVolumeId"] = network_volume_id
+    return fields
+
+
+def edit_input(
+    *,
+    pod_id: str,
+    image: str,
+    container_disk_gb: int,
+    volume_gb: int,
+    volume_mount: str,
+    env: Mapping[str, str],
+    ports: Sequence[str],
+    docker_args: str = "",
+) -> dict[str, object]:
+    """The whole `PodEditJobInput`: RunPod keeps what is null, so podctl sends every field."""
+    return {
+        "podId": pod_id,
+        "imageName": image,
+        "containerDiskInGb": container_disk_gb,
+        "volumeInGb": volume_gb,
+        "volumeMountPath": volume_mount,
+        "env": env_input(env),
+        "ports": ports_input(ports),
+        "dockerArgs": docker_args,
+    }
