@@ -23,8 +23,7 @@ MARK_POD = "RUNPOD_POD_ID"
 MARK_DIR = "PODCTL_SANDBOX_DATA_DIR"
 
 _NS_SCRIPT = (
-    'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root && cd /root && '
-    'exec "$5" -c "$4"'
+    'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root && cd /root && exec "$5" -c "$4"'
 )
 
 

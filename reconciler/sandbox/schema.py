@@ -110,9 +110,7 @@ def _lowest_price(store: Store, gpu: catalog.GpuType, inp: dict[str, Any] | None
         "minMemory": 31 * count,
         "minVcpu": 8 * count,
         "stockStatus": catalog.stock_status(available) if available >= count else None,
-        "availableGpuCounts": [
-            n for n in (1, 2, 4, 8) if n <= min(available, gpu.max_gpu_count)
-        ],
+        "availableGpuCounts": [n for n in (1, 2, 4, 8) if n <= min(available, gpu.max_gpu_count)],
         "countryCode": None,
         "compliance": [],
     }
@@ -180,7 +178,9 @@ class Root:
             inp = input or {}
             secure = inp.get("secureCloud")
             clouds = (
-                list(catalog.CLOUDS) if secure is None else (["SECURE"] if secure else ["COMMUNITY"])
+                list(catalog.CLOUDS)
+                if secure is None
+                else (["SECURE"] if secure else ["COMMUNITY"])
             )
             out = []
             for g in catalog.GPU_TYPES:

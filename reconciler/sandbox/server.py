@@ -149,9 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stock", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     sandbox = Sandbox(
         args.data_dir.resolve(),
