@@ -169,6 +169,17 @@ class SandboxApp:
             await _json(send, 200, self.faults.describe())
 
     def _apply_faults(self, request: dict[str, Any]) -> None:
+        request = dict(request)
+        stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
+        delay = request.pop("start_delay", None)
+        for gpu, value in stock.items():
+            if gpu not in catalog.GPU_BY_ID:
+                raise FaultSpecError(f"unknown GPU type: {gpu}")
+            per_cloud = value if isinstance(value, dict) else {None: value}
+            for cloud, count in per_cloud.items():
+                self.store.set_stock(gpu, cloud, int(count))
+        if delay is not None:
+            self.store.start_delay = max(0.0, float(delay))
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:

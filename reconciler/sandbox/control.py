@@ -144,6 +144,8 @@ def start_detached(
         if raw is not None and raw.get("pid") == proc.pid:
             info = find_running(directory)
             if info is not None:
+                # detached on purpose: `stop` reaps it if it is still our child
+                proc.returncode = 0
                 return info
         time.sleep(0.02)
     proc.kill()
@@ -194,6 +196,10 @@ def stop(data_dir: Path | None = None, timeout: float = 10.0) -> int | None:
         time.sleep(0.02)
     else:
         os.kill(pid, signal.SIGKILL)
+    try:
+        os.waitpid(pid, 0 if _zombie(pid) else os.WNOHANG)
+    except ChildProcessError:
+        pass  # started by another process: its parent (or init) reaps it
     layout.remove_info(directory, pid)
     return pid
 

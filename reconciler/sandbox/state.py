@@ -186,6 +186,7 @@ class Store:
         self.data_dir = data_dir
         self.faults = faults or Faults()
         self.start_delay = start_delay
+        self.initial_start_delay = start_delay
         self.default_stock = default_stock
         self.killer: Killer = killer or (lambda _pod_id: None)
         self.pods: dict[str, Pod] = {}
@@ -224,6 +225,7 @@ class Store:
             self._remove(pod_id)
         self.account = Account()
         self.stock = {}
+        self.start_delay = self.initial_start_delay
         self.save()
 
     # -- capacity ----------------------------------------------------------------------------
