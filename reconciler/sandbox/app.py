@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import os
@@ -13,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
-from reconciler.sandbox.faults import FaultSpecError, Faults
+from reconciler.sandbox.faults import Faults, FaultSpecError
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -251,8 +252,6 @@ async def _drop_connection(send: Send) -> None:
         raise ConnectionAbortedError("sandbox fault: connection dropped")
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        except OSError:
-            pass
     transport.abort()

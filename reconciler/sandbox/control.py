@@ -7,6 +7,7 @@ dir once it answers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -71,10 +72,8 @@ def request(
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         detail = exc.read().decode(errors="replace")
-        try:
+        with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
             detail = json.loads(detail)["errors"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            pass
         raise SandboxError(f"sandbox answered {exc.code}: {detail}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise SandboxError(f"cannot reach the sandbox at {info.url}: {exc}") from exc
@@ -196,10 +195,9 @@ def stop(data_dir: Path | None = None, timeout: float = 10.0) -> int | None:
         time.sleep(0.02)
     else:
         os.kill(pid, signal.SIGKILL)
-    try:
+    # started by another process: its parent (or init) reaps it
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0 if _zombie(pid) else os.WNOHANG)
-    except ChildProcessError:
-        pass  # started by another process: its parent (or init) reaps it
     layout.remove_info(directory, pid)
     return pid
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
@@ -85,6 +86,7 @@ def run_prepared(
         variable_values=variables,
         operation_name=operation_name,
     )
+    assert isinstance(result, ExecutionResult)  # every resolver is synchronous
     if result.data is None and result.errors:  # bad variables or operation name: rejected
         return 400, {"errors": [_error_json(e, "BAD_USER_INPUT") for e in result.errors]}
     body: dict[str, Any] = {"data": result.data}
@@ -133,7 +135,7 @@ def _gpu_view(store: Store, gpu: catalog.GpuType) -> dict[str, Any]:
         "oneWeekPrice": round(gpu.secure_price * 0.95, 3),
         "communitySpotPrice": gpu.community_spot_price,
         "secureSpotPrice": gpu.secure_spot_price,
-        "lowestPrice": lambda _info, input=None: _lowest_price(store, gpu, input),  # noqa: A002
+        "lowestPrice": lambda _info, input=None: _lowest_price(store, gpu, input),
     }
 
 
@@ -158,11 +160,11 @@ class Root:
             "containerRegistryCreds": [],
         }
 
-    def pod(self, _info: Any, input: dict[str, Any] | None = None) -> dict[str, Any] | None:  # noqa: A002
+    def pod(self, _info: Any, input: dict[str, Any] | None = None) -> dict[str, Any] | None:
         pod = self.store.get((input or {}).get("podId", ""))
         return None if pod is None else self.store.view(pod)
 
-    def gpuTypes(self, _info: Any, input: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # noqa: A002, N802
+    def gpuTypes(self, _info: Any, input: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         inp = input or {}
         gpus = list(catalog.GPU_TYPES)
         if inp.get("id") is not None:
@@ -171,10 +173,10 @@ class Root:
             gpus = [g for g in gpus if g.id in inp["ids"]]
         return [_gpu_view(self.store, g) for g in gpus]
 
-    def dataCenters(self, _info: Any) -> list[dict[str, Any]]:  # noqa: N802
+    def dataCenters(self, _info: Any) -> list[dict[str, Any]]:
         store = self.store
 
-        def availability(_i: Any, input: dict[str, Any] | None = None) -> list[dict[str, Any]]:  # noqa: A002
+        def availability(_i: Any, input: dict[str, Any] | None = None) -> list[dict[str, Any]]:
             inp = input or {}
             secure = inp.get("secureCloud")
             clouds = (
@@ -209,32 +211,32 @@ class Root:
 
     # -- mutations -------------------------------------------------------------------------
 
-    def podFindAndDeployOnDemand(self, _info: Any, input: dict[str, Any] | None = None) -> Any:  # noqa: A002, N802
+    def podFindAndDeployOnDemand(self, _info: Any, input: dict[str, Any] | None = None) -> Any:
         return self.store.view(self.store.create(input or {}, kind="ON_DEMAND"))
 
-    def podRentInterruptable(self, _info: Any, input: dict[str, Any]) -> Any:  # noqa: A002, N802
+    def podRentInterruptable(self, _info: Any, input: dict[str, Any]) -> Any:
         return self.store.view(self.store.create(input, kind="SPOT"))
 
-    def deployCpuPod(self, _info: Any, input: dict[str, Any] | None = None) -> Any:  # noqa: A002, N802
+    def deployCpuPod(self, _info: Any, input: dict[str, Any] | None = None) -> Any:
         return self.store.view(self.store.create(input or {}, kind="CPU"))
 
-    def podResume(self, _info: Any, input: dict[str, Any]) -> Any:  # noqa: A002, N802
+    def podResume(self, _info: Any, input: dict[str, Any]) -> Any:
         return self.store.view(self.store.resume(input["podId"], input.get("gpuCount")))
 
-    def podBidResume(self, _info: Any, input: dict[str, Any]) -> Any:  # noqa: A002, N802
+    def podBidResume(self, _info: Any, input: dict[str, Any]) -> Any:
         pod = self.store.resume(input["podId"], input.get("gpuCount"), bid=input["bidPerGpu"])
         return self.store.view(pod)
 
-    def podStop(self, _info: Any, input: dict[str, Any]) -> Any:  # noqa: A002, N802
+    def podStop(self, _info: Any, input: dict[str, Any]) -> Any:
         return self.store.view(self.store.stop(input["podId"]))
 
-    def podTerminate(self, _info: Any, input: dict[str, Any]) -> None:  # noqa: A002, N802
+    def podTerminate(self, _info: Any, input: dict[str, Any]) -> None:
         self.store.terminate(input["podId"])
 
-    def podEditJob(self, _info: Any, input: dict[str, Any]) -> Any:  # noqa: A002, N802
+    def podEditJob(self, _info: Any, input: dict[str, Any]) -> Any:
         return self.store.view(self.store.edit(input))
 
-    def updateUserSettings(self, info: Any, input: dict[str, Any] | None = None) -> Any:  # noqa: A002, N802
+    def updateUserSettings(self, info: Any, input: dict[str, Any] | None = None) -> Any:
         if input and input.get("pubKey") is not None:
             self.store.set_pub_key(input["pubKey"])
         return self.myself(info)

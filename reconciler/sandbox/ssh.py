@@ -58,7 +58,7 @@ class PodSFTP(asyncssh.SFTPServer):
     """SFTP as seen inside the pod: the mount path is the volume, `/root` the container disk."""
 
     def __init__(
-        self, chan: asyncssh.SSHServerChannel, volume: Path, mount: str, container: Path
+        self, chan: asyncssh.SSHServerChannel[bytes], volume: Path, mount: str, container: Path
     ) -> None:
         super().__init__(chan)
         self._maps = [
@@ -164,7 +164,7 @@ class SSHSupervisor:
         async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
             await self._run(server, pod, process)
 
-        def sftp(chan: asyncssh.SSHServerChannel) -> PodSFTP:
+        def sftp(chan: asyncssh.SSHServerChannel[bytes]) -> PodSFTP:
             return PodSFTP(chan, volume, pod.volume_mount_path, container)
 
         for attempt in range(2):

@@ -466,10 +466,7 @@ class Store:
         used = {p for other in self.pods.values() for p in other.port_map.values()}
         pod.port_map = {}
         for private, kind in parse_ports(pod.ports):
-            if kind == "tcp":
-                port = free_tcp_port(used)
-            else:
-                port = 60000 + secrets.randbelow(5000)
+            port = free_tcp_port(used) if kind == "tcp" else 60000 + secrets.randbelow(5000)
             used.add(port)
             pod.port_map[f"{private}/{kind}"] = port
         pod.http_ip = f"100.65.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"

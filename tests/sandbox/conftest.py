@@ -79,9 +79,7 @@ class Sandbox:
     def ssh_port(self, pod_id: str) -> int:
         pod = self.pod(pod_id)
         assert pod is not None and pod["runtime"] is not None
-        return next(
-            p["publicPort"] for p in pod["runtime"]["ports"] if p["privatePort"] == 22
-        )
+        return int(next(p["publicPort"] for p in pod["runtime"]["ports"] if p["privatePort"] == 22))
 
 
 def start_sandbox(data_dir: Path) -> Sandbox:

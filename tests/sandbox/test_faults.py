@@ -58,8 +58,10 @@ def test_capacity_exhaustion_for_a_gpu_type(sb: Sandbox):
     )
     assert resp.status_code == 200
     assert resp.json()["errors"][0]["message"] == NO_CAPACITY
-    price = sb.gql('{ gpuTypes(input: {id: "NVIDIA L4"}) { lowestPrice(input: {gpuCount: 1})'
-                   " { stockStatus availableGpuCounts } } }")
+    price = sb.gql(
+        '{ gpuTypes(input: {id: "NVIDIA L4"}) { lowestPrice(input: {gpuCount: 1})'
+        " { stockStatus availableGpuCounts } } }"
+    )
     assert price["gpuTypes"][0]["lowestPrice"] == {"stockStatus": None, "availableGpuCounts": []}
     sb.create(gpuTypeId="NVIDIA A40")  # other types still have capacity
     sb.faults({"restore": ["NVIDIA L4"]})

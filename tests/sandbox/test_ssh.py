@@ -17,7 +17,9 @@ from tests.sandbox.conftest import Sandbox, start_sandbox
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the mount namespace needs root")
 
 
-def ssh(port: int, key: Path, command: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def ssh(
+    port: int, key: Path, command: str, timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             "ssh", "-i", str(key), "-p", str(port), "-o", "StrictHostKeyChecking=no",
@@ -29,7 +31,9 @@ def ssh(port: int, key: Path, command: str, timeout: float = 20) -> subprocess.C
 
 
 def _create_ssh_pod(sb: Sandbox, pub: str) -> str:
-    pod = sb.create(ports="22/tcp", env=[{"key": "PUBLIC_KEY", "value": pub}, {"key": "X", "value": "1"}])
+    pod = sb.create(
+        ports="22/tcp", env=[{"key": "PUBLIC_KEY", "value": pub}, {"key": "X", "value": "1"}]
+    )
     return str(pod["id"])
 
 
@@ -63,7 +67,9 @@ async def _sftp_roundtrip(port: int, key: Path) -> tuple[list[str], bytes, bytes
                 await f.write(b"via sftp\n")
             names = sorted(await sftp.listdir("/workspace"))
             async with sftp.open("/workspace/shell.txt", "rb") as f:
-                data = await f.read()
+                raw: object = await f.read()
+                assert isinstance(raw, bytes)
+                data = raw
             cwd = await sftp.realpath(".")
         result = await conn.run("cat /workspace/sftp.txt", check=True)
     assert isinstance(result.stdout, str)
@@ -78,7 +84,9 @@ def test_ssh_exec_sftp_and_volume_across_stop_resume(sb: Sandbox, client_key):
     out = ssh(port, key, "echo hi; ls /workspace")
     assert out.returncode == 0, out.stderr
     assert out.stdout == "hi\n"
-    out = ssh(port, key, "echo shell > /workspace/shell.txt; touch ~/scratch; echo oops >&2; exit 7")
+    out = ssh(
+        port, key, "echo shell > /workspace/shell.txt; touch ~/scratch; echo oops >&2; exit 7"
+    )
     assert out.returncode == 7 and out.stderr == "oops\n"
     env = ssh(port, key, 'echo "$RUNPOD_POD_ID $X $PUBLIC_KEY $RUNPOD_TCP_PORT_22"').stdout.split()
     assert env[:2] == [pod_id, "1"] and env[-1] == str(port) and pub.split()[1] in env
