@@ -12,6 +12,9 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -20,9 +23,72 @@ from graphql import (
     parse,
     validate,
 )
+from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.incremental.incremental_executor import IncrementalExecutor
+from graphql.pyutils import Path
 
 from reconciler.sandbox import catalog
 from reconciler.sandbox.state import BusinessError, Store
+
+# Object types whose values are plain dicts built by `Store.view`: no resolvers, no arguments,
+# values already in their serialized form. `_FastExecutor` completes them without the
+# per-field machinery of the executor (1,000 pods x 30 fields: ~230 ms -> ~30 ms).
+_PLAIN_TYPES = frozenset(
+    {
+        "Pod",
+        "PodRuntime",
+        "PodRuntimePorts",
+        "PodRuntimeGpus",
+        "PodRuntimeContainer",
+        "PodMachineInfo",
+        "PodGpu",
+    }
+)
+
+
+class _FastExecutor(IncrementalExecutor):
+    """graphql-core's default executor, with a shortcut for the plain-dict pod types."""
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: Any,
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        if return_type.name in _PLAIN_TYPES and isinstance(result, dict):
+            return self._plain(return_type, field_details_list, result)
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _plain(self, type_: GraphQLObjectType, details: Any, value: dict[str, Any]) -> Any:
+        grouped = self.collect_subfields(type_, details)[0]  # fragments, aliases, @skip
+        out: dict[str, Any] = {}
+        for key, sub in grouped.items():
+            name = sub[0].node.name.value
+            if name == "__typename":
+                out[key] = type_.name
+                continue
+            out[key] = self._complete_plain(type_.fields[name].type, sub, value.get(name))
+        return out
+
+    def _complete_plain(self, type_: Any, details: Any, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            return [self._complete_plain(type_.of_type, details, v) for v in value]
+        if isinstance(type_, GraphQLObjectType):
+            return self._plain(type_, details, value)
+        return value  # scalars and enums: `Store.view` gives them serialized
+
+
+def _never_awaitable(_value: Any) -> bool:
+    return False
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +151,8 @@ def run_prepared(
         root_value=Root(store),
         variable_values=variables,
         operation_name=operation_name,
+        executor_class=_FastExecutor,
+        is_awaitable=_never_awaitable,  # type: ignore[arg-type]
     )
     assert isinstance(result, ExecutionResult)  # every resolver is synchronous
     if result.data is None and result.errors:  # bad variables or operation name: rejected
