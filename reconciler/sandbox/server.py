@@ -95,6 +95,7 @@ class Sandbox:
 
     async def run(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)  # the API key and pod disks live here
         self.store.load()
         # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets, and
         # without it every kept-alive request waits ~40 ms (Nagle + delayed ACK)

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import asyncssh
+from typing import TYPE_CHECKING, Any
 
 from reconciler.sandbox import layout, procs
 from reconciler.sandbox.state import Pod, Store, free_tcp_port
+
+if TYPE_CHECKING:
+    import asyncssh
 
 log = logging.getLogger("podctl.sandbox.ssh")
 PIPE = asyncio.subprocess.PIPE
@@ -27,71 +26,6 @@ def authorized_keys_text(pod: Pod, account_pub_key: str) -> str:
     if env_key:
         return env_key
     return account_pub_key.strip() if pod.start_ssh else ""
-
-
-def parse_keys(text: str) -> asyncssh.SSHAuthorizedKeys | None:
-    good = []
-    for line in text.replace("\\n", "\n").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            asyncssh.import_authorized_keys(line)
-        except (ValueError, asyncssh.KeyImportError):
-            log.warning("ignoring a malformed public key")
-            continue
-        good.append(line)
-    return asyncssh.import_authorized_keys("\n".join(good)) if good else None
-
-
-def load_host_key(path: Path) -> asyncssh.SSHKey:
-    """The pod's host key, created on first use and kept for the pod's whole life."""
-    if path.exists():
-        return asyncssh.read_private_key(str(path))
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    layout.atomic_write(path, key.export_private_key())
-    return key
-
-
-class PodSFTP(asyncssh.SFTPServer):
-    """SFTP as seen inside the pod: the mount path is the volume, `/root` the container disk."""
-
-    def __init__(
-        self, chan: asyncssh.SSHServerChannel[bytes], volume: Path, mount: str, container: Path
-    ) -> None:
-        super().__init__(chan)
-        self._maps = [
-            (posixpath.normpath(mount).encode(), os.fsencode(volume)),
-            (b"/root", os.fsencode(container)),
-        ]
-
-    def map_path(self, path: bytes) -> bytes:
-        full = posixpath.normpath(posixpath.join(b"/root", path))
-        for inside, outside in self._maps:
-            if full == inside or full.startswith(inside + b"/"):
-                return outside + full[len(inside) :]
-        return full
-
-    def reverse_map_path(self, path: bytes) -> bytes:
-        for inside, outside in self._maps:
-            if path == outside or path.startswith(outside + b"/"):
-                return inside + path[len(outside) :]
-        return path
-
-
-class _ConnTracker(asyncssh.SSHServer):
-    def __init__(self, owner: PodServer) -> None:
-        self.owner = owner
-        self.conn: asyncssh.SSHServerConnection | None = None
-
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        self.conn = conn
-        self.owner.conns.add(conn)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self.conn is not None:
-            self.owner.conns.discard(self.conn)
 
 
 @dataclass(eq=False)
@@ -114,6 +48,7 @@ class SSHSupervisor:
         self.data_dir = data_dir
         self.servers: dict[str, PodServer] = {}
         self.use_ns = procs.can_use_mount_namespace()
+        self._failed: set[tuple[str, int]] = set()  # (pod, generation): do not retry each tick
         self._lock = asyncio.Lock()
 
     def kill(self, pod_id: str) -> None:
@@ -136,17 +71,29 @@ class SSHSupervisor:
             for pod in list(self.store.pods.values()):
                 if pod.id in self.servers or pod.desired_status != "RUNNING":
                     continue
+                if (pod.id, pod.generation) in self._failed:
+                    continue
                 if pod.ssh_port() is None:
                     continue
-                keys = parse_keys(authorized_keys_text(pod, self.store.account.pub_key))
+                text = authorized_keys_text(pod, self.store.account.pub_key)
+                if not text:
+                    continue
+                from reconciler.sandbox.ssh_server import parse_keys  # asyncssh: lazily
+
+                keys = parse_keys(text)
                 if keys is None:
                     continue
                 try:
                     await self._start(pod, keys)
                 except Exception:  # one broken pod must not stop the others
                     log.exception("cannot start SSH for pod %s", pod.id)
+                    self._failed.add((pod.id, pod.generation))
 
     async def _start(self, pod: Pod, keys: asyncssh.SSHAuthorizedKeys) -> None:
+        import asyncssh
+
+        from reconciler.sandbox.ssh_server import ConnTracker, PodSFTP, load_host_key
+
         port = pod.ssh_port()
         assert port is not None
         host_key = load_host_key(layout.host_key_file(self.data_dir, pod.id))
@@ -170,7 +117,7 @@ class SSHSupervisor:
         for attempt in range(2):
             try:
                 server.acceptor = await asyncssh.create_server(
-                    lambda: _ConnTracker(server),
+                    lambda: ConnTracker(server),
                     "127.0.0.1",
                     server.port,
                     server_host_keys=[host_key],

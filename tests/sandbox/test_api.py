@@ -271,3 +271,20 @@ def test_terminate_after_is_honoured(sb: Sandbox):
     while sb.pod(pod["id"]) is not None:
         assert time.monotonic() < deadline, "terminateAfter was not honoured"
         time.sleep(0.1)
+
+
+def test_directives_and_nested_fragments_on_pods(sb: Sandbox):
+    sb.create(ports="22/tcp")
+    data = sb.gql(
+        """query($full: Boolean!) { myself { pods { ...Base
+             runtime @include(if: $full) { ports { ...Port } }
+             machine @skip(if: $full) { podHostId } } } }
+           fragment Base on Pod { podId: id gpuCount }
+           fragment Port on PodRuntimePorts { __typename privatePort kind: type }""",
+        {"full": True},
+    )
+    pod = data["myself"]["pods"][0]
+    assert set(pod) == {"podId", "gpuCount", "runtime"}
+    assert pod["runtime"]["ports"] == [
+        {"__typename": "PodRuntimePorts", "privatePort": 22, "kind": "tcp"}
+    ]

@@ -61,3 +61,30 @@ def test_ensure_running_starts_once_and_says_so(tmp_path: Path, capsys, monkeypa
     finally:
         control.stop(first.data_dir)
     assert not os.path.exists(first.data_dir / layout.INFO_FILE)
+
+
+def test_foreground_start_and_stop(tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    data_dir = tmp_path / "fg"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "sandbox", "start", "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while control.find_running(data_dir) is None:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        assert run(["sandbox", "stop", "--data-dir", str(data_dir)]) == 0
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert _mode(data_dir) == 0o700

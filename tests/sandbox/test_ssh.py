@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from reconciler.sandbox import control
+from reconciler.sandbox import control, procs
 from tests.sandbox.conftest import Sandbox, start_sandbox
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the mount namespace needs root")
@@ -141,8 +141,22 @@ def test_processes_outlive_the_client_and_die_with_the_pod(sb: Sandbox, client_k
 
     _mutate(sb, "podResume", pod_id)
     pid = int(ssh(sb.ssh_port(pod_id), key, "setsid sleep 302 >/dev/null 2>&1 & echo $!").stdout)
+    sb.gql(
+        "mutation($i: PodEditJobInput!) { podEditJob(input: $i) { id } }",
+        {"i": {"podId": pod_id, "imageName": "img:2"}},
+    )
+    assert _wait_dead(pid)  # an edit resets the pod
+    pid = int(ssh(sb.ssh_port(pod_id), key, "setsid sleep 303 >/dev/null 2>&1 & echo $!").stdout)
     sb.gql(f'mutation {{ podTerminate(input: {{podId: "{pod_id}"}}) }}')
     assert _wait_dead(pid)
+
+
+def test_without_root_commands_run_in_the_volume_folder(tmp_path: Path):
+    argv, cwd = procs.command_argv("ls", tmp_path / "v", "/workspace", tmp_path / "c", False)
+    assert argv[-2:] == ["-c", "ls"] and cwd == str(tmp_path / "v")
+    argv, cwd = procs.command_argv("ls", tmp_path / "v", "/workspace", tmp_path / "c", True)
+    assert argv[:4] == ["unshare", "--mount", "--propagation", "private"]
+    assert cwd == str(tmp_path / "c")
 
 
 async def _host_key(port: int, key: Path) -> str:
