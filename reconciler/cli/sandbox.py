@@ -37,9 +37,12 @@ def sandbox() -> None:
     show_default=True,
     help="Seconds a new pod shows runtime: null.",
 )
+@click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
 @click.option("--detach", is_flag=True, help="Run in the background and return.")
 @_data_dir_option
-def start(port: int, start_delay: float, detach: bool, data_dir: Path | None) -> int:
+def start(
+    port: int, start_delay: float, stock: int | None, detach: bool, data_dir: Path | None
+) -> int:
     """Start the sandbox (foreground unless --detach)."""
     from reconciler.sandbox import control
 
@@ -48,7 +51,7 @@ def start(port: int, start_delay: float, detach: bool, data_dir: Path | None) ->
         click.echo(f"A sandbox already runs at {running.url} (pid {running.pid}).", err=True)
         return 1
     if detach:
-        info = control.start_detached(data_dir, port=port, start_delay=start_delay)
+        info = control.start_detached(data_dir, port=port, start_delay=start_delay, stock=stock)
         click.echo(f"Sandbox running at {info.url} (pid {info.pid}, data dir {info.data_dir}).")
         click.echo(control.env_text(info), nl=False)
         return 0
@@ -61,16 +64,24 @@ def start(port: int, start_delay: float, detach: bool, data_dir: Path | None) ->
         err=True,
     )
     args = ["--data-dir", str(directory), "--port", str(port), "--start-delay", str(start_delay)]
+    if stock is not None:
+        args += ["--stock", str(stock)]
     return server.main(args)
 
 
 @sandbox.command()
+@click.option(
+    "--kill-pods", is_flag=True, help="Also kill the processes running in pods (their state stays)."
+)
 @_data_dir_option
-def stop(data_dir: Path | None) -> int:
-    """Stop the running sandbox (pods and their state stay in the data dir)."""
+def stop(kill_pods: bool, data_dir: Path | None) -> int:
+    """Stop the running sandbox (pods and their state stay in the data dir).
+
+    Processes started in pods keep running, as on real pods, unless --kill-pods.
+    """
     from reconciler.sandbox import control
 
-    pid = control.stop(data_dir)
+    pid = control.stop(data_dir, kill_pods=kill_pods)
     click.echo("No sandbox was running." if pid is None else f"Stopped the sandbox (pid {pid}).")
     return 0
 
@@ -203,6 +214,21 @@ def fault_exhaust(gpu_type: str, restore: bool, data_dir: Path | None) -> int:
 def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
     """Resuming POD_ID fails: its host's GPUs are taken."""
     return _post(data_dir, {"gpu_free" if free else "gpu_taken": [pod_id]})
+
+
+@fault.command("stock")
+@click.argument("gpu_type")
+@click.argument("count", type=int)
+@click.option(
+    "--cloud",
+    type=click.Choice(["SECURE", "COMMUNITY"]),
+    default=None,
+    help="Only this cloud (default: both).",
+)
+@_data_dir_option
+def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | None) -> int:
+    """Set how many GPUs of GPU_TYPE exist (running pods use some of them)."""
+    return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
 
 
 @fault.command("preempt")

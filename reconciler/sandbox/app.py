@@ -176,7 +176,7 @@ class SandboxApp:
         for gpu, value in stock.items():
             if gpu not in catalog.GPU_BY_ID:
                 raise FaultSpecError(f"unknown GPU type: {gpu}")
-            per_cloud = value if isinstance(value, dict) else {None: value}
+            per_cloud: dict[str | None, Any] = value if isinstance(value, dict) else {None: value}
             for cloud, count in per_cloud.items():
                 self.store.set_stock(gpu, cloud, int(count))
         if delay is not None:

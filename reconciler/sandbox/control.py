@@ -105,6 +105,7 @@ def start_detached(
     *,
     port: int = 0,
     start_delay: float = 2.0,
+    stock: int | None = None,
     timeout: float = 15.0,
 ) -> SandboxInfo:
     """Start a server in the background (own session, log in the data dir) and wait for it."""
@@ -125,6 +126,7 @@ def start_detached(
                 str(port),
                 "--start-delay",
                 str(start_delay),
+                *([] if stock is None else ["--stock", str(stock)]),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -180,9 +182,28 @@ def require_running(data_dir: Path | None = None) -> SandboxInfo:
     return info
 
 
-def stop(data_dir: Path | None = None, timeout: float = 10.0) -> int | None:
-    """Stop the sandbox (SIGTERM, then SIGKILL); returns its pid, or None if none ran."""
+def kill_pod_processes(data_dir: Path | None = None) -> int:
+    """Kill every process the sandbox's pods started (state is kept); returns the count."""
+    from reconciler.sandbox import procs
+
     directory = _resolve(data_dir)
+    pods_dir = directory / "pods"
+    if not pods_dir.is_dir():
+        return 0
+    return sum(procs.kill_pod(pod.name, directory) for pod in pods_dir.iterdir())
+
+
+def stop(
+    data_dir: Path | None = None, timeout: float = 10.0, *, kill_pods: bool = False
+) -> int | None:
+    """Stop the sandbox (SIGTERM, then SIGKILL); returns its pid, or None if none ran.
+
+    Pod processes keep running, as real pods do while RunPod's API is down, unless
+    `kill_pods`; a restarted sandbox finds them again (and kills them on stop/terminate).
+    """
+    directory = _resolve(data_dir)
+    if kill_pods:
+        kill_pod_processes(directory)
     raw = layout.read_info(directory)
     if raw is None or not _alive(int(raw.get("pid", 0))):
         return None
@@ -226,13 +247,8 @@ def reset(data_dir: Path | None = None) -> None:
         return
     import shutil
 
-    from reconciler.sandbox import procs
-
     directory = _resolve(data_dir)
-    pods_dir = directory / "pods"
-    if pods_dir.is_dir():
-        for pod in pods_dir.iterdir():
-            procs.kill_pod(pod.name, directory)
+    kill_pod_processes(directory)
     (directory / layout.STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(directory / "pods", ignore_errors=True)
 

@@ -12,6 +12,7 @@ STATE_FILE = "state.json"
 KEY_FILE = "api_key"
 INFO_FILE = "server.json"
 LOG_FILE = "server.log"
+PORT_FILE = "last_port"  # a restarted sandbox tries to keep its URL
 
 
 def default_data_dir() -> Path:

@@ -102,9 +102,15 @@ class Sandbox:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", self.port))
+        try:
+            sock.bind(("127.0.0.1", self._pick_port()))
+        except OSError:
+            if self.port:
+                raise
+            sock.bind(("127.0.0.1", 0))  # the last port is taken: any port will do
         sock.listen(256)
         self.port = sock.getsockname()[1]
+        layout.atomic_write(self.data_dir / layout.PORT_FILE, str(self.port).encode())
         config = uvicorn.Config(
             self.app,
             http="h11",
@@ -139,6 +145,15 @@ class Sandbox:
             await self.ssh.close_all()
             layout.remove_info(self.data_dir, os.getpid())
             sock.close()
+
+    def _pick_port(self) -> int:
+        """The port asked for; else the last one, so that exported URLs survive a restart."""
+        if self.port:
+            return self.port
+        try:
+            return int((self.data_dir / layout.PORT_FILE).read_text())
+        except (OSError, ValueError):
+            return 0
 
     def shutdown(self) -> None:
         if self.server is not None:

@@ -109,10 +109,16 @@ def test_fault_cli(sb: Sandbox, capsys):
     assert run([*base, "errors", "--kind", "429", "--count", "1", *opt]) == 0
     assert run([*base, "exhaust", "NVIDIA L4", *opt]) == 0
     assert run([*base, "lose-response", "2", *opt]) == 0
+    assert run([*base, "stock", "NVIDIA A40", "3", "--cloud", "SECURE", *opt]) == 0
     assert run([*base, "show", *opt]) == 0
     out = capsys.readouterr().out
     assert '"latency_ms": 5.0' in out and '"NVIDIA L4"' in out and '"lose_responses": 2' in out
     assert sb.post(Q).status_code == 429
+    price = sb.gql(
+        '{ gpuTypes(input: {id: "NVIDIA A40"}) { lowestPrice(input: {gpuCount: 1,'
+        " secureCloud: true}) { availableGpuCounts } } }"
+    )
+    assert price["gpuTypes"][0]["lowestPrice"]["availableGpuCounts"] == [1, 2]
     assert run([*base, "clear", *opt]) == 0
     assert sb.post(Q).status_code == 200
     assert run([*base, "preempt", "nosuchpod", *opt]) == 1

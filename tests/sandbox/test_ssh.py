@@ -179,18 +179,29 @@ def test_restart_restores_state_and_ssh(tmp_path: Path, client_key):
         port = sb.ssh_port(pod_id)
         fingerprint = asyncio.run(_host_key(port, key))
         assert ssh(port, key, "echo kept > /workspace/f").returncode == 0
+        job = int(ssh(port, key, "nohup sleep 304 >/dev/null 2>&1 & echo $!").stdout)
+        url = sb.url
         control.stop(data_dir)
         assert control.find_running(data_dir) is None
+        assert not _dead(job)  # the API went away, the pod did not
 
         sb = start_sandbox(data_dir)
+        assert sb.url == url  # the API port is kept when free
         pods = sb.gql("{ myself { pods { id desiredStatus } } }")["myself"]["pods"]
         assert {p["id"]: p["desiredStatus"] for p in pods} == {
             pod_id: "RUNNING",
             stopped["id"]: "EXITED",
         }
         port2 = sb.ssh_port(pod_id)
+        assert port2 == port
         assert asyncio.run(_host_key(port2, key)) == fingerprint
         assert ssh(port2, key, "cat /workspace/f").stdout == "kept\n"
+        _mutate(sb, "podStop", pod_id)  # kills processes started before the restart too
+        assert _wait_dead(job)
+        _mutate(sb, "podResume", pod_id)
+        job = int(ssh(sb.ssh_port(pod_id), key, "nohup sleep 305 >/dev/null 2>&1 & echo $!").stdout)
+        control.stop(data_dir, kill_pods=True)
+        assert _wait_dead(job)
     finally:
         control.reset(data_dir)
         control.stop(data_dir)
