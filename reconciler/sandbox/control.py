@@ -139,6 +139,9 @@ def start_detached(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            other = find_running(directory)  # lost a race with another starter: use its server
+            if other is not None:
+                return other
             tail = (directory / layout.LOG_FILE).read_text(errors="replace")[-800:]
             raise SandboxError(f"the sandbox exited at start (code {proc.returncode}):\n{tail}")
         raw = layout.read_info(directory)

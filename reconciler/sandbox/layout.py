@@ -12,6 +12,7 @@ STATE_FILE = "state.json"
 KEY_FILE = "api_key"
 INFO_FILE = "server.json"
 LOG_FILE = "server.log"
+LOCK_FILE = "server.lock"
 PORT_FILE = "last_port"  # a restarted sandbox tries to keep its URL
 
 
@@ -48,9 +49,17 @@ def api_key(data_dir: Path) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        key = "sbx_" + secrets.token_urlsafe(24)
-        atomic_write(path, key.encode() + b"\n")
-        return key
+        pass
+    key = "sbx_" + secrets.token_urlsafe(24)
+    tmp = data_dir / f".{KEY_FILE}.{os.getpid()}.new"
+    atomic_write(tmp, key.encode() + b"\n")
+    try:
+        os.link(tmp, path)  # fails if another process created the key first: use theirs
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
 
 
 def write_info(data_dir: Path, info: dict[str, Any]) -> None:

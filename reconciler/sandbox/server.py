@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -17,7 +18,7 @@ import sys
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
@@ -96,6 +97,7 @@ class Sandbox:
     async def run(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)  # the API key and pod disks live here
+        lock = self._lock_data_dir()
         self.store.load()
         # proto IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY only on such sockets, and
         # without it every kept-alive request waits ~40 ms (Nagle + delayed ACK)
@@ -145,6 +147,17 @@ class Sandbox:
             await self.ssh.close_all()
             layout.remove_info(self.data_dir, os.getpid())
             sock.close()
+            lock.close()
+
+    def _lock_data_dir(self) -> IO[bytes]:
+        """One server per data dir: hold an exclusive lock for the server's life."""
+        lock = open(self.data_dir / layout.LOCK_FILE, "ab")  # noqa: SIM115 - held until exit
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise OSError(f"another sandbox already serves {self.data_dir}") from None
+        return lock
 
     def _pick_port(self) -> int:
         """The port asked for; else the last one, so that exported URLs survive a restart."""

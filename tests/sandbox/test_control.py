@@ -88,3 +88,16 @@ def test_foreground_start_and_stop(tmp_path: Path):
         assert proc.stderr is not None
         proc.stderr.close()
     assert _mode(data_dir) == 0o700
+
+
+def test_concurrent_ensure_running_shares_one_server(tmp_path: Path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data_dir = tmp_path / "race"
+    with ThreadPoolExecutor(3) as pool:
+        infos = list(pool.map(lambda _: control.ensure_running(data_dir, announce=False), [0] * 3))
+    try:
+        assert len({i.pid for i in infos}) == 1
+        assert len({i.api_key for i in infos}) == 1
+    finally:
+        control.stop(data_dir)
