@@ -123,7 +123,7 @@ def env(data_dir: Path | None) -> int:
 
 @sandbox.group()
 def fault() -> None:
-    """Inject failures (deterministic under --seed): latency, errors, capacity, preemption."""
+    """Inject failures (deterministic: see `fault seed`): latency, errors, capacity, spot."""
 
 
 def _post(data_dir: Path | None, spec: dict[str, Any] | None, clear: bool = False) -> int:

@@ -1,5 +1,23 @@
 """Injected failures, deterministic under a seed: latency, HTTP errors, resets, lost responses,
-exhausted GPU types and GPUs taken on resume (spot preemption is applied by the app at once)."""
+exhausted GPU types and GPUs taken on resume (spot preemption is applied by the app at once).
+
+`POST /_sandbox/faults` (same Bearer key as the API) merges a JSON object; every key optional:
+
+    {"seed": 7,                        # restart the dice
+     "latency_ms": 250,                # delay every /graphql request
+     "errors": {"rate": 0.2, "kinds": ["429", "500", "502", "reset"],
+                "count": 3,            # or: fail exactly the next 3 requests (rate 1)
+                "retry_after": 1},     # the 429's Retry-After header
+     "lose_responses": 1,              # apply the next mutation, then reset the connection
+     "exhaust": ["NVIDIA A40"], "restore": [...],   # no capacity on create for a GPU type
+     "gpu_taken": ["<pod id>"], "gpu_free": [...],  # resuming that pod fails (GPU taken)
+     "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
+     "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
+     "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
+     "clear": true}                    # drop every fault first
+
+`GET` shows the faults in force, `DELETE` clears them; `podctl sandbox fault ...` wraps it all.
+"""
 
 from __future__ import annotations
 
