@@ -5,7 +5,8 @@ As root on Linux each command runs in its own private mount namespace
 the mount path (`/workspace`) and its container-disk folder at `/root` (so `~` is wiped on
 stop, as a container disk is); nothing leaks to the host's mounts. Without root (or without
 `unshare`) commands run with the volume folder as working directory and
-`PODCTL_SANDBOX_VOLUME` pointing at it, and the mount path does not exist.
+`PODCTL_SANDBOX_VOLUME` pointing at it, and the mount path does not exist
+(`PODCTL_SANDBOX_NO_NAMESPACE=1` forces this fallback, e.g. where `unshare` is blocked).
 
 Every process of a pod carries `RUNPOD_POD_ID` and `PODCTL_SANDBOX_DATA_DIR` in its
 environment; `kill_pod` finds them through `/proc/*/environ`, so it catches processes that
@@ -29,6 +30,8 @@ _NS_SCRIPT = (
 
 def can_use_mount_namespace() -> bool:
     """True when commands can see the volume at its mount path (root, Linux, unshare)."""
+    if os.environ.get("PODCTL_SANDBOX_NO_NAMESPACE") == "1":
+        return False
     return (
         hasattr(os, "geteuid")
         and os.geteuid() == 0

@@ -205,3 +205,20 @@ def test_restart_restores_state_and_ssh(tmp_path: Path, client_key):
     finally:
         control.reset(data_dir)
         control.stop(data_dir)
+
+
+def test_fallback_without_mount_namespace(tmp_path: Path, client_key, monkeypatch):
+    key, pub = client_key
+    monkeypatch.setenv("PODCTL_SANDBOX_NO_NAMESPACE", "1")
+    data_dir = tmp_path / "nons"
+    sb = start_sandbox(data_dir)
+    try:
+        assert control.status(data_dir)["mount_namespace"] is False  # type: ignore[index]
+        pod_id = _create_ssh_pod(sb, pub)
+        out = ssh(sb.ssh_port(pod_id), key, 'echo v > f; pwd; echo "$PODCTL_SANDBOX_VOLUME"')
+        volume = str(data_dir / "pods" / pod_id / "volume")
+        assert out.stdout == f"{volume}\n{volume}\n", out.stderr
+        assert (data_dir / "pods" / pod_id / "volume" / "f").read_text() == "v\n"
+    finally:
+        control.reset(data_dir)
+        control.stop(data_dir)
