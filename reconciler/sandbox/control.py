@@ -156,15 +156,18 @@ def start_detached(
     raise SandboxError(f"the sandbox did not answer within {timeout:.0f} s")
 
 
-def ensure_running(data_dir: Path | None = None, *, announce: bool = True) -> SandboxInfo:
+def ensure_running(
+    data_dir: Path | None = None, *, announce: bool = True, start_delay: float = 2.0
+) -> SandboxInfo:
     """The running sandbox for this data dir, started in the background if none runs.
 
     Says on stderr that podctl talks to a sandbox, so nobody mistakes it for RunPod.
+    `start_delay` (seconds of `runtime: null` after a pod starts) applies only when starting.
     """
     info = find_running(data_dir)
     started = False
     if info is None:
-        info = start_detached(data_dir)
+        info = start_detached(data_dir, start_delay=start_delay)
         started = True
     if announce:
         how = "started a" if started else "using the"
