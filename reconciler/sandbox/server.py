@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import uvicorn
 
-from reconciler.sandbox import layout, procs
+from reconciler.sandbox import layout
 from reconciler.sandbox.app import SandboxApp
 from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.ssh import SSHSupervisor
@@ -197,8 +197,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     return 0
 
-
-__all__ = ["Sandbox", "main", "procs"]
 
 if __name__ == "__main__":
     sys.exit(main())

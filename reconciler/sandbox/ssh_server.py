@@ -22,6 +22,7 @@ log = logging.getLogger("podctl.sandbox.ssh")
 
 
 def parse_keys(text: str) -> asyncssh.SSHAuthorizedKeys | None:
+    """authorized_keys from `PUBLIC_KEY`-style text; malformed lines are skipped."""
     good = []
     for line in text.replace("\\n", "\n").splitlines():
         line = line.strip()
