@@ -139,9 +139,12 @@ def start_detached(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            other = find_running(directory)  # lost a race with another starter: use its server
-            if other is not None:
-                return other
+            if _locked(directory):  # lost a race with another starter: wait for its server
+                other = find_running(directory)
+                if other is not None:
+                    return other
+                time.sleep(0.02)
+                continue
             tail = (directory / layout.LOG_FILE).read_text(errors="replace")[-800:]
             raise SandboxError(f"the sandbox exited at start (code {proc.returncode}):\n{tail}")
         raw = layout.read_info(directory)
@@ -154,6 +157,23 @@ def start_detached(
         time.sleep(0.02)
     proc.kill()
     raise SandboxError(f"the sandbox did not answer within {timeout:.0f} s")
+
+
+def _locked(directory: Path) -> bool:
+    """True while a sandbox server holds the data dir's lock."""
+    import fcntl
+
+    try:
+        fd = os.open(directory / layout.LOCK_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def ensure_running(

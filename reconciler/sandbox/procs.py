@@ -70,9 +70,16 @@ def command_argv(
     return [shell, "-c", command], str(volume)
 
 
-def prepare_mount_point(mount_path: str) -> None:
-    """Create the (empty) mount-point directory on the host, needed for the bind mount."""
+def prepare_mount_point(mount_path: str) -> bool:
+    """Create the (empty) mount-point directory on the host, needed for the bind mount.
+
+    Returns True if it did not exist; the store removes it again (if still empty) once no
+    pod uses it.
+    """
+    if os.path.isdir(mount_path):
+        return False
     os.makedirs(mount_path, exist_ok=True)
+    return True
 
 
 def _environ_of(pid: str) -> bytes:

@@ -152,12 +152,14 @@ class Sandbox:
     def _lock_data_dir(self) -> IO[bytes]:
         """One server per data dir: hold an exclusive lock for the server's life."""
         lock = open(self.data_dir / layout.LOCK_FILE, "ab")  # noqa: SIM115 - held until exit
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise OSError(f"another sandbox already serves {self.data_dir}") from None
-        return lock
+        for _ in range(10):  # `control` probes the lock for an instant: do not mistake it
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return lock
+            except OSError:
+                time.sleep(0.02)
+        lock.close()
+        raise OSError(f"another sandbox already serves {self.data_dir}")
 
     def _pick_port(self) -> int:
         """The port asked for; else the last one, so that exported URLs survive a restart."""

@@ -103,7 +103,8 @@ class SSHSupervisor:
         container.mkdir(parents=True, exist_ok=True)
         if self.use_ns:
             try:
-                procs.prepare_mount_point(pod.volume_mount_path)
+                if procs.prepare_mount_point(pod.volume_mount_path):
+                    self.store.note_mount_point(pod.volume_mount_path)
             except OSError:
                 log.warning("cannot create %s; commands will not see the volume there", pod.id)
         server = PodServer(pod.id, pod.generation, port)

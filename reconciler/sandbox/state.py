@@ -6,7 +6,9 @@ All changes go through `Store`, which saves the whole state to `state.json` atom
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -192,6 +194,7 @@ class Store:
         self.pods: dict[str, Pod] = {}
         self.account = Account()
         self.stock: dict[str, dict[str, int]] = {}
+        self.mount_points: set[str] = set()  # host dirs the sandbox created as mount points
         self.changed = 0  # bumped on every change; the SSH supervisor watches it
 
     # -- persistence -------------------------------------------------------------------------
@@ -208,12 +211,14 @@ class Store:
         self.pods = {p["id"]: Pod.from_dict(p) for p in data.get("pods", [])}
         self.account = Account(**data.get("account", {}))
         self.stock = {k: dict(v) for k, v in data.get("stock", {}).items()}
+        self.mount_points = set(data.get("mount_points", []))
 
     def save(self) -> None:
         data = {
             "version": STATE_VERSION,
             "account": asdict(self.account),
             "stock": self.stock,
+            "mount_points": sorted(self.mount_points),
             "pods": [asdict(p) for p in self.pods.values()],
         }
         layout.atomic_write(self.state_file, json.dumps(data, separators=(",", ":")).encode())
@@ -536,6 +541,15 @@ class Store:
         self.killer(pod_id)
         del self.pods[pod_id]
         shutil.rmtree(layout.pod_dir(self.data_dir, pod_id), ignore_errors=True)
+        in_use = {p.volume_mount_path for p in self.pods.values()}
+        for path in sorted(self.mount_points - in_use):
+            with contextlib.suppress(OSError):  # not empty any more: leave it
+                os.rmdir(path)
+            self.mount_points.discard(path)
+
+    def note_mount_point(self, path: str) -> None:
+        self.mount_points.add(path)
+        self.save()
 
     def edit(self, inp: dict[str, Any]) -> Pod:
         """`podEditJob`: change the config; a running pod is reset (container wiped, new ports)."""

@@ -94,9 +94,11 @@ def test_concurrent_ensure_running_shares_one_server(tmp_path: Path):
     from concurrent.futures import ThreadPoolExecutor
 
     data_dir = tmp_path / "race"
-    with ThreadPoolExecutor(3) as pool:
-        infos = list(pool.map(lambda _: control.ensure_running(data_dir, announce=False), [0] * 3))
     try:
+        with ThreadPoolExecutor(3) as pool:
+            infos = list(
+                pool.map(lambda _: control.ensure_running(data_dir, announce=False), [0] * 3)
+            )
         assert len({i.pid for i in infos}) == 1
         assert len({i.api_key for i in infos}) == 1
     finally:

@@ -110,11 +110,25 @@ def test_account_key_with_start_ssh(sb: Sandbox, client_key):
     key, pub = client_key
     sb.gql("mutation($k: String) { updateUserSettings(input: {pubKey: $k}) { id } }", {"k": pub})
     assert sb.gql("{ myself { pubKey } }")["myself"]["pubKey"] == pub
-    pod = sb.create(ports="22/tcp", startSsh=True, volumeMountPath="/data")
-    out = ssh(sb.ssh_port(pod["id"]), key, "echo $PUBLIC_KEY; mountpoint -q /data && echo mounted")
+    pod = sb.create(ports="22/tcp", startSsh=True, volumeMountPath="/runpod-volume")
+    out = ssh(
+        sb.ssh_port(pod["id"]),
+        key,
+        "echo $PUBLIC_KEY; mountpoint -q /runpod-volume && echo mounted",
+    )
     assert out.stdout.split("\n")[:2] == [pub, "mounted"], out.stderr
     no_ssh = sb.create(ports="22/tcp")  # no PUBLIC_KEY, no startSsh: no key, no server
     assert ssh(sb.ssh_port(no_ssh["id"]), key, "true", timeout=10).returncode != 0
+    existed = os.path.isdir("/runpod-volume") and not _created_by_sandbox(sb, "/runpod-volume")
+    sb.gql(f'mutation {{ podTerminate(input: {{podId: "{pod["id"]}"}}) }}')
+    assert os.path.isdir("/runpod-volume") == existed  # a mount point it made is removed
+
+
+def _created_by_sandbox(sb: Sandbox, path: str) -> bool:
+    import json
+
+    state = json.loads((sb.data_dir / "state.json").read_text())
+    return path in state.get("mount_points", [])
 
 
 def test_processes_outlive_the_client_and_die_with_the_pod(sb: Sandbox, client_key):
