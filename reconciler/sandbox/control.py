@@ -275,6 +275,13 @@ def reset(data_dir: Path | None = None) -> None:
 
     directory = _resolve(data_dir)
     kill_pod_processes(directory)
+    try:
+        state = json.loads((directory / layout.STATE_FILE).read_text())
+    except (OSError, ValueError):
+        state = {}
+    for path in state.get("mount_points", []):  # mount-point dirs the sandbox made
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
     (directory / layout.STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(directory / "pods", ignore_errors=True)
 
