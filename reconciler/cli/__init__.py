@@ -165,7 +165,6 @@ _NOT_BUILT = {
     "import": "Adopt an existing pod into the stack.",
     "state": "Inspect or edit the lockfile.",
     "gpus": "List GPU types, prices and stock.",
-    "sandbox": "Run a local RunPod-compatible API with SSH pods.",
 }
 
 
@@ -188,6 +187,10 @@ def _not_built(name: str, summary: str) -> click.Command:
 
 for _name, _summary in _NOT_BUILT.items():
     podctl.add_command(_not_built(_name, _summary))
+
+from reconciler.cli.sandbox import sandbox as _sandbox  # noqa: E402 - after the group exists
+
+podctl.add_command(_sandbox)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,247 @@
+"""`podctl sandbox ...`: run and drive the local RunPod emulator (reconciler.sandbox)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _data_dir_option(func: F) -> F:
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        envvar="PODCTL_SANDBOX_DIR",
+        help="Sandbox state folder (default: $XDG_CACHE_HOME/podctl/sandbox or "
+        "~/.cache/podctl/sandbox; env PODCTL_SANDBOX_DIR).",
+    )(func)
+
+
+@click.group()
+def sandbox() -> None:
+    """Run a local RunPod-compatible API with SSH pods (no account needed)."""
+
+
+@sandbox.command()
+@click.option("--port", type=int, default=0, show_default=True, help="API port (0: any free).")
+@click.option(
+    "--start-delay",
+    type=float,
+    default=2.0,
+    show_default=True,
+    help="Seconds a new pod shows runtime: null.",
+)
+@click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
+@click.option("--detach", is_flag=True, help="Run in the background and return.")
+@_data_dir_option
+def start(
+    port: int, start_delay: float, stock: int | None, detach: bool, data_dir: Path | None
+) -> int:
+    """Start the sandbox (foreground unless --detach)."""
+    from reconciler.sandbox import control
+
+    running = control.find_running(data_dir)
+    if running is not None:
+        click.echo(f"A sandbox already runs at {running.url} (pid {running.pid}).", err=True)
+        return 1
+    if detach:
+        info = control.start_detached(data_dir, port=port, start_delay=start_delay, stock=stock)
+        click.echo(f"Sandbox running at {info.url} (pid {info.pid}, data dir {info.data_dir}).")
+        click.echo(control.env_text(info), nl=False)
+        return 0
+    from reconciler.sandbox import layout, server
+
+    directory = (data_dir or layout.default_data_dir()).expanduser().resolve()
+    click.echo(
+        f"Sandbox data dir {directory}; Ctrl-C stops it. `podctl sandbox env` prints "
+        "how to reach it.",
+        err=True,
+    )
+    args = ["--data-dir", str(directory), "--port", str(port), "--start-delay", str(start_delay)]
+    if stock is not None:
+        args += ["--stock", str(stock)]
+    return server.main(args)
+
+
+@sandbox.command()
+@click.option(
+    "--kill-pods", is_flag=True, help="Also kill the processes running in pods (their state stays)."
+)
+@_data_dir_option
+def stop(kill_pods: bool, data_dir: Path | None) -> int:
+    """Stop the running sandbox (pods and their state stay in the data dir).
+
+    Processes started in pods keep running, as on real pods, unless --kill-pods.
+    """
+    from reconciler.sandbox import control
+
+    pid = control.stop(data_dir, kill_pods=kill_pods)
+    click.echo("No sandbox was running." if pid is None else f"Stopped the sandbox (pid {pid}).")
+    return 0
+
+
+@sandbox.command()
+@_data_dir_option
+def status(data_dir: Path | None) -> int:
+    """Show whether the sandbox runs, where, and how many pods it holds."""
+    from reconciler.sandbox import control
+
+    info = control.status(data_dir)
+    if info is None:
+        click.echo("No sandbox is running.")
+        return 1
+    click.echo(json.dumps(info, indent=2, sort_keys=True))
+    return 0
+
+
+@sandbox.command()
+@_data_dir_option
+def reset(data_dir: Path | None) -> int:
+    """Terminate every pod, clear faults and forget the state (the API key stays)."""
+    from reconciler.sandbox import control
+
+    control.reset(data_dir)
+    click.echo("Sandbox reset.")
+    return 0
+
+
+@sandbox.command()
+@_data_dir_option
+def env(data_dir: Path | None) -> int:
+    """Print `export RUNPOD_API_BASE_URL=... RUNPOD_API_KEY=...` for the running sandbox."""
+    from reconciler.sandbox import control
+
+    click.echo(control.env_text(control.require_running(data_dir)), nl=False)
+    return 0
+
+
+@sandbox.group()
+def fault() -> None:
+    """Inject failures (deterministic: see `fault seed`): latency, errors, capacity, spot."""
+
+
+def _post(data_dir: Path | None, spec: dict[str, Any] | None, clear: bool = False) -> int:
+    from reconciler.sandbox import control
+
+    click.echo(json.dumps(control.faults(data_dir, spec, clear=clear), indent=2, sort_keys=True))
+    return 0
+
+
+@fault.command("show")
+@_data_dir_option
+def fault_show(data_dir: Path | None) -> int:
+    """Show the faults in force."""
+    return _post(data_dir, None)
+
+
+@fault.command("clear")
+@_data_dir_option
+def fault_clear(data_dir: Path | None) -> int:
+    """Remove every fault."""
+    return _post(data_dir, None, clear=True)
+
+
+@fault.command("seed")
+@click.argument("seed", type=int)
+@_data_dir_option
+def fault_seed(seed: int, data_dir: Path | None) -> int:
+    """Restart the fault dice from SEED."""
+    return _post(data_dir, {"seed": seed})
+
+
+@fault.command("latency")
+@click.argument("ms", type=float)
+@_data_dir_option
+def fault_latency(ms: float, data_dir: Path | None) -> int:
+    """Delay every API request by MS milliseconds."""
+    return _post(data_dir, {"latency_ms": ms})
+
+
+@fault.command("errors")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Probability per request (default 1 with --count, else 0).",
+)
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    type=click.Choice(["429", "500", "502", "reset"]),
+    default=("500",),
+    show_default=True,
+    help="What a failing request gets (repeatable).",
+)
+@click.option("--count", type=int, default=None, help="Fail only the next N requests.")
+@click.option("--retry-after", type=int, default=1, show_default=True)
+@_data_dir_option
+def fault_errors(
+    rate: float | None,
+    kinds: tuple[str, ...],
+    count: int | None,
+    retry_after: int,
+    data_dir: Path | None,
+) -> int:
+    """Answer API requests with 429 (Retry-After), 500, 502 or a connection reset."""
+    errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
+    if rate is not None:
+        errors["rate"] = rate
+    if count is not None:
+        errors["count"] = count
+    return _post(data_dir, {"errors": errors})
+
+
+@fault.command("exhaust")
+@click.argument("gpu_type")
+@click.option("--restore", is_flag=True, help="Give the capacity back instead.")
+@_data_dir_option
+def fault_exhaust(gpu_type: str, restore: bool, data_dir: Path | None) -> int:
+    """No capacity for GPU_TYPE on create (the real no-instances message)."""
+    return _post(data_dir, {"restore" if restore else "exhaust": [gpu_type]})
+
+
+@fault.command("gpu-taken")
+@click.argument("pod_id")
+@click.option("--free", is_flag=True, help="Free the GPU again.")
+@_data_dir_option
+def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
+    """Resuming POD_ID fails: its host's GPUs are taken."""
+    return _post(data_dir, {"gpu_free" if free else "gpu_taken": [pod_id]})
+
+
+@fault.command("stock")
+@click.argument("gpu_type")
+@click.argument("count", type=int)
+@click.option(
+    "--cloud",
+    type=click.Choice(["SECURE", "COMMUNITY"]),
+    default=None,
+    help="Only this cloud (default: both).",
+)
+@_data_dir_option
+def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | None) -> int:
+    """Set how many GPUs of GPU_TYPE exist (running pods use some of them)."""
+    return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
+
+
+@fault.command("preempt")
+@click.argument("pod_id")
+@_data_dir_option
+def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
+    """Preempt POD_ID now, as a spot interruption (-> EXITED)."""
+    return _post(data_dir, {"preempt": [pod_id]})
+
+
+@fault.command("lose-response")
+@click.argument("count", type=int, default=1)
+@_data_dir_option
+def fault_lose_response(count: int, data_dir: Path | None) -> int:
+    """Apply the next COUNT mutations but drop the connection before answering."""
+    return _post(data_dir, {"lose_responses": count})

@@ -1,0 +1,257 @@
+"""The ASGI app: auth, faults, `POST /graphql`, and the `/_sandbox/*` admin endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from reconciler.sandbox import catalog, schema
+from reconciler.sandbox.faults import Faults, FaultSpecError
+from reconciler.sandbox.state import BusinessError, Store
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+GENERIC = "Something went wrong. Please try again later or contact support."
+BAD_GATEWAY_HTML = (
+    b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+    b"</h1></center><hr><center>cloudflare</center></body></html>\n"
+)
+
+
+def _err(message: str, code: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+class SandboxApp:
+    """One ASGI callable; state lives in `store`, faults in `faults`."""
+
+    def __init__(
+        self,
+        store: Store,
+        faults: Faults,
+        api_key: str,
+        *,
+        on_change: Callable[[], Awaitable[None]] | None = None,
+        info: Callable[[], dict[str, Any]] = dict,
+    ) -> None:
+        self.store = store
+        self.faults = faults
+        self.api_key = api_key
+        self.on_change = on_change or _nothing
+        self.info = info
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"].rstrip("/") or "/"
+        method = scope["method"]
+        body = await _read_body(receive)
+        if path == "/_sandbox/health":
+            await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
+            return
+        if path not in ("/graphql", "/_sandbox/faults", "/_sandbox/status", "/_sandbox/reset"):
+            await _json(send, 404, _err(f"No route {method} {path}", "NOT_FOUND"))
+            return
+        if not self._authorized(scope):
+            await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
+            return
+        if path == "/graphql":
+            await self._graphql(scope, method, body, send)
+        else:
+            await self._admin(path, method, body, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        given = ""
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                given = value.decode("latin-1").strip()
+                if given.lower().startswith("bearer "):
+                    given = given[7:].strip()
+        if not given:
+            qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = (qs.get("api_key") or [""])[0]
+        return bool(given) and hmac.compare_digest(given.encode(), self.api_key.encode())
+
+    async def _graphql(self, scope: Scope, method: str, body: bytes, send: Send) -> None:
+        faults = self.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        kind = faults.roll_error()
+        if kind == "reset":
+            await _drop_connection(send)
+            return
+        if kind == "429":
+            headers = [(b"retry-after", str(faults.retry_after).encode())]
+            await _json(send, 429, _err("Too Many Requests", "RATE_LIMITED"), headers)
+            return
+        if kind == "500":
+            await _json(send, 500, _err(GENERIC, "INTERNAL_SERVER_ERROR"))
+            return
+        if kind == "502":
+            await _raw(send, 502, BAD_GATEWAY_HTML, b"text/html")
+            return
+        if method == "GET":
+            qs = parse_qs(scope.get("query_string", b"").decode())
+            request: Any = {"query": (qs.get("query") or [""])[0]}
+        elif method == "POST":
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError:
+                await _json(send, 400, _err("POST body is not JSON", "BAD_REQUEST"))
+                return
+        else:
+            await _json(send, 405, _err("Use POST", "METHOD_NOT_ALLOWED"))
+            return
+        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
+            await _json(send, 400, _err("Must provide query string.", "BAD_REQUEST"))
+            return
+        variables = request.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            await _json(send, 400, _err("variables must be an object", "BAD_REQUEST"))
+            return
+        prepared = schema.prepare(request["query"])
+        status, payload = schema.run_prepared(
+            self.store, prepared, variables, request.get("operationName")
+        )
+        if prepared.mutation:
+            await self.on_change()
+            if faults.take_lost_response():
+                await _drop_connection(send)
+                return
+        await _json(send, status, payload)
+
+    async def _admin(self, path: str, method: str, body: bytes, send: Send) -> None:
+        try:
+            request = json.loads(body or b"{}") if method in ("POST", "PUT") else {}
+        except ValueError:
+            await _json(send, 400, _err("body is not JSON", "BAD_REQUEST"))
+            return
+        if not isinstance(request, dict):
+            await _json(send, 400, _err("body must be a JSON object", "BAD_REQUEST"))
+            return
+        if path == "/_sandbox/status":
+            await _json(send, 200, self.status())
+        elif path == "/_sandbox/reset":
+            self.store.reset()
+            self.faults.clear()
+            await self.on_change()
+            await _json(send, 200, self.status())
+        elif method == "GET":
+            await _json(send, 200, self.faults.describe())
+        elif method == "DELETE":
+            self.faults.clear()
+            await _json(send, 200, self.faults.describe())
+        else:
+            try:
+                self._apply_faults(request)
+            except (FaultSpecError, BusinessError, ValueError, TypeError) as exc:
+                await _json(send, 400, _err(str(exc), "BAD_REQUEST"))
+                return
+            await self.on_change()
+            await _json(send, 200, self.faults.describe())
+
+    def _apply_faults(self, request: dict[str, Any]) -> None:
+        request = dict(request)
+        stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
+        delay = request.pop("start_delay", None)
+        for gpu, value in stock.items():
+            if gpu not in catalog.GPU_BY_ID:
+                raise FaultSpecError(f"unknown GPU type: {gpu}")
+            per_cloud: dict[str | None, Any] = value if isinstance(value, dict) else {None: value}
+            for cloud, count in per_cloud.items():
+                self.store.set_stock(gpu, cloud, int(count))
+        if delay is not None:
+            self.store.start_delay = max(0.0, float(delay))
+        preempt = request.get("preempt") or []
+        missing = [p for p in preempt if p not in self.store.pods]
+        if missing:
+            raise FaultSpecError(f"no such pods to preempt: {missing}")
+        gpus = [g for g in (request.get("exhaust") or []) if g not in catalog.GPU_BY_ID]
+        if gpus:
+            raise FaultSpecError(f"unknown GPU types: {gpus}")
+        self.faults.apply(request)
+        for pod_id in preempt:
+            self.store.preempt(pod_id)
+
+    def status(self) -> dict[str, Any]:
+        pods = self.store.pods.values()
+        return {
+            **self.info(),
+            "pods": len(self.store.pods),
+            "running": sum(1 for p in pods if p.desired_status == "RUNNING"),
+            "faults": self.faults.describe(),
+        }
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _raw(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    all_headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": all_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _json(
+    send: Send, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    await _raw(send, status, body, b"application/json", headers)
+
+
+async def _drop_connection(send: Send) -> None:
+    """Reset the TCP connection without answering (the client sees ECONNRESET).
+
+    ASGI has no way to say this, so reach the transport behind uvicorn's `send` (a bound
+    method of its request cycle); SO_LINGER 0 makes close() send a RST instead of a FIN.
+    """
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise ConnectionAbortedError("sandbox fault: connection dropped")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
