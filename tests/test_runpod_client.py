@@ -25,6 +25,7 @@ from reconciler.errors import (
 )
 from reconciler.model import CloudType, PodMarkers, PodStatus, SshEndpoint
 from reconciler.runpod import RetryPolicy, RunPodClient, resolve_api_key, resolve_graphql_url
+from reconciler.runpod.documents import PodCreateRequest
 from reconciler.runpod.retry import parse_retry_after
 
 KEY = "rpa_SECRETKEY0123456789"
@@ -173,6 +174,10 @@ def create_args(**overrides: object) -> dict[str, Any]:
     return args
 
 
+def create_request(**overrides: Any) -> PodCreateRequest:
+    return PodCreateRequest(**create_args(**overrides))
+
+
 # --- configuration --------------------------------------------------------------------------
 
 
@@ -276,7 +281,7 @@ def test_create_on_demand_sends_everything_as_variables() -> None:
     pod = run(
         server,
         lambda c: c.create_pod(
-            **create_args(
+            create_request(
                 env={"TRICKY": tricky, "PODCTL_UID": "u-1"},
                 terminate_after=deadline,
                 min_vcpu=4,
@@ -310,7 +315,7 @@ def test_create_on_demand_sends_everything_as_variables() -> None:
 
 def test_create_spot_uses_rent_interruptable_with_bid() -> None:
     server = FakeRunPod(ok({"podRentInterruptable": pod_json()}))
-    run(server, lambda c: c.create_pod(**create_args(bid_per_gpu=0.35, cloud=CloudType.ALL)))
+    run(server, lambda c: c.create_pod(create_request(bid_per_gpu=0.35, cloud=CloudType.ALL)))
     body = server.bodies[0]
     assert "$input: PodRentInterruptableInput!" in body["query"]
     assert body["variables"]["input"]["bidPerGpu"] == 0.35
@@ -457,7 +462,7 @@ def test_gpu_prices_one_request_filtered() -> None:
 def test_error_mapping(reply: httpx.Response, error_type: type[ApiError]) -> None:
     server = FakeRunPod(reply)
     with pytest.raises(ApiError) as info:
-        run(server, lambda c: c.create_pod(**create_args()))
+        run(server, lambda c: c.create_pod(create_request()))
     assert type(info.value) is error_type
     assert len(server.requests) == 1  # none of these is retried
     assert "CreatePod" in str(info.value)
@@ -466,7 +471,7 @@ def test_error_mapping(reply: httpx.Response, error_type: type[ApiError]) -> Non
 def test_api_error_keeps_the_graphql_errors_and_first_message() -> None:
     server = FakeRunPod(gql_error(NO_CAPACITY, code="BAD_USER_INPUT"))
     with pytest.raises(CapacityError) as info:
-        run(server, lambda c: c.create_pod(**create_args()))
+        run(server, lambda c: c.create_pod(create_request()))
     assert info.value.message.endswith(NO_CAPACITY)
     assert info.value.errors[0]["extensions"] == {"code": "BAD_USER_INPUT"}
     assert info.value.status_code == 200
@@ -580,7 +585,7 @@ def test_timeouts_and_connection_errors_are_retried_for_queries() -> None:
 def test_create_is_not_retried_after_a_read_timeout() -> None:
     server = FakeRunPod(httpx.ReadTimeout("the answer was lost"), ok({}))
     with pytest.raises(TransientApiError) as info:
-        run(server, lambda c: c.create_pod(**create_args()))
+        run(server, lambda c: c.create_pod(create_request()))
     assert len(server.requests) == 1 and info.value.maybe_processed is True
 
 
@@ -588,7 +593,7 @@ def test_create_is_not_retried_after_a_read_timeout() -> None:
 def test_create_is_not_retried_after_an_ambiguous_5xx(status: int) -> None:
     server = FakeRunPod(httpx.Response(status), ok({}))
     with pytest.raises(TransientApiError):
-        run(server, lambda c: c.create_pod(**create_args()))
+        run(server, lambda c: c.create_pod(create_request()))
     assert len(server.requests) == 1
 
 
@@ -604,14 +609,14 @@ def test_create_is_not_retried_after_an_ambiguous_5xx(status: int) -> None:
 )
 def test_create_is_retried_when_surely_not_processed(first: Reply) -> None:
     server = FakeRunPod(first, ok({"podFindAndDeployOnDemand": pod_json()}))
-    assert run(server, lambda c: c.create_pod(**create_args())).pod_id == "abc123"
+    assert run(server, lambda c: c.create_pod(create_request())).pod_id == "abc123"
     assert len(server.requests) == 2
 
 
 def test_capacity_error_is_never_retried() -> None:
     server = FakeRunPod(gql_error(NO_CAPACITY), ok({}))
     with pytest.raises(CapacityError):
-        run(server, lambda c: c.create_pod(**create_args()))
+        run(server, lambda c: c.create_pod(create_request()))
     assert len(server.requests) == 1
 
 

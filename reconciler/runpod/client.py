@@ -11,7 +11,6 @@ import json
 import random as random_module
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
 from types import TracebackType
 from typing import Self
 
@@ -26,7 +25,7 @@ from reconciler.errors import (
     PodNotFoundError,
     TransientApiError,
 )
-from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.model import ActualPod, ActualState, GpuOffer, PodStatus
 from reconciler.runpod import documents, wire
 from reconciler.runpod.config import resolve_graphql_url
 from reconciler.runpod.retry import OnRetry, RetryPolicy, parse_retry_after
@@ -136,57 +135,13 @@ class RunPodClient:
 
     # --- mutations --------------------------------------------------------------------------
 
-    async def create_pod(
-        self,
-        *,
-        name: str,
-        image: str,
-        gpu_type_id: str,
-        gpu_count: int,
-        cloud: CloudType,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        bid_per_gpu: float | None = None,
-        terminate_after: datetime | None = None,
-        start_ssh: bool = True,
-        support_public_ip: bool = True,
-        min_vcpu: int | None = None,
-        min_memory_gb: int | None = None,
-        allowed_cuda_versions: Sequence[str] = (),
-        data_center_id: str | None = None,
-        network_volume_id: str | None = None,
-        docker_args: str = "",
-    ) -> ActualPod:
+    async def create_pod(self, request: documents.PodCreateRequest) -> ActualPod:
         """Create an on-demand pod (podFindAndDeployOnDemand), or a spot pod when bid_per_gpu.
 
         Raises CapacityError when RunPod has no such instance now (try the next GPU type).
         """
-        fields = documents.create_input(
-            name=name,
-            image=image,
-            gpu_type_id=gpu_type_id,
-            gpu_count=gpu_count,
-            cloud=cloud,
-            env=env,
-            ports=ports,
-            container_disk_gb=container_disk_gb,
-            volume_gb=volume_gb,
-            volume_mount=volume_mount,
-            bid_per_gpu=bid_per_gpu,
-            terminate_after=terminate_after,
-            start_ssh=start_ssh,
-            support_public_ip=support_public_ip,
-            min_vcpu=min_vcpu,
-            min_memory_gb=min_memory_gb,
-            allowed_cuda_versions=allowed_cuda_versions,
-            data_center_id=data_center_id,
-            network_volume_id=network_volume_id,
-            docker_args=docker_args,
-        )
-        spot = bid_per_gpu is not None
+        fields = request.to_input()
+        spot = request.spot
         document = documents.CREATE_SPOT if spot else documents.CREATE_ON_DEMAND
         operation = "CreateSpotPod" if spot else "CreatePod"
         key = "podRentInterruptable" if spot else "podFindAndDeployOnDemand"

@@ -8,6 +8,7 @@ those of runpodctl and the Pulumi provider (see reference/runpod-api.md, section
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.model import CloudType
@@ -88,64 +89,69 @@ def datetime_input(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_input(
-    *,
-    name: str,
-    image: str,
-    gpu_type_id: str,
-    gpu_count: int,
-    cloud: CloudType,
-    env: Mapping[str, str],
-    ports: Sequence[str],
-    container_disk_gb: int,
-    volume_gb: int,
-    volume_mount: str,
-    bid_per_gpu: float | None = None,
-    terminate_after: datetime | None = None,
-    start_ssh: bool = True,
-    support_public_ip: bool = True,
-    min_vcpu: int | None = None,
-    min_memory_gb: int | None = None,
-    allowed_cuda_versions: Sequence[str] = (),
-    data_center_id: str | None = None,
-    network_volume_id: str | None = None,
-    docker_args: str = "",
-) -> dict[str, object]:
-    """The `input` of podFindAndDeployOnDemand (or podRentInterruptable when bid_per_gpu is set).
+@dataclass(frozen=True)
+class PodCreateRequest:
+    """What podctl asks RunPod to create: an on-demand pod, or a spot pod when bid_per_gpu."""
 
-    Optional fields are left out rather than sent as null: unknown or null fields have broken
-    real clients (runpod-plugins-official #56).
-    """
-    fields: dict[str, object] = {
-        "name": name,
-        "imageName": image,
-        "gpuTypeId": gpu_type_id,
-        "gpuCount": gpu_count,
-        "cloudType": CLOUD_ENUM[cloud],
-        "containerDiskInGb": container_disk_gb,
-        "volumeInGb": volume_gb,
-        "volumeMountPath": volume_mount,
-        "ports": ports_input(ports),
-        "env": env_input(env),
-        "startSsh": start_ssh,
-        "supportPublicIp": support_public_ip,
-        "dockerArgs": docker_args,
-    }
-    if bid_per_gpu is not None:
-        fields["bidPerGpu"] = bid_per_gpu
-    if terminate_after is not None:
-        fields["terminateAfter"] = datetime_input(terminate_after)
-    if min_vcpu is not None:
-        fields["minVcpuCount"] = min_vcpu
-    if min_memory_gb is not None:
-        fields["minMemoryInGb"] = min_memory_gb
-    if allowed_cuda_versions:
-        fields["allowedCudaVersions"] = list(allowed_cuda_versions)
-    if data_center_id is not None:
-        fields["dataCenterId"] = data_center_id
-    if network_volume_id is not None:
-        fields["networkVolumeId"] = network_volume_id
-    return fields
+    name: str
+    image: str
+    gpu_type_id: str
+    gpu_count: int
+    cloud: CloudType
+    env: Mapping[str, str]
+    ports: Sequence[str]
+    container_disk_gb: int
+    volume_gb: int
+    volume_mount: str
+    bid_per_gpu: float | None = None
+    terminate_after: datetime | None = None
+    start_ssh: bool = True
+    support_public_ip: bool = True
+    min_vcpu: int | None = None
+    min_memory_gb: int | None = None
+    allowed_cuda_versions: Sequence[str] = ()
+    data_center_id: str | None = None
+    network_volume_id: str | None = None
+    docker_args: str = ""
+
+    @property
+    def spot(self) -> bool:
+        return self.bid_per_gpu is not None
+
+    def to_input(self) -> dict[str, object]:
+        """The `input` of podFindAndDeployOnDemand (or podRentInterruptable when spot).
+
+        Optional fields are left out rather than sent as null: unknown or null fields have broken
+        real clients (runpod-plugins-official #56).
+        """
+        fields: dict[str, object] = {
+            "name": self.name,
+            "imageName": self.image,
+            "gpuTypeId": self.gpu_type_id,
+            "gpuCount": self.gpu_count,
+            "cloudType": CLOUD_ENUM[self.cloud],
+            "containerDiskInGb": self.container_disk_gb,
+            "volumeInGb": self.volume_gb,
+            "volumeMountPath": self.volume_mount,
+            "ports": ports_input(self.ports),
+            "env": env_input(self.env),
+            "startSsh": self.start_ssh,
+            "supportPublicIp": self.support_public_ip,
+            "dockerArgs": self.docker_args,
+        }
+        optional: dict[str, object] = {
+            "bidPerGpu": self.bid_per_gpu,
+            "terminateAfter": (
+                datetime_input(self.terminate_after) if self.terminate_after else None
+            ),
+            "minVcpuCount": self.min_vcpu,
+            "minMemoryInGb": self.min_memory_gb,
+            "allowedCudaVersions": list(self.allowed_cuda_versions) or None,
+            "dataCenterId": self.data_center_id,
+            "networkVolumeId": self.network_volume_id,
+        }
+        fields.update({key: value for key, value in optional.items() if value is not None})
+        return fields
 
 
 def edit_input(
