@@ -1,0 +1,1 @@
+"""The pure planner: desired + actual + recorded state -> Plan. No I/O."""

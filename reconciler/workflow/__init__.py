@@ -1,0 +1,1 @@
+"""The use cases (plan, apply, destroy, status...): spec, client, lockfile, planner, executor."""
