@@ -117,3 +117,43 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.actionable)
+
+
+# --- what an apply did --------------------------------------------------------------------------
+
+
+class Outcome(enum.Enum):
+    """How one change of an apply ended."""
+
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a change it depends on failed (or the apply was interrupted)
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    """The end of one change: what happened, to which pod, and why when it did not work."""
+
+    address: str
+    action: Action
+    outcome: Outcome
+    message: str = ""  # why it failed or was skipped; what landed when done
+    pod_id: str | None = None  # the pod it ended on (the new one for a create or replace)
+    gpu_type_id: str | None = None  # the fallback that landed (create/replace)
+    cloud: CloudType | None = None
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Every change's result, in plan order; exit 1 when any failed."""
+
+    stack: str
+    results: tuple[ChangeResult, ...] = ()
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return self.count(Outcome.FAILED) == 0 and self.count(Outcome.SKIPPED) == 0
