@@ -25,7 +25,7 @@ from reconciler.errors import (
     PodNotFoundError,
     TransientApiError,
 )
-from reconciler.model import ActualPod, ActualState, GpuOffer, PodStatus
+from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
 from reconciler.runpod import documents, wire
 from reconciler.runpod.config import resolve_graphql_url
 from reconciler.runpod.retry import OnRetry, RetryPolicy, parse_retry_after
@@ -132,6 +132,19 @@ class RunPodClient:
         variables = {"lowestPrice": {"gpuCount": gpu_count, "secureCloud": secure}}
         data = await self._execute(documents.GPU_PRICES, variables, "GpuPrices", idempotent=True)
         return wire.parse_gpu_offers(data, frozenset(gpu_type_ids))
+
+    async def gpu_offers(
+        self, gpu_type_ids: Sequence[str] | None = None
+    ) -> dict[CloudType, dict[str, GpuOffer]]:
+        """Per-GPU price and stock on each cloud (gpuCount 1), in ONE request (two aliases).
+
+        `gpu_type_ids` None lists every GPU type; types RunPod does not list are absent.
+        """
+        data = await self._execute(
+            documents.GPU_OFFERS, documents.GPU_OFFERS_VARIABLES, "GpuOffers", idempotent=True
+        )
+        wanted = None if gpu_type_ids is None else frozenset(gpu_type_ids)
+        return wire.parse_gpu_offers_by_cloud(data, wanted)
 
     # --- mutations --------------------------------------------------------------------------
 

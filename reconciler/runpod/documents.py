@@ -69,6 +69,21 @@ GPU_PRICES = """query GpuPrices($lowestPrice: GpuLowestPriceInput!) {
   }
 }"""
 
+# Both clouds in one request: two aliases of lowestPrice (gpuCount 1: prices are per GPU)
+_PRICE_FIELDS = "gpuTypeId minimumBidPrice uninterruptablePrice stockStatus availableGpuCounts"
+GPU_OFFERS = (
+    "query GpuOffers($secure: GpuLowestPriceInput!, $community: GpuLowestPriceInput!) {\n"
+    "  gpuTypes {\n"
+    "    id displayName memoryInGb secureCloud communityCloud maxGpuCount\n"
+    "    secure: lowestPrice(input: $secure) { " + _PRICE_FIELDS + " }\n"
+    "    community: lowestPrice(input: $community) { " + _PRICE_FIELDS + " }\n"
+    "  }\n}"
+)
+GPU_OFFERS_VARIABLES: dict[str, object] = {
+    "secure": {"gpuCount": 1, "secureCloud": True},
+    "community": {"gpuCount": 1, "secureCloud": False},
+}
+
 CLOUD_ENUM = {CloudType.SECURE: "SECURE", CloudType.COMMUNITY: "COMMUNITY", CloudType.ALL: "ALL"}
 
 

@@ -219,6 +219,37 @@ def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict
     return offers
 
 
+def parse_gpu_offers_by_cloud(
+    data: Mapping[str, object], wanted: frozenset[str] | None
+) -> dict[CloudType, dict[str, GpuOffer]]:
+    """`data.gpuTypes` with the `secure` and `community` lowestPrice aliases, by cloud.
+
+    `wanted` None keeps every GPU type. A type with no price on a cloud is still listed there
+    (prices None), unless RunPod says the cloud does not offer it.
+    """
+    items = data.get("gpuTypes")
+    if not isinstance(items, list):
+        raise ApiResponseError("RunPod answer: data.gpuTypes is not a list")
+    ids = frozenset(
+        str(item.get("id")) for item in items if isinstance(item, dict) and item.get("id")
+    )
+    keep = ids if wanted is None else wanted
+    result: dict[CloudType, dict[str, GpuOffer]] = {}
+    for cloud, alias in ((CloudType.SECURE, "secure"), (CloudType.COMMUNITY, "community")):
+        renamed = [
+            {**item, "lowestPrice": item.get(alias)} if isinstance(item, dict) else item
+            for item in items
+        ]
+        offers = parse_gpu_offers({"gpuTypes": renamed}, keep)
+        result[cloud] = {
+            gpu_id: offer
+            for gpu_id, offer in sorted(offers.items())
+            if (offer.secure_cloud if cloud is CloudType.SECURE else offer.community_cloud)
+            is not False
+        }
+    return result
+
+
 # --- GraphQL errors ---------------------------------------------------------------------------
 
 
