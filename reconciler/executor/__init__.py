@@ -1,1 +1,21 @@
-"""Runs a Plan against the PodApi and JobRunner protocols, in parallel, write-ahead."""
+"""Runs a Plan against the PodApi and Journal protocols, in parallel, write-ahead."""
+
+from __future__ import annotations
+
+from reconciler.executor.protocols import Journal, PodApi
+from reconciler.executor.readiness import NotReadyError, PollPolicy, Readiness
+from reconciler.executor.request import create_request, default_placements, pod_env
+from reconciler.executor.run import ChangeFailed, execute
+
+__all__ = [
+    "ChangeFailed",
+    "Journal",
+    "NotReadyError",
+    "PodApi",
+    "PollPolicy",
+    "Readiness",
+    "create_request",
+    "default_placements",
+    "execute",
+    "pod_env",
+]

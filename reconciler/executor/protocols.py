@@ -1,0 +1,66 @@
+"""The executor's two ports: PodApi (the RunPod calls it makes) and Journal (lockfile writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from reconciler.model import ActualPod, ActualState, PodRecord, PodStatus
+from reconciler.runpod.documents import PodCreateRequest
+
+
+class PodApi(Protocol):
+    """The RunPodClient methods the executor uses (the sandbox and fakes implement them too)."""
+
+    async def list_pods(self) -> ActualState: ...
+
+    async def create_pod(self, request: PodCreateRequest) -> ActualPod: ...
+
+    async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod: ...
+
+    async def bid_resume_pod(
+        self, pod_id: str, bid_per_gpu: float, gpu_count: int
+    ) -> ActualPod: ...
+
+    async def stop_pod(self, pod_id: str) -> PodStatus: ...
+
+    async def terminate_pod(self, pod_id: str) -> bool: ...
+
+    async def edit_pod(
+        self,
+        pod_id: str,
+        *,
+        image: str,
+        container_disk_gb: int,
+        volume_gb: int,
+        volume_mount: str,
+        env: Mapping[str, str],
+        ports: Sequence[str],
+        docker_args: str = "",
+    ) -> ActualPod: ...
+
+
+class Journal(Protocol):
+    """Where the executor records what it did, write-ahead; each call is durable on return.
+
+    The executor calls these one at a time (under an asyncio.Lock), right after each mutation,
+    so an outcome already recorded survives any later failure or interrupt.
+    """
+
+    def intend(self, pod: str, uid: str) -> None:
+        """Before a create: the uid marker the new pod will carry."""
+
+    def create_failed(self, uid: str) -> None:
+        """The create with this uid surely did not happen (e.g. no capacity): drop its intent."""
+
+    def created(self, pod: str, record: PodRecord) -> None:
+        """A create answered: the pod's record (settles the intent of record.uid)."""
+
+    def touched(self, pod: str, pod_id: str, fingerprint: str | None) -> None:
+        """A pod was resumed, stopped, updated or adopted as is.
+
+        `fingerprint` None keeps the recorded one (a stop does not apply the spec).
+        """
+
+    def terminated(self, pod: str, pod_id: str) -> None:
+        """A pod is gone: forget it if it is the one recorded for `pod` (and its intent)."""

@@ -1,0 +1,91 @@
+"""create_request: a desired pod + one fallback placement -> the PodCreateRequest RunPod gets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from reconciler.errors import PodctlError
+from reconciler.model import CloudType, PodMarkers, PodSpec, SecretRef
+from reconciler.plans import Placement
+from reconciler.runpod.documents import PodCreateRequest
+
+PUBLIC_KEY_ENV = "PUBLIC_KEY"  # RunPod images add this to root's authorized_keys
+
+
+def resolve_env(spec: PodSpec, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The pod's env with each `from_env` replaced by its value (the caller checked they exist)."""
+    env: dict[str, str] = {}
+    for key, value in spec.env.items():
+        if isinstance(value, SecretRef):
+            if value.from_env not in secrets:
+                raise PodctlError(
+                    f"pod.{spec.name}: env {key} reads ${value.from_env}, which is not set; "
+                    f"export {value.from_env} and run again."
+                )
+            env[key] = secrets[value.from_env]
+        else:
+            env[key] = value
+    return env
+
+
+def pod_env(
+    spec: PodSpec,
+    *,
+    stack: str,
+    uid: str,
+    secrets: Mapping[str, str],
+    public_key: str | None = None,
+) -> dict[str, str]:
+    """The env a podctl pod carries: the spec's, plus the ownership markers (and PUBLIC_KEY)."""
+    env = resolve_env(spec, secrets)
+    env.update(PodMarkers(stack=stack, pod=spec.name, uid=uid).as_env())
+    if public_key:
+        env[PUBLIC_KEY_ENV] = public_key
+    return env
+
+
+def default_placements(spec: PodSpec) -> tuple[Placement, ...]:
+    """The fallback chain when the plan has none: each type on the first cloud, then community."""
+    clouds = {
+        CloudType.SECURE: (CloudType.SECURE,),
+        CloudType.COMMUNITY: (CloudType.COMMUNITY,),
+        CloudType.ALL: (CloudType.SECURE, CloudType.COMMUNITY),
+    }[spec.cloud]
+    return tuple(Placement(gpu, cloud) for cloud in clouds for gpu in spec.gpu_types)
+
+
+def create_request(
+    spec: PodSpec,
+    placement: Placement,
+    *,
+    stack: str,
+    uid: str,
+    secrets: Mapping[str, str],
+    public_key: str | None = None,
+    now: datetime,
+) -> PodCreateRequest:
+    """What to ask RunPod for: name `<stack>-<pod>`, markers, spot bid, terminateAfter..."""
+    terminate_after = (
+        now + timedelta(seconds=spec.max_lifetime_s) if spec.max_lifetime_s is not None else None
+    )
+    return PodCreateRequest(
+        name=f"{stack}-{spec.name}",
+        image=spec.image,
+        gpu_type_id=placement.gpu_type_id,
+        gpu_count=spec.gpu_count,
+        cloud=placement.cloud,
+        env=pod_env(spec, stack=stack, uid=uid, secrets=secrets, public_key=public_key),
+        ports=spec.ports,
+        container_disk_gb=spec.container_disk_gb,
+        volume_gb=spec.volume_gb,
+        volume_mount=spec.volume_mount,
+        bid_per_gpu=spec.spot_bid_per_gpu,
+        terminate_after=terminate_after,
+        min_vcpu=spec.min_vcpu,
+        min_memory_gb=spec.min_memory_gb,
+        allowed_cuda_versions=spec.cuda,
+        data_center_id=spec.data_center,
+        network_volume_id=spec.network_volume,
+        docker_args=spec.docker_args,
+    )

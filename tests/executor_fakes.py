@@ -1,0 +1,208 @@
+"""In-memory PodApi and Journal for executor tests: scripted failures, recorded calls."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from reconciler.errors import CapacityError, PodNotFoundError, ResumeCapacityError
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    CloudType,
+    DesiredState,
+    PodMarkers,
+    PodRecord,
+    PodSpec,
+    PodStatus,
+    SshEndpoint,
+)
+from reconciler.plans import Action, Change, Placement, Plan
+from reconciler.runpod.documents import PodCreateRequest
+
+NO_CAPACITY = "There are no longer any instances available with the requested specifications."
+
+
+@dataclass
+class FakeApi:
+    """Pods in a dict; `polls_until_ready` list rounds before a new pod's runtime shows."""
+
+    pods: dict[str, ActualPod] = field(default_factory=dict)
+    exhausted: set[str] = field(default_factory=set)
+    gpu_taken: set[str] = field(default_factory=set)
+    polls_until_ready: int = 0
+    never_ready: bool = False
+    calls: Counter[str] = field(default_factory=Counter)
+    requests: list[PodCreateRequest] = field(default_factory=list)
+    edits: list[dict[str, Any]] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    create_error: BaseException | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _pending: dict[str, int] = field(default_factory=dict)
+
+    async def _call(self, name: str) -> None:
+        self.calls[name] += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self.in_flight -= 1
+
+    def _running(self, pod: ActualPod) -> ActualPod:
+        if self.never_ready or self._pending.get(pod.pod_id, 0) > 0:
+            return replace(pod, desired_status=PodStatus.RUNNING, runtime_ready=False, ssh=None)
+        ssh = SshEndpoint("127.0.0.1", 2200) if "22/tcp" in pod.ports else None
+        return replace(pod, desired_status=PodStatus.RUNNING, runtime_ready=True, ssh=ssh)
+
+    async def list_pods(self) -> ActualState:
+        await self._call("list_pods")
+        for pod_id in list(self._pending):
+            self._pending[pod_id] -= 1
+        self.pods = {
+            k: (self._running(p) if p.desired_status is PodStatus.RUNNING else p)
+            for k, p in self.pods.items()
+        }
+        return ActualState(pods=dict(self.pods))
+
+    async def create_pod(self, request: PodCreateRequest) -> ActualPod:
+        await self._call("create_pod")
+        self.requests.append(request)
+        if self.create_error is not None:
+            raise self.create_error
+        if request.gpu_type_id in self.exhausted:
+            raise CapacityError(f"RunPod CreatePod: {NO_CAPACITY}")
+        pod_id = f"pod{next(self._ids)}"
+        env = dict(request.env)
+        pod = ActualPod(
+            pod_id=pod_id,
+            name=request.name,
+            desired_status=PodStatus.RUNNING,
+            image=request.image,
+            gpu_type_id=request.gpu_type_id,
+            gpu_count=request.gpu_count,
+            ports=tuple(request.ports),
+            env=env,
+            markers=PodMarkers.from_env(env),
+        )
+        self._pending[pod_id] = self.polls_until_ready
+        self.pods[pod_id] = self._running(pod)
+        return self.pods[pod_id]
+
+    async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod:
+        await self._call("resume_pod")
+        return self._resume(pod_id)
+
+    async def bid_resume_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> ActualPod:
+        await self._call("bid_resume_pod")
+        return self._resume(pod_id)
+
+    def _resume(self, pod_id: str) -> ActualPod:
+        if pod_id in self.gpu_taken:
+            raise ResumeCapacityError("RunPod ResumePod: not enough free GPUs on the host machine")
+        self.pods[pod_id] = self._running(self.pods[pod_id])
+        return self.pods[pod_id]
+
+    async def stop_pod(self, pod_id: str) -> PodStatus:
+        await self._call("stop_pod")
+        self.pods[pod_id] = replace(
+            self.pods[pod_id], desired_status=PodStatus.EXITED, runtime_ready=False, ssh=None
+        )
+        return PodStatus.EXITED
+
+    async def terminate_pod(self, pod_id: str) -> bool:
+        await self._call("terminate_pod")
+        return self.pods.pop(pod_id, None) is not None
+
+    async def edit_pod(
+        self,
+        pod_id: str,
+        *,
+        image: str,
+        container_disk_gb: int,
+        volume_gb: int,
+        volume_mount: str,
+        env: Mapping[str, str],
+        ports: Sequence[str],
+        docker_args: str = "",
+    ) -> ActualPod:
+        await self._call("edit_pod")
+        if pod_id not in self.pods:
+            raise PodNotFoundError("pod not found")
+        self.edits.append({"pod_id": pod_id, "image": image, "env": dict(env)})
+        env = dict(env)
+        self.pods[pod_id] = self._running(
+            replace(self.pods[pod_id], image=image, env=env, markers=PodMarkers.from_env(env))
+        )
+        return self.pods[pod_id]
+
+    def add(self, pod_id: str, stack: str, name: str, status: PodStatus, **kw: Any) -> ActualPod:
+        env = PodMarkers(stack, name, f"uid-{pod_id}").as_env()
+        pod = ActualPod(
+            pod_id=pod_id,
+            name=f"{stack}-{name}",
+            desired_status=status,
+            image="img",
+            ports=("22/tcp",),
+            env=env,
+            markers=PodMarkers.from_env(env),
+            **kw,
+        )
+        self.pods[pod_id] = self._running(pod) if status is PodStatus.RUNNING else pod
+        return pod
+
+
+@dataclass
+class ListJournal:
+    """Records every journal call in order (as the workflow's lockfile journal would write)."""
+
+    entries: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def intend(self, pod: str, uid: str) -> None:
+        self.entries.append(("intend", pod, uid))
+
+    def create_failed(self, uid: str) -> None:
+        self.entries.append(("create_failed", uid))
+
+    def created(self, pod: str, record: PodRecord) -> None:
+        self.entries.append(("created", pod, record.pod_id, record.uid, record.gpu_type_id))
+
+    def touched(self, pod: str, pod_id: str, fingerprint: str | None) -> None:
+        self.entries.append(("touched", pod, pod_id, fingerprint))
+
+    def terminated(self, pod: str, pod_id: str) -> None:
+        self.entries.append(("terminated", pod, pod_id))
+
+    def kinds(self) -> list[str]:
+        return [e[0] for e in self.entries]
+
+
+def spec(name: str = "box", **kw: Any) -> PodSpec:
+    values: dict[str, Any] = {
+        "name": name,
+        "image": "img:1",
+        "gpu_types": ("NVIDIA RTX A4000", "NVIDIA RTX A5000"),
+    }
+    values.update(kw)
+    return PodSpec(**values)
+
+
+def desired(*pods: PodSpec, stack: str = "st") -> DesiredState:
+    return DesiredState(stack=stack, pods={p.name: p for p in pods}, jobs={})
+
+
+def change(pod: PodSpec, action: Action, pod_id: str | None = None, **kw: Any) -> Change:
+    values: dict[str, Any] = {"reason": "test", "pod": pod.name, "pod_id": pod_id}
+    if action in (Action.CREATE, Action.REPLACE):
+        values["placements"] = tuple(Placement(gpu, CloudType.SECURE, 0.5) for gpu in pod.gpu_types)
+    values.update(kw)
+    return Change(address=pod.address, action=action, **values)
+
+
+def plan(*changes: Change, stack: str = "st") -> Plan:
+    return Plan(stack=stack, changes=tuple(changes))
