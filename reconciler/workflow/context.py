@@ -1,0 +1,106 @@
+"""What every use case needs first: spec paths, the desired state, secrets, lockfile, API client."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.errors import LockfileError, PodctlError, UsageError
+from reconciler.model import DesiredState, Lockfile, SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.runpod import RunPodClient
+
+LOCKFILE_NAME = "podctl.lock"
+DEFAULT_SPEC_FILE = Path("podctl.yaml")
+DEFAULT_SPEC_DIR = Path("specs")
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach RunPod (or the sandbox) and where the lockfile lives."""
+
+    lockfile: Path | None = None
+    sandbox: bool = False
+    api_url: str | None = None
+    lock_timeout: float = 0.0
+    command: str = "podctl"
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:
+    """`-f` when none is given: ./podctl.yaml if it exists, else ./specs/ if it exists."""
+    base = cwd or Path()
+    for candidate in (DEFAULT_SPEC_FILE, DEFAULT_SPEC_DIR):
+        if (base / candidate).exists():
+            return (base / candidate,)
+    raise UsageError(
+        "No spec given and none found: pass -f PATH (a spec file or a folder of them); "
+        "without -f podctl reads ./podctl.yaml, else ./specs/."
+    )
+
+
+def load_desired(paths: Sequence[Path]) -> DesiredState:
+    from reconciler.spec import load_spec
+
+    return load_spec(paths or default_spec_paths(), strict_env=True)
+
+
+def secret_uses(desired: DesiredState) -> dict[str, list[str]]:
+    """from_env NAME -> where it is used (`pods.trainer.env.HF_TOKEN`), in spec order."""
+    uses: dict[str, list[str]] = {}
+    sections = [("pods", p.name, p.env) for p in desired.pods.values()]
+    sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    for kind, name, env in sections:
+        for key, value in env.items():
+            if isinstance(value, SecretRef):
+                uses.setdefault(value.from_env, []).append(f"{kind}.{name}.env.{key}")
+    return uses
+
+
+def resolve_secrets(desired: DesiredState, env: Mapping[str, str]) -> dict[str, str]:
+    """Every from_env value; one error naming each missing variable and where it is used."""
+    uses = secret_uses(desired)
+    missing = [name for name in uses if not env.get(name)]
+    if missing:
+        lines = [f"  {name} (used by {', '.join(uses[name])})" for name in missing]
+        raise PodctlError(
+            "These environment variables are not set, and the spec reads them (from_env):\n"
+            + "\n".join(lines)
+            + "\nExport them and run again; their values are never written anywhere."
+        )
+    return {name: env[name] for name in uses}
+
+
+def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
+    """`--lockfile`, else podctl.lock beside the first spec file, else ./podctl.lock."""
+    if connection.lockfile is not None:
+        return connection.lockfile
+    if desired is not None and desired.files:
+        return Path(desired.files[0]).resolve().parent / LOCKFILE_NAME
+    return Path(LOCKFILE_NAME)
+
+
+def check_stack(recorded: Lockfile, desired: DesiredState, path: Path) -> None:
+    if recorded.stack and recorded.stack != desired.stack:
+        raise LockfileError(
+            f"The lockfile {path} belongs to stack {recorded.stack!r}, not {desired.stack!r}. "
+            "Pass --lockfile with another path for this stack."
+        )
+
+
+def connect(connection: Connection) -> RunPodClient:
+    """A RunPodClient for RunPod, or for the local sandbox (started if none runs)."""
+    from reconciler.runpod import RunPodClient, resolve_api_key
+
+    if connection.sandbox:
+        from reconciler.sandbox import control
+
+        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
+        info = control.ensure_running(Path(data_dir) if data_dir else None)
+        return RunPodClient(info.api_key, api_url=info.url)
+    key = resolve_api_key(connection.env)
+    return RunPodClient(key, api_url=connection.api_url)

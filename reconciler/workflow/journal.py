@@ -1,0 +1,80 @@
+"""LockfileJournal: the executor's Journal, writing each outcome to the lockfile at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from reconciler.lockfile import (
+    LockfileStore,
+    clear_intent,
+    forget_pod,
+    record_intent,
+    record_pod,
+)
+from reconciler.model import ActualState, Lockfile, PodRecord
+
+
+class LockfileJournal:
+    """Holds the latest Lockfile; every call writes it (atomic, 0600) before returning."""
+
+    def __init__(
+        self,
+        store: LockfileStore,
+        recorded: Lockfile,
+        *,
+        stack: str,
+        actual: ActualState,
+        forbidden: Iterable[str] = (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.lockfile = recorded
+        self.stack = stack
+        self.actual = actual
+        self.forbidden = tuple(v for v in forbidden if v)
+        self.clock = clock
+
+    def _write(self, new: Lockfile) -> None:
+        self.lockfile = self.store.write(new, forbidden_values=self.forbidden)
+
+    def intend(self, pod: str, uid: str) -> None:
+        self._write(
+            record_intent(self.lockfile, stack=self.stack, pod=pod, uid=uid, since=self.clock())
+        )
+
+    def create_failed(self, uid: str) -> None:
+        self._write(clear_intent(self.lockfile, uid))
+
+    def created(self, pod: str, record: PodRecord) -> None:
+        self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+
+    def touched(self, pod: str, pod_id: str, fingerprint: str | None) -> None:
+        existing = self.lockfile.pods.get(pod)
+        if existing is not None and existing.pod_id == pod_id:
+            if fingerprint is None or fingerprint == existing.fingerprint:
+                return  # nothing new to record: the serial stays
+            record = replace(existing, fingerprint=fingerprint, applied_at=self.clock())
+        else:
+            seen = self.actual.get(pod_id)
+            record = PodRecord(
+                pod_id=pod_id,
+                uid=seen.markers.uid if seen is not None and seen.markers is not None else "",
+                fingerprint=fingerprint or "",
+                gpu_type_id=seen.gpu_type_id if seen is not None else None,
+                cloud=seen.cloud if seen is not None else None,
+                applied_at=self.clock(),
+            )
+        self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+
+    def terminated(self, pod: str, pod_id: str) -> None:
+        lockfile = self.lockfile
+        existing = lockfile.pods.get(pod)
+        if existing is not None and existing.pod_id == pod_id:
+            lockfile = forget_pod(lockfile, pod)
+        seen = self.actual.get(pod_id)
+        if seen is not None and seen.markers is not None:
+            lockfile = clear_intent(lockfile, seen.markers.uid)  # an orphan of a lost create
+        if lockfile is not self.lockfile:
+            self._write(lockfile)

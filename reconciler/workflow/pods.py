@@ -1,0 +1,258 @@
+"""The plan, apply and destroy use cases: read the three states under the lock, plan, execute."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.errors import PodctlError
+from reconciler.lockfile import LockfileStore, atomic_write
+from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.plans import ApplyResult, Plan
+from reconciler.workflow.context import (
+    Connection,
+    check_stack,
+    connect,
+    load_desired,
+    lockfile_path,
+    resolve_secrets,
+)
+
+if TYPE_CHECKING:
+    from reconciler.runpod import RunPodClient
+
+Confirm = Callable[[Plan], bool]
+OnEvent = Callable[[str], None]
+
+
+class PlanRefusedError(PodctlError):
+    """The plan has errors (protect, spot bid...) or a saved plan is stale: nothing is applied."""
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What `podctl plan` / `apply` / `destroy` were asked."""
+
+    paths: tuple[Path, ...] = ()
+    targets: frozenset[str] = frozenset()
+    destroy: bool = False
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """Options only apply has."""
+
+    plan_file: Path | None = None
+    parallelism: int = 10
+    timeout_s: float = 600.0
+    poll_initial_s: float = 1.0
+    poll_max_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an apply ended with: the plan it ran (and the result, None if nothing ran)."""
+
+    plan: Plan
+    result: ApplyResult | None
+    lockfile: Path
+
+
+async def _read_actual(
+    client: RunPodClient, desired: DesiredState
+) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
+    """One myself{pods} and (when the stack has pods) one gpuTypes request."""
+    actual = await client.list_pods()
+    gpu_types = sorted({t for pod in desired.pods.values() for t in pod.gpu_types})
+    offers: Mapping[CloudType, Mapping[str, GpuOffer]] = {}
+    if gpu_types:
+        offers = await client.gpu_offers(gpu_types)
+    return actual, offers
+
+
+def _compute(
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    offers: Mapping[CloudType, Mapping[str, GpuOffer]],
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+) -> Plan:
+    from reconciler import planner
+
+    result = planner.plan(
+        desired,
+        actual,
+        recorded,
+        offers=offers,
+        secrets=secrets,
+        targets=request.targets,
+        destroy=request.destroy,
+        force=request.force,
+    )
+    files = tuple(str(Path(f).resolve()) for f in desired.files)
+    return replace(
+        result,
+        spec_files=result.spec_files or files,
+        created_at=result.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
+    """`podctl plan`: the plan, computed under the (shared) lock; changes nothing."""
+    desired = load_desired(request.paths)
+    secrets = resolve_secrets(desired, connection.env)
+    path = lockfile_path(connection, desired)
+    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+
+    async def run() -> Plan:
+        async with connect(connection) as client:
+            actual, offers = await _read_actual(client, desired)
+        return _compute(desired, actual, recorded, offers, secrets, request)
+
+    with store.lock(shared=True):
+        recorded = store.read()
+        check_stack(recorded, desired, path)
+        return asyncio.run(run()), path
+
+
+def save_plan(plan: Plan, path: Path) -> None:
+    """`plan -out FILE`: the plan as JSON, 0600 (no secret is ever in a plan)."""
+    from reconciler.plans import plan_to_dict
+
+    atomic_write(path, json.dumps(plan_to_dict(plan), indent=2, sort_keys=True) + "\n")
+
+
+def load_plan(path: Path) -> Plan:
+    from reconciler.errors import PlanFileError
+    from reconciler.plans import plan_from_dict
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"The plan file {path} does not exist.") from None
+    except (OSError, ValueError) as exc:
+        raise PlanFileError(
+            f"The plan file {path} is not a podctl plan (not JSON: {exc}). "
+            "Make one with `podctl plan -out FILE`."
+        ) from None
+    return plan_from_dict(data)
+
+
+def apply(
+    connection: Connection,
+    request: PlanRequest,
+    options: ApplyRequest,
+    *,
+    confirm: Confirm,
+    on_event: OnEvent,
+    show_plan: Callable[[Plan], None],
+) -> Applied:
+    """`podctl apply` / `destroy`: plan (or check a saved plan), confirm, execute, record."""
+    saved = load_plan(options.plan_file) if options.plan_file is not None else None
+    if saved is not None:
+        missing = [f for f in saved.spec_files if not os.path.exists(f)]
+        if missing:
+            raise PlanRefusedError(
+                "The saved plan's spec files are gone: "
+                + ", ".join(missing)
+                + ". Make a new plan with `podctl plan -out FILE`."
+            )
+        request = replace(
+            request,
+            paths=tuple(Path(f) for f in saved.spec_files),
+            targets=frozenset(saved.targets),
+        )
+    desired = load_desired(request.paths)
+    secrets = resolve_secrets(desired, connection.env)
+    path = lockfile_path(connection, desired)
+    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    with store.lock():
+        recorded = store.read()
+        check_stack(recorded, desired, path)
+        return asyncio.run(
+            _apply_locked(
+                connection,
+                request,
+                options,
+                desired,
+                secrets,
+                store,
+                recorded,
+                saved,
+                confirm=confirm,
+                on_event=on_event,
+                show_plan=show_plan,
+            )
+        )
+
+
+async def _apply_locked(
+    connection: Connection,
+    request: PlanRequest,
+    options: ApplyRequest,
+    desired: DesiredState,
+    secrets: Mapping[str, str],
+    store: LockfileStore,
+    recorded: Lockfile,
+    saved: Plan | None,
+    *,
+    confirm: Confirm,
+    on_event: OnEvent,
+    show_plan: Callable[[Plan], None],
+) -> Applied:
+    from reconciler.executor import PollPolicy, execute
+    from reconciler.planner import stale_reasons
+    from reconciler.workflow.journal import LockfileJournal
+
+    async with connect(connection) as client:
+        actual, offers = await _read_actual(client, desired)
+        fresh = _compute(desired, actual, recorded, offers, secrets, request)
+        the_plan = fresh
+        if saved is not None:
+            reasons = stale_reasons(saved, fresh)
+            if reasons:
+                raise PlanRefusedError(
+                    f"The saved plan {options.plan_file} is stale; nothing was changed:\n"
+                    + "\n".join(f"  - {r}" for r in reasons)
+                    + "\nMake a new plan with `podctl plan -out FILE`."
+                )
+            the_plan = saved
+        if the_plan.errors:
+            raise PlanRefusedError(
+                "The plan has errors; nothing was changed:\n"
+                + "\n".join(f"  - {e}" for e in the_plan.errors)
+            )
+        show_plan(the_plan)
+        if not the_plan.has_changes:
+            journal = LockfileJournal(
+                store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+            )
+            # record adopted pods even when nothing else changes
+            await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
+            return Applied(the_plan, None, store.path)
+        if saved is None and not confirm(the_plan):
+            raise PodctlError("Apply cancelled; nothing was changed.")
+        journal = LockfileJournal(
+            store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+        )
+        result = await execute(
+            the_plan,
+            desired,
+            client,
+            journal,
+            parallelism=options.parallelism,
+            timeout_s=options.timeout_s,
+            secrets=secrets,
+            on_event=on_event,
+            actual=actual,
+            poll=PollPolicy(initial_s=options.poll_initial_s, max_s=options.poll_max_s),
+        )
+        return Applied(the_plan, result, store.path)
