@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.errors import PodctlError, SpecError
+from reconciler.errors import PodctlError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +34,7 @@ class Settings:
     sandbox: bool = False
     api_url: str | None = None
     output_format: str = "text"
+    lock_timeout: str = "0"
 
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -75,11 +76,20 @@ def global_options(func: F) -> F:
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(["text", "json"]),
+            type=click.Choice(["text", "json", "markdown"]),
             default=None,
             expose_value=False,
             callback=_set("output_format"),
-            help="Output format.",
+            help="Output format (markdown: plan only, for pull requests).",
+        ),
+        click.option(
+            "--lock-timeout",
+            default=None,
+            metavar="DURATION",
+            expose_value=False,
+            callback=_set("lock_timeout"),
+            help="Wait this long for the lockfile's lock (default 0: fail at once, naming "
+            "the holder).",
         ),
     ]
     for option in reversed(options):
@@ -155,16 +165,226 @@ def _emit_problems(settings: Settings, problems: Sequence[Any]) -> None:
         click.echo(f"{errors} error(s) in the spec; nothing was changed.", err=True)
 
 
+def optional_spec_paths(func: F) -> F:
+    return click.option(
+        "-f",
+        "--file",
+        "paths",
+        multiple=True,
+        type=click.Path(path_type=Path),
+        help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
+    )(func)
+
+
+def target_option(func: F) -> F:
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        metavar="pod.NAME",
+        help="Only this pod (repeatable).",
+    )(func)
+
+
+def apply_options(func: F) -> F:
+    options = [
+        click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation."),
+        click.option(
+            "--parallelism",
+            type=int,
+            default=10,
+            show_default=True,
+            help="Changes run at the same time.",
+        ),
+        click.option(
+            "--timeout",
+            default="10m",
+            show_default=True,
+            metavar="DURATION",
+            help="How long a pod may take to become ready (or to resume).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _no_markdown(settings: Settings, command: str) -> None:
+    if settings.output_format == "markdown":
+        raise UsageError(
+            f"--format markdown is for `podctl plan`; `podctl {command}` has text|json."
+        )
+
+
+@podctl.command()
+@optional_spec_paths
+@target_option
+@click.option(
+    "-out",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the plan to FILE; `podctl apply FILE` applies exactly it.",
+)
+@click.option(
+    "--detailed-exitcode",
+    is_flag=True,
+    help="Exit 0 with no changes, 2 with changes, 1 on an error.",
+)
+@global_options
+@click.pass_obj
+def plan(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    targets: tuple[str, ...],
+    out: Path | None,
+    detailed_exitcode: bool,
+) -> int:
+    """Show what apply would change: per pod the action, reason, field diff and cost."""
+    from reconciler.cli.pods import plan_command
+
+    return plan_command(settings, paths, targets, out, detailed_exitcode)
+
+
+@podctl.command()
+@optional_spec_paths
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@target_option
+@apply_options
+@global_options
+@click.pass_obj
+def apply(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    plan_file: Path | None,
+    targets: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    timeout: str,
+) -> int:
+    """Create, update, replace, resume, stop or terminate pods until the spec holds.
+
+    With PLAN_FILE (from `podctl plan -out`), apply exactly that plan, or refuse it when the
+    lockfile or any pod it touches moved since.
+    """
+    from reconciler.cli.pods import apply_command
+
+    _no_markdown(settings, "apply")
+    return apply_command(settings, paths, plan_file, targets, auto_approve, parallelism, timeout)
+
+
+@podctl.command()
+@optional_spec_paths
+@target_option
+@apply_options
+@click.option("--force", is_flag=True, help="Also terminate pods marked `protect: true`.")
+@global_options
+@click.pass_obj
+def destroy(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    targets: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    timeout: str,
+    force: bool,
+) -> int:
+    """Terminate every pod of the stack (protected ones only with --force)."""
+    from reconciler.cli.pods import apply_command
+
+    _no_markdown(settings, "destroy")
+    return apply_command(
+        settings,
+        paths,
+        None,
+        targets,
+        auto_approve,
+        parallelism,
+        timeout,
+        destroy=True,
+        force=force,
+    )
+
+
+@podctl.command()
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def status(settings: Settings, paths: tuple[Path, ...]) -> int:
+    """Show the stack's pods: desired, actual, GPU, $/h, uptime, SSH endpoint."""
+    from reconciler.cli.inspect import status_command
+
+    _no_markdown(settings, "status")
+    return status_command(settings, paths)
+
+
+@podctl.command()
+@global_options
+@click.pass_obj
+def gpus(settings: Settings) -> int:
+    """List GPU types: memory, per-GPU price on each cloud, and stock."""
+    from reconciler.cli.inspect import gpus_command
+
+    _no_markdown(settings, "gpus")
+    return gpus_command(settings)
+
+
+@podctl.command("import")
+@click.argument("address", metavar="pod.NAME")
+@click.argument("pod_id", metavar="POD_ID")
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
+    """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
+    from reconciler.cli.inspect import import_command
+
+    return import_command(settings, paths, address, pod_id)
+
+
+@podctl.group()
+def state() -> None:
+    """Inspect or edit the lockfile (the recorded state)."""
+
+
+@state.command("list")
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
+    """List the recorded pods (and pending creates)."""
+    from reconciler.cli.inspect import state_list_command
+
+    return state_list_command(settings, paths)
+
+
+@state.command("show")
+@click.argument("address", metavar="pod.NAME")
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
+    """Show one recorded pod."""
+    from reconciler.cli.inspect import state_show_command
+
+    return state_show_command(settings, paths, address)
+
+
+@state.command("rm")
+@click.argument("address", metavar="pod.NAME")
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
+    """Forget a recorded pod (the pod itself is not touched)."""
+    from reconciler.cli.inspect import state_rm_command
+
+    return state_rm_command(settings, paths, address)
+
+
 _NOT_BUILT = {
-    "plan": "Show what apply would change.",
-    "apply": "Create, resume, stop or terminate pods and run jobs until the spec holds.",
-    "destroy": "Terminate every pod of the stack.",
-    "status": "Show the stack's pods and jobs.",
     "logs": "Show (or follow) a job's log.",
     "reconcile": "Keep the stack converged in a loop.",
-    "import": "Adopt an existing pod into the stack.",
-    "state": "Inspect or edit the lockfile.",
-    "gpus": "List GPU types, prices and stock.",
 }
 
 
@@ -173,7 +393,7 @@ def _not_built(name: str, summary: str) -> click.Command:
     def command(ctx: click.Context) -> None:
         raise PodctlError(
             f"`podctl {name}` is not available in podctl {__version__} yet; "
-            "`podctl validate` is. See the README for what each release can do."
+            "see the README for what each release can do."
         )
 
     return click.Command(

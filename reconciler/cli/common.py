@@ -1,0 +1,64 @@
+"""Helpers the command modules share: settings -> Connection, durations, TTY checks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.errors import UsageError
+
+if TYPE_CHECKING:
+    from reconciler.cli import Settings
+    from reconciler.workflow import Connection
+
+
+def parse_duration_option(value: str, option: str) -> float:
+    """`0`, `30`, `30s`, `10m`, `1h30m` -> seconds; a usage error otherwise."""
+    from reconciler.spec.durations import parse_duration
+
+    text = value.strip()
+    if text in ("0", "0s"):
+        return 0.0
+    seconds = parse_duration(int(text) if text.isdigit() else text)
+    if seconds is None:
+        raise UsageError(
+            f"{option} {value!r} is not a duration: write e.g. 30s, 10m, 1h30m or seconds."
+        )
+    return float(seconds)
+
+
+def connection(settings: Settings) -> Connection:
+    from reconciler.workflow import Connection
+
+    command = " ".join(["podctl", *sys.argv[1:3]]) if sys.argv else "podctl"
+    return Connection(
+        lockfile=settings.lockfile,
+        sandbox=settings.sandbox,
+        api_url=settings.api_url,
+        lock_timeout=parse_duration_option(settings.lock_timeout, "--lock-timeout"),
+        command=command,
+        env=dict(os.environ),
+    )
+
+
+def color() -> bool:
+    """ANSI colour only when stdout is a terminal (and NO_COLOR is not set)."""
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def paths_or_default(paths: tuple[Path, ...]) -> tuple[Path, ...]:
+    from reconciler.workflow import default_spec_paths
+
+    return paths or default_spec_paths()
+
+
+def echo_err(text: str) -> None:
+    click.echo(text, err=True)

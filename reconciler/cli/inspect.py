@@ -1,0 +1,169 @@
+"""`podctl status`, `gpus`, `import` and `state`: read-only views and lockfile edits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.common import connection
+
+if TYPE_CHECKING:
+    from reconciler.cli import Settings
+    from reconciler.model import PodRecord
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
+        for row in (headers, *rows)
+    ]
+    return "\n".join(lines)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.3f}/h"
+
+
+def _uptime(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
+    from reconciler.cli.common import paths_or_default
+    from reconciler.workflow import status
+
+    stack, rows = status(connection(settings), paths_or_default(paths))
+    if settings.output_format == "json":
+        click.echo(json.dumps({"stack": stack, "pods": [r.as_dict() for r in rows]}, indent=2))
+        return 0
+    click.echo(f"Stack {stack}:")
+    click.echo(
+        table(
+            ("POD", "DESIRED", "ACTUAL", "ID", "GPU", "$/H", "UPTIME", "SSH"),
+            [
+                (
+                    r.pod,
+                    r.desired,
+                    r.actual,
+                    r.pod_id or "-",
+                    r.gpu or "-",
+                    _money(r.cost_per_hr),
+                    _uptime(r.uptime_s),
+                    r.ssh or "-",
+                )
+                for r in rows
+            ],
+        )
+    )
+    return 0
+
+
+def gpus_command(settings: Settings) -> int:
+    from reconciler.model import CloudType
+    from reconciler.workflow import gpus
+
+    offers = gpus(connection(settings))
+    secure, community = offers.get(CloudType.SECURE, {}), offers.get(CloudType.COMMUNITY, {})
+    ids = sorted(set(secure) | set(community))
+    if settings.output_format == "json":
+        data = [
+            {
+                "gpu_type_id": gpu,
+                "display_name": (secure.get(gpu) or community[gpu]).display_name,
+                "memory_gb": (secure.get(gpu) or community[gpu]).memory_gb,
+                "secure_price": secure[gpu].on_demand_price if gpu in secure else None,
+                "community_price": community[gpu].on_demand_price if gpu in community else None,
+                "secure_stock": secure[gpu].stock_status if gpu in secure else None,
+                "community_stock": community[gpu].stock_status if gpu in community else None,
+            }
+            for gpu in ids
+        ]
+        click.echo(json.dumps(data, indent=2))
+        return 0
+    rows = []
+    for gpu in ids:
+        any_offer = secure.get(gpu) or community[gpu]
+        rows.append(
+            (
+                gpu,
+                f"{any_offer.memory_gb} GB" if any_offer.memory_gb else "-",
+                _money(secure[gpu].on_demand_price) if gpu in secure else "-",
+                _money(community[gpu].on_demand_price) if gpu in community else "-",
+                "/".join(
+                    (o.stock_status or "None") if o else "-"
+                    for o in (secure.get(gpu), community.get(gpu))
+                ),
+            )
+        )
+    click.echo(table(("TYPE", "MEMORY", "SECURE", "COMMUNITY", "STOCK (S/C)"), rows))
+    click.echo("Prices are per GPU per hour, on demand; stock is a hint, not a promise.")
+    return 0
+
+
+def _record_lines(name: str, record: PodRecord) -> list[str]:
+    return [
+        f"pod.{name}",
+        f"  pod_id:      {record.pod_id}",
+        f"  uid:         {record.uid or '-'}",
+        f"  fingerprint: {record.fingerprint or '-'}",
+        f"  gpu:         {record.gpu_type_id or '-'}",
+        f"  cloud:       {record.cloud.value if record.cloud else '-'}",
+        f"  created_at:  {record.created_at.isoformat() if record.created_at else '-'}",
+        f"  applied_at:  {record.applied_at.isoformat() if record.applied_at else '-'}",
+    ]
+
+
+def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
+    from reconciler.workflow import state_read
+
+    path, lockfile = state_read(connection(settings), paths)
+    for name in sorted(lockfile.pods):
+        click.echo(f"pod.{name}\t{lockfile.pods[name].pod_id}")
+    for intent in lockfile.intents:
+        click.echo(
+            f"# pending create of pod.{intent.pod} (uid {intent.uid}, since "
+            f"{intent.since.isoformat()})"
+        )
+    if not lockfile.pods and not lockfile.intents:
+        click.echo(f"# {path}: no pods recorded", err=True)
+    return 0
+
+
+def state_show_command(settings: Settings, paths: tuple[Path, ...], address: str) -> int:
+    from reconciler.workflow import state_show
+
+    record = state_show(connection(settings), paths, address)
+    click.echo("\n".join(_record_lines(address.partition(".")[2], record)))
+    return 0
+
+
+def state_rm_command(settings: Settings, paths: tuple[Path, ...], address: str) -> int:
+    from reconciler.workflow import state_rm
+
+    record = state_rm(connection(settings), paths, address)
+    click.echo(
+        f"Removed {address} (pod {record.pod_id}) from the lockfile; the pod itself still runs. "
+        "A later plan adopts it again if it carries this stack's markers."
+    )
+    return 0
+
+
+def import_command(settings: Settings, paths: tuple[Path, ...], address: str, pod_id: str) -> int:
+    from reconciler.cli.common import paths_or_default
+    from reconciler.workflow import import_pod
+
+    record = import_pod(connection(settings), paths_or_default(paths), address, pod_id)
+    click.echo(
+        f"Imported pod {record.pod_id} as {address}. Run `podctl plan` to see what apply "
+        "would change on it (an in-place update adds podctl's markers)."
+    )
+    return 0

@@ -1,0 +1,133 @@
+"""`podctl plan`, `apply` and `destroy`: options in, one workflow call, the rendering out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.common import (
+    color,
+    connection,
+    interactive,
+    parse_duration_option,
+    paths_or_default,
+)
+from reconciler.errors import PodctlError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.cli import Settings
+    from reconciler.plans import ApplyResult, Plan
+
+EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
+
+
+def _targets(values: tuple[str, ...]) -> frozenset[str]:
+    for value in values:
+        kind, _, name = value.partition(".")
+        if kind != "pod" or not name:
+            raise UsageError(f"--target {value!r}: write pod.NAME (e.g. --target pod.trainer).")
+    return frozenset(values)
+
+
+def render_plan(plan: Plan, output_format: str) -> str:
+    from reconciler import render
+
+    if output_format == "json":
+        return render.plan_json(plan)
+    if output_format == "markdown":
+        return render.plan_markdown(plan)
+    return render.plan_text(plan, color())
+
+
+def plan_command(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    targets: tuple[str, ...],
+    out: Path | None,
+    detailed_exitcode: bool,
+) -> int:
+    from reconciler.workflow import PlanRequest, make_plan, save_plan
+
+    request = PlanRequest(paths=paths_or_default(paths), targets=_targets(targets))
+    plan, _lockfile = make_plan(connection(settings), request)
+    click.echo(render_plan(plan, settings.output_format))
+    if out is not None:
+        save_plan(plan, out)
+        if settings.output_format == "text":
+            click.echo(f"Saved the plan to {out}; apply exactly it with `podctl apply {out}`.")
+    if plan.errors:
+        return 1
+    if detailed_exitcode and plan.has_changes:
+        return EXIT_CHANGES
+    return 0
+
+
+def _confirm(auto_approve: bool, verb: str) -> bool:
+    if auto_approve:
+        return True
+    if not interactive():
+        raise PodctlError(
+            f"podctl {verb} needs a confirmation and there is no terminal to ask on; "
+            "pass -y/--auto-approve to proceed without asking. Nothing was changed."
+        )
+    answer: str = click.prompt(
+        f"Do you want to {verb}? Only 'yes' will be accepted", default="", show_default=False
+    )
+    return answer.strip() == "yes"
+
+
+def _summary(result: ApplyResult) -> str:
+    from reconciler import render
+
+    return render.summary_text(result, color())
+
+
+def apply_command(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    plan_file: Path | None,
+    targets: tuple[str, ...],
+    auto_approve: bool,
+    parallelism: int,
+    timeout: str,
+    *,
+    destroy: bool = False,
+    force: bool = False,
+) -> int:
+    import os
+
+    from reconciler.workflow import ApplyRequest, PlanRequest, apply
+
+    if plan_file is not None and (paths or targets):
+        raise UsageError("A saved plan carries its spec files and targets: drop -f and --target.")
+    if parallelism < 1:
+        raise UsageError("--parallelism must be at least 1.")
+    verb = "destroy" if destroy else "apply"
+    request = PlanRequest(
+        paths=() if plan_file is not None else paths_or_default(paths),
+        targets=_targets(targets),
+        destroy=destroy,
+        force=force,
+    )
+    poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
+    options = ApplyRequest(
+        plan_file=plan_file,
+        parallelism=parallelism,
+        timeout_s=parse_duration_option(timeout, "--timeout"),
+        poll_initial_s=poll,
+        poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
+    )
+    applied = apply(
+        connection(settings),
+        request,
+        options,
+        confirm=lambda _plan: _confirm(auto_approve, verb),
+        on_event=lambda text: click.echo(f"  {text}"),
+        show_plan=lambda plan: click.echo(render_plan(plan, "text")),
+    )
+    if applied.result is None:
+        return 0
+    click.echo(_summary(applied.result))
+    return 0 if applied.result.ok else 1
