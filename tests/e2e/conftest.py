@@ -1,0 +1,140 @@
+"""E2E fixtures: the sandbox (from tests/sandbox), a spec folder, and `podctl` run in-process."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.cli import run
+from reconciler.runpod.client import RunPodClient
+from tests.sandbox.conftest import Sandbox, client_key, module_sandbox, sb
+
+__all__ = ["Podctl", "Sandbox", "client_key", "module_sandbox", "sb"]
+
+SECRET = "tok-e2e-Zq9xVv"  # a from_env value that must never be written or printed
+
+SPEC = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {{type: [NVIDIA RTX A4000, NVIDIA RTX A5000], count: {count}}}
+    ports: [8888/http]
+    env:
+      MODE: "{mode}"
+      TOKEN: {{from_env: E2E_TOKEN}}
+    state: {state}
+    protect: {protect}
+"""
+
+MUTATIONS = {
+    "CreatePod",
+    "CreateSpotPod",
+    "ResumePod",
+    "BidResumePod",
+    "StopPod",
+    "TerminatePod",
+    "EditPod",
+}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@dataclass
+class Podctl:
+    """Writes the spec, runs `podctl ... --sandbox`, counts requests by GraphQL operation."""
+
+    sb: Sandbox
+    folder: Path
+    capsys: pytest.CaptureFixture[str]
+    operations: Counter[str] = field(default_factory=Counter)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def spec(self) -> Path:
+        return self.folder / "podctl.yaml"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.folder / "podctl.lock"
+
+    def write(
+        self,
+        *,
+        count: int = 1,
+        mode: str = "a",
+        state: str = "running",
+        protect: bool = False,
+        text: str | None = None,
+    ) -> None:
+        body = text or SPEC.format(
+            count=count, mode=mode, state=state, protect=str(protect).lower()
+        )
+        self.spec.write_text(textwrap.dedent(body))
+
+    def __call__(self, *args: str, sandbox: bool = True) -> Result:
+        self.capsys.readouterr()
+        argv = [*args, *(["--sandbox"] if sandbox else [])]
+        code = run(argv)
+        captured = self.capsys.readouterr()
+        self.outputs += [captured.out, captured.err]
+        return Result(code, captured.out, captured.err)
+
+    def mutations(self) -> Counter[str]:
+        return Counter({k: v for k, v in self.operations.items() if k in MUTATIONS})
+
+    def pods(self) -> list[dict[str, Any]]:
+        """The sandbox's live pods (not terminated), oldest first."""
+        data = self.sb.gql(
+            "query { myself { pods { id name desiredStatus imageName gpuCount env"
+            " machine { gpuTypeId } } } }"
+        )
+        pods: list[dict[str, Any]] = data["myself"]["pods"]
+        return [p for p in pods if p["desiredStatus"] != "TERMINATED"]
+
+    def recorded(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.lockfile.read_text())
+        return data
+
+
+@pytest.fixture
+def podctl(
+    sb: Sandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Podctl]:
+    monkeypatch.setenv("PODCTL_SANDBOX_DIR", str(sb.data_dir))
+    monkeypatch.setenv("PODCTL_POLL_INTERVAL", "0.02")
+    monkeypatch.setenv("E2E_TOKEN", SECRET)
+    monkeypatch.delenv("RUNPOD_API_KEY", raising=False)
+    monkeypatch.delenv("RUNPOD_API_BASE_URL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    tool = Podctl(sb, folder, capsys)
+    original = RunPodClient._post
+
+    async def counting(
+        self: RunPodClient, document: str, variables: Any, operation: str
+    ) -> dict[str, object]:
+        tool.operations[operation] += 1
+        return await original(self, document, variables, operation)
+
+    monkeypatch.setattr(RunPodClient, "_post", counting)
+    tool.write()
+    yield tool

@@ -1,0 +1,188 @@
+"""`podctl plan/apply/destroy` against the sandbox: convergence and every decision-table row."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import SECRET, Podctl
+
+
+def test_apply_converges_then_plans_nothing_and_sends_no_mutation(podctl: Podctl) -> None:
+    first = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert first.code == 0, first.err
+    assert "pod.box" in first.out and "Apply complete" in first.out
+    (pod,) = podctl.pods()
+    assert pod["name"] == "e2e-box" and pod["desiredStatus"] == "RUNNING"
+    env = dict(item.split("=", 1) for item in pod["env"])
+    assert env["PODCTL_STACK"] == "e2e" and env["PODCTL_POD"] == "box"
+    assert env["TOKEN"] == SECRET  # the pod gets the value; nothing else does
+    assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
+    assert podctl.operations["ListPods"] == 1 and podctl.operations["GpuOffers"] == 1
+
+    podctl.operations.clear()
+    plan = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert plan.code == 0, plan.out + plan.err
+    assert "No changes" in plan.out
+    assert podctl.operations == {"ListPods": 1, "GpuOffers": 1}
+
+    podctl.operations.clear()
+    serial = podctl.recorded()["serial"]
+    again = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert again.code == 0, again.err
+    assert podctl.mutations() == {}
+    assert podctl.recorded()["serial"] == serial  # nothing new to record
+    assert [p["id"] for p in podctl.pods()] == [pod["id"]]
+
+
+def test_plan_detailed_exitcode_is_2_with_changes(podctl: Podctl) -> None:
+    result = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert result.code == 2, result.err
+    assert podctl.mutations() == {}
+    assert podctl.pods() == []
+
+
+def test_stop_then_resume(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    podctl.write(state="stopped")
+    stopped = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert stopped.code == 0, stopped.err
+    assert podctl.mutations() == {"StopPod": 1}
+    assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "EXITED")]
+
+    podctl.operations.clear()
+    podctl.write(state="running")
+    resumed = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert resumed.code == 0, resumed.err
+    assert podctl.mutations() == {"ResumePod": 1}
+    assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "RUNNING")]
+
+
+def test_absent_terminates_and_then_is_converged(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(state="absent")
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert podctl.pods() == []
+    assert "box" not in podctl.recorded()["pods"]
+    plan = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert plan.code == 0, plan.out
+
+
+def test_stopped_with_no_pod_creates_nothing(podctl: Podctl) -> None:
+    podctl.write(state="stopped")
+    plan = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert plan.code == 0, plan.out + plan.err
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert podctl.pods() == [] and podctl.mutations() == {}
+
+
+def test_env_change_updates_in_place(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (before,) = podctl.pods()
+    podctl.write(mode="b")
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert podctl.mutations() == {"EditPod": 1}
+    (after,) = podctl.pods()
+    env = dict(item.split("=", 1) for item in after["env"])
+    assert after["id"] == before["id"] and env["MODE"] == "b"
+    assert env["PODCTL_POD"] == "box"  # the markers survive the edit
+    assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
+
+
+def test_gpu_count_change_replaces(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (before,) = podctl.pods()
+    podctl.write(count=2)
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert podctl.mutations() == {"TerminatePod": 1, "CreatePod": 1}
+    (after,) = podctl.pods()
+    assert after["id"] != before["id"] and after["gpuCount"] == 2
+    assert podctl.recorded()["pods"]["box"]["pod_id"] == after["id"]
+
+
+def test_deleted_outside_podctl_is_recreated_and_says_so(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    podctl.sb.gql("mutation($id: String!) { podTerminate(input: {podId: $id}) }", {"id": pod["id"]})
+    plan = podctl("plan", "-f", str(podctl.spec))
+    assert "deleted outside podctl" in plan.out
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (new,) = podctl.pods()
+    assert new["id"] != pod["id"]
+
+
+def test_gpu_fallback_under_exhaustion(podctl: Podctl) -> None:
+    podctl.sb.faults({"exhaust": ["NVIDIA RTX A4000"]})
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert "NVIDIA RTX A5000" in result.out
+    (pod,) = podctl.pods()
+    assert pod["machine"]["gpuTypeId"] == "NVIDIA RTX A5000"
+    assert podctl.recorded()["pods"]["box"]["gpu_type_id"] == "NVIDIA RTX A5000"
+    assert podctl.mutations() == {"CreatePod": 2}
+
+
+def test_adoption_with_the_lockfile_deleted(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    podctl.lockfile.unlink()
+    podctl.operations.clear()
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert podctl.mutations() == {}
+    assert [p["id"] for p in podctl.pods()] == [pod["id"]]
+    assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
+
+
+def test_lost_create_response_leaves_exactly_one_pod(podctl: Podctl) -> None:
+    podctl.sb.faults({"lose_responses": 1})
+    lost = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert lost.code == 1
+    assert "PODCTL_UID marker" in lost.out
+    assert len(podctl.pods()) == 1  # the create happened; its answer was lost
+    assert len(podctl.recorded()["intents"]) == 1
+    # a second pod of the stack carrying the same pod's markers: an orphan
+    podctl.sb.create(
+        name="e2e-box",
+        env=[
+            {"key": "PODCTL_STACK", "value": "e2e"},
+            {"key": "PODCTL_POD", "value": "box"},
+            {"key": "PODCTL_UID", "value": "stray"},
+        ],
+    )
+    assert len(podctl.pods()) == 2
+    healed = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert healed.code == 0, healed.out + healed.err
+    assert "orphan" in healed.out
+    (left,) = podctl.pods()
+    recorded = podctl.recorded()
+    assert recorded["pods"]["box"]["pod_id"] == left["id"]
+    assert recorded["intents"] == []
+    assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
+
+
+def test_pods_without_our_markers_are_never_touched(podctl: Podctl) -> None:
+    stranger = podctl.sb.create(name="e2e-box")
+    podctl.write(state="absent")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert [p["id"] for p in podctl.pods()] == [stranger["id"]]
+
+
+def test_protect_blocks_destroy_without_force(podctl: Podctl) -> None:
+    podctl.write(protect=True)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    refused = podctl("destroy", "-y", "-f", str(podctl.spec))
+    assert refused.code == 1
+    assert "protect" in refused.err and "nothing was changed" in refused.err
+    assert len(podctl.pods()) == 1
+    forced = podctl("destroy", "-y", "--force", "-f", str(podctl.spec))
+    assert forced.code == 0, forced.err
+    assert podctl.pods() == []
+
+
+def test_apply_without_a_terminal_and_without_y_is_refused(podctl: Podctl) -> None:
+    result = podctl("apply", "-f", str(podctl.spec))
+    assert result.code == 1
+    assert "pass -y/--auto-approve" in result.err
+    assert podctl.pods() == [] and podctl.mutations() == {}
