@@ -142,3 +142,7 @@ class TransientApiError(ApiError):
 
 class ApiResponseError(ApiError):
     """RunPod's answer made no sense (not JSON, no `data`, wrong types): a bug there or here."""
+
+
+class PlanFileError(PodctlError):
+    """A saved plan file is malformed, of an unknown format version, or not a podctl plan."""

@@ -1,0 +1,146 @@
+"""plan(): every pod name of the stack through matching and the decision table, then checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
+from reconciler.planner.fingerprint import spec_digest
+from reconciler.planner.match import match_pod, stack_pod_names
+from reconciler.planner.placement import spot_findings, stopped_storage_cost
+from reconciler.plans import Action, Change, Plan
+
+ORPHAN = (
+    "orphan: another pod with this stack's markers for pod.{name} (a create whose answer was lost)"
+)
+
+
+def _terminate(name: str, pod: ActualPod, reason: str, address: str) -> Change:
+    return Change(
+        address=address,
+        action=Action.TERMINATE,
+        reason=reason,
+        pod=name,
+        pod_id=pod.pod_id,
+        observed=observed(pod),
+        cost_before=cost_now(pod),
+        cost_after=0.0,
+    )
+
+
+def _extra_address(name: str, pod: ActualPod) -> str:
+    """Address of a further pod under one name: `pod.NAME[POD_ID]`."""
+    return f"pod.{name}[{pod.pod_id}]"
+
+
+def _pod_decisions(
+    name: str, desired: DesiredState, actual: ActualState, ctx: Context, destroy: bool
+) -> list[Decision]:
+    m = match_pod(name, desired.stack, actual, ctx.recorded)
+    spec = desired.pods.get(name)
+    out: list[Decision] = []
+    if destroy and m.pod is not None:
+        out.append(Decision(_terminate(name, m.pod, "destroy", f"pod.{name}")))
+    elif spec is None and m.pod is not None:
+        out.append(Decision(_terminate(name, m.pod, "removed from the spec", f"pod.{name}")))
+    elif spec is not None and not destroy:
+        out.append(decide(spec, m, ctx))
+    elif spec is not None:
+        out.append(decide_destroyed_gone(name, ctx, m.pod))
+    for orphan in m.orphans:
+        reason = "destroy" if destroy else ORPHAN.format(name=name)
+        if spec is None and not destroy:
+            reason = "removed from the spec"
+        out.append(Decision(_terminate(name, orphan, reason, _extra_address(name, orphan))))
+    return out
+
+
+def decide_destroyed_gone(name: str, ctx: Context, pod: ActualPod | None) -> Decision:
+    return Decision(
+        Change(
+            address=f"pod.{name}",
+            action=Action.NOOP,
+            reason="absent, as destroy asks",
+            pod=name,
+            observed=observed(pod),
+            cost_before=0.0,
+            cost_after=0.0,
+        )
+    )
+
+
+def _protect_errors(changes: list[Change], desired: DesiredState, destroy: bool) -> list[str]:
+    errors = []
+    for c in changes:
+        spec = desired.pods.get(c.pod)
+        if spec is None or not spec.protect or c.action not in (Action.TERMINATE, Action.REPLACE):
+            continue
+        if c.address != spec.address:
+            continue  # an orphan: cleaning it up is not what protect guards
+        how = (
+            "run `podctl destroy --force` to destroy it anyway"
+            if destroy
+            else f"set protect: false on pods.{c.pod} first if that is intended"
+        )
+        errors.append(
+            f"{c.address} is protected (protect: true) and this plan would {c.action.value} it "
+            f"({c.reason}); {how}"
+        )
+    return errors
+
+
+def plan(
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    *,
+    offers: Mapping[CloudType, Mapping[str, GpuOffer]],
+    secrets: Mapping[str, str],
+    targets: frozenset[str] = frozenset(),
+    destroy: bool = False,
+    force: bool = False,
+    pods_with_pending_jobs: frozenset[str] = frozenset(),
+) -> Plan:
+    """Desired + actual + recorded -> the changes that converge the stack, no-ops included."""
+    ctx = Context(desired, recorded, offers, secrets, pods_with_pending_jobs)
+    names = sorted(set(desired.pods) | stack_pod_names(desired.stack, actual, recorded))
+    errors: list[str] = []
+    unknown = sorted(t for t in targets if t.removeprefix("pod.") not in names or "." not in t)
+    errors += [
+        f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
+        for t in unknown
+    ]
+    decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy)]
+    if targets:
+        decisions = [d for d in decisions if f"pod.{d.change.pod}" in targets]
+    changes = [d.change for d in decisions]
+    warnings: list[str] = []
+    for d in decisions:
+        warnings += d.warnings
+    if not force:
+        errors += _protect_errors(changes, desired, destroy)
+    for c in changes:
+        spec = desired.pods.get(c.pod)
+        if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
+            continue
+        spot_errors, spot_warnings = spot_findings(spec, offers)
+        errors += spot_errors
+        warnings += [f"{c.address}: {w}" for w in spot_warnings]
+    return Plan(
+        stack=desired.stack,
+        changes=tuple(changes),
+        warnings=tuple(dict.fromkeys(warnings)),
+        errors=tuple(dict.fromkeys(errors)),
+        lineage=recorded.lineage,
+        serial=recorded.serial,
+        spec_digest=spec_digest(desired, secrets),
+        spec_files=tuple(desired.files),
+        targets=tuple(sorted(targets)),
+        total_cost_before=round(sum(c.cost_before or 0.0 for c in changes), 4),
+        total_cost_after=round(sum(c.cost_after or 0.0 for c in changes), 4),
+        stopped_storage_cost_after=round(
+            sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
+        ),
+        notes=tuple(n for d in decisions for n in d.notes),
+    )

@@ -1,0 +1,226 @@
+"""The decision table: one desired pod x its actual pod -> one Change (plus plan notes)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from reconciler.model import (
+    ActualPod,
+    AfterJobs,
+    DesiredState,
+    JobStatus,
+    Lockfile,
+    PodSpec,
+    PodState,
+    PodStatus,
+)
+from reconciler.planner.fields import actual_view, create_fields, field_changes
+from reconciler.planner.fingerprint import pod_fingerprint, view_digest
+from reconciler.planner.match import Match
+from reconciler.planner.placement import Offers, placements, running_price
+from reconciler.plans import Action, Change, FieldChange, Observed
+
+RUNNING_LIKE = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING})
+STOPPED_LIKE = frozenset({PodStatus.EXITED, PodStatus.PAUSED})
+CONTAINER_RESET = (
+    "the container is reset: anything outside the volume ({mount}) is lost, running processes stop"
+)
+NO_OBSERVED = Observed(pod_id=None, status="", digest="")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every decision needs besides the pod itself."""
+
+    desired: DesiredState
+    recorded: Lockfile
+    offers: Offers
+    secrets: Mapping[str, str]
+    pending_jobs: frozenset[str]
+
+
+@dataclass
+class Decision:
+    """A change and what it adds to the plan."""
+
+    change: Change
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    ends_stopped_gb: int | None = None  # volume GB billed while stopped once applied
+
+
+def observed(pod: ActualPod | None) -> Observed:
+    if pod is None:
+        return NO_OBSERVED
+    return Observed(
+        pod_id=pod.pod_id, status=pod.desired_status.value, digest=view_digest(actual_view(pod))
+    )
+
+
+def cost_now(pod: ActualPod | None) -> float:
+    if pod is None or pod.desired_status not in RUNNING_LIKE:
+        return 0.0
+    return pod.cost_per_hr or 0.0
+
+
+def _jobs_left(spec: PodSpec, ctx: Context) -> str:
+    jobs = sorted(j.name for j in ctx.desired.jobs.values() if j.pod == spec.name)
+    left = [
+        n
+        for n in jobs
+        if (r := ctx.recorded.jobs.get(n)) is None or r.status is not JobStatus.SUCCEEDED
+    ]
+    return ", ".join(left or jobs) or "(pending)"
+
+
+def _jobs_done(spec: PodSpec, ctx: Context) -> bool:
+    """All of this pod's jobs are recorded as succeeded and none is pending."""
+    if spec.name in ctx.pending_jobs:
+        return False
+    jobs = [j.name for j in ctx.desired.jobs.values() if j.pod == spec.name]
+    return bool(jobs) and all(
+        (r := ctx.recorded.jobs.get(n)) is not None and r.status is JobStatus.SUCCEEDED
+        for n in jobs
+    )
+
+
+def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
+    """The state to converge to, and a reason when after_jobs decided it."""
+    if spec.state is not PodState.RUNNING or spec.after_jobs is AfterJobs.KEEP:
+        return spec.state, ""
+    if spec.name in ctx.pending_jobs:
+        return PodState.RUNNING, f"jobs to run: {_jobs_left(spec, ctx)}"
+    if _jobs_done(spec, ctx):
+        if spec.after_jobs is AfterJobs.STOP:
+            return PodState.STOPPED, "stopped after its jobs"
+        return PodState.ABSENT, "terminated after its jobs"
+    return spec.state, ""
+
+
+def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: object) -> Change:
+    pod = m.pod
+    base: dict[str, object] = {
+        "address": spec.address,
+        "action": action,
+        "reason": "; ".join(r for r in reasons if r),
+        "pod": spec.name,
+        "pod_id": pod.pod_id if pod is not None else None,
+        "observed": observed(pod),
+        "cost_before": cost_now(pod),
+        "cost_after": cost_now(pod),
+    }
+    base.update(kw)
+    return Change(**base)  # type: ignore[arg-type]
+
+
+def _names(fields: tuple[FieldChange, ...]) -> str:
+    return ", ".join(f.path for f in fields)
+
+
+def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
+    """One row of the decision table (desired state x actual status)."""
+    state, why = _effective_state(spec, ctx)
+    pod = m.pod
+    adopted = "adopted by markers" if m.adopted else ""
+    if pod is None:
+        return _decide_gone(spec, m, ctx, state, why)
+    status = pod.desired_status
+    if status not in RUNNING_LIKE and status not in STOPPED_LIKE:
+        msg = f"{spec.address}: RunPod reports status {status.value} for pod {pod.pod_id}"
+        return Decision(
+            _change(spec, m, Action.NOOP, [adopted, f"status {status.value}: no action"]),
+            warnings=[f"{msg}; podctl takes no action until it is known"],
+        )
+    if state is PodState.ABSENT:
+        return Decision(
+            _change(spec, m, Action.TERMINATE, [adopted, why or "state is absent"], cost_after=0.0)
+        )
+    record = ctx.recorded.pods.get(spec.name)
+    drift = (
+        record is not None
+        and record.pod_id == pod.pod_id
+        and record.fingerprint == pod_fingerprint(spec)
+    )
+    fields = field_changes(spec, pod, ctx.secrets, drift=drift)
+    replace_fields = tuple(f for f in fields if f.forces_replace)
+    what = ("changed outside podctl: " if drift else "spec changed: ") + _names(fields)
+    running = status in RUNNING_LIKE
+    if state is PodState.STOPPED:
+        pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
+        if running:
+            change = _change(
+                spec, m, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
+            )
+            return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
+        change = _change(spec, m, Action.NOOP, [adopted, why or "stopped, as desired"])
+        return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
+    if replace_fields:
+        chain = placements(spec, ctx.offers)
+        return Decision(
+            _change(
+                spec,
+                m,
+                Action.REPLACE,
+                [adopted, why, what, f"{_names(replace_fields)} cannot change in place"],
+                fields=fields,
+                placements=chain,
+                cost_after=chain[0].price_per_hr if chain else None,
+                warnings=("the pod is terminated and created again: its volume is lost",),
+            )
+        )
+    reset = CONTAINER_RESET.format(mount=pod.volume_mount or spec.volume_mount)
+    if not running:
+        reasons = [adopted, why, "stopped; state is running"]
+        if fields:
+            reasons.append(f"then updated in place ({what})")
+        return Decision(
+            _change(
+                spec,
+                m,
+                Action.RESUME,
+                reasons,
+                fields=fields,
+                cost_after=running_price(spec, pod, ctx.offers),
+                warnings=(reset,) if fields else (),
+            )
+        )
+    if fields:
+        return Decision(
+            _change(spec, m, Action.UPDATE, [adopted, why, what], fields=fields, warnings=(reset,))
+        )
+    return Decision(_change(spec, m, Action.NOOP, [adopted, why or "up to date"]))
+
+
+def _gb(pod: ActualPod, spec: PodSpec) -> int:
+    return pod.volume_gb if pod.volume_gb is not None else spec.volume_gb
+
+
+def _with_warnings(change: Change, warnings: list[str]) -> Change:
+    return replace(change, warnings=(*change.warnings, *warnings))
+
+
+def _decide_gone(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) -> Decision:
+    """Rows with no actual pod: create, or a no-op saying why not."""
+    if state is PodState.RUNNING:
+        reason = why or ("deleted outside podctl" if m.deleted_outside else "new")
+        if why and m.deleted_outside:
+            reason = f"deleted outside podctl; {why}"
+        chain = placements(spec, ctx.offers)
+        return Decision(
+            _change(
+                spec,
+                m,
+                Action.CREATE,
+                [reason],
+                fields=create_fields(spec),
+                placements=chain,
+                cost_after=chain[0].price_per_hr if chain else None,
+            )
+        )
+    if state is PodState.STOPPED:
+        reason = why or "not created: state is stopped"
+        return Decision(
+            _change(spec, m, Action.NOOP, [reason]), notes=[f"{spec.address}: {reason}"]
+        )
+    return Decision(_change(spec, m, Action.NOOP, [why or "absent, as desired"]))

@@ -1,0 +1,181 @@
+"""Field-level diff of a desired pod against its actual pod (the one home of deepdiff)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from deepdiff import DeepDiff
+
+from reconciler.model import (
+    MARKER_POD,
+    MARKER_STACK,
+    MARKER_UID,
+    ActualPod,
+    CloudType,
+    PodSpec,
+    SecretRef,
+)
+from reconciler.plans import SENSITIVE, FieldChange
+
+# env keys podctl sets itself: never part of the diff
+IGNORED_ENV = frozenset({MARKER_STACK, MARKER_POD, MARKER_UID, "PUBLIC_KEY"})
+# fields podEditJob can change in place (the container is reset)
+UPDATE_FIELDS = ("image", "env", "ports", "disk.container_gb", "docker_args")
+# fields RunPod cannot change on a pod: terminate, then create
+REPLACE_FIELDS = (
+    "gpu.type",
+    "gpu.count",
+    "cloud",
+    "spot",
+    "data_center",
+    "disk.volume_gb",
+    "disk.mount",
+    "network_volume",
+)
+# actual env values under such names are masked when the spec no longer says what they are
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
+
+View = dict[str, object]
+
+
+def forces_replace(path: str) -> bool:
+    return path in REPLACE_FIELDS
+
+
+def actual_view(pod: ActualPod) -> View:
+    """The compared fields of an actual pod, keyed by field path."""
+    view: View = {
+        "image": pod.image,
+        "ports": sorted(pod.ports),
+        "disk.container_gb": pod.container_disk_gb,
+        "docker_args": pod.docker_args,
+        "gpu.type": pod.gpu_type_id,
+        "gpu.count": pod.gpu_count,
+        "cloud": pod.cloud.value if pod.cloud is not None else None,
+        "spot": pod.interruptible,
+        "data_center": pod.data_center_id,
+        "disk.volume_gb": pod.volume_gb,
+        "disk.mount": pod.volume_mount,
+        "network_volume": pod.network_volume_id,
+    }
+    for key, value in sorted(pod.env.items()):
+        if key not in IGNORED_ENV:
+            view[f"env.{key}"] = value
+    return view
+
+
+def desired_view(spec: PodSpec, secrets: Mapping[str, str], pod: ActualPod) -> View:
+    """The desired fields in the same shape; what the spec accepts takes the actual value.
+
+    A GPU type in the fallback list, `cloud: all`, no `data_center`, and fields RunPod did not
+    report (None) all accept what runs.
+    """
+    actual = actual_view(pod)
+
+    def accept(path: str, wanted: object) -> object:
+        return actual[path] if actual.get(path) is None else wanted
+
+    cloud: object = spec.cloud.value
+    if spec.cloud is CloudType.ALL or pod.cloud is None:
+        cloud = actual["cloud"]
+    view: View = {
+        "image": spec.image,
+        "ports": sorted(spec.ports),
+        "disk.container_gb": accept("disk.container_gb", spec.container_disk_gb),
+        "docker_args": spec.docker_args,
+        "gpu.type": pod.gpu_type_id
+        if pod.gpu_type_id in spec.gpu_types or pod.gpu_type_id is None
+        else list(spec.gpu_types),
+        "gpu.count": spec.gpu_count,
+        "cloud": cloud,
+        "spot": spec.spot_bid_per_gpu is not None,
+        "data_center": actual["data_center"] if spec.data_center is None else spec.data_center,
+        "disk.volume_gb": accept("disk.volume_gb", spec.volume_gb),
+        "disk.mount": accept("disk.mount", spec.volume_mount),
+        "network_volume": spec.network_volume,
+    }
+    for key, value in sorted(spec.env.items()):
+        if key in IGNORED_ENV:
+            continue
+        view[f"env.{key}"] = (
+            secrets.get(value.from_env, "") if isinstance(value, SecretRef) else value
+        )
+    return view
+
+
+def _changed_paths(before: View, after: View) -> list[str]:
+    diff = DeepDiff(before, after, verbose_level=0)
+    keys = {str(k) for k in diff.affected_root_keys}
+    return sorted(keys)
+
+
+def _mask(path: str, value: object, spec: PodSpec, secret_values: frozenset[str]) -> object:
+    if value is None or not path.startswith("env."):
+        return value
+    key = path.removeprefix("env.")
+    if isinstance(spec.env.get(key), SecretRef):
+        return SENSITIVE
+    if value in secret_values or (key not in spec.env and _SECRET_NAME.search(key)):
+        return SENSITIVE
+    return value
+
+
+def field_changes(
+    spec: PodSpec, pod: ActualPod, secrets: Mapping[str, str], *, drift: bool
+) -> tuple[FieldChange, ...]:
+    """Every field where the actual pod differs from the spec, replace fields first."""
+    before, after = actual_view(pod), desired_view(spec, secrets, pod)
+    secret_values = frozenset(v for v in secrets.values() if v)
+    changes = [
+        FieldChange(
+            path=path,
+            before=_mask(path, before.get(path), spec, secret_values),
+            after=_mask(path, after.get(path), spec, secret_values),
+            drift=drift,
+            forces_replace=forces_replace(path),
+        )
+        for path in _changed_paths(before, after)
+    ]
+    return tuple(sorted(changes, key=lambda c: (not c.forces_replace, c.path)))
+
+
+def create_fields(spec: PodSpec) -> tuple[FieldChange, ...]:
+    """What a create sends, shown as fields going from nothing to the desired value."""
+    values: list[tuple[str, object]] = [
+        ("image", spec.image),
+        ("gpu.type", list(spec.gpu_types)),
+        ("gpu.count", spec.gpu_count),
+        ("cloud", spec.cloud.value),
+        ("spot", spec.spot_bid_per_gpu is not None),
+    ]
+    if spec.spot_bid_per_gpu is not None:
+        values.append(("spot.bid_per_gpu", spec.spot_bid_per_gpu))
+    values += [
+        ("disk.container_gb", spec.container_disk_gb),
+        ("disk.volume_gb", spec.volume_gb),
+        ("disk.mount", spec.volume_mount),
+        ("ports", list(spec.ports)),
+    ]
+    for key, value in sorted(spec.env.items()):
+        values.append((f"env.{key}", SENSITIVE if isinstance(value, SecretRef) else value))
+    optional: list[tuple[str, object]] = [
+        ("docker_args", spec.docker_args or None),
+        ("data_center", spec.data_center),
+        ("network_volume", spec.network_volume),
+        ("max_lifetime", format_duration(spec.max_lifetime_s)),
+    ]
+    values += [(p, v) for p, v in optional if v is not None]
+    return tuple(FieldChange(path=p, before=None, after=v) for p, v in values)
+
+
+def format_duration(seconds: int | None) -> str | None:
+    """`43200` as `12h`, `90` as `1m30s`."""
+    if seconds is None:
+        return None
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or "0s"

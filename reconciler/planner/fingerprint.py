@@ -1,0 +1,106 @@
+"""Stable hashes: of a desired pod (fingerprint), of the whole spec (digest), of an actual pod."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from reconciler.model import DesiredState, EnvValue, JobSpec, PodSpec, SecretRef
+
+
+def _sha(value: object) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
+    """Env with a secret shown by its variable NAME only (never its value)."""
+    return {
+        k: {"from_env": v.from_env} if isinstance(v, SecretRef) else v
+        for k, v in sorted(env.items())
+    }
+
+
+def _pod_shape(spec: PodSpec) -> dict[str, object]:
+    """The fields that shape the pod RunPod runs (not state, protect, after_jobs...)."""
+    return {
+        "image": spec.image,
+        "gpu_types": list(spec.gpu_types),
+        "gpu_count": spec.gpu_count,
+        "cloud": spec.cloud.value,
+        "spot_bid_per_gpu": spec.spot_bid_per_gpu,
+        "container_disk_gb": spec.container_disk_gb,
+        "volume_gb": spec.volume_gb,
+        "volume_mount": spec.volume_mount,
+        "network_volume": spec.network_volume,
+        "ports": sorted(spec.ports),
+        "env": _env_by_name(spec.env),
+        "docker_args": spec.docker_args,
+        "min_vcpu": spec.min_vcpu,
+        "min_memory_gb": spec.min_memory_gb,
+        "cuda": list(spec.cuda),
+        "data_center": spec.data_center,
+    }
+
+
+def pod_fingerprint(spec: PodSpec) -> str:
+    """Stable hash of what a desired pod looks like; secrets by variable name only.
+
+    Only the fields that shape the pod count: changing `state`, `protect`, `after_jobs`,
+    `on_resume_failure` or `max_lifetime` does not move it.
+    """
+    return "sha256:" + _sha(_pod_shape(spec))[:32]
+
+
+def _salted(secrets: Mapping[str, str], name: str) -> str:
+    # salted by the variable name so equal values under two names hash apart
+    return _sha({"name": name, "value": secrets.get(name)})
+
+
+def _env_salted(env: Mapping[str, EnvValue], secrets: Mapping[str, str]) -> dict[str, object]:
+    return {
+        k: {"from_env": v.from_env, "hash": _salted(secrets, v.from_env)}
+        if isinstance(v, SecretRef)
+        else v
+        for k, v in sorted(env.items())
+    }
+
+
+def _job_shape(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, object]:
+    return {
+        "pod": job.pod,
+        "run": job.run,
+        "env": _env_salted(job.env, secrets),
+        "workdir": job.workdir,
+        "upload": [[t.source, t.target] for t in job.upload],
+        "download": [[t.source, t.target] for t in job.download],
+        "needs": list(job.needs),
+        "timeout_s": job.timeout_s,
+        "retries": job.retries,
+        "rerun": job.rerun.value,
+        "parallel": job.parallel,
+    }
+
+
+def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
+    """Hash of everything the spec asks for; a from_env value enters only as a salted hash."""
+    pods: dict[str, object] = {}
+    for name, spec in sorted(desired.pods.items()):
+        shape = _pod_shape(spec)
+        shape["env"] = _env_salted(spec.env, secrets)
+        shape.update(
+            state=spec.state.value,
+            max_lifetime_s=spec.max_lifetime_s,
+            after_jobs=spec.after_jobs.value,
+            on_resume_failure=spec.on_resume_failure.value,
+            protect=spec.protect,
+        )
+        pods[name] = shape
+    jobs = {name: _job_shape(job, secrets) for name, job in sorted(desired.jobs.items())}
+    return "sha256:" + _sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]
+
+
+def view_digest(view: Mapping[str, object]) -> str:
+    """Hash of the actual fields the planner compared (Observed.digest)."""
+    return _sha(dict(view))[:16]

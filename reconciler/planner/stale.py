@@ -1,0 +1,56 @@
+"""stale_reasons(): why a saved plan may no longer be applied, one sentence per reason."""
+
+from __future__ import annotations
+
+from reconciler.plans import Change, Plan
+
+
+def _status(change: Change) -> str:
+    o = change.observed
+    if o is None or o.pod_id is None:
+        return "no pod"
+    return f"pod {o.pod_id} ({o.status})"
+
+
+def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
+    """Empty when the saved plan may be applied; else why not (lockfile, spec, pods moved)."""
+    reasons: list[str] = []
+    if saved.lineage != fresh.lineage:
+        reasons.append(
+            f"the lockfile's lineage changed since the plan was made "
+            f"({saved.lineage or 'none'} -> {fresh.lineage or 'none'})"
+        )
+    elif saved.serial != fresh.serial:
+        reasons.append(
+            f"the lockfile changed since the plan was made (serial {saved.serial} -> "
+            f"{fresh.serial})"
+        )
+    if saved.stack != fresh.stack:
+        reasons.append(f"the plan is for stack {saved.stack}, the spec is stack {fresh.stack}")
+    if saved.spec_digest != fresh.spec_digest:
+        reasons.append("the spec (or a from_env value) changed since the plan was made")
+    if saved.targets != fresh.targets:
+        reasons.append(
+            f"the plan was made for targets {list(saved.targets) or 'all'}, "
+            f"not {list(fresh.targets) or 'all'}"
+        )
+    by_address = {c.address: c for c in fresh.changes}
+    for change in saved.actionable:
+        now = by_address.get(change.address)
+        if now is None:
+            reasons.append(f"{change.address}: the plan would no longer touch it")
+        elif now.observed != change.observed:
+            reasons.append(
+                f"{change.address}: the pod changed since the plan was made "
+                f"({_status(change)} -> {_status(now)})"
+            )
+    saved_set = {(c.address, c.action) for c in saved.actionable}
+    fresh_set = {(c.address, c.action) for c in fresh.actionable}
+    if saved_set != fresh_set:
+        added = sorted(f"{a.value} {addr}" for addr, a in fresh_set - saved_set)
+        dropped = sorted(f"{a.value} {addr}" for addr, a in saved_set - fresh_set)
+        parts = ([f"it would now also {', '.join(added)}"] if added else []) + (
+            [f"it would no longer {', '.join(dropped)}"] if dropped else []
+        )
+        reasons.append("a fresh plan differs: " + "; ".join(parts))
+    return tuple(reasons)
