@@ -43,6 +43,7 @@ def test_stop_then_resume(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (pod,) = podctl.pods()
     podctl.write(state="stopped")
+    podctl.operations.clear()
     stopped = podctl("apply", "-y", "-f", str(podctl.spec))
     assert stopped.code == 0, stopped.err
     assert podctl.mutations() == {"StopPod": 1}
@@ -79,6 +80,7 @@ def test_env_change_updates_in_place(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (before,) = podctl.pods()
     podctl.write(mode="b")
+    podctl.operations.clear()
     result = podctl("apply", "-y", "-f", str(podctl.spec))
     assert result.code == 0, result.err
     assert podctl.mutations() == {"EditPod": 1}
@@ -93,6 +95,7 @@ def test_gpu_count_change_replaces(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (before,) = podctl.pods()
     podctl.write(count=2)
+    podctl.operations.clear()
     result = podctl("apply", "-y", "-f", str(podctl.spec))
     assert result.code == 0, result.err
     assert podctl.mutations() == {"TerminatePod": 1, "CreatePod": 1}
