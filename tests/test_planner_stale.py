@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from reconciler.model import PodStatus
 from reconciler.planner import plan, stale_reasons
+from reconciler.plans import Plan
 from tests.planner_fixtures import (
     OFFERS,
     SECRETS,
