@@ -40,10 +40,9 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
         if now is None:
             reasons.append(f"{change.address}: the plan would no longer touch it")
         elif now.observed != change.observed:
-            reasons.append(
-                f"{change.address}: the pod changed since the plan was made "
-                f"({_status(change)} -> {_status(now)})"
-            )
+            before, after = _status(change), _status(now)
+            what = f"{before} -> {after}" if before != after else f"{after} was modified"
+            reasons.append(f"{change.address}: the pod changed since the plan was made ({what})")
     saved_set = {(c.address, c.action) for c in saved.actionable}
     fresh_set = {(c.address, c.action) for c in fresh.actionable}
     if saved_set != fresh_set:

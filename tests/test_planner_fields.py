@@ -1,0 +1,167 @@
+"""Update vs replace per field, drift vs spec change, secrets masked in field diffs."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from reconciler.model import CloudType, PodSpec, PodStatus, SecretRef
+from reconciler.plans import SENSITIVE, Action, FieldChange, Plan
+from tests.planner_fixtures import (
+    A6000,
+    RTX4090,
+    SECRET_VALUE,
+    actual,
+    actual_pod,
+    desired,
+    lockfile,
+    make_plan,
+    pod_spec,
+    record,
+)
+
+BASE = pod_spec()
+
+# (spec change, field path, before, after)
+UPDATES = [
+    ({"image": "img:2"}, "image", "img:1", "img:2"),
+    ({"env": {**BASE.env, "WANDB_PROJECT": "x"}}, "env.WANDB_PROJECT", "eval", "x"),
+    ({"env": {**BASE.env, "NEW": "1"}}, "env.NEW", None, "1"),
+    ({"env": {"HF_TOKEN": SecretRef("HF_TOKEN")}}, "env.WANDB_PROJECT", "eval", None),
+    ({"ports": ("22/tcp",)}, "ports", ["22/tcp", "8888/http"], ["22/tcp"]),
+    ({"container_disk_gb": 50}, "disk.container_gb", 20, 50),
+    ({"docker_args": "--shm 1g"}, "docker_args", "", "--shm 1g"),
+]
+
+REPLACES = [
+    ({"gpu_types": (A6000,)}, "gpu.type", RTX4090, [A6000]),
+    ({"gpu_count": 2}, "gpu.count", 1, 2),
+    ({"cloud": CloudType.COMMUNITY}, "cloud", "secure", "community"),
+    ({"spot_bid_per_gpu": 0.5}, "spot", False, True),
+    ({"data_center": "US-TX-3"}, "data_center", "EU-RO-1", "US-TX-3"),
+    ({"volume_gb": 100}, "disk.volume_gb", 20, 100),
+    ({"volume_mount": "/data"}, "disk.mount", "/workspace", "/data"),
+    ({"network_volume": "nv-1"}, "network_volume", None, "nv-1"),
+]
+
+
+def _plan_for(
+    changed: dict[str, Any],
+    status: PodStatus = PodStatus.RUNNING,
+    recorded_spec: PodSpec | None = None,
+) -> Plan:
+    spec = replace(BASE, **changed)
+    pod = actual_pod(BASE, status=status)
+    rec = record(recorded_spec or BASE)
+    return make_plan(desired(spec), actual(pod), lockfile(("trainer", rec)))
+
+
+@pytest.mark.parametrize(("changed", "path", "before", "after"), UPDATES)
+def test_update_fields_change_in_place(changed, path, before, after):
+    p = _plan_for(changed)
+    (change,) = p.changes
+    assert change.action is Action.UPDATE
+    assert change.fields == (FieldChange(path, before, after),)
+    assert change.reason == f"spec changed: {path}"
+    assert change.warnings == (
+        "the container is reset: anything outside the volume (/workspace) is lost, running "
+        "processes stop",
+    )
+    assert change.cost_after == change.cost_before == 0.69
+
+
+@pytest.mark.parametrize(("changed", "path", "before", "after"), REPLACES)
+def test_replace_fields_force_replacement(changed, path, before, after):
+    p = _plan_for(changed)
+    (change,) = p.changes
+    assert change.action is Action.REPLACE
+    assert change.fields[0] == FieldChange(path, before, after, forces_replace=True)
+    assert change.reason == f"spec changed: {path}; {path} cannot change in place"
+    assert change.placements, "a replace shows the fallback chain"
+
+
+@pytest.mark.parametrize(("changed", "path", "before", "after"), REPLACES)
+def test_replace_fields_on_a_stopped_pod_replace_too(changed, path, before, after):
+    (change,) = _plan_for(changed, status=PodStatus.EXITED).changes
+    assert change.action is Action.REPLACE
+
+
+def test_replace_lists_the_in_place_fields_after_the_replace_fields():
+    (change,) = _plan_for({"image": "img:2", "gpu_count": 2}).changes
+    assert [(f.path, f.forces_replace) for f in change.fields] == [
+        ("gpu.count", True),
+        ("image", False),
+    ]
+
+
+def test_accepted_values_are_not_changes():
+    pod = actual_pod(BASE, gpu_type_id=A6000, cloud=CloudType.COMMUNITY, data_center_id="X")
+    spec = replace(BASE, cloud=CloudType.ALL)
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(spec))))
+    assert p.changes[0].action is Action.NOOP
+
+
+def test_port_order_does_not_matter():
+    pod = actual_pod(BASE, ports=("8888/http", "22/tcp"))
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    assert not p.has_changes
+
+
+def test_drift_is_shown_as_changed_outside_podctl():
+    pod = actual_pod(BASE, image="img:hacked")
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    (change,) = p.changes
+    assert change.action is Action.UPDATE
+    assert change.reason == "changed outside podctl: image"
+    assert change.fields == (FieldChange("image", "img:hacked", "img:1", drift=True),)
+
+
+def test_spec_change_is_not_drift():
+    (change,) = _plan_for({"image": "img:2"}).changes
+    assert change.fields[0].drift is False
+
+
+def test_changed_secret_is_sensitive_on_both_sides():
+    pod = actual_pod(BASE, env={**actual_pod(BASE).env, "HF_TOKEN": "old-token"})
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    (change,) = p.changes
+    assert change.fields == (FieldChange("env.HF_TOKEN", SENSITIVE, SENSITIVE, drift=True),)
+
+
+def test_unchanged_secret_is_no_change():
+    p = make_plan(desired(BASE), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    assert not p.has_changes
+
+
+def test_removed_secret_env_is_masked():
+    spec = replace(BASE, env={"WANDB_PROJECT": "eval"})
+    p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, None),)
+
+
+def test_marker_env_and_public_key_are_ignored():
+    pod = actual_pod(BASE)
+    assert "PUBLIC_KEY" in pod.env and "PODCTL_UID" in pod.env
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    assert not p.has_changes
+
+
+def test_stopped_pod_with_update_fields_resumes_then_updates():
+    (change,) = _plan_for({"image": "img:2"}, status=PodStatus.EXITED).changes
+    assert change.action is Action.RESUME
+    assert change.reason == "stopped; state is running; then updated in place (spec changed: image)"
+    assert [f.path for f in change.fields] == ["image"]
+    assert change.cost_before == 0.0 and change.cost_after == 0.69
+
+
+def test_create_lists_the_desired_fields_with_secrets_masked():
+    spec = replace(BASE, max_lifetime_s=12 * 3600)
+    (change,) = make_plan(desired(spec), actual()).changes
+    fields = {f.path: f.after for f in change.fields}
+    assert fields["env.HF_TOKEN"] == SENSITIVE
+    assert fields["max_lifetime"] == "12h"
+    assert fields["gpu.type"] == [RTX4090, A6000]
+    assert all(f.before is None for f in change.fields)
+    assert SECRET_VALUE not in repr(change)
