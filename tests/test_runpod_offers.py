@@ -7,10 +7,10 @@ from typing import Any
 
 from reconciler.model import CloudType
 from reconciler.runpod import RunPodClient
-from tests.sandbox.conftest import Sandbox
+from tests.sandbox.conftest import Sandbox, module_sandbox, sb
 from tests.test_runpod_client import KEY, FakeRunPod, make_client, ok
 
-pytest_plugins = ["tests.sandbox.conftest"]
+__all__ = ["module_sandbox", "sb"]  # fixtures used below
 
 
 def _price(on_demand: float | None, bid: float | None, stock: str | None) -> dict[str, Any]:
