@@ -78,9 +78,11 @@ def _confirm(auto_approve: bool, verb: str) -> bool:
     return answer.strip() == "yes"
 
 
-def _summary(result: ApplyResult) -> str:
+def _summary(result: ApplyResult, output_format: str) -> str:
     from reconciler import render
 
+    if output_format == "json":
+        return render.summary_json(result)
     return render.summary_text(result, color())
 
 
@@ -119,15 +121,21 @@ def apply_command(
         poll_initial_s=poll,
         poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
     )
+    as_json = settings.output_format == "json"
+    # with --format json, stdout carries only the JSON summary; progress goes to stderr
     applied = apply(
         connection(settings),
         request,
         options,
         confirm=lambda _plan: _confirm(auto_approve, verb),
-        on_event=lambda text: click.echo(f"  {text}"),
-        show_plan=lambda plan: click.echo(render_plan(plan, "text")),
+        on_event=lambda text: click.echo(f"  {text}", err=as_json),
+        show_plan=lambda plan: click.echo(render_plan(plan, "text"), err=as_json),
     )
     if applied.result is None:
+        if as_json:
+            from reconciler.plans import ApplyResult
+
+            click.echo(_summary(ApplyResult(stack=applied.plan.stack), "json"))
         return 0
-    click.echo(_summary(applied.result))
+    click.echo(_summary(applied.result, settings.output_format))
     return 0 if applied.result.ok else 1

@@ -131,3 +131,41 @@ def test_state_list_show_rm_and_import(podctl: Podctl) -> None:
     assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
     bad = podctl("state", "show", "job.x", "-f", str(podctl.spec))
     assert bad.code == 2 and "pod.NAME" in bad.err
+
+
+def test_lock_timeout_waits_for_the_holder(podctl: Podctl) -> None:
+    import threading
+
+    store = LockfileStore(podctl.lockfile, command="podctl apply (brief holder)")
+    store.acquire()
+    timer = threading.Timer(0.3, store.release)
+    timer.start()
+    try:
+        result = podctl("--lock-timeout", "30s", "apply", "-y", "-f", str(podctl.spec))
+    finally:
+        timer.join()
+    assert result.code == 0, result.err
+    assert len(podctl.pods()) == 1
+
+
+def test_apply_and_plan_in_real_processes(podctl: Podctl) -> None:
+    env = {**os.environ}
+    base = [sys.executable, "-m", "reconciler"]
+    spec = str(podctl.spec)
+    applied = subprocess.run(
+        [*base, "apply", "-y", "--sandbox", "-f", spec],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert applied.returncode == 0, applied.stderr
+    plan = subprocess.run(
+        [*base, "plan", "--detailed-exitcode", "--sandbox", "-f", spec],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert len(podctl.pods()) == 1
