@@ -78,7 +78,7 @@ def test_replace_fields_force_replacement(changed, path, before, after):
     (change,) = p.changes
     assert change.action is Action.REPLACE
     assert change.fields[0] == FieldChange(path, before, after, forces_replace=True)
-    assert change.reason == f"spec changed: {path}; {path} cannot change in place"
+    assert change.reason == f"spec changed: {path} ({path} forces replacement)"
     assert change.placements, "a replace shows the fallback chain"
 
 

@@ -162,7 +162,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
                 spec,
                 m,
                 Action.REPLACE,
-                [adopted, why, what, f"{_names(replace_fields)} cannot change in place"],
+                [adopted, why, f"{what} ({_names(replace_fields)} forces replacement)"],
                 fields=fields,
                 placements=chain,
                 cost_after=chain[0].price_per_hr if chain else None,

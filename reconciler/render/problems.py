@@ -1,7 +1,4 @@
-"""Turn podctl's data (spec problems now; plans and apply results later) into text or JSON.
-
-Pure: decides nothing, reads no files, touches no terminal.
-"""
+"""Spec problems as text (one line each) or JSON (a stable list of objects)."""
 
 from __future__ import annotations
 

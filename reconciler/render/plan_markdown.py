@@ -1,0 +1,67 @@
+"""A Plan as markdown for a pull-request comment: a table, then per-change details (no ANSI)."""
+
+from __future__ import annotations
+
+from reconciler.plans import Plan
+from reconciler.render import style
+from reconciler.render.plan_text import NO_CHANGES, field_line
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def plan_markdown(plan: Plan) -> str:
+    """Summary table of the actionable changes, totals, and a collapsible diff per change."""
+    lines = [f"### podctl plan: stack `{plan.stack}`", ""]
+    if plan.targets:
+        lines += [f"Targets: {', '.join(f'`{t}`' for t in plan.targets)}", ""]
+    if plan.errors:
+        lines += [f"> **Error:** {_cell(e)}" for e in plan.errors]
+        lines.append("")
+    if not plan.has_changes:
+        lines += [NO_CHANGES, ""]
+    else:
+        lines += [
+            "| | Address | Action | Reason | $/h before | $/h after |",
+            "|---|---|---|---|---:|---:|",
+        ]
+        for c in plan.actionable:
+            lines.append(
+                f"| `{style.SYMBOLS[c.action]}` | `{c.address}` | {c.action.value} | "
+                f"{_cell(c.reason)} | {style.money(c.cost_before)} | {style.money(c.cost_after)} |"
+            )
+        lines += ["", f"**Plan:** {style.counts([c.action for c in plan.changes])}.", ""]
+    cost = (
+        f"**Cost:** {style.per_hour(plan.total_cost_before)} → "
+        f"{style.per_hour(plan.total_cost_after)} "
+        f"({style.delta(plan.total_cost_before, plan.total_cost_after)})"
+    )
+    if plan.stopped_storage_cost_after:
+        cost += f"; stopped storage {style.storage(plan.stopped_storage_cost_after)}"
+    lines += [cost, ""]
+    for w in plan.warnings:
+        lines.append(f"- ⚠️ {_cell(w)}")
+    for n in plan.notes:
+        lines.append(f"- {_cell(n)}")
+    if plan.warnings or plan.notes:
+        lines.append("")
+    for c in plan.actionable:
+        body = [" ".join(field_line(f)) for f in c.fields]
+        body += [f"! {w}" for w in c.warnings]
+        if c.placements:
+            body.append(f"gpu: {style.chain(c.placements)}")
+        if not body:
+            continue
+        lines += [
+            "<details>",
+            f"<summary><code>{c.address}</code>: {c.action.value}</summary>",
+            "",
+            "```diff",
+            *body,
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,0 +1,96 @@
+"""Shared look of plans and summaries: symbols, ANSI colour, money and value formatting."""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.plans import SENSITIVE, Action, Placement
+
+SYMBOLS = {
+    Action.CREATE: "+",
+    Action.UPDATE: "~",
+    Action.REPLACE: "-/+",
+    Action.TERMINATE: "-",
+    Action.RESUME: ">",
+    Action.STOP: "||",
+    Action.RUN_JOB: "*",
+    Action.NOOP: "=",
+}
+_COLOURS = {
+    Action.CREATE: "32",  # green
+    Action.UPDATE: "33",  # yellow
+    Action.REPLACE: "35",  # magenta
+    Action.TERMINATE: "31",  # red
+    Action.RESUME: "36",  # cyan
+    Action.STOP: "33",
+    Action.RUN_JOB: "34",
+    Action.NOOP: "2",
+}
+# the order plan summaries count actions in
+COUNTED = (
+    Action.CREATE,
+    Action.UPDATE,
+    Action.REPLACE,
+    Action.RESUME,
+    Action.STOP,
+    Action.TERMINATE,
+    Action.RUN_JOB,
+)
+HOURS_PER_MONTH = 730
+
+
+def paint(text: str, code: str, color: bool) -> str:
+    """`text` wrapped in an ANSI SGR code when colour is on."""
+    return f"\033[{code}m{text}\033[0m" if color else text
+
+
+def action_colour(action: Action) -> str:
+    return _COLOURS[action]
+
+
+def money(value: float | None) -> str:
+    return "$?" if value is None else f"${value:.2f}"
+
+
+def per_hour(value: float | None) -> str:
+    return f"{money(value)}/h"
+
+
+def delta(before: float, after: float) -> str:
+    diff = round(after - before, 4)
+    if diff == 0:
+        return "no change"
+    return f"{'+' if diff > 0 else '-'}${abs(diff):.2f}/h"
+
+
+def storage(value: float) -> str:
+    """Stopped-volume cost: small per hour, so with its monthly figure."""
+    return f"${value:.4f}/h (${value * HOURS_PER_MONTH:.2f}/month)"
+
+
+def value(v: object) -> str:
+    """A field value as the plan prints it: JSON, except the sensitive marker."""
+    if v == SENSITIVE:
+        return SENSITIVE
+    return json.dumps(v)
+
+
+def gpu_name(gpu_type_id: str) -> str:
+    """`NVIDIA GeForce RTX 4090` as `RTX 4090`."""
+    return gpu_type_id.removeprefix("NVIDIA ").removeprefix("GeForce ")
+
+
+def chain(placements: tuple[Placement, ...]) -> str:
+    """`RTX 4090 (secure $0.69/h) -> RTX A6000 (secure $0.49/h)`."""
+    return " -> ".join(
+        f"{gpu_name(p.gpu_type_id)} ({p.cloud.value} {per_hour(p.price_per_hr)})"
+        for p in placements
+    )
+
+
+def counts(actions: list[Action]) -> str:
+    """`1 to create, 0 to update, ...` for every counted action (run-job only when present)."""
+    parts = [f"{actions.count(a)} to {a.value}" for a in COUNTED if a is not Action.RUN_JOB]
+    if Action.RUN_JOB in actions:
+        parts.append(f"{actions.count(Action.RUN_JOB)} job(s) to run")
+    return ", ".join(parts)
