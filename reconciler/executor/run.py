@@ -178,7 +178,7 @@ async def _run_one(
                     return result
         try:
             result = await _dispatch(ctx, change)
-        except (ChangeFailed, NotReadyError, ApiError) as exc:
+        except PodctlError as exc:  # API errors, not ready, a journal write refused...
             ctx.event(change, f"failed: {exc}")
             result = ChangeResult(
                 change.address,

@@ -100,7 +100,7 @@ def _compute(
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
         result,
-        spec_files=result.spec_files or files,
+        spec_files=files,  # absolute: `apply plan.json` may run from another folder
         created_at=result.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
     )
 

@@ -11,11 +11,14 @@ from reconciler.lockfile import LockfileStore
 from tests.e2e.conftest import SECRET, Podctl
 
 
-def test_first_saved_plan_applies_once_then_is_stale(podctl: Podctl, tmp_path: Path) -> None:
+def test_first_saved_plan_applies_once_then_is_stale(
+    podctl: Podctl, tmp_path: Path, monkeypatch
+) -> None:
     plan_file = tmp_path / "plan.json"
-    made = podctl("plan", "-out", str(plan_file), "-f", str(podctl.spec))
+    made = podctl("plan", "-out", "plan.json", "-f", "stack/podctl.yaml")  # relative paths
     assert made.code == 0, made.err
     assert oct(plan_file.stat().st_mode & 0o777) == "0o600"
+    monkeypatch.chdir(podctl.folder)  # the saved plan names its spec files absolutely
     applied = podctl("apply", str(plan_file))
     assert applied.code == 0, applied.out + applied.err
     assert len(podctl.pods()) == 1
