@@ -189,3 +189,44 @@ def test_apply_without_a_terminal_and_without_y_is_refused(podctl: Podctl) -> No
     assert result.code == 1
     assert "pass -y/--auto-approve" in result.err
     assert podctl.pods() == [] and podctl.mutations() == {}
+
+
+def test_not_ready_in_time_terminates_what_it_created(podctl: Podctl) -> None:
+    podctl.sb.faults({"start_delay": 60})
+    try:
+        result = podctl("apply", "-y", "--timeout", "1s", "-f", str(podctl.spec))
+    finally:
+        podctl.sb.faults({"start_delay": 0})
+    assert result.code == 1
+    assert "the container never started" in result.out
+    assert "podctl terminated the pod it created" in result.out
+    assert podctl.pods() == []
+    assert podctl.recorded()["pods"] == {} and podctl.recorded()["intents"] == []
+
+
+def test_resume_with_the_host_gpu_taken_fails_clearly(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    podctl.write(state="stopped")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.sb.faults({"gpu_taken": [pod["id"]]})
+    podctl.write(state="running")
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 1
+    assert "the GPUs of its host machine are taken" in result.out
+    assert "on_resume_failure: wait" in result.out
+    assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "EXITED")]
+
+
+def test_spot_pod_is_rented_at_its_bid(podctl: Podctl) -> None:
+    podctl.write(
+        text=(
+            "version: 1\nstack: e2e\npods:\n  box:\n    image: img:1\n"
+            "    gpu: {type: NVIDIA RTX A4000}\n    spot: {bid_per_gpu: 0.2}\n"
+            "    ports: [8888/http]\n"
+        )
+    )
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.out + result.err
+    assert podctl.mutations() == {"CreateSpotPod": 1}
+    assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
