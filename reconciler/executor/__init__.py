@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from reconciler.executor.context import ChangeFailed
 from reconciler.executor.protocols import Journal, PodApi
 from reconciler.executor.readiness import NotReadyError, PollPolicy, Readiness
 from reconciler.executor.request import create_request, default_placements, pod_env
-from reconciler.executor.run import ChangeFailed, execute
+from reconciler.executor.run import execute
 
 __all__ = [
     "ChangeFailed",

@@ -1,0 +1,253 @@
+"""One change at a time: create (fallback chain), replace, resume, update, stop, terminate."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from reconciler.errors import ApiError, CapacityError, ResumeCapacityError, TransientApiError
+from reconciler.executor.context import ChangeFailed, Landed, StepContext
+from reconciler.executor.readiness import NotReadyError
+from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
+from reconciler.model import ActualPod, OnResumeFailure, PodRecord, PodSpec
+from reconciler.plans import Action, Change, ChangeResult, Outcome
+
+
+async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
+    """Do one actionable change; raise a PodctlError (the summary shows it) when it fails."""
+    action = change.action
+    if action is Action.TERMINATE:
+        return await _terminate(ctx, change)
+    if action is Action.STOP:
+        return await _stop(ctx, change)
+    spec = ctx.desired.pods.get(change.pod)
+    if spec is None:
+        raise ChangeFailed(f"pod {change.pod} is not in the spec")
+    if action is Action.CREATE:
+        return await _create_and_wait(ctx, change, spec)
+    if action is Action.REPLACE:
+        if change.pod_id is not None:
+            await _terminate_pod(ctx, change, change.pod_id, "replace")
+        return await _create_and_wait(ctx, change, spec)
+    if action is Action.RESUME:
+        return await _resume(ctx, change, spec)
+    if action is Action.UPDATE:
+        return await _update(ctx, change, spec)
+    raise ChangeFailed(f"the executor cannot run a {action.value} change yet")
+
+
+# --- terminate / stop ---------------------------------------------------------------------------
+
+
+async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str) -> None:
+    async with ctx.semaphore:
+        ctx.event(change, f"terminating {pod_id} ({why})")
+        gone_now = await ctx.api.terminate_pod(pod_id)
+    await ctx.write(ctx.journal.terminated, change.pod, pod_id)
+    ctx.event(change, f"terminated {pod_id}" if gone_now else f"{pod_id} was already gone")
+
+
+async def _terminate(ctx: StepContext, change: Change) -> ChangeResult:
+    if change.pod_id is None:
+        raise ChangeFailed("a terminate without a pod id (a bug in the plan)")
+    await _terminate_pod(ctx, change, change.pod_id, change.reason)
+    return ChangeResult(
+        change.address, change.action, Outcome.DONE, message="terminated", pod_id=change.pod_id
+    )
+
+
+async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
+    pod_id = change.pod_id
+    if pod_id is None:
+        raise ChangeFailed("a stop without a pod id (a bug in the plan)")
+    async with ctx.semaphore:
+        ctx.event(change, f"stopping {pod_id}")
+        await ctx.api.stop_pod(pod_id)
+    await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
+    ctx.event(change, f"stopped {pod_id}")
+    return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+async def _create(ctx: StepContext, change: Change, spec: PodSpec) -> Landed:
+    """Walk the fallback chain; the first placement with capacity lands."""
+    placements = change.placements or default_placements(spec)
+    tried: list[str] = []
+    for placement in placements:
+        uid = uuid.uuid4().hex
+        where = f"{placement.gpu_type_id} ({placement.cloud.value})"
+        await ctx.write(ctx.journal.intend, change.pod, uid)
+        request = create_request(
+            spec,
+            placement,
+            stack=ctx.plan.stack,
+            uid=uid,
+            secrets=ctx.secrets,
+            public_key=ctx.public_key,
+            now=ctx.now(),
+        )
+        async with ctx.semaphore:
+            ctx.event(change, f"creating on {where}")
+            try:
+                pod = await ctx.api.create_pod(request)
+            except CapacityError:
+                pod = None
+            except TransientApiError as exc:
+                if exc.maybe_processed:
+                    # the pod may exist: keep the intent, the next plan finds it by its uid
+                    raise ChangeFailed(
+                        f"the create on {where} got no answer ({exc.message}); the pod may "
+                        "exist: the next plan finds it by its PODCTL_UID marker and adopts it "
+                        "or terminates it"
+                    ) from exc
+                await ctx.write(ctx.journal.create_failed, uid)
+                raise
+            except ApiError:
+                await ctx.write(ctx.journal.create_failed, uid)
+                raise
+        if pod is None:
+            await ctx.write(ctx.journal.create_failed, uid)
+            tried.append(where)
+            ctx.event(change, f"no capacity on {where}; trying the next fallback")
+            continue
+        moment = ctx.now()
+        record = PodRecord(
+            pod_id=pod.pod_id,
+            uid=uid,
+            fingerprint=ctx.fingerprint(spec),
+            gpu_type_id=placement.gpu_type_id,
+            cloud=placement.cloud,
+            created_at=moment,
+            applied_at=moment,
+        )
+        await ctx.write(ctx.journal.created, change.pod, record)
+        ctx.event(change, f"created {pod.pod_id} on {where}")
+        return Landed(pod, placement)
+    raise ChangeFailed("no capacity on any fallback: " + ", ".join(tried))
+
+
+async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    landed = await _create(ctx, change, spec)
+    pod = landed.pod
+    if change.then_stop:
+        async with ctx.semaphore:
+            await ctx.api.stop_pod(pod.pod_id)
+        ctx.event(change, f"stopped {pod.pod_id} (state: stopped)")
+    else:
+        try:
+            pod = await _wait_ready(ctx, change, spec, pod)
+        except NotReadyError as exc:
+            await _terminate_pod(ctx, change, pod.pod_id, "never became ready")
+            raise ChangeFailed(
+                f"{pod.pod_id} was not ready after {ctx.timeout_s:g}s: {exc}; podctl "
+                "terminated the pod it created"
+            ) from exc
+    return ChangeResult(
+        change.address,
+        change.action,
+        Outcome.DONE,
+        message=f"landed on {landed.placement.gpu_type_id} ({landed.placement.cloud.value})",
+        pod_id=pod.pod_id,
+        gpu_type_id=landed.placement.gpu_type_id,
+        cloud=landed.placement.cloud,
+    )
+
+
+async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod) -> ActualPod:
+    needs_ssh = any(p.replace(" ", "") == "22/tcp" for p in spec.ports)
+    ready = await ctx.readiness.wait(pod, needs_ssh=needs_ssh, timeout_s=ctx.timeout_s)
+    where = f" (ssh {ready.ssh.host}:{ready.ssh.port})" if ready.ssh else ""
+    ctx.event(change, f"ready{where}")
+    return ready
+
+
+# --- resume / update ----------------------------------------------------------------------------
+
+
+async def _resume_once(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) -> ActualPod:
+    async with ctx.semaphore:
+        ctx.event(change, f"resuming {pod_id}")
+        if spec.spot_bid_per_gpu is not None:
+            return await ctx.api.bid_resume_pod(pod_id, spec.spot_bid_per_gpu, spec.gpu_count)
+        return await ctx.api.resume_pod(pod_id, spec.gpu_count)
+
+
+async def _resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    pod_id = change.pod_id
+    if pod_id is None:
+        raise ChangeFailed("a resume without a pod id (a bug in the plan)")
+    deadline = time.monotonic() + ctx.timeout_s
+    delay = ctx.readiness.policy.initial_s
+    while True:
+        try:
+            pod = await _resume_once(ctx, change, spec, pod_id)
+            break
+        except ResumeCapacityError as exc:
+            policy = spec.on_resume_failure
+            if policy is OnResumeFailure.RECREATE:
+                ctx.event(change, "its host has no free GPU: recreating (on_resume_failure)")
+                await _terminate_pod(ctx, change, pod_id, "cannot resume: host GPU taken")
+                return await _create_and_wait(ctx, change, spec)
+            if policy is OnResumeFailure.WAIT and time.monotonic() + delay < deadline:
+                ctx.event(change, f"its host has no free GPU; retrying in {delay:g}s")
+                await ctx.readiness.sleep(delay)
+                delay = min(delay * 2, ctx.readiness.policy.max_s)
+                continue
+            hint = (
+                f"gave up after {ctx.timeout_s:g}s of waiting"
+                if policy is OnResumeFailure.WAIT
+                else "set on_resume_failure: wait (retry) or recreate (a new pod; "
+                "data outside the volume is lost), or try again later"
+            )
+            raise ChangeFailed(
+                f"cannot resume {pod_id}: the GPUs of its host machine are taken ({hint})"
+            ) from exc
+    pending = [f for f in change.fields if not f.forces_replace]
+    if pending:
+        pod = await _edit(ctx, change, spec, pod_id)
+    pod = await _wait_ready(ctx, change, spec, pod)
+    await ctx.write(ctx.journal.touched, change.pod, pod_id, ctx.fingerprint(spec))
+    return ChangeResult(change.address, change.action, Outcome.DONE, "resumed", pod_id=pod_id)
+
+
+def _markers_uid(ctx: StepContext, pod_id: str) -> str:
+    pod = ctx.actual.get(pod_id) if ctx.actual is not None else None
+    if pod is not None and pod.markers is not None:
+        return pod.markers.uid
+    return uuid.uuid4().hex
+
+
+async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) -> ActualPod:
+    seen = ctx.actual.get(pod_id) if ctx.actual is not None else None
+    public_key = ctx.public_key or (seen.env.get(PUBLIC_KEY_ENV) if seen else None)
+    env = pod_env(
+        spec,
+        stack=ctx.plan.stack,
+        uid=_markers_uid(ctx, pod_id),
+        secrets=ctx.secrets,
+        public_key=public_key,
+    )
+    async with ctx.semaphore:
+        ctx.event(change, f"updating {pod_id} in place (the container is reset)")
+        return await ctx.api.edit_pod(
+            pod_id,
+            image=spec.image,
+            container_disk_gb=spec.container_disk_gb,
+            volume_gb=spec.volume_gb,
+            volume_mount=spec.volume_mount,
+            env=env,
+            ports=spec.ports,
+            docker_args=spec.docker_args,
+        )
+
+
+async def _update(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    pod_id = change.pod_id
+    if pod_id is None:
+        raise ChangeFailed("an update without a pod id (a bug in the plan)")
+    pod = await _edit(ctx, change, spec, pod_id)
+    await ctx.write(ctx.journal.touched, change.pod, pod_id, ctx.fingerprint(spec))
+    await _wait_ready(ctx, change, spec, pod)
+    return ChangeResult(change.address, change.action, Outcome.DONE, "updated", pod_id=pod_id)
