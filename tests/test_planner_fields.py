@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.model import CloudType, PodSpec, PodStatus, SecretRef
+from reconciler.model import CloudType, PodSpec, PodState, PodStatus, SecretRef
 from reconciler.plans import SENSITIVE, Action, FieldChange, Plan
 from tests.planner_fixtures import (
     A6000,
@@ -165,3 +165,26 @@ def test_create_lists_the_desired_fields_with_secrets_masked():
     assert fields["gpu.type"] == [RTX4090, A6000]
     assert all(f.before is None for f in change.fields)
     assert SECRET_VALUE not in repr(change)
+
+
+def test_stopped_pod_with_pending_changes_warns_at_plan_level():
+    spec = replace(BASE, state=PodState.STOPPED, image="img:2")
+    pod = actual_pod(BASE, status=PodStatus.EXITED)
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(BASE))))
+    assert not p.has_changes
+    assert p.warnings == ("pod.trainer: changes wait until the pod runs again: image",)
+
+
+def test_stop_shows_pending_changes_on_the_change():
+    spec = replace(BASE, state=PodState.STOPPED, image="img:2")
+    p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    (change,) = p.changes
+    assert change.action is Action.STOP
+    assert change.warnings == ("changes wait until the pod runs again: image",)
+    assert change.fields == ()
+
+
+def test_a_pod_reporting_no_gpus_is_not_a_count_change():
+    pod = actual_pod(BASE, status=PodStatus.EXITED, gpu_count=0)
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].action is Action.RESUME and p.changes[0].fields == ()

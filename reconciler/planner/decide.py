@@ -154,7 +154,11 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
         change = _change(spec, m, Action.NOOP, [adopted, why or "stopped, as desired"])
-        return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
+        return Decision(
+            change,
+            warnings=[f"{spec.address}: {w}" for w in pending],
+            ends_stopped_gb=_gb(pod, spec),
+        )
     if replace_fields:
         chain = placements(spec, ctx.offers)
         return Decision(
@@ -219,7 +223,9 @@ def _decide_gone(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: st
             )
         )
     if state is PodState.STOPPED:
-        reason = why or "not created: state is stopped"
+        if why:
+            return Decision(_change(spec, m, Action.NOOP, [why]))
+        reason = "not created: state is stopped"
         return Decision(
             _change(spec, m, Action.NOOP, [reason]), notes=[f"{spec.address}: {reason}"]
         )

@@ -87,7 +87,8 @@ def desired_view(spec: PodSpec, secrets: Mapping[str, str], pod: ActualPod) -> V
         "gpu.type": pod.gpu_type_id
         if pod.gpu_type_id in spec.gpu_types or pod.gpu_type_id is None
         else list(spec.gpu_types),
-        "gpu.count": spec.gpu_count,
+        # 0 is what a pod without its GPUs may report: not a different count
+        "gpu.count": spec.gpu_count if pod.gpu_count else 0,
         "cloud": cloud,
         "spot": spec.spot_bid_per_gpu is not None,
         "data_center": actual["data_center"] if spec.data_center is None else spec.data_center,
