@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
-from reconciler.planner.match import match_pod, stack_pod_names
+from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import spot_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
 
@@ -35,9 +35,14 @@ def _extra_address(name: str, pod: ActualPod) -> str:
 
 
 def _pod_decisions(
-    name: str, desired: DesiredState, actual: ActualState, ctx: Context, destroy: bool
+    name: str,
+    desired: DesiredState,
+    actual: ActualState,
+    ctx: Context,
+    destroy: bool,
+    marked: dict[str, tuple[ActualPod, ...]],
 ) -> list[Decision]:
-    m = match_pod(name, desired.stack, actual, ctx.recorded)
+    m = match_pod(name, actual, ctx.recorded, marked)
     spec = desired.pods.get(name)
     out: list[Decision] = []
     if destroy and m.pod is not None:
@@ -104,14 +109,15 @@ def plan(
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included."""
     ctx = Context(desired, recorded, offers, secrets, pods_with_pending_jobs)
-    names = sorted(set(desired.pods) | stack_pod_names(desired.stack, actual, recorded))
+    marked = marked_pods(desired.stack, actual)
+    names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
     unknown = sorted(t for t in targets if t.removeprefix("pod.") not in names or "." not in t)
     errors += [
         f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
         for t in unknown
     ]
-    decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy)]
+    decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy, marked)]
     if targets:
         decisions = [d for d in decisions if f"pod.{d.change.pod}" in targets]
     changes = [d.change for d in decisions]

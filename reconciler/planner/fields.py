@@ -106,7 +106,15 @@ def desired_view(spec: PodSpec, secrets: Mapping[str, str], pod: ActualPod) -> V
 
 
 def _changed_paths(before: View, after: View) -> list[str]:
-    diff = DeepDiff(before, after, verbose_level=0)
+    # deepdiff walks only the keys that differ at all: a plan over 1,000 pods stays fast
+    keys = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    if not keys:
+        return []
+    diff = DeepDiff(
+        {k: before.get(k) for k in keys if k in before},
+        {k: after.get(k) for k in keys if k in after},
+        verbose_level=0,
+    )
     keys = {str(k) for k in diff.affected_root_keys}
     return sorted(keys)
 
