@@ -29,7 +29,7 @@ UPDATES = [
     ({"image": "img:2"}, "image", "img:1", "img:2"),
     ({"env": {**BASE.env, "WANDB_PROJECT": "x"}}, "env.WANDB_PROJECT", "eval", "x"),
     ({"env": {**BASE.env, "NEW": "1"}}, "env.NEW", None, "1"),
-    ({"env": {"HF_TOKEN": SecretRef("HF_TOKEN")}}, "env.WANDB_PROJECT", "eval", None),
+    ({"env": {"HF_TOKEN": SecretRef("HF_TOKEN")}}, "env.WANDB_PROJECT", SENSITIVE, None),
     ({"ports": ("22/tcp",)}, "ports", ["22/tcp", "8888/http"], ["22/tcp"]),
     ({"container_disk_gb": 50}, "disk.container_gb", 20, 50),
     ({"docker_args": "--shm 1g"}, "docker_args", "", "--shm 1g"),
@@ -135,7 +135,7 @@ def test_unchanged_secret_is_no_change():
     assert not p.has_changes
 
 
-def test_removed_secret_env_is_masked():
+def test_removed_env_values_are_masked_as_they_may_be_secrets():
     spec = replace(BASE, env={"WANDB_PROJECT": "eval"})
     p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
     assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, None),)
@@ -188,3 +188,9 @@ def test_a_pod_reporting_no_gpus_is_not_a_count_change():
     pod = actual_pod(BASE, status=PodStatus.EXITED, gpu_count=0)
     p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
     assert p.changes[0].action is Action.RESUME and p.changes[0].fields == ()
+
+
+def test_literal_env_whose_old_value_is_a_secret_is_masked():
+    spec = replace(BASE, env={**BASE.env, "HF_TOKEN": "literal"})
+    p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, "literal"),)

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
-from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
@@ -29,6 +38,21 @@ def _terminate(name: str, pod: ActualPod, reason: str, address: str) -> Change:
     )
 
 
+def _terminate_decision(name: str, pod: ActualPod, reason: str, address: str) -> Decision:
+    """Terminate a pod of the stack, unless RunPod reports a status podctl does not know."""
+    change = _terminate(name, pod, reason, address)
+    if pod.desired_status is not PodStatus.UNKNOWN:
+        return Decision(change)
+    held = replace(change, action=Action.NOOP, reason=f"{reason}; status UNKNOWN: no action")
+    return Decision(
+        replace(held, cost_after=held.cost_before),
+        warnings=[
+            f"{address}: RunPod reports status UNKNOWN for pod {pod.pod_id}; podctl does not "
+            f"terminate it until it is known ({reason})"
+        ],
+    )
+
+
 def _extra_address(name: str, pod: ActualPod) -> str:
     """Address of a further pod under one name: `pod.NAME[POD_ID]`."""
     return f"pod.{name}[{pod.pod_id}]"
@@ -46,9 +70,9 @@ def _pod_decisions(
     spec = desired.pods.get(name)
     out: list[Decision] = []
     if destroy and m.pod is not None:
-        out.append(Decision(_terminate(name, m.pod, "destroy", f"pod.{name}")))
+        out.append(_terminate_decision(name, m.pod, "destroy", f"pod.{name}"))
     elif spec is None and m.pod is not None:
-        out.append(Decision(_terminate(name, m.pod, "removed from the spec", f"pod.{name}")))
+        out.append(_terminate_decision(name, m.pod, "removed from the spec", f"pod.{name}"))
     elif spec is not None and not destroy:
         out.append(decide(spec, m, ctx))
     elif spec is not None:
@@ -57,7 +81,7 @@ def _pod_decisions(
         reason = "destroy" if destroy else ORPHAN.format(name=name)
         if spec is None and not destroy:
             reason = "removed from the spec"
-        out.append(Decision(_terminate(name, orphan, reason, _extra_address(name, orphan))))
+        out.append(_terminate_decision(name, orphan, reason, _extra_address(name, orphan)))
     return out
 
 

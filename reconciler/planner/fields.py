@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from deepdiff import DeepDiff
@@ -33,9 +32,6 @@ REPLACE_FIELDS = (
     "disk.mount",
     "network_volume",
 )
-# actual env values under such names are masked when the spec no longer says what they are
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|KEY|CREDENTIAL|AUTH", re.IGNORECASE)
-
 View = dict[str, object]
 
 
@@ -125,7 +121,8 @@ def _mask(path: str, value: object, spec: PodSpec, secret_values: frozenset[str]
     key = path.removeprefix("env.")
     if isinstance(spec.env.get(key), SecretRef):
         return SENSITIVE
-    if value in secret_values or (key not in spec.env and _SECRET_NAME.search(key)):
+    # a key the spec no longer sets may have held a secret the plan cannot know: never shown
+    if key not in spec.env or value in secret_values:
         return SENSITIVE
     return value
 
