@@ -127,7 +127,8 @@ def test_changed_secret_is_sensitive_on_both_sides():
     pod = actual_pod(BASE, env={**actual_pod(BASE).env, "HF_TOKEN": "old-token"})
     p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
     (change,) = p.changes
-    assert change.fields == (FieldChange("env.HF_TOKEN", SENSITIVE, SENSITIVE, drift=True),)
+    assert change.fields == (FieldChange("env.HF_TOKEN", SENSITIVE, SENSITIVE),)
+    assert change.reason == "from_env value differs: env.HF_TOKEN"
 
 
 def test_unchanged_secret_is_no_change():
@@ -194,3 +195,10 @@ def test_literal_env_whose_old_value_is_a_secret_is_masked():
     spec = replace(BASE, env={**BASE.env, "HF_TOKEN": "literal"})
     p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
     assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, "literal"),)
+
+
+def test_drift_is_not_claimed_when_the_spec_also_changed():
+    spec = replace(BASE, image="img:2")
+    pod = actual_pod(BASE, docker_args="--hacked")
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].reason == "spec changed: docker_args, image"

@@ -15,7 +15,7 @@ from reconciler.model import (
     PodState,
     PodStatus,
 )
-from reconciler.planner.fields import actual_view, create_fields, field_changes
+from reconciler.planner.fields import actual_view, create_fields, field_changes, is_secret
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
@@ -144,7 +144,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     )
     fields = field_changes(spec, pod, ctx.secrets, drift=drift)
     replace_fields = tuple(f for f in fields if f.forces_replace)
-    what = ("changed outside podctl: " if drift else "spec changed: ") + _names(fields)
+    what = _what(spec, fields)
     running = status in RUNNING_LIKE
     if state is PodState.STOPPED:
         pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
@@ -194,6 +194,16 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             _change(spec, m, Action.UPDATE, [adopted, why, what], fields=fields, warnings=(reset,))
         )
     return Decision(_change(spec, m, Action.NOOP, [adopted, why or "up to date"]))
+
+
+def _what(spec: PodSpec, fields: tuple[FieldChange, ...]) -> str:
+    """Why fields differ: the spec moved, the pod moved (drift), or a from_env value differs."""
+    groups = (
+        ("spec changed", tuple(f for f in fields if not f.drift and not is_secret(spec, f.path))),
+        ("changed outside podctl", tuple(f for f in fields if f.drift)),
+        ("from_env value differs", tuple(f for f in fields if is_secret(spec, f.path))),
+    )
+    return "; ".join(f"{label}: {_names(group)}" for label, group in groups if group)
 
 
 def _gb(pod: ActualPod, spec: PodSpec) -> int:

@@ -115,6 +115,11 @@ def _changed_paths(before: View, after: View) -> list[str]:
     return sorted(keys)
 
 
+def is_secret(spec: PodSpec, path: str) -> bool:
+    """Whether the field is an env value the spec reads from_env."""
+    return path.startswith("env.") and isinstance(spec.env.get(path[4:]), SecretRef)
+
+
 def _mask(path: str, value: object, spec: PodSpec, secret_values: frozenset[str]) -> object:
     if value is None or not path.startswith("env."):
         return value
@@ -138,7 +143,7 @@ def field_changes(
             path=path,
             before=_mask(path, before.get(path), spec, secret_values),
             after=_mask(path, after.get(path), spec, secret_values),
-            drift=drift,
+            drift=drift and not is_secret(spec, path),
             forces_replace=forces_replace(path),
         )
         for path in _changed_paths(before, after)
