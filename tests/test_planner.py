@@ -191,3 +191,10 @@ def test_destroy_with_targets_terminates_only_the_target():
     pods = actual(actual_pod(a, pod_id="pa"), actual_pod(b, pod_id="pb", uid="ub"))
     p = make_plan(desired(a, b), pods, destroy=True, targets=frozenset({"pod.b"}))
     assert [(c.address, c.action) for c in p.changes] == [("pod.b", Action.TERMINATE)]
+
+
+def test_a_record_pointing_at_another_pods_pod_is_ignored():
+    b = pod_spec("b")
+    pod = actual_pod(b, pod_id="p1")
+    p = make_plan(desired(b), actual(pod), lockfile(("a", record(pod_spec("a"), "p1"))))
+    assert [(c.address, c.action, c.pod_id) for c in p.changes] == [("pod.b", Action.NOOP, "p1")]

@@ -63,6 +63,8 @@ def match_pod(
     marked = marked_by_name.get(name, ())
     record = recorded.pods.get(name)
     by_id = _alive(actual.get(record.pod_id)) if record is not None else None
+    if by_id is not None and by_id.markers is not None and by_id.markers.pod != name:
+        by_id = None  # its markers say it is another pod: the markers win over a stale record
     if by_id is not None:
         orphans = tuple(p for p in marked if p.pod_id != by_id.pod_id)
         return Match(name=name, pod=by_id, orphans=orphans)
