@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from reconciler.model import (
     ActualPod,
@@ -25,6 +26,10 @@ RUNNING_LIKE = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTAR
 STOPPED_LIKE = frozenset({PodStatus.EXITED, PodStatus.PAUSED})
 CONTAINER_RESET = (
     "the container is reset: anything outside the volume ({mount}) is lost, running processes stop"
+)
+REPLACE_LOSES = "the pod is terminated and created again: its volume and container are lost"
+REPLACE_NETWORK = (
+    "the pod is terminated and created again: its network volume is kept, the rest is lost"
 )
 NO_OBSERVED = Observed(pod_id=None, status="", digest="")
 
@@ -98,20 +103,20 @@ def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
     return spec.state, ""
 
 
-def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: object) -> Change:
+def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: Any) -> Change:
+    """A change of this pod; costs default to what it costs now (a no-op's before and after)."""
     pod = m.pod
-    base: dict[str, object] = {
-        "address": spec.address,
-        "action": action,
-        "reason": "; ".join(r for r in reasons if r),
-        "pod": spec.name,
-        "pod_id": pod.pod_id if pod is not None else None,
-        "observed": observed(pod),
-        "cost_before": cost_now(pod),
-        "cost_after": cost_now(pod),
-    }
-    base.update(kw)
-    return Change(**base)  # type: ignore[arg-type]
+    change = Change(
+        address=spec.address,
+        action=action,
+        reason="; ".join(r for r in reasons if r),
+        pod=spec.name,
+        pod_id=pod.pod_id if pod is not None else None,
+        observed=observed(pod),
+        cost_before=cost_now(pod),
+        cost_after=cost_now(pod),
+    )
+    return replace(change, **kw)
 
 
 def _names(fields: tuple[FieldChange, ...]) -> str:
@@ -170,7 +175,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
                 fields=fields,
                 placements=chain,
                 cost_after=chain[0].price_per_hr if chain else None,
-                warnings=("the pod is terminated and created again: its volume is lost",),
+                warnings=(REPLACE_NETWORK if spec.network_volume else REPLACE_LOSES,),
             )
         )
     reset = CONTAINER_RESET.format(mount=pod.volume_mount or spec.volume_mount)
