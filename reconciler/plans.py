@@ -24,7 +24,7 @@ class Action(enum.Enum):
     CREATE = "create"
     UPDATE = "update"  # in place via podEditJob: the container is reset
     REPLACE = "replace"  # terminate, then create (a field RunPod cannot change)
-    RESUME = "resume"
+    RESUME = "resume"  # with `fields`: resume, then update in place (podEditJob) to the spec
     STOP = "stop"
     TERMINATE = "terminate"
     RUN_JOB = "run-job"

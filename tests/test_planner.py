@@ -170,3 +170,31 @@ def test_changes_are_sorted_by_pod_name():
     a, b, c = pod_spec("a"), pod_spec("b"), pod_spec("c")
     p = make_plan(desired(c, a), actual(actual_pod(b, pod_id="pb")))
     assert [ch.address for ch in p.changes] == ["pod.a", "pod.b", "pod.c"]
+
+
+def test_removed_pod_with_unknown_status_is_held_with_a_warning():
+    pod = actual_pod(pod_spec("old"), status=PodStatus.UNKNOWN)
+    p = make_plan(desired(), actual(pod))
+    (change,) = p.changes
+    assert (change.action, change.reason) == (
+        Action.NOOP,
+        "removed from the spec; status UNKNOWN: no action",
+    )
+    assert p.warnings == (
+        "pod.old: RunPod reports status UNKNOWN for pod p1; podctl does not terminate it until "
+        "it is known (removed from the spec)",
+    )
+
+
+def test_destroy_with_targets_terminates_only_the_target():
+    a, b = pod_spec("a"), pod_spec("b")
+    pods = actual(actual_pod(a, pod_id="pa"), actual_pod(b, pod_id="pb", uid="ub"))
+    p = make_plan(desired(a, b), pods, destroy=True, targets=frozenset({"pod.b"}))
+    assert [(c.address, c.action) for c in p.changes] == [("pod.b", Action.TERMINATE)]
+
+
+def test_a_record_pointing_at_another_pods_pod_is_ignored():
+    b = pod_spec("b")
+    pod = actual_pod(b, pod_id="p1")
+    p = make_plan(desired(b), actual(pod), lockfile(("a", record(pod_spec("a"), "p1"))))
+    assert [(c.address, c.action, c.pod_id) for c in p.changes] == [("pod.b", Action.NOOP, "p1")]

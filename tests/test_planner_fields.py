@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.model import CloudType, PodSpec, PodStatus, SecretRef
+from reconciler.model import CloudType, PodSpec, PodState, PodStatus, SecretRef
 from reconciler.plans import SENSITIVE, Action, FieldChange, Plan
 from tests.planner_fixtures import (
     A6000,
@@ -29,7 +29,7 @@ UPDATES = [
     ({"image": "img:2"}, "image", "img:1", "img:2"),
     ({"env": {**BASE.env, "WANDB_PROJECT": "x"}}, "env.WANDB_PROJECT", "eval", "x"),
     ({"env": {**BASE.env, "NEW": "1"}}, "env.NEW", None, "1"),
-    ({"env": {"HF_TOKEN": SecretRef("HF_TOKEN")}}, "env.WANDB_PROJECT", "eval", None),
+    ({"env": {"HF_TOKEN": SecretRef("HF_TOKEN")}}, "env.WANDB_PROJECT", SENSITIVE, None),
     ({"ports": ("22/tcp",)}, "ports", ["22/tcp", "8888/http"], ["22/tcp"]),
     ({"container_disk_gb": 50}, "disk.container_gb", 20, 50),
     ({"docker_args": "--shm 1g"}, "docker_args", "", "--shm 1g"),
@@ -127,7 +127,8 @@ def test_changed_secret_is_sensitive_on_both_sides():
     pod = actual_pod(BASE, env={**actual_pod(BASE).env, "HF_TOKEN": "old-token"})
     p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
     (change,) = p.changes
-    assert change.fields == (FieldChange("env.HF_TOKEN", SENSITIVE, SENSITIVE, drift=True),)
+    assert change.fields == (FieldChange("env.HF_TOKEN", SENSITIVE, SENSITIVE),)
+    assert change.reason == "from_env value differs: env.HF_TOKEN"
 
 
 def test_unchanged_secret_is_no_change():
@@ -135,7 +136,7 @@ def test_unchanged_secret_is_no_change():
     assert not p.has_changes
 
 
-def test_removed_secret_env_is_masked():
+def test_removed_env_values_are_masked_as_they_may_be_secrets():
     spec = replace(BASE, env={"WANDB_PROJECT": "eval"})
     p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
     assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, None),)
@@ -165,3 +166,39 @@ def test_create_lists_the_desired_fields_with_secrets_masked():
     assert fields["gpu.type"] == [RTX4090, A6000]
     assert all(f.before is None for f in change.fields)
     assert SECRET_VALUE not in repr(change)
+
+
+def test_stopped_pod_with_pending_changes_warns_at_plan_level():
+    spec = replace(BASE, state=PodState.STOPPED, image="img:2")
+    pod = actual_pod(BASE, status=PodStatus.EXITED)
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(BASE))))
+    assert not p.has_changes
+    assert p.warnings == ("pod.trainer: changes wait until the pod runs again: image",)
+
+
+def test_stop_shows_pending_changes_on_the_change():
+    spec = replace(BASE, state=PodState.STOPPED, image="img:2")
+    p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    (change,) = p.changes
+    assert change.action is Action.STOP
+    assert change.warnings == ("changes wait until the pod runs again: image",)
+    assert change.fields == ()
+
+
+def test_a_pod_reporting_no_gpus_is_not_a_count_change():
+    pod = actual_pod(BASE, status=PodStatus.EXITED, gpu_count=0)
+    p = make_plan(desired(BASE), actual(pod), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].action is Action.RESUME and p.changes[0].fields == ()
+
+
+def test_literal_env_whose_old_value_is_a_secret_is_masked():
+    spec = replace(BASE, env={**BASE.env, "HF_TOKEN": "literal"})
+    p = make_plan(desired(spec), actual(actual_pod(BASE)), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].fields == (FieldChange("env.HF_TOKEN", SENSITIVE, "literal"),)
+
+
+def test_drift_is_not_claimed_when_the_spec_also_changed():
+    spec = replace(BASE, image="img:2")
+    pod = actual_pod(BASE, docker_args="--hacked")
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(BASE))))
+    assert p.changes[0].reason == "spec changed: docker_args, image"

@@ -166,3 +166,10 @@ def test_summary_all_done():
 @pytest.mark.parametrize("name", ["plan_every_kind.txt", "plan_every_kind.md", "summary.txt"])
 def test_goldens_exist(name):
     assert (GOLDEN / name).read_text(encoding="utf-8").strip()
+
+
+def test_markdown_table_cells_escape_pipes():
+    md = plan_markdown(every_kind_plan())
+    assert "| `\\|\\|` | `pod.sleepy` | stop |" in md
+    table = [line for line in md.splitlines() if line.startswith("| `")]
+    assert all(line.replace("\\|", "").count("|") == 7 for line in table)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
-from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
-from reconciler.planner.match import match_pod, stack_pod_names
+from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import spot_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
 
@@ -29,21 +38,41 @@ def _terminate(name: str, pod: ActualPod, reason: str, address: str) -> Change:
     )
 
 
+def _terminate_decision(name: str, pod: ActualPod, reason: str, address: str) -> Decision:
+    """Terminate a pod of the stack, unless RunPod reports a status podctl does not know."""
+    change = _terminate(name, pod, reason, address)
+    if pod.desired_status is not PodStatus.UNKNOWN:
+        return Decision(change)
+    held = replace(change, action=Action.NOOP, reason=f"{reason}; status UNKNOWN: no action")
+    return Decision(
+        replace(held, cost_after=held.cost_before),
+        warnings=[
+            f"{address}: RunPod reports status UNKNOWN for pod {pod.pod_id}; podctl does not "
+            f"terminate it until it is known ({reason})"
+        ],
+    )
+
+
 def _extra_address(name: str, pod: ActualPod) -> str:
     """Address of a further pod under one name: `pod.NAME[POD_ID]`."""
     return f"pod.{name}[{pod.pod_id}]"
 
 
 def _pod_decisions(
-    name: str, desired: DesiredState, actual: ActualState, ctx: Context, destroy: bool
+    name: str,
+    desired: DesiredState,
+    actual: ActualState,
+    ctx: Context,
+    destroy: bool,
+    marked: dict[str, tuple[ActualPod, ...]],
 ) -> list[Decision]:
-    m = match_pod(name, desired.stack, actual, ctx.recorded)
+    m = match_pod(name, actual, ctx.recorded, marked)
     spec = desired.pods.get(name)
     out: list[Decision] = []
     if destroy and m.pod is not None:
-        out.append(Decision(_terminate(name, m.pod, "destroy", f"pod.{name}")))
+        out.append(_terminate_decision(name, m.pod, "destroy", f"pod.{name}"))
     elif spec is None and m.pod is not None:
-        out.append(Decision(_terminate(name, m.pod, "removed from the spec", f"pod.{name}")))
+        out.append(_terminate_decision(name, m.pod, "removed from the spec", f"pod.{name}"))
     elif spec is not None and not destroy:
         out.append(decide(spec, m, ctx))
     elif spec is not None:
@@ -52,7 +81,7 @@ def _pod_decisions(
         reason = "destroy" if destroy else ORPHAN.format(name=name)
         if spec is None and not destroy:
             reason = "removed from the spec"
-        out.append(Decision(_terminate(name, orphan, reason, _extra_address(name, orphan))))
+        out.append(_terminate_decision(name, orphan, reason, _extra_address(name, orphan)))
     return out
 
 
@@ -104,14 +133,15 @@ def plan(
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included."""
     ctx = Context(desired, recorded, offers, secrets, pods_with_pending_jobs)
-    names = sorted(set(desired.pods) | stack_pod_names(desired.stack, actual, recorded))
+    marked = marked_pods(desired.stack, actual)
+    names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
     unknown = sorted(t for t in targets if t.removeprefix("pod.") not in names or "." not in t)
     errors += [
         f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
         for t in unknown
     ]
-    decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy)]
+    decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy, marked)]
     if targets:
         decisions = [d for d in decisions if f"pod.{d.change.pod}" in targets]
     changes = [d.change for d in decisions]

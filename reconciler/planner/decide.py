@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from reconciler.model import (
     ActualPod,
@@ -15,7 +16,7 @@ from reconciler.model import (
     PodState,
     PodStatus,
 )
-from reconciler.planner.fields import actual_view, create_fields, field_changes
+from reconciler.planner.fields import actual_view, create_fields, field_changes, is_secret
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
@@ -25,6 +26,10 @@ RUNNING_LIKE = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTAR
 STOPPED_LIKE = frozenset({PodStatus.EXITED, PodStatus.PAUSED})
 CONTAINER_RESET = (
     "the container is reset: anything outside the volume ({mount}) is lost, running processes stop"
+)
+REPLACE_LOSES = "the pod is terminated and created again: its volume and container are lost"
+REPLACE_NETWORK = (
+    "the pod is terminated and created again: its network volume is kept, the rest is lost"
 )
 NO_OBSERVED = Observed(pod_id=None, status="", digest="")
 
@@ -98,20 +103,20 @@ def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
     return spec.state, ""
 
 
-def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: object) -> Change:
+def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: Any) -> Change:
+    """A change of this pod; costs default to what it costs now (a no-op's before and after)."""
     pod = m.pod
-    base: dict[str, object] = {
-        "address": spec.address,
-        "action": action,
-        "reason": "; ".join(r for r in reasons if r),
-        "pod": spec.name,
-        "pod_id": pod.pod_id if pod is not None else None,
-        "observed": observed(pod),
-        "cost_before": cost_now(pod),
-        "cost_after": cost_now(pod),
-    }
-    base.update(kw)
-    return Change(**base)  # type: ignore[arg-type]
+    change = Change(
+        address=spec.address,
+        action=action,
+        reason="; ".join(r for r in reasons if r),
+        pod=spec.name,
+        pod_id=pod.pod_id if pod is not None else None,
+        observed=observed(pod),
+        cost_before=cost_now(pod),
+        cost_after=cost_now(pod),
+    )
+    return replace(change, **kw)
 
 
 def _names(fields: tuple[FieldChange, ...]) -> str:
@@ -144,7 +149,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     )
     fields = field_changes(spec, pod, ctx.secrets, drift=drift)
     replace_fields = tuple(f for f in fields if f.forces_replace)
-    what = ("changed outside podctl: " if drift else "spec changed: ") + _names(fields)
+    what = _what(spec, fields)
     running = status in RUNNING_LIKE
     if state is PodState.STOPPED:
         pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
@@ -154,7 +159,11 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
         change = _change(spec, m, Action.NOOP, [adopted, why or "stopped, as desired"])
-        return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
+        return Decision(
+            change,
+            warnings=[f"{spec.address}: {w}" for w in pending],
+            ends_stopped_gb=_gb(pod, spec),
+        )
     if replace_fields:
         chain = placements(spec, ctx.offers)
         return Decision(
@@ -166,7 +175,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
                 fields=fields,
                 placements=chain,
                 cost_after=chain[0].price_per_hr if chain else None,
-                warnings=("the pod is terminated and created again: its volume is lost",),
+                warnings=(REPLACE_NETWORK if spec.network_volume else REPLACE_LOSES,),
             )
         )
     reset = CONTAINER_RESET.format(mount=pod.volume_mount or spec.volume_mount)
@@ -190,6 +199,16 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             _change(spec, m, Action.UPDATE, [adopted, why, what], fields=fields, warnings=(reset,))
         )
     return Decision(_change(spec, m, Action.NOOP, [adopted, why or "up to date"]))
+
+
+def _what(spec: PodSpec, fields: tuple[FieldChange, ...]) -> str:
+    """Why fields differ: the spec moved, the pod moved (drift), or a from_env value differs."""
+    groups = (
+        ("spec changed", tuple(f for f in fields if not f.drift and not is_secret(spec, f.path))),
+        ("changed outside podctl", tuple(f for f in fields if f.drift)),
+        ("from_env value differs", tuple(f for f in fields if is_secret(spec, f.path))),
+    )
+    return "; ".join(f"{label}: {_names(group)}" for label, group in groups if group)
 
 
 def _gb(pod: ActualPod, spec: PodSpec) -> int:
@@ -219,7 +238,9 @@ def _decide_gone(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: st
             )
         )
     if state is PodState.STOPPED:
-        reason = why or "not created: state is stopped"
+        if why:
+            return Decision(_change(spec, m, Action.NOOP, [why]))
+        reason = "not created: state is stopped"
         return Decision(
             _change(spec, m, Action.NOOP, [reason]), notes=[f"{spec.address}: {reason}"]
         )

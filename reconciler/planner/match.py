@@ -41,11 +41,30 @@ def _preferred(candidates: tuple[ActualPod, ...], recorded: Lockfile, name: str)
     return candidates[0]
 
 
-def match_pod(name: str, stack: str, actual: ActualState, recorded: Lockfile) -> Match:
+def marked_pods(stack: str, actual: ActualState) -> dict[str, tuple[ActualPod, ...]]:
+    """Alive pods of the stack by the pod name their markers give, each ordered by pod id.
+
+    Built once per plan: looking pods up per name would be quadratic in the account's pods.
+    """
+    index: dict[str, list[ActualPod]] = {}
+    for pod in actual.of_stack(stack):
+        if _alive(pod) and pod.markers is not None:
+            index.setdefault(pod.markers.pod, []).append(pod)
+    return {name: tuple(pods) for name, pods in index.items()}
+
+
+def match_pod(
+    name: str,
+    actual: ActualState,
+    recorded: Lockfile,
+    marked_by_name: dict[str, tuple[ActualPod, ...]],
+) -> Match:
     """Find the actual pod for one pod name of the stack."""
-    marked = tuple(p for p in actual.find_by_markers(stack, name) if _alive(p))
+    marked = marked_by_name.get(name, ())
     record = recorded.pods.get(name)
     by_id = _alive(actual.get(record.pod_id)) if record is not None else None
+    if by_id is not None and by_id.markers is not None and by_id.markers.pod != name:
+        by_id = None  # its markers say it is another pod: the markers win over a stale record
     if by_id is not None:
         orphans = tuple(p for p in marked if p.pod_id != by_id.pod_id)
         return Match(name=name, pod=by_id, orphans=orphans)
@@ -56,10 +75,8 @@ def match_pod(name: str, stack: str, actual: ActualState, recorded: Lockfile) ->
     return Match(name=name, pod=None, deleted_outside=record is not None)
 
 
-def stack_pod_names(stack: str, actual: ActualState, recorded: Lockfile) -> frozenset[str]:
+def stack_pod_names(
+    recorded: Lockfile, marked_by_name: dict[str, tuple[ActualPod, ...]]
+) -> frozenset[str]:
     """Every pod name the stack has: recorded, or named by alive pods' markers."""
-    names = set(recorded.pods)
-    for pod in actual.of_stack(stack):
-        if _alive(pod) and pod.markers is not None:
-            names.add(pod.markers.pod)
-    return frozenset(names)
+    return frozenset(recorded.pods) | frozenset(marked_by_name)

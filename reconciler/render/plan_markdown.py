@@ -17,8 +17,8 @@ def plan_markdown(plan: Plan) -> str:
     if plan.targets:
         lines += [f"Targets: {', '.join(f'`{t}`' for t in plan.targets)}", ""]
     if plan.errors:
-        lines += [f"> **Error:** {_cell(e)}" for e in plan.errors]
-        lines.append("")
+        lines += [f"- :x: **Error:** {_cell(e)}" for e in plan.errors]
+        lines += ["", f"**{len(plan.errors)} error(s): apply refuses this plan.**", ""]
     if not plan.has_changes:
         lines += [NO_CHANGES, ""]
     else:
@@ -28,7 +28,7 @@ def plan_markdown(plan: Plan) -> str:
         ]
         for c in plan.actionable:
             lines.append(
-                f"| `{style.SYMBOLS[c.action]}` | `{c.address}` | {c.action.value} | "
+                f"| `{_cell(style.SYMBOLS[c.action])}` | `{c.address}` | {c.action.value} | "
                 f"{_cell(c.reason)} | {style.money(c.cost_before)} | {style.money(c.cost_after)} |"
             )
         lines += ["", f"**Plan:** {style.counts([c.action for c in plan.changes])}.", ""]
@@ -41,9 +41,9 @@ def plan_markdown(plan: Plan) -> str:
         cost += f"; stopped storage {style.storage(plan.stopped_storage_cost_after)}"
     lines += [cost, ""]
     for w in plan.warnings:
-        lines.append(f"- ⚠️ {_cell(w)}")
+        lines.append(f"- :warning: {_cell(w)}")
     for n in plan.notes:
-        lines.append(f"- {_cell(n)}")
+        lines.append(f"- Note: {_cell(n)}")
     if plan.warnings or plan.notes:
         lines.append("")
     for c in plan.actionable:
