@@ -42,6 +42,7 @@ def connection(settings: Settings) -> Connection:
         lock_timeout=parse_duration_option(settings.lock_timeout, "--lock-timeout"),
         command=command,
         env=dict(os.environ),
+        on_notice=echo_err,
     )
 
 

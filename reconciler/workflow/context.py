@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +29,7 @@ class Connection:
     lock_timeout: float = 0.0
     command: str = "podctl"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    on_notice: Callable[[str], None] | None = None  # e.g. "retrying in 2s" lines, to stderr
 
 
 def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:
@@ -96,11 +97,17 @@ def connect(connection: Connection) -> RunPodClient:
     """A RunPodClient for RunPod, or for the local sandbox (started if none runs)."""
     from reconciler.runpod import RunPodClient, resolve_api_key
 
+    notice = connection.on_notice
+
+    def on_retry(attempt: int, delay: float, reason: str) -> None:
+        if notice is not None:
+            notice(f"podctl: {reason}; retrying in {delay:.1f}s (attempt {attempt + 1})")
+
     if connection.sandbox:
         from reconciler.sandbox import control
 
         data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
         info = control.ensure_running(Path(data_dir) if data_dir else None)
-        return RunPodClient(info.api_key, api_url=info.url)
+        return RunPodClient(info.api_key, api_url=info.url, on_retry=on_retry)
     key = resolve_api_key(connection.env)
-    return RunPodClient(key, api_url=connection.api_url)
+    return RunPodClient(key, api_url=connection.api_url, on_retry=on_retry)

@@ -230,3 +230,11 @@ def test_spot_pod_is_rented_at_its_bid(podctl: Podctl) -> None:
     assert result.code == 0, result.out + result.err
     assert podctl.mutations() == {"CreateSpotPod": 1}
     assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
+
+
+def test_transient_errors_are_retried_and_said_so(podctl: Podctl) -> None:
+    podctl.sb.faults({"errors": {"kinds": ["502"], "count": 2, "retry_after": 0}})
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert "HTTP 502; retrying in" in result.err
+    assert len(podctl.pods()) == 1
