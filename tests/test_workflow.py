@@ -127,3 +127,9 @@ def test_journal_refuses_to_write_a_secret(tmp_path: Path) -> None:
     journal = _journal(tmp_path, forbidden=("s3cret-value",))
     with pytest.raises(LockfileError, match="Refusing to write a secret"):
         journal.intend("trainer", "uid-s3cret-value")
+
+
+def test_journal_does_not_trip_on_a_short_from_env_value(tmp_path: Path) -> None:
+    journal = _journal(tmp_path, forbidden=("1", "s"))
+    journal.intend("trainer", "u1")  # the text holds "1" and "s": still written
+    assert journal.store.read().intents[0].uid == "u1"

@@ -16,6 +16,9 @@ from reconciler.lockfile import (
 from reconciler.model import ActualState, Lockfile, PodRecord
 
 
+MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
+
+
 class LockfileJournal:
     """Holds the latest Lockfile; every call writes it (atomic, 0600) before returning."""
 
@@ -33,7 +36,8 @@ class LockfileJournal:
         self.lockfile = recorded
         self.stack = stack
         self.actual = actual
-        self.forbidden = tuple(v for v in forbidden if v)
+        # the store refuses text holding any of these; a value this short would match by chance
+        self.forbidden = tuple(v for v in forbidden if len(v) >= MIN_GUARDED_SECRET)
         self.clock = clock
 
     def _write(self, new: Lockfile) -> None:
