@@ -154,7 +154,9 @@ def plan(
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
             continue
-        spot_errors, spot_warnings = spot_findings(spec, offers)
+        pod = actual.get(c.pod_id) if c.action is Action.RESUME and c.pod_id else None
+        on = (pod.gpu_type_id, pod.cloud) if pod and pod.gpu_type_id and pod.cloud else None
+        spot_errors, spot_warnings = spot_findings(spec, offers, on)
         errors += spot_errors
         warnings += [f"{c.address}: {w}" for w in spot_warnings]
     return Plan(
