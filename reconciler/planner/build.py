@@ -131,7 +131,7 @@ def plan(
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
-    unknown = sorted(t for t in targets if t.removeprefix("pod.") not in names or "." not in t)
+    unknown = sorted(t for t in targets if not t.startswith("pod.") or t[4:] not in names)
     errors += [
         f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
         for t in unknown
