@@ -352,7 +352,7 @@ def plan_from_dict(data: object) -> Plan:
     """A Plan from `plan_to_dict`'s shape; PlanFileError on anything malformed or unknown."""
     r = _Reader(data, "plan")
     version = r.data.get("format_version")
-    if version != PLAN_FORMAT_VERSION:
+    if isinstance(version, bool) or version != PLAN_FORMAT_VERSION:
         raise PlanFileError(
             f"plan file: format_version {version!r} is not one this podctl reads "
             f"({PLAN_FORMAT_VERSION}); make the plan again with this podctl"

@@ -221,3 +221,14 @@ def test_spec_digest_moves_with_a_secret_value_but_never_holds_it():
     assert one != spec_digest(d, {"HF_TOKEN": "another"})
     assert one != spec_digest(desired(pod_spec(state=PodState.STOPPED)), SECRETS)
     assert SECRETS["HF_TOKEN"] not in one
+
+
+def test_resume_checks_the_bid_on_its_own_gpu_only():
+    spec = pod_spec(spot_bid_per_gpu=0.3)  # below RTX 4090 secure (0.35), fine for A6000 (0.25)
+    pod = actual_pod(spec, status=PodStatus.EXITED, gpu_type_id=A6000)
+    p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(spec))))
+    assert p.changes[0].action is Action.RESUME
+    assert p.errors == ()
+    on_4090 = actual_pod(spec, status=PodStatus.EXITED)
+    p = make_plan(desired(spec), actual(on_4090), lockfile(("trainer", record(spec))))
+    assert len(p.errors) == 1 and "RTX 4090 (secure)" in p.errors[0]

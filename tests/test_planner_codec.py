@@ -75,3 +75,11 @@ def test_malformed_plans_are_refused_with_the_path(mutate, message):
 def test_not_an_object_is_refused(data):
     with pytest.raises(PlanFileError):
         plan_from_dict(data)
+
+
+@pytest.mark.parametrize("version", [True, "1", None, 1.5])
+def test_format_version_must_be_the_integer(version):
+    data = plan_to_dict(_rich_plan())
+    data["format_version"] = version
+    with pytest.raises(PlanFileError, match="format_version"):
+        plan_from_dict(data)

@@ -173,3 +173,28 @@ def test_markdown_table_cells_escape_pipes():
     assert "| `\\|\\|` | `pod.sleepy` | stop |" in md
     table = [line for line in md.splitlines() if line.startswith("| `")]
     assert all(line.replace("\\|", "").count("|") == 7 for line in table)
+
+
+def test_first_plan_with_targets_golden():
+    a, b = pod_spec("a"), pod_spec("b", gpu_count=2, cloud=CloudType.COMMUNITY)
+    plan = make_plan(
+        desired(a, b), actual(), lockfile(lineage="", serial=0), targets=frozenset({"pod.b"})
+    )
+    text = plan_text(plan, color=False)
+    check_golden("plan_first_targeted.txt", text)
+    assert text.startswith("Plan for stack demo\nTargets: pod.b\n")
+
+
+def test_colour_golden():
+    check_golden("plan_every_kind_color.txt", plan_text(every_kind_plan(), color=True))
+
+
+def test_markdown_no_changes_golden():
+    check_golden("plan_no_changes.md", plan_markdown(converged_plan()))
+
+
+def test_unknown_prices_are_named_in_the_cost_line():
+    plan = make_plan(desired(pod_spec(gpu_types=("NVIDIA H100",))), actual())
+    assert "Cost: $0.00/h -> $0.00/h (no change); price unknown for pod.trainer\n" in plan_text(
+        plan, False
+    )

@@ -66,36 +66,31 @@ def _pod_decisions(
     destroy: bool,
     marked: dict[str, tuple[ActualPod, ...]],
 ) -> list[Decision]:
+    """The change for one pod name, then a terminate per further pod under that name."""
     m = match_pod(name, actual, ctx.recorded, marked)
     spec = desired.pods.get(name)
+    gone = "destroy" if destroy else "removed from the spec"
     out: list[Decision] = []
-    if destroy and m.pod is not None:
-        out.append(_terminate_decision(name, m.pod, "destroy", f"pod.{name}"))
-    elif spec is None and m.pod is not None:
-        out.append(_terminate_decision(name, m.pod, "removed from the spec", f"pod.{name}"))
-    elif spec is not None and not destroy:
-        out.append(decide(spec, m, ctx))
+    if (destroy or spec is None) and m.pod is not None:
+        out.append(_terminate_decision(name, m.pod, gone, f"pod.{name}"))
+    elif destroy and spec is not None:
+        out.append(Decision(_absent_noop(name)))
     elif spec is not None:
-        out.append(decide_destroyed_gone(name, ctx, m.pod))
-    for orphan in m.orphans:
-        reason = "destroy" if destroy else ORPHAN.format(name=name)
-        if spec is None and not destroy:
-            reason = "removed from the spec"
-        out.append(_terminate_decision(name, orphan, reason, _extra_address(name, orphan)))
+        out.append(decide(spec, m, ctx))
+    extra = gone if destroy or spec is None else ORPHAN.format(name=name)
+    out += [_terminate_decision(name, o, extra, _extra_address(name, o)) for o in m.orphans]
     return out
 
 
-def decide_destroyed_gone(name: str, ctx: Context, pod: ActualPod | None) -> Decision:
-    return Decision(
-        Change(
-            address=f"pod.{name}",
-            action=Action.NOOP,
-            reason="absent, as destroy asks",
-            pod=name,
-            observed=observed(pod),
-            cost_before=0.0,
-            cost_after=0.0,
-        )
+def _absent_noop(name: str) -> Change:
+    return Change(
+        address=f"pod.{name}",
+        action=Action.NOOP,
+        reason="absent, as destroy asks",
+        pod=name,
+        observed=observed(None),
+        cost_before=0.0,
+        cost_after=0.0,
     )
 
 
@@ -136,7 +131,7 @@ def plan(
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
-    unknown = sorted(t for t in targets if t.removeprefix("pod.") not in names or "." not in t)
+    unknown = sorted(t for t in targets if not t.startswith("pod.") or t[4:] not in names)
     errors += [
         f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
         for t in unknown
@@ -154,7 +149,9 @@ def plan(
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
             continue
-        spot_errors, spot_warnings = spot_findings(spec, offers)
+        pod = actual.get(c.pod_id) if c.action is Action.RESUME and c.pod_id else None
+        on = (pod.gpu_type_id, pod.cloud) if pod and pod.gpu_type_id and pod.cloud else None
+        spot_errors, spot_warnings = spot_findings(spec, offers, on)
         errors += spot_errors
         warnings += [f"{c.address}: {w}" for w in spot_warnings]
     return Plan(

@@ -56,30 +56,37 @@ def _name(offer: GpuOffer | None, gpu_type_id: str) -> str:
     return offer.display_name if offer is not None and offer.display_name else gpu_type_id
 
 
-def spot_findings(spec: PodSpec, offers: Offers) -> tuple[list[str], list[str]]:
-    """(errors, warnings) about a spot bid against each placement's minimum and on-demand price."""
+def spot_findings(
+    spec: PodSpec, offers: Offers, on: tuple[str, CloudType] | None = None
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about a spot bid against each placement's minimum and on-demand price.
+
+    `on` limits the check to one GPU type and cloud (a resume stays on its machine).
+    """
     errors: list[str] = []
     warnings: list[str] = []
     bid = spec.spot_bid_per_gpu
     if bid is None:
         return errors, warnings
-    for cloud in _clouds(spec.cloud):
-        for gpu in spec.gpu_types:
-            offer = _offer(offers, cloud, gpu)
-            if offer is None:
-                continue
-            where = f"{_name(offer, gpu)} ({cloud.value})"
-            if offer.minimum_bid_price is not None and bid < offer.minimum_bid_price:
-                errors.append(
-                    f"{spec.address}: spot bid ${bid:.2f}/GPU/h is below the minimum bid "
-                    f"${offer.minimum_bid_price:.2f}/GPU/h for {where}; raise "
-                    f"pods.{spec.name}.spot.bid_per_gpu or remove that GPU type"
-                )
-            elif offer.on_demand_price is not None and bid > offer.on_demand_price:
-                warnings.append(
-                    f"spot bid ${bid:.2f}/GPU/h is above the on-demand price "
-                    f"${offer.on_demand_price:.2f}/GPU/h for {where}"
-                )
+    pairs = (
+        [on] if on is not None else [(g, c) for c in _clouds(spec.cloud) for g in spec.gpu_types]
+    )
+    for gpu, cloud in pairs:
+        offer = _offer(offers, cloud, gpu)
+        if offer is None:
+            continue
+        where = f"{_name(offer, gpu)} ({cloud.value})"
+        if offer.minimum_bid_price is not None and bid < offer.minimum_bid_price:
+            errors.append(
+                f"{spec.address}: spot bid ${bid:.2f}/GPU/h is below the minimum bid "
+                f"${offer.minimum_bid_price:.2f}/GPU/h for {where}; raise "
+                f"pods.{spec.name}.spot.bid_per_gpu or remove that GPU type"
+            )
+        elif offer.on_demand_price is not None and bid > offer.on_demand_price:
+            warnings.append(
+                f"spot bid ${bid:.2f}/GPU/h is above the on-demand price "
+                f"${offer.on_demand_price:.2f}/GPU/h for {where}"
+            )
     return errors, warnings
 
 

@@ -37,6 +37,7 @@ def plan_markdown(plan: Plan) -> str:
         f"{style.per_hour(plan.total_cost_after)} "
         f"({style.delta(plan.total_cost_before, plan.total_cost_after)})"
     )
+    cost += style.unknown_prices(plan)
     if plan.stopped_storage_cost_after:
         cost += f"; stopped storage {style.storage(plan.stopped_storage_cost_after)}"
     lines += [cost, ""]

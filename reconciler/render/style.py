@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plans import SENSITIVE, Action, Placement
+from reconciler.plans import SENSITIVE, Action, Placement, Plan
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -94,3 +94,9 @@ def counts(actions: list[Action]) -> str:
     if Action.RUN_JOB in actions:
         parts.append(f"{actions.count(Action.RUN_JOB)} job(s) to run")
     return ", ".join(parts)
+
+
+def unknown_prices(plan: Plan) -> str:
+    """`; price unknown for pod.a, pod.b` when some change's cost could not be priced."""
+    unknown = [c.address for c in plan.changes if c.cost_after is None or c.cost_before is None]
+    return f"; price unknown for {', '.join(unknown)}" if unknown else ""
