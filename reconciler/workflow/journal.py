@@ -6,13 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.lockfile import (
-    LockfileStore,
-    clear_intent,
-    forget_pod,
-    record_intent,
-    record_pod,
-)
+from reconciler.lockfile import LockfileStore, clear_intent, forget_pod, record_intent, record_pod
 from reconciler.model import ActualState, Lockfile, PodRecord
 
 
