@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from reconciler.lockfile import LockfileStore, clear_intent, forget_pod, record_intent, record_pod
 from reconciler.model import ActualState, Lockfile, PodRecord
 
-
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
 
 
