@@ -172,3 +172,45 @@ def test_apply_and_plan_in_real_processes(podctl: Podctl) -> None:
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert len(podctl.pods()) == 1
+
+
+def test_ctrl_c_mid_apply_loses_no_pod(podctl: Podctl) -> None:
+    import json
+    import signal
+    import time
+
+    podctl.sb.faults({"start_delay": 60})  # the pod never gets ready: apply waits
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "apply",
+                "-y",
+                "--sandbox",
+                "-f",
+                str(podctl.spec),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if podctl.lockfile.exists() and json.loads(podctl.lockfile.read_text())["pods"]:
+                break
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        podctl.sb.faults({"start_delay": 0})
+    assert proc.returncode == 130, err
+    (pod,) = podctl.pods()
+    assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
+    podctl.operations.clear()
+    again = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert again.code == 0, again.err
+    assert "CreatePod" not in podctl.mutations()
+    assert [p["id"] for p in podctl.pods()] == [pod["id"]]
