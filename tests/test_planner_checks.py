@@ -232,3 +232,13 @@ def test_resume_checks_the_bid_on_its_own_gpu_only():
     on_4090 = actual_pod(spec, status=PodStatus.EXITED)
     p = make_plan(desired(spec), actual(on_4090), lockfile(("trainer", record(spec))))
     assert len(p.errors) == 1 and "RTX 4090 (secure)" in p.errors[0]
+
+
+def test_observed_digest_takes_secrets_only_as_slow_hashes():
+    from reconciler.planner.fingerprint import view_digest
+
+    view = {"image": "img:1", "env.HF_TOKEN": SECRETS["HF_TOKEN"]}
+    masked = view_digest(view, frozenset(SECRETS.values()))
+    assert masked != view_digest(view)
+    other = {"image": "img:1", "env.HF_TOKEN": "rotated"}
+    assert masked != view_digest(other, frozenset({"rotated"}))

@@ -25,22 +25,24 @@ ORPHAN = (
 )
 
 
-def _terminate(name: str, pod: ActualPod, reason: str, address: str) -> Change:
+def _terminate(name: str, pod: ActualPod, reason: str, address: str, ctx: Context) -> Change:
     return Change(
         address=address,
         action=Action.TERMINATE,
         reason=reason,
         pod=name,
         pod_id=pod.pod_id,
-        observed=observed(pod),
+        observed=observed(pod, ctx.secret_values),
         cost_before=cost_now(pod),
         cost_after=0.0,
     )
 
 
-def _terminate_decision(name: str, pod: ActualPod, reason: str, address: str) -> Decision:
+def _terminate_decision(
+    name: str, pod: ActualPod, reason: str, address: str, ctx: Context
+) -> Decision:
     """Terminate a pod of the stack, unless RunPod reports a status podctl does not know."""
-    change = _terminate(name, pod, reason, address)
+    change = _terminate(name, pod, reason, address, ctx)
     if pod.desired_status is not PodStatus.UNKNOWN:
         return Decision(change)
     held = replace(change, action=Action.NOOP, reason=f"{reason}; status UNKNOWN: no action")
@@ -72,13 +74,13 @@ def _pod_decisions(
     gone = "destroy" if destroy else "removed from the spec"
     out: list[Decision] = []
     if (destroy or spec is None) and m.pod is not None:
-        out.append(_terminate_decision(name, m.pod, gone, f"pod.{name}"))
+        out.append(_terminate_decision(name, m.pod, gone, f"pod.{name}", ctx))
     elif destroy and spec is not None:
         out.append(Decision(_absent_noop(name)))
     elif spec is not None:
         out.append(decide(spec, m, ctx))
     extra = gone if destroy or spec is None else ORPHAN.format(name=name)
-    out += [_terminate_decision(name, o, extra, _extra_address(name, o)) for o in m.orphans]
+    out += [_terminate_decision(name, o, extra, _extra_address(name, o), ctx) for o in m.orphans]
     return out
 
 

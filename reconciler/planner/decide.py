@@ -44,6 +44,10 @@ class Context:
     secrets: Mapping[str, str]
     pending_jobs: frozenset[str]
 
+    @property
+    def secret_values(self) -> frozenset[str]:
+        return frozenset(v for v in self.secrets.values() if v)
+
 
 @dataclass
 class Decision:
@@ -55,12 +59,12 @@ class Decision:
     ends_stopped_gb: int | None = None  # volume GB billed while stopped once applied
 
 
-def observed(pod: ActualPod | None) -> Observed:
+def observed(pod: ActualPod | None, secret_values: frozenset[str] = frozenset()) -> Observed:
+    """What the plan saw of a pod: id, status and a digest of its compared fields."""
     if pod is None:
         return NO_OBSERVED
-    return Observed(
-        pod_id=pod.pod_id, status=pod.desired_status.value, digest=view_digest(actual_view(pod))
-    )
+    digest = view_digest(actual_view(pod), secret_values)
+    return Observed(pod_id=pod.pod_id, status=pod.desired_status.value, digest=digest)
 
 
 def cost_now(pod: ActualPod | None) -> float:
@@ -103,7 +107,9 @@ def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
     return spec.state, ""
 
 
-def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: Any) -> Change:
+def _change(
+    spec: PodSpec, m: Match, ctx: Context, action: Action, reasons: list[str], **kw: Any
+) -> Change:
     """A change of this pod; costs default to what it costs now (a no-op's before and after)."""
     pod = m.pod
     change = Change(
@@ -112,7 +118,7 @@ def _change(spec: PodSpec, m: Match, action: Action, reasons: list[str], **kw: A
         reason="; ".join(r for r in reasons if r),
         pod=spec.name,
         pod_id=pod.pod_id if pod is not None else None,
-        observed=observed(pod),
+        observed=observed(pod, ctx.secret_values),
         cost_before=cost_now(pod),
         cost_after=cost_now(pod),
     )
@@ -134,12 +140,14 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     if status not in RUNNING_LIKE and status not in STOPPED_LIKE:
         msg = f"{spec.address}: RunPod reports status {status.value} for pod {pod.pod_id}"
         return Decision(
-            _change(spec, m, Action.NOOP, [adopted, f"status {status.value}: no action"]),
+            _change(spec, m, ctx, Action.NOOP, [adopted, f"status {status.value}: no action"]),
             warnings=[f"{msg}; podctl takes no action until it is known"],
         )
     if state is PodState.ABSENT:
         return Decision(
-            _change(spec, m, Action.TERMINATE, [adopted, why or "state is absent"], cost_after=0.0)
+            _change(
+                spec, m, ctx, Action.TERMINATE, [adopted, why or "state is absent"], cost_after=0.0
+            )
         )
     record = ctx.recorded.pods.get(spec.name)
     drift = (
@@ -155,10 +163,10 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
         if running:
             change = _change(
-                spec, m, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
+                spec, m, ctx, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
-        change = _change(spec, m, Action.NOOP, [adopted, why or "stopped, as desired"])
+        change = _change(spec, m, ctx, Action.NOOP, [adopted, why or "stopped, as desired"])
         return Decision(
             change,
             warnings=[f"{spec.address}: {w}" for w in pending],
@@ -170,6 +178,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             _change(
                 spec,
                 m,
+                ctx,
                 Action.REPLACE,
                 [adopted, why, f"{what} ({_names(replace_fields)} forces replacement)"],
                 fields=fields,
@@ -187,6 +196,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
             _change(
                 spec,
                 m,
+                ctx,
                 Action.RESUME,
                 reasons,
                 fields=fields,
@@ -196,9 +206,11 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         )
     if fields:
         return Decision(
-            _change(spec, m, Action.UPDATE, [adopted, why, what], fields=fields, warnings=(reset,))
+            _change(
+                spec, m, ctx, Action.UPDATE, [adopted, why, what], fields=fields, warnings=(reset,)
+            )
         )
-    return Decision(_change(spec, m, Action.NOOP, [adopted, why or "up to date"]))
+    return Decision(_change(spec, m, ctx, Action.NOOP, [adopted, why or "up to date"]))
 
 
 def _what(spec: PodSpec, fields: tuple[FieldChange, ...]) -> str:
@@ -230,6 +242,7 @@ def _decide_gone(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: st
             _change(
                 spec,
                 m,
+                ctx,
                 Action.CREATE,
                 [reason],
                 fields=create_fields(spec),
@@ -239,9 +252,9 @@ def _decide_gone(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: st
         )
     if state is PodState.STOPPED:
         if why:
-            return Decision(_change(spec, m, Action.NOOP, [why]))
+            return Decision(_change(spec, m, ctx, Action.NOOP, [why]))
         reason = "not created: state is stopped"
         return Decision(
-            _change(spec, m, Action.NOOP, [reason]), notes=[f"{spec.address}: {reason}"]
+            _change(spec, m, ctx, Action.NOOP, [reason]), notes=[f"{spec.address}: {reason}"]
         )
-    return Decision(_change(spec, m, Action.NOOP, [why or "absent, as desired"]))
+    return Decision(_change(spec, m, ctx, Action.NOOP, [why or "absent, as desired"]))

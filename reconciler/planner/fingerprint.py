@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Mapping
@@ -53,9 +54,20 @@ def pod_fingerprint(spec: PodSpec) -> str:
     return "sha256:" + _sha(_pod_shape(spec))[:32]
 
 
+# PBKDF2 rounds for a from_env value: a plan file must not make guessing a weak secret cheap
+SECRET_HASH_ROUNDS = 20_000
+
+
+@functools.lru_cache(maxsize=256)
+def _slow_hash(name: str, value: str) -> str:
+    salt = f"podctl-from-env:{name}".encode()
+    return hashlib.pbkdf2_hmac("sha256", value.encode(), salt, SECRET_HASH_ROUNDS).hex()[:32]
+
+
 def _salted(secrets: Mapping[str, str], name: str) -> str:
-    # salted by the variable name so equal values under two names hash apart
-    return _sha({"name": name, "value": secrets.get(name)})
+    """A from_env value as a salted, slow hash (salted by the variable name)."""
+    value = secrets.get(name)
+    return "" if value is None else _slow_hash(name, value)
 
 
 def _env_salted(env: Mapping[str, EnvValue], secrets: Mapping[str, str]) -> dict[str, object]:
@@ -101,6 +113,13 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
     return "sha256:" + _sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]
 
 
-def view_digest(view: Mapping[str, object]) -> str:
-    """Hash of the actual fields the planner compared (Observed.digest)."""
-    return _sha(dict(view))[:16]
+def view_digest(view: Mapping[str, object], secret_values: frozenset[str] = frozenset()) -> str:
+    """Hash of the actual fields the planner compared (Observed.digest).
+
+    Env values equal to a known from_env value enter as their salted slow hash, never raw.
+    """
+    masked = {
+        k: {"secret": _slow_hash(k, v)} if isinstance(v, str) and v in secret_values else v
+        for k, v in view.items()
+    }
+    return _sha(masked)[:16]
