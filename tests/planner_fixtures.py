@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -133,6 +132,3 @@ OFFERS = {
 
 def make_plan(d: DesiredState, a: ActualState, r: Lockfile | None = None, **kw: Any) -> Plan:
     return plan(d, a, r if r is not None else lockfile(), offers=OFFERS, secrets=SECRETS, **kw)
-
-
-__all__ = ["replace"]

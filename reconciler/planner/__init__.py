@@ -22,6 +22,8 @@ Choices worth knowing (where DESIGN.md and issue 4 leave room):
   placement (for create, replace and resume), a bid over its on-demand price a warning.
 - after_jobs: a pod with jobs, all recorded SUCCEEDED and none pending, converges to stopped
   (stop) or absent (terminate); a pending pod is brought back ("jobs to run: ...").
+- from_env values enter `spec_digest` and `Observed.digest` only as PBKDF2-SHA256 hashes salted
+  by the variable name (20,000 rounds): a plan file never holds them, nor a cheap hash of them.
 - Stopped storage is priced at $0.20/GB/month (730 h), RunPod's published stopped-volume rate;
   the API reference has no figure for it.
 """
