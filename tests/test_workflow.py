@@ -65,7 +65,7 @@ def test_default_spec_paths_prefer_podctl_yaml_then_specs(tmp_path: Path) -> Non
 
 
 def test_lockfile_beside_the_first_spec_file_unless_given() -> None:
-    assert lockfile_path(Connection(), _desired()) == Path("/x/specs/podctl.lock")
+    assert lockfile_path(Connection(), _desired()) == Path("/x/specs/s.podctl.lock")
     assert lockfile_path(Connection(lockfile=Path("o.lock")), _desired()) == Path("o.lock")
 
 

@@ -55,7 +55,7 @@ def global_options(func: F) -> F:
             default=None,
             expose_value=False,
             callback=_set("lockfile"),
-            help="Lockfile path (default: podctl.lock beside the spec).",
+            help="Lockfile path (default: <stack>.podctl.lock beside the spec).",
         ),
         click.option(
             "--sandbox",

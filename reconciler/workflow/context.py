@@ -14,7 +14,7 @@ from reconciler.model import DesiredState, Lockfile, SecretRef
 if TYPE_CHECKING:
     from reconciler.runpod import RunPodClient
 
-LOCKFILE_NAME = "podctl.lock"
+LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")
 DEFAULT_SPEC_DIR = Path("specs")
 
@@ -77,12 +77,19 @@ def resolve_secrets(desired: DesiredState, env: Mapping[str, str]) -> dict[str, 
 
 
 def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
-    """`--lockfile`, else podctl.lock beside the first spec file, else ./podctl.lock."""
+    """`--lockfile`, else `<stack>.podctl.lock` beside the first spec file (or in `.`).
+
+    Named by stack so that a folder holding several stacks' specs (as `specs/` does) gives
+    each its own lockfile instead of one that the second stack would be refused.
+    """
     if connection.lockfile is not None:
         return connection.lockfile
-    if desired is not None and desired.files:
-        return Path(desired.files[0]).resolve().parent / LOCKFILE_NAME
-    return Path(LOCKFILE_NAME)
+    if desired is None:
+        return Path("podctl.lock")
+    name = desired.stack + LOCKFILE_SUFFIX
+    if desired.files:
+        return Path(desired.files[0]).resolve().parent / name
+    return Path(name)
 
 
 def check_stack(recorded: Lockfile, desired: DesiredState, path: Path) -> None:

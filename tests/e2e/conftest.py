@@ -69,7 +69,7 @@ class Podctl:
 
     @property
     def lockfile(self) -> Path:
-        return self.folder / "podctl.lock"
+        return self.folder / "e2e.podctl.lock"
 
     def write(
         self,
