@@ -165,19 +165,23 @@ def fault_latency(ms: float, data_dir: Path | None) -> int:
 
 @fault.command("errors")
 @click.option(
+    "--probability",
     "--rate",
+    "rate",
     type=click.FloatRange(0, 1),
     default=None,
-    help="Probability per request (default 1 with --count, else 0).",
+    help="Probability that a request fails, e.g. 0.3 (default 1 with --count, else 0); "
+    "the dice follow `fault seed`.",
 )
 @click.option(
     "--kind",
     "kinds",
     multiple=True,
-    type=click.Choice(["429", "500", "502", "reset"]),
+    type=click.Choice(["429", "500", "502", "reset", "garbage", "wrong-types"]),
     default=("500",),
     show_default=True,
-    help="What a failing request gets (repeatable).",
+    help="What a failing request gets (repeatable): garbage is a body that is not JSON; "
+    "wrong-types applies the request, then answers values of the wrong type.",
 )
 @click.option("--count", type=int, default=None, help="Fail only the next N requests.")
 @click.option("--retry-after", type=int, default=1, show_default=True)
@@ -189,22 +193,35 @@ def fault_errors(
     retry_after: int,
     data_dir: Path | None,
 ) -> int:
-    """Answer API requests with 429 (Retry-After), 500, 502 or a connection reset."""
+    """Answer API requests with 429 (Retry-After), 500, 502, a reset or a garbage body."""
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
-        errors["rate"] = rate
+        errors["probability"] = rate
     if count is not None:
         errors["count"] = count
     return _post(data_dir, {"errors": errors})
 
 
 @fault.command("exhaust")
-@click.argument("gpu_type")
+@click.argument("gpu_type", required=False)
+@click.option(
+    "--cloud",
+    type=click.Choice(["SECURE", "COMMUNITY"]),
+    default=None,
+    help="Only in this cloud (without GPU_TYPE: every GPU type of this cloud).",
+)
 @click.option("--restore", is_flag=True, help="Give the capacity back instead.")
 @_data_dir_option
-def fault_exhaust(gpu_type: str, restore: bool, data_dir: Path | None) -> int:
-    """No capacity for GPU_TYPE on create (the real no-instances message)."""
-    return _post(data_dir, {"restore" if restore else "exhaust": [gpu_type]})
+def fault_exhaust(
+    gpu_type: str | None, cloud: str | None, restore: bool, data_dir: Path | None
+) -> int:
+    """No capacity for GPU_TYPE (and/or a --cloud) on create (the real no-instances message)."""
+    if gpu_type is None and cloud is None:
+        raise click.UsageError("Name a GPU_TYPE, a --cloud, or both.")
+    item: str | dict[str, str] = gpu_type or ""
+    if cloud is not None:
+        item = {"cloud": cloud, **({"gpu": gpu_type} if gpu_type else {})}
+    return _post(data_dir, {"restore" if restore else "exhaust": [item]})
 
 
 @fault.command("gpu-taken")
@@ -241,7 +258,31 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
 
 @fault.command("lose-response")
 @click.argument("count", type=int, default=1)
+@click.option(
+    "--on",
+    "operations",
+    multiple=True,
+    type=click.Choice(["create", "stop", "terminate", "resume", "edit"]),
+    help="Only these mutations (repeatable; default: any).",
+)
+@click.option(
+    "--probability",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Each matching mutation loses its answer with this probability.",
+)
+@click.option("--unlimited", is_flag=True, help="No COUNT: every matching mutation may lose it.")
 @_data_dir_option
-def fault_lose_response(count: int, data_dir: Path | None) -> int:
+def fault_lose_response(
+    count: int,
+    operations: tuple[str, ...],
+    probability: float,
+    unlimited: bool,
+    data_dir: Path | None,
+) -> int:
     """Apply the next COUNT mutations but drop the connection before answering."""
-    return _post(data_dir, {"lose_responses": count})
+    lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
+    if operations:
+        lose["operations"] = list(operations)
+    return _post(data_dir, {"lose_responses": lose})

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
-from reconciler.sandbox.faults import Faults, FaultSpecError
+from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -23,6 +23,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 GENERIC = "Something went wrong. Please try again later or contact support."
+# HTTP 200 with a body that is not JSON: an answer cut short
+GARBAGE_BODY = b'{"data": {"myself": {"pods": [{"id": "'
 BAD_GATEWAY_HTML = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
     b"</h1></center><hr><center>cloudflare</center></body></html>\n"
@@ -109,6 +111,9 @@ class SandboxApp:
         if kind == "502":
             await _raw(send, 502, BAD_GATEWAY_HTML, b"text/html")
             return
+        if kind == "garbage":
+            await _raw(send, 200, GARBAGE_BODY, b"application/json")
+            return
         if method == "GET":
             qs = parse_qs(scope.get("query_string", b"").decode())
             request: Any = {"query": (qs.get("query") or [""])[0]}
@@ -134,9 +139,12 @@ class SandboxApp:
         )
         if prepared.mutation:
             await self.on_change()
-            if faults.take_lost_response():
+            applied = status == 200 and not payload.get("errors")
+            if applied and faults.take_lost_response(prepared.root_fields):
                 await _drop_connection(send)
                 return
+        if kind == "wrong-types" and isinstance(payload.get("data"), dict):
+            payload = {**payload, "data": faults.mangle(payload["data"])}
         await _json(send, status, payload)
 
     async def _admin(self, path: str, method: str, body: bytes, send: Send) -> None:
@@ -185,7 +193,8 @@ class SandboxApp:
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
             raise FaultSpecError(f"no such pods to preempt: {missing}")
-        gpus = [g for g in (request.get("exhaust") or []) if g not in catalog.GPU_BY_ID]
+        wanted = capacities([*(request.get("exhaust") or []), *(request.get("restore") or [])])
+        gpus = sorted({g for g, _ in wanted if g != ANY and g not in catalog.GPU_BY_ID})
         if gpus:
             raise FaultSpecError(f"unknown GPU types: {gpus}")
         self.faults.apply(request)
