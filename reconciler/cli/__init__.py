@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
+from reconciler.cli.params import SafePath
 from reconciler.errors import PodctlError, SpecError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,7 +51,7 @@ def global_options(func: F) -> F:
     options = [
         click.option(
             "--lockfile",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=SafePath(dir_okay=False, path_type=Path),
             default=None,
             expose_value=False,
             callback=_set("lockfile"),
@@ -94,7 +95,7 @@ def spec_paths_option(func: F) -> F:
         "paths",
         multiple=True,
         required=True,
-        type=click.Path(path_type=Path),
+        type=SafePath(path_type=Path),
         help="A spec file, or a folder of *.yaml/*.yml files making one stack (repeatable).",
     )(func)
 

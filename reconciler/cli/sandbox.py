@@ -9,13 +9,15 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli.params import SafePath
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _data_dir_option(func: F) -> F:
     return click.option(
         "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=SafePath(file_okay=False, path_type=Path),
         default=None,
         envvar="PODCTL_SANDBOX_DIR",
         help="Sandbox state folder (default: $XDG_CACHE_HOME/podctl/sandbox or "
