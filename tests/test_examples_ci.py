@@ -33,7 +33,7 @@ def step(job: str, text: str) -> dict[str, Any]:
 
 def test_triggers_and_permissions():
     doc = workflow()
-    triggers = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` as True
+    triggers: dict[str, Any] = doc[True] if True in doc else doc["on"]  # YAML 1.1: `on` is True
     assert set(triggers) == {"pull_request", "push", "workflow_dispatch"}
     assert triggers["push"]["branches"] == ["main"]
     assert doc["permissions"] == {"contents": "read"}
