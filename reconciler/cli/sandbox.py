@@ -25,6 +25,16 @@ def _data_dir_option(func: F) -> F:
     )(func)
 
 
+def _seed_option(func: F) -> F:
+    return click.option(
+        "--seed", type=int, default=None, help="Restart the fault dice from SEED first."
+    )(func)
+
+
+def _seeded(spec: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    return spec if seed is None else {"seed": seed, **spec}
+
+
 @click.group()
 def sandbox() -> None:
     """Run a local RunPod-compatible API with SSH pods (no account needed)."""
@@ -40,10 +50,16 @@ def sandbox() -> None:
     help="Seconds a new pod shows runtime: null.",
 )
 @click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
+@click.option("--seed", type=int, default=None, help="Seed of the fault dice (default 0).")
 @click.option("--detach", is_flag=True, help="Run in the background and return.")
 @_data_dir_option
 def start(
-    port: int, start_delay: float, stock: int | None, detach: bool, data_dir: Path | None
+    port: int,
+    start_delay: float,
+    stock: int | None,
+    seed: int | None,
+    detach: bool,
+    data_dir: Path | None,
 ) -> int:
     """Start the sandbox (foreground unless --detach)."""
     from reconciler.sandbox import control
@@ -53,7 +69,9 @@ def start(
         click.echo(f"A sandbox already runs at {running.url} (pid {running.pid}).", err=True)
         return 1
     if detach:
-        info = control.start_detached(data_dir, port=port, start_delay=start_delay, stock=stock)
+        info = control.start_detached(
+            data_dir, port=port, start_delay=start_delay, stock=stock, seed=seed
+        )
         click.echo(f"Sandbox running at {info.url} (pid {info.pid}, data dir {info.data_dir}).")
         click.echo(control.env_text(info), nl=False)
         return 0
@@ -68,6 +86,8 @@ def start(
     args = ["--data-dir", str(directory), "--port", str(port), "--start-delay", str(start_delay)]
     if stock is not None:
         args += ["--stock", str(stock)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
     return server.main(args)
 
 
@@ -187,12 +207,14 @@ def fault_latency(ms: float, data_dir: Path | None) -> int:
 )
 @click.option("--count", type=int, default=None, help="Fail only the next N requests.")
 @click.option("--retry-after", type=int, default=1, show_default=True)
+@_seed_option
 @_data_dir_option
 def fault_errors(
     rate: float | None,
     kinds: tuple[str, ...],
     count: int | None,
     retry_after: int,
+    seed: int | None,
     data_dir: Path | None,
 ) -> int:
     """Answer API requests with 429 (Retry-After), 500, 502, a reset or a garbage body."""
@@ -201,7 +223,7 @@ def fault_errors(
         errors["probability"] = rate
     if count is not None:
         errors["count"] = count
-    return _post(data_dir, {"errors": errors})
+    return _post(data_dir, _seeded({"errors": errors}, seed))
 
 
 @fault.command("exhaust")
@@ -275,16 +297,18 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
     help="Each matching mutation loses its answer with this probability.",
 )
 @click.option("--unlimited", is_flag=True, help="No COUNT: every matching mutation may lose it.")
+@_seed_option
 @_data_dir_option
 def fault_lose_response(
     count: int,
     operations: tuple[str, ...],
     probability: float,
     unlimited: bool,
+    seed: int | None,
     data_dir: Path | None,
 ) -> int:
     """Apply the next COUNT mutations but drop the connection before answering."""
     lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
     if operations:
         lose["operations"] = list(operations)
-    return _post(data_dir, {"lose_responses": lose})
+    return _post(data_dir, _seeded({"lose_responses": lose}, seed))

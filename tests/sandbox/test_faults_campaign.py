@@ -313,3 +313,21 @@ def test_fault_cli_probability_cloud_and_lose_on(sb: Sandbox, capsys):
     assert described["lose"]["operations"] == ["podStop", "podTerminate"]
     assert run([*base, "exhaust", *opt]) == 2
     assert "Name a GPU_TYPE, a --cloud, or both." in capsys.readouterr().err
+
+
+def test_fault_cli_seed_makes_a_campaign_repeatable(sb: Sandbox):
+    from reconciler.cli import run
+
+    opt = ["--data-dir", str(sb.data_dir)]
+    args = ["sandbox", "fault", "errors", "--probability", "0.5", "--seed", "3", *opt]
+
+    def statuses() -> list[int]:
+        assert run(args) == 0
+        headers = {"Authorization": f"Bearer {sb.key}"}
+        with httpx.Client(base_url=sb.url, headers=headers, timeout=10) as http:
+            return [http.post("/graphql", json={"query": Q}).status_code for _ in range(20)]
+
+    first = statuses()
+    assert set(first) == {200, 500}
+    assert statuses() == first
+    assert sb.faults({})["seed"] == 3

@@ -69,8 +69,9 @@ def test_a_lost_response_survives_a_restart(tmp_path: Path):
         else:
             raise AssertionError("the response should have been lost")
         control.stop(sb.data_dir)
-        again = start_sandbox(sb.data_dir)
+        again = Sandbox(control.start_detached(sb.data_dir, start_delay=0, seed=7))
         assert [name for name, _ in _pods(again).values()] == ["lost"]
+        assert again.faults({})["seed"] == 7  # a campaign can seed the dice at start
     finally:
         control.reset(tmp_path / "sb")
         control.stop(tmp_path / "sb")
