@@ -178,17 +178,22 @@ class SandboxApp:
             await _json(send, 200, self.faults.describe())
 
     def _apply_faults(self, request: dict[str, Any]) -> None:
+        """Check the whole request first, so that a bad one changes nothing."""
         request = dict(request)
         stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
         delay = request.pop("start_delay", None)
+        if not isinstance(stock, dict):
+            raise FaultSpecError("stock must be an object: {GPU type: count}")
+        counts: list[tuple[str, str | None, int]] = []
         for gpu, value in stock.items():
             if gpu not in catalog.GPU_BY_ID:
                 raise FaultSpecError(f"unknown GPU type: {gpu}")
             per_cloud: dict[str | None, Any] = value if isinstance(value, dict) else {None: value}
             for cloud, count in per_cloud.items():
-                self.store.set_stock(gpu, cloud, int(count))
-        if delay is not None:
-            self.store.start_delay = max(0.0, float(delay))
+                if cloud is not None and cloud not in catalog.CLOUDS:
+                    raise FaultSpecError(f"unknown cloud {cloud!r}: use {list(catalog.CLOUDS)}")
+                counts.append((gpu, cloud, int(count)))
+        start_delay = None if delay is None else max(0.0, float(delay))
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
@@ -197,7 +202,11 @@ class SandboxApp:
         gpus = sorted({g for g, _ in wanted if g != ANY and g not in catalog.GPU_BY_ID})
         if gpus:
             raise FaultSpecError(f"unknown GPU types: {gpus}")
-        self.faults.apply(request)
+        self.faults.apply(request)  # all or nothing
+        for gpu, cloud, count in counts:
+            self.store.set_stock(gpu, cloud, count)
+        if start_delay is not None:
+            self.store.start_delay = start_delay
         for pod_id in preempt:
             self.store.preempt(pod_id)
 

@@ -32,6 +32,7 @@ GraphQL field names or the aliases create, stop, terminate, resume, edit.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -112,7 +113,12 @@ class Faults:
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def apply(self, spec: dict[str, Any]) -> None:
-        """Merge a JSON fault request (see the module docstring for the keys)."""
+        """Merge a JSON fault request (see the module docstring); a bad one changes nothing."""
+        trial = copy.deepcopy(self)
+        trial._merge(spec)
+        self.__dict__.update(trial.__dict__)
+
+    def _merge(self, spec: dict[str, Any]) -> None:
         unknown = set(spec) - {
             "seed",
             "latency_ms",

@@ -284,9 +284,13 @@ def test_capacity_exhausted_for_one_gpu_type_in_one_cloud(sb: Sandbox):
         ({"errors": {"kinds": ["teapot"]}}, "error kinds must be among"),
         ({"lose_responses": {"operations": ["reboot"]}}, "unknown operation 'reboot'"),
         ({"lose_responses": "lots"}, "lose_responses must be a count or an object"),
+        ({"latency_ms": 50, "errors": {"kinds": ["teapot"]}}, "error kinds must be among"),
+        ({"seed": 4, "stock": {GPU: {"MOON": 2}}}, "unknown cloud 'MOON'"),
+        ({"exhaust": [GPU], "preempt": ["nosuchpod"]}, "no such pods to preempt"),
     ],
 )
 def test_bad_fault_requests_are_refused_with_a_reason(sb: Sandbox, spec, message):
+    before = sb.faults({})
     resp = httpx.post(
         sb.url + "/_sandbox/faults",
         json=spec,
@@ -295,6 +299,7 @@ def test_bad_fault_requests_are_refused_with_a_reason(sb: Sandbox, spec, message
     )
     assert resp.status_code == 400
     assert message in resp.json()["errors"][0]["message"]
+    assert sb.faults({}) == before  # a bad request changes nothing
 
 
 def test_fault_cli_probability_cloud_and_lose_on(sb: Sandbox, capsys):
