@@ -341,3 +341,14 @@ def test_a_huge_error_message_is_cut_short() -> None:
     assert isinstance(outcome, ApiError)
     assert str(outcome).startswith("RunPod StopPod: no no")
     assert str(outcome).endswith("… (29,999 characters in all)")
+
+
+def test_odd_gpu_counts_are_named_in_the_error() -> None:
+    gpu = {"id": "NVIDIA A40", "lowestPrice": {"availableGpuCounts": [1, "2"]}}
+    body = json.dumps({"data": {"gpuTypes": [gpu]}}).encode()
+    outcome = call_with("gpu_prices", [httpx.Response(200, content=body)])
+    assert isinstance(outcome, ApiResponseError)
+    assert str(outcome) == (
+        "RunPod answer: data.gpuTypes[0].lowestPrice.availableGpuCounts is not a list of "
+        "whole numbers"
+    )

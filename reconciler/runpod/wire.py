@@ -225,7 +225,10 @@ def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict
         if counts is not None and not all(
             isinstance(c, int) and not isinstance(c, bool) for c in counts
         ):
-            raise ApiResponseError(f"RunPod answer: {gpu.path}.lowestPrice.availableGpuCounts")
+            raise ApiResponseError(
+                f"RunPod answer: {gpu.path}.lowestPrice.availableGpuCounts is not a list of "
+                "whole numbers"
+            )
         offers[gpu_id] = GpuOffer(
             gpu_type_id=gpu_id,
             display_name=gpu.opt_str("displayName") or gpu_id,
