@@ -13,7 +13,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler.errors import ApiResponseError, CapacityError, TransientApiError
+from reconciler.errors import (
+    ApiResponseError,
+    CapacityError,
+    ResumeCapacityError,
+    TransientApiError,
+)
 from reconciler.model import CloudType, PodStatus
 from reconciler.runpod import PodCreateRequest, RetryPolicy, RunPodClient
 from tests.sandbox.conftest import Sandbox
@@ -243,6 +248,23 @@ def test_wrong_types_change_a_query_answer_deterministically(sb: Sandbox):
     first = mangled()
     assert first != clean
     assert mangled() == first
+
+
+# --- spot preemption and resume --------------------------------------------------------------
+
+
+def test_preempted_spot_pod_then_gpu_taken_then_bid_resume(sb: Sandbox):
+    spot = client_run(sb, lambda c: c.create_pod(request("spot", bid_per_gpu=0.5)))
+    assert spot.interruptible and spot.desired_status is PodStatus.RUNNING
+    sb.faults({"preempt": [spot.pod_id], "gpu_taken": [spot.pod_id]})
+    seen = client_run(sb, lambda c: c.get_pod(spot.pod_id))
+    assert seen is not None and seen.desired_status is PodStatus.EXITED
+    assert seen.ssh is None and not seen.runtime_ready
+    with pytest.raises(ResumeCapacityError, match="not enough free GPUs on the host machine"):
+        client_run(sb, lambda c: c.bid_resume_pod(spot.pod_id, 0.5, 1))
+    sb.faults({"gpu_free": [spot.pod_id]})
+    resumed = client_run(sb, lambda c: c.bid_resume_pod(spot.pod_id, 0.5, 1))
+    assert resumed.desired_status is PodStatus.RUNNING and resumed.interruptible
 
 
 # --- capacity ---------------------------------------------------------------------------------
