@@ -217,7 +217,10 @@ def fault_errors(
     seed: int | None,
     data_dir: Path | None,
 ) -> int:
-    """Answer API requests with 429 (Retry-After), 500, 502, a reset or a garbage body."""
+    """Fail API requests: 429, 500, 502, reset, garbage.
+
+    Each request fails with --probability (under the seed), or the next --count fail.
+    """
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
         errors["probability"] = rate
@@ -239,7 +242,11 @@ def fault_errors(
 def fault_exhaust(
     gpu_type: str | None, cloud: str | None, restore: bool, data_dir: Path | None
 ) -> int:
-    """No capacity for GPU_TYPE (and/or a --cloud) on create (the real no-instances message)."""
+    """No capacity on create for a GPU type or cloud.
+
+    Creates of GPU_TYPE (in --cloud only, if given; every type of --cloud without GPU_TYPE)
+    get RunPod's real "no longer any instances available" error.
+    """
     if gpu_type is None and cloud is None:
         raise click.UsageError("Name a GPU_TYPE, a --cloud, or both.")
     item: str | dict[str, str] = gpu_type or ""
@@ -268,7 +275,10 @@ def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
 )
 @_data_dir_option
 def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | None) -> int:
-    """Set how many GPUs of GPU_TYPE exist (running pods use some of them)."""
+    """Set how many GPUs of GPU_TYPE exist.
+
+    Running pods use some of them; creates and resumes beyond the rest fail.
+    """
     return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
 
 
@@ -307,7 +317,11 @@ def fault_lose_response(
     seed: int | None,
     data_dir: Path | None,
 ) -> int:
-    """Apply the next COUNT mutations but drop the connection before answering."""
+    """Apply mutations, then drop the connection.
+
+    The next COUNT mutations that succeed (of the --on kinds) are applied, and then their
+    answer is lost: the connection is reset instead.
+    """
     lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
     if operations:
         lose["operations"] = list(operations)
