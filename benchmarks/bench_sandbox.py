@@ -1,12 +1,12 @@
 """Benchmark the sandbox: start time, and `myself { pods }` with 1,000 pods.
 
-Run: `.venv/bin/python benchmarks/bench_sandbox.py`. Prints a table and updates the
-"Sandbox" section of BENCHMARKS.md. Targets: start <= 1 s, `myself { pods }` <= 200 ms.
+Run: `.venv/bin/python -m benchmarks.bench_sandbox`. Prints a table and updates the
+"Sandbox" section of BENCHMARKS.md (via benchmarks.report). Targets: start <= 1 s,
+`myself { pods }` <= 200 ms.
 """
 
 from __future__ import annotations
 
-import platform
 import statistics
 import sys
 import tempfile
@@ -15,12 +15,10 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.report import TIMING_HEADERS, record, table, timing_row, verdict
 from reconciler.sandbox import control
 from reconciler.sandbox.state import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_FILE = ROOT / "BENCHMARKS.md"
-START, END = "<!-- bench_sandbox:start -->", "<!-- bench_sandbox:end -->"
 PODS = 1000
 RUNS = 20
 
@@ -73,26 +71,29 @@ def time_queries(info: control.SandboxInfo, query: str) -> list[float]:
 
 
 def main() -> int:
-    rows: list[tuple[str, float, float, str]] = []
+    rows: list[list[object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "empty"
         starts = [time_start(empty) for _ in range(5)]
-        rows.append(("start (empty state), to first answer", statistics.median(starts),
-                     max(starts), "<= 1 s"))  # fmt: skip
+        target = verdict(statistics.median(starts), 1.0, "1 s")
+        rows.append(timing_row("start (empty state), to first answer", starts, target))
         full = Path(tmp) / "full"
         t0 = time.perf_counter()
         seed(full, PODS)
         print(f"seeded {PODS} pods in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
         starts = [time_start(full) for _ in range(3)]
-        rows.append((f"start ({PODS} pods in state)", statistics.median(starts), max(starts),
-                     "<= 1 s"))  # fmt: skip
+        target = verdict(statistics.median(starts), 1.0, "1 s")
+        rows.append(timing_row(f"start ({PODS} pods in state)", starts, target))
         info = control.start_detached(full, start_delay=0)
         try:
             times = time_queries(info, QUERY_POD)
-            rows.append((f"myself {{ pods }} ({PODS} pods, SDK's query)",
-                         statistics.median(times), max(times), "<= 200 ms"))  # fmt: skip
-            resp = httpx.post(info.url + "/graphql", json={"query": QUERY_POD},
-                              headers={"Authorization": f"Bearer {info.api_key}"})  # fmt: skip
+            target = verdict(statistics.median(times), 0.2, "200 ms")
+            rows.append(timing_row(f"myself {{ pods }} ({PODS} pods, SDK's query)", times, target))
+            resp = httpx.post(
+                info.url + "/graphql",
+                json={"query": QUERY_POD},
+                headers={"Authorization": f"Bearer {info.api_key}"},
+            )
             assert len(resp.json()["data"]["myself"]["pods"]) == PODS
             pod_id = resp.json()["data"]["myself"]["pods"][0]["id"]
             one = (
@@ -100,28 +101,13 @@ def main() -> int:
                 " runtime { ports { publicPort } } } }"
             )
             times = time_queries(info, one)
-            rows.append((f"pod(input) ({PODS} pods)", statistics.median(times), max(times), "-"))
+            rows.append(timing_row(f"pod(input) ({PODS} pods)", times, "-"))
         finally:
             control.stop(info.data_dir)
-    table = ["| measurement | median | max | target |", "| --- | --- | --- | --- |"]
-    for name, med, worst, target in rows:
-        table.append(f"| {name} | {med * 1000:.0f} ms | {worst * 1000:.0f} ms | {target} |")
-    text = "\n".join(table)
+    text = table(TIMING_HEADERS, rows)
     print(text)
-    machine = (
-        f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}"
-    )
-    section = (
-        f"{START}\n## Sandbox (`benchmarks/bench_sandbox.py`)\n\n"
-        f"{time.strftime('%Y-%m-%d')}, {machine}; server in a subprocess, httpx client, "
-        f"{RUNS} runs after a warm-up.\n\n{text}\n{END}"
-    )
-    old = BENCH_FILE.read_text() if BENCH_FILE.exists() else "# Benchmarks\n"
-    if START in old and END in old:
-        new = old[: old.index(START)] + section + old[old.index(END) + len(END) :]
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    BENCH_FILE.write_text(new)
+    note = f"Server in a subprocess, httpx client, {RUNS} queries after a warm-up."
+    record("bench_sandbox", "Sandbox", text, note=note)
     return 0
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from reconciler import __version__
+from reconciler.cli.params import SafePath
 from reconciler.errors import PodctlError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +52,7 @@ def global_options(func: F) -> F:
     options = [
         click.option(
             "--lockfile",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=SafePath(dir_okay=False, path_type=Path),
             default=None,
             expose_value=False,
             callback=_set("lockfile"),
@@ -104,7 +105,7 @@ def spec_paths_option(func: F) -> F:
         "paths",
         multiple=True,
         required=True,
-        type=click.Path(path_type=Path),
+        type=SafePath(path_type=Path),
         help="A spec file, or a folder of *.yaml/*.yml files making one stack (repeatable).",
     )(func)
 
@@ -171,7 +172,7 @@ def optional_spec_paths(func: F) -> F:
         "--file",
         "paths",
         multiple=True,
-        type=click.Path(path_type=Path),
+        type=SafePath(path_type=Path),
         help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
     )(func)
 
@@ -223,7 +224,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     "-out",
     "--out",
     "out",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=SafePath(dir_okay=False, path_type=Path),
     help="Save the plan to FILE; `podctl apply FILE` applies exactly it.",
 )
 @click.option(
@@ -248,7 +249,7 @@ def plan(
 
 @podctl.command()
 @optional_spec_paths
-@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("plan_file", required=False, type=SafePath(dir_okay=False, path_type=Path))
 @target_option
 @apply_options
 @global_options

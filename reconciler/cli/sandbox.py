@@ -9,18 +9,30 @@ from typing import Any, TypeVar
 
 import click
 
+from reconciler.cli.params import SafePath
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _data_dir_option(func: F) -> F:
     return click.option(
         "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=SafePath(file_okay=False, path_type=Path),
         default=None,
         envvar="PODCTL_SANDBOX_DIR",
         help="Sandbox state folder (default: $XDG_CACHE_HOME/podctl/sandbox or "
         "~/.cache/podctl/sandbox; env PODCTL_SANDBOX_DIR).",
     )(func)
+
+
+def _seed_option(func: F) -> F:
+    return click.option(
+        "--seed", type=int, default=None, help="Restart the fault dice from SEED first."
+    )(func)
+
+
+def _seeded(spec: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    return spec if seed is None else {"seed": seed, **spec}
 
 
 @click.group()
@@ -38,10 +50,16 @@ def sandbox() -> None:
     help="Seconds a new pod shows runtime: null.",
 )
 @click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
+@click.option("--seed", type=int, default=None, help="Seed of the fault dice (default 0).")
 @click.option("--detach", is_flag=True, help="Run in the background and return.")
 @_data_dir_option
 def start(
-    port: int, start_delay: float, stock: int | None, detach: bool, data_dir: Path | None
+    port: int,
+    start_delay: float,
+    stock: int | None,
+    seed: int | None,
+    detach: bool,
+    data_dir: Path | None,
 ) -> int:
     """Start the sandbox (foreground unless --detach)."""
     from reconciler.sandbox import control
@@ -51,7 +69,9 @@ def start(
         click.echo(f"A sandbox already runs at {running.url} (pid {running.pid}).", err=True)
         return 1
     if detach:
-        info = control.start_detached(data_dir, port=port, start_delay=start_delay, stock=stock)
+        info = control.start_detached(
+            data_dir, port=port, start_delay=start_delay, stock=stock, seed=seed
+        )
         click.echo(f"Sandbox running at {info.url} (pid {info.pid}, data dir {info.data_dir}).")
         click.echo(control.env_text(info), nl=False)
         return 0
@@ -66,6 +86,8 @@ def start(
     args = ["--data-dir", str(directory), "--port", str(port), "--start-delay", str(start_delay)]
     if stock is not None:
         args += ["--stock", str(stock)]
+    if seed is not None:
+        args += ["--seed", str(seed)]
     return server.main(args)
 
 
@@ -165,46 +187,72 @@ def fault_latency(ms: float, data_dir: Path | None) -> int:
 
 @fault.command("errors")
 @click.option(
+    "--probability",
     "--rate",
+    "rate",
     type=click.FloatRange(0, 1),
     default=None,
-    help="Probability per request (default 1 with --count, else 0).",
+    help="Probability that a request fails, e.g. 0.3 (default 1 with --count, else 0); "
+    "the dice follow `fault seed`.",
 )
 @click.option(
     "--kind",
     "kinds",
     multiple=True,
-    type=click.Choice(["429", "500", "502", "reset"]),
+    type=click.Choice(["429", "500", "502", "reset", "garbage", "wrong-types"]),
     default=("500",),
     show_default=True,
-    help="What a failing request gets (repeatable).",
+    help="What a failing request gets (repeatable): garbage is a body that is not JSON; "
+    "wrong-types applies the request, then answers values of the wrong type.",
 )
 @click.option("--count", type=int, default=None, help="Fail only the next N requests.")
 @click.option("--retry-after", type=int, default=1, show_default=True)
+@_seed_option
 @_data_dir_option
 def fault_errors(
     rate: float | None,
     kinds: tuple[str, ...],
     count: int | None,
     retry_after: int,
+    seed: int | None,
     data_dir: Path | None,
 ) -> int:
-    """Answer API requests with 429 (Retry-After), 500, 502 or a connection reset."""
+    """Fail API requests: 429, 500, 502, reset, garbage.
+
+    Each request fails with --probability (under the seed), or the next --count fail.
+    """
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
-        errors["rate"] = rate
+        errors["probability"] = rate
     if count is not None:
         errors["count"] = count
-    return _post(data_dir, {"errors": errors})
+    return _post(data_dir, _seeded({"errors": errors}, seed))
 
 
 @fault.command("exhaust")
-@click.argument("gpu_type")
+@click.argument("gpu_type", required=False)
+@click.option(
+    "--cloud",
+    type=click.Choice(["SECURE", "COMMUNITY"]),
+    default=None,
+    help="Only in this cloud (without GPU_TYPE: every GPU type of this cloud).",
+)
 @click.option("--restore", is_flag=True, help="Give the capacity back instead.")
 @_data_dir_option
-def fault_exhaust(gpu_type: str, restore: bool, data_dir: Path | None) -> int:
-    """No capacity for GPU_TYPE on create (the real no-instances message)."""
-    return _post(data_dir, {"restore" if restore else "exhaust": [gpu_type]})
+def fault_exhaust(
+    gpu_type: str | None, cloud: str | None, restore: bool, data_dir: Path | None
+) -> int:
+    """No capacity on create for a GPU type or cloud.
+
+    Creates of GPU_TYPE (in --cloud only, if given; every type of --cloud without GPU_TYPE)
+    get RunPod's real "no longer any instances available" error.
+    """
+    if gpu_type is None and cloud is None:
+        raise click.UsageError("Name a GPU_TYPE, a --cloud, or both.")
+    item: str | dict[str, str] = gpu_type or ""
+    if cloud is not None:
+        item = {"cloud": cloud, **({"gpu": gpu_type} if gpu_type else {})}
+    return _post(data_dir, {"restore" if restore else "exhaust": [item]})
 
 
 @fault.command("gpu-taken")
@@ -227,7 +275,10 @@ def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
 )
 @_data_dir_option
 def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | None) -> int:
-    """Set how many GPUs of GPU_TYPE exist (running pods use some of them)."""
+    """Set how many GPUs of GPU_TYPE exist.
+
+    Running pods use some of them; creates and resumes beyond the rest fail.
+    """
     return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
 
 
@@ -241,7 +292,37 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
 
 @fault.command("lose-response")
 @click.argument("count", type=int, default=1)
+@click.option(
+    "--on",
+    "operations",
+    multiple=True,
+    type=click.Choice(["create", "stop", "terminate", "resume", "edit"]),
+    help="Only these mutations (repeatable; default: any).",
+)
+@click.option(
+    "--probability",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Each matching mutation loses its answer with this probability.",
+)
+@click.option("--unlimited", is_flag=True, help="No COUNT: every matching mutation may lose it.")
+@_seed_option
 @_data_dir_option
-def fault_lose_response(count: int, data_dir: Path | None) -> int:
-    """Apply the next COUNT mutations but drop the connection before answering."""
-    return _post(data_dir, {"lose_responses": count})
+def fault_lose_response(
+    count: int,
+    operations: tuple[str, ...],
+    probability: float,
+    unlimited: bool,
+    seed: int | None,
+    data_dir: Path | None,
+) -> int:
+    """Apply mutations, then drop the connection.
+
+    The next COUNT mutations that succeed (of the --on kinds) are applied, and then their
+    answer is lost: the connection is reset instead.
+    """
+    lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
+    if operations:
+        lose["operations"] = list(operations)
+    return _post(data_dir, _seeded({"lose_responses": lose}, seed))

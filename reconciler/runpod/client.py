@@ -288,10 +288,7 @@ class RunPodClient:
 
     def _answer(self, response: httpx.Response, operation: str) -> dict[str, object]:
         status = response.status_code
-        try:
-            payload: object = response.json()
-        except ValueError:
-            payload = None
+        payload = wire.decode(response.content)
         errors = self._scrub_errors(wire.errors_of(payload))
         first = self._scrub(wire.first_message(errors))
         if status in (401, 403):

@@ -5,6 +5,8 @@ Pure. Anything of the wrong shape becomes ApiResponseError: no KeyError or TypeE
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 
 from reconciler.errors import (
@@ -28,6 +30,18 @@ from reconciler.model import (
 
 # podType values that mean a spot pod (RunPod spells it "interruptable")
 _SPOT_POD_TYPES = frozenset({"INTERRUPTABLE", "BID"})
+# whole numbers beyond a signed 64-bit integer are no count, size or port RunPod sends
+_INT_LIMIT = 2**63
+# an error message longer than this is cut (an HTML page or a stack trace is no message)
+MESSAGE_LIMIT = 300
+
+
+def decode(content: bytes) -> object:
+    """The JSON value of an answer's body, or None when it is not JSON (or nested too deep)."""
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
 
 
 class _Obj:
@@ -64,6 +78,8 @@ class _Obj:
             raise self._bad(key, "a number")
         if isinstance(value, float) and not value.is_integer():
             raise self._bad(key, "a whole number")
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            raise self._bad(key, "a whole number in range")
         return int(value)
 
     def opt_float(self, key: str) -> float | None:
@@ -72,7 +88,13 @@ class _Obj:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._bad(key, "a number")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float
+            raise self._bad(key, "a finite number") from None
+        if not math.isfinite(number):
+            raise self._bad(key, "a finite number")
+        return number
 
     def opt_bool(self, key: str) -> bool | None:
         value = self.data.get(key)
@@ -203,7 +225,10 @@ def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict
         if counts is not None and not all(
             isinstance(c, int) and not isinstance(c, bool) for c in counts
         ):
-            raise ApiResponseError(f"RunPod answer: {gpu.path}.lowestPrice.availableGpuCounts")
+            raise ApiResponseError(
+                f"RunPod answer: {gpu.path}.lowestPrice.availableGpuCounts is not a list of "
+                "whole numbers"
+            )
         offers[gpu_id] = GpuOffer(
             gpu_type_id=gpu_id,
             display_name=gpu.opt_str("displayName") or gpu_id,
@@ -263,10 +288,16 @@ def errors_of(payload: object) -> tuple[dict[str, object], ...]:
 
 
 def first_message(errors: tuple[dict[str, object], ...]) -> str:
+    """`errors[0].message`, cut to MESSAGE_LIMIT characters; "" when there is none."""
     if not errors:
         return ""
     message = errors[0].get("message")
-    return message if isinstance(message, str) else ""
+    if not isinstance(message, str):
+        return ""
+    message = message.strip()
+    if len(message) > MESSAGE_LIMIT:
+        return f"{message[:MESSAGE_LIMIT]}… ({len(message):,} characters in all)"
+    return message
 
 
 def classify(

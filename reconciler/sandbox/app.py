@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
-from reconciler.sandbox.faults import Faults, FaultSpecError
+from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -23,6 +23,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 GENERIC = "Something went wrong. Please try again later or contact support."
+# HTTP 200 with a body that is not JSON: an answer cut short
+GARBAGE_BODY = b'{"data": {"myself": {"pods": [{"id": "'
 BAD_GATEWAY_HTML = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
     b"</h1></center><hr><center>cloudflare</center></body></html>\n"
@@ -109,6 +111,9 @@ class SandboxApp:
         if kind == "502":
             await _raw(send, 502, BAD_GATEWAY_HTML, b"text/html")
             return
+        if kind == "garbage":
+            await _raw(send, 200, GARBAGE_BODY, b"application/json")
+            return
         if method == "GET":
             qs = parse_qs(scope.get("query_string", b"").decode())
             request: Any = {"query": (qs.get("query") or [""])[0]}
@@ -134,9 +139,12 @@ class SandboxApp:
         )
         if prepared.mutation:
             await self.on_change()
-            if faults.take_lost_response():
+            applied = status == 200 and not payload.get("errors")
+            if applied and faults.take_lost_response(prepared.root_fields):
                 await _drop_connection(send)
                 return
+        if kind == "wrong-types" and isinstance(payload.get("data"), dict):
+            payload = {**payload, "data": faults.mangle(payload["data"])}
         await _json(send, status, payload)
 
     async def _admin(self, path: str, method: str, body: bytes, send: Send) -> None:
@@ -170,25 +178,35 @@ class SandboxApp:
             await _json(send, 200, self.faults.describe())
 
     def _apply_faults(self, request: dict[str, Any]) -> None:
+        """Check the whole request first, so that a bad one changes nothing."""
         request = dict(request)
         stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
         delay = request.pop("start_delay", None)
+        if not isinstance(stock, dict):
+            raise FaultSpecError("stock must be an object: {GPU type: count}")
+        counts: list[tuple[str, str | None, int]] = []
         for gpu, value in stock.items():
             if gpu not in catalog.GPU_BY_ID:
                 raise FaultSpecError(f"unknown GPU type: {gpu}")
             per_cloud: dict[str | None, Any] = value if isinstance(value, dict) else {None: value}
             for cloud, count in per_cloud.items():
-                self.store.set_stock(gpu, cloud, int(count))
-        if delay is not None:
-            self.store.start_delay = max(0.0, float(delay))
+                if cloud is not None and cloud not in catalog.CLOUDS:
+                    raise FaultSpecError(f"unknown cloud {cloud!r}: use {list(catalog.CLOUDS)}")
+                counts.append((gpu, cloud, int(count)))
+        start_delay = None if delay is None else max(0.0, float(delay))
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
             raise FaultSpecError(f"no such pods to preempt: {missing}")
-        gpus = [g for g in (request.get("exhaust") or []) if g not in catalog.GPU_BY_ID]
+        wanted = capacities([*(request.get("exhaust") or []), *(request.get("restore") or [])])
+        gpus = sorted({g for g, _ in wanted if g != ANY and g not in catalog.GPU_BY_ID})
         if gpus:
             raise FaultSpecError(f"unknown GPU types: {gpus}")
-        self.faults.apply(request)
+        self.faults.apply(request)  # all or nothing
+        for gpu, cloud, count in counts:
+            self.store.set_stock(gpu, cloud, count)
+        if start_delay is not None:
+            self.store.start_delay = start_delay
         for pod_id in preempt:
             self.store.preempt(pod_id)
 

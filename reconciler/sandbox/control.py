@@ -106,6 +106,7 @@ def start_detached(
     port: int = 0,
     start_delay: float = 2.0,
     stock: int | None = None,
+    seed: int | None = None,
     timeout: float = 15.0,
 ) -> SandboxInfo:
     """Start a server in the background (own session, log in the data dir) and wait for it."""
@@ -127,6 +128,7 @@ def start_detached(
                 "--start-delay",
                 str(start_delay),
                 *([] if stock is None else ["--stock", str(stock)]),
+                *([] if seed is None else ["--seed", str(seed)]),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

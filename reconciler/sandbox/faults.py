@@ -1,35 +1,98 @@
-"""Injected failures, deterministic under a seed: latency, HTTP errors, resets, lost responses,
-exhausted GPU types and GPUs taken on resume (spot preemption is applied by the app at once).
+"""Injected failures, deterministic under a seed: latency, HTTP errors, resets, garbage answers,
+lost responses, exhausted capacity and GPUs taken on resume (spot preemption is applied by the
+app at once).
 
 `POST /_sandbox/faults` (same Bearer key as the API) merges a JSON object; every key optional:
 
     {"seed": 7,                        # restart the dice
      "latency_ms": 250,                # delay every /graphql request
-     "errors": {"rate": 0.2, "kinds": ["429", "500", "502", "reset"],
-                "count": 3,            # or: fail exactly the next 3 requests (rate 1)
+     "errors": {"probability": 0.3,    # each request fails with this probability ("rate" too)
+                "kinds": ["429", "500", "502", "reset", "garbage", "wrong-types"],
+                "count": 3,            # or: fail exactly the next 3 requests (probability 1)
                 "retry_after": 1},     # the 429's Retry-After header
-     "lose_responses": 1,              # apply the next mutation, then reset the connection
-     "exhaust": ["NVIDIA A40"], "restore": [...],   # no capacity on create for a GPU type
+     "lose_responses": 1,              # apply the next mutation, then reset the connection; or
+     "lose_responses": {"count": 2, "probability": 0.5, "operations": ["create", "podStop"]},
+     "exhaust": ["NVIDIA A40", {"gpu": "NVIDIA L4", "cloud": "SECURE"}, {"cloud": "COMMUNITY"}],
+     "restore": [...],                 # same shapes: give that capacity back
      "gpu_taken": ["<pod id>"], "gpu_free": [...],  # resuming that pod fails (GPU taken)
      "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
      "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
      "clear": true}                    # drop every fault first
 
+Error kinds: 429 (with Retry-After), 500 (GraphQL "Something went wrong"), 502 (an HTML page),
+reset (the connection drops), garbage (HTTP 200 whose body is not JSON) are answered *instead*
+of running the request: nothing was applied. wrong-types runs the request (a mutation is
+applied) and answers HTTP 200 with values of the wrong type inside `data`: a client must treat
+it like a lost response. Lost responses hit only mutations that succeeded. `operations` take
+GraphQL field names or the aliases create, stop, terminate, resume, edit.
+
 `GET` shows the faults in force, `DELETE` clears them; `podctl sandbox fault ...` wraps it all.
 """
 
 from __future__ import annotations
 
+import copy
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-ERROR_KINDS = ("429", "500", "502", "reset")
+ERROR_KINDS = ("429", "500", "502", "reset", "garbage", "wrong-types")
+CLOUDS = ("SECURE", "COMMUNITY")
+ANY = "*"
+OPERATION_ALIASES: dict[str, frozenset[str]] = {
+    "create": frozenset({"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod"}),
+    "stop": frozenset({"podStop"}),
+    "terminate": frozenset({"podTerminate"}),
+    "resume": frozenset({"podResume", "podBidResume"}),
+    "edit": frozenset({"podEditJob"}),
+}
+MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values())
+
+Capacity = tuple[str, str]  # (GPU type or ANY, cloud or ANY)
 
 
 class FaultSpecError(ValueError):
     """A fault request that makes no sense (HTTP 400 from the admin endpoint)."""
+
+
+def _probability(value: Any, what: str) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise FaultSpecError(f"{what} must be between 0 and 1, got {value!r}")
+    return number
+
+
+def _capacity(item: Any) -> Capacity:
+    """`"GPU type"` or `{"gpu": ..., "cloud": ...}` (either may be left out, not both)."""
+    if isinstance(item, str) and item:
+        return (item, ANY)
+    if isinstance(item, dict) and set(item) <= {"gpu", "cloud"} and item:
+        gpu, cloud = item.get("gpu") or ANY, item.get("cloud") or ANY
+        if isinstance(gpu, str) and cloud in (*CLOUDS, ANY):
+            return (gpu, cloud)
+    raise FaultSpecError(
+        f"capacity to exhaust must be a GPU type or {{'gpu': TYPE, 'cloud': SECURE|COMMUNITY}}"
+        f" (either may be left out), got {item!r}"
+    )
+
+
+def capacities(items: Iterable[Any]) -> list[Capacity]:
+    return [_capacity(item) for item in items]
+
+
+def _operations(names: Iterable[Any]) -> frozenset[str]:
+    out: set[str] = set()
+    for name in names:
+        if name in OPERATION_ALIASES:
+            out |= OPERATION_ALIASES[name]
+        elif name in MUTATION_FIELDS:
+            out.add(name)
+        else:
+            known = sorted({*OPERATION_ALIASES, *MUTATION_FIELDS})
+            raise FaultSpecError(f"unknown operation {name!r}: use one of {known}")
+    return frozenset(out)
 
 
 @dataclass
@@ -42,13 +105,20 @@ class Faults:
     error_kinds: list[str] = field(default_factory=lambda: ["500"])
     error_count: int | None = None  # None: every request rolls the dice; N: the next N fail
     retry_after: int = 1
-    lose_responses: int = 0  # the next N mutations are applied, then the connection drops
-    exhausted: set[str] = field(default_factory=set)  # GPU types with no capacity on create
+    lose_responses: int | None = 0  # the next N successful mutations lose their answer
+    lose_rate: float = 1.0  # ... each with this probability (None count: no limit)
+    lose_operations: frozenset[str] = MUTATION_FIELDS  # GraphQL mutation fields affected
+    exhausted: set[Capacity] = field(default_factory=set)  # no capacity on create
     gpu_taken: set[str] = field(default_factory=set)  # pods whose GPUs are taken on resume
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
 
     def apply(self, spec: dict[str, Any]) -> None:
-        """Merge a JSON fault request (see `describe` for the keys)."""
+        """Merge a JSON fault request (see the module docstring); a bad one changes nothing."""
+        trial = copy.deepcopy(self)
+        trial._merge(spec)
+        self.__dict__.update(trial.__dict__)
+
+    def _merge(self, spec: dict[str, Any]) -> None:
         unknown = set(spec) - {
             "seed",
             "latency_ms",
@@ -63,6 +133,8 @@ class Faults:
         }
         if unknown:
             raise FaultSpecError(f"unknown fault keys: {sorted(unknown)}")
+        exhaust = capacities(spec.get("exhaust") or [])
+        restore = capacities(spec.get("restore") or [])
         if spec.get("clear"):
             self.clear()
         if "seed" in spec:
@@ -71,25 +143,45 @@ class Faults:
         if "latency_ms" in spec:
             self.latency_ms = max(0.0, float(spec["latency_ms"]))
         if "errors" in spec:
-            errors = spec["errors"] or {}
-            kinds = [str(k) for k in errors.get("kinds", ["500"])]
-            bad = [k for k in kinds if k not in ERROR_KINDS]
-            if bad or not kinds:
-                raise FaultSpecError(f"error kinds must be among {ERROR_KINDS}, got {kinds}")
-            rate = float(errors.get("rate", 1.0 if "count" in errors else 0.0))
-            if not 0.0 <= rate <= 1.0:
-                raise FaultSpecError("error rate must be between 0 and 1")
-            self.error_rate = rate
-            self.error_kinds = kinds
-            count = errors.get("count")
-            self.error_count = None if count is None else int(count)
-            self.retry_after = int(errors.get("retry_after", 1))
+            self._apply_errors(spec["errors"] or {})
         if "lose_responses" in spec:
-            self.lose_responses = int(spec["lose_responses"])
-        self.exhausted |= set(spec.get("exhaust") or [])
-        self.exhausted -= set(spec.get("restore") or [])
+            self._apply_lose(spec["lose_responses"])
+        self.exhausted |= set(exhaust)
+        self.exhausted -= set(restore)
         self.gpu_taken |= set(spec.get("gpu_taken") or [])
         self.gpu_taken -= set(spec.get("gpu_free") or [])
+
+    def _apply_errors(self, errors: dict[str, Any]) -> None:
+        if not isinstance(errors, dict):
+            raise FaultSpecError("errors must be an object")
+        unknown = set(errors) - {"rate", "probability", "kinds", "count", "retry_after"}
+        if unknown:
+            raise FaultSpecError(f"unknown error fault keys: {sorted(unknown)}")
+        kinds = [str(k) for k in errors.get("kinds", ["500"])]
+        bad = [k for k in kinds if k not in ERROR_KINDS]
+        if bad or not kinds:
+            raise FaultSpecError(f"error kinds must be among {ERROR_KINDS}, got {kinds}")
+        default = 1.0 if errors.get("count") is not None else 0.0
+        rate = errors.get("probability", errors.get("rate", default))
+        self.error_rate = _probability(rate, "error probability")
+        self.error_kinds = kinds
+        count = errors.get("count")
+        self.error_count = None if count is None else int(count)
+        self.retry_after = int(errors.get("retry_after", 1))
+
+    def _apply_lose(self, lose: Any) -> None:
+        if isinstance(lose, bool) or not isinstance(lose, int | dict):
+            raise FaultSpecError("lose_responses must be a count or an object")
+        if isinstance(lose, int):
+            lose = {"count": lose}
+        unknown = set(lose) - {"count", "probability", "operations"}
+        if unknown:
+            raise FaultSpecError(f"unknown lose_responses keys: {sorted(unknown)}")
+        count = lose.get("count")
+        self.lose_responses = None if count is None else int(count)
+        self.lose_rate = _probability(lose.get("probability", 1.0), "lose probability")
+        operations = lose.get("operations")
+        self.lose_operations = MUTATION_FIELDS if operations is None else _operations(operations)
 
     def clear(self) -> None:
         self.latency_ms = 0.0
@@ -97,6 +189,8 @@ class Faults:
         self.error_kinds = ["500"]
         self.error_count = None
         self.lose_responses = 0
+        self.lose_rate = 1.0
+        self.lose_operations = MUTATION_FIELDS
         self.exhausted = set()
         self.gpu_taken = set()
         self.rng = random.Random(self.seed)
@@ -106,15 +200,27 @@ class Faults:
             "seed": self.seed,
             "latency_ms": self.latency_ms,
             "errors": {
-                "rate": self.error_rate,
+                "probability": self.error_rate,
+                "rate": self.error_rate,  # the older name of probability
                 "kinds": self.error_kinds,
                 "count": self.error_count,
                 "retry_after": self.retry_after,
             },
             "lose_responses": self.lose_responses,
-            "exhausted": sorted(self.exhausted),
+            "lose": {
+                "count": self.lose_responses,
+                "probability": self.lose_rate,
+                "operations": sorted(self.lose_operations),
+            },
+            "exhausted": sorted(
+                gpu if cloud == ANY else f"{gpu}/{cloud}" for gpu, cloud in self.exhausted
+            ),
             "gpu_taken": sorted(self.gpu_taken),
         }
+
+    def is_exhausted(self, gpu_type_id: str, cloud: str) -> bool:
+        """True when a create of this GPU type in this cloud finds no capacity now."""
+        return any((gpu in (gpu_type_id, ANY)) and (c in (cloud, ANY)) for gpu, c in self.exhausted)
 
     def roll_error(self) -> str | None:
         """The error kind this API request gets, or None. Consumes the seeded generator."""
@@ -128,8 +234,32 @@ class Faults:
             return None
         return self.rng.choice(self.error_kinds)
 
-    def take_lost_response(self) -> bool:
-        if self.lose_responses > 0:
+    def take_lost_response(self, fields: Iterable[str] = MUTATION_FIELDS) -> bool:
+        """Whether the answer to this applied mutation (of these root fields) is lost."""
+        if self.lose_responses is not None and self.lose_responses <= 0:
+            return False
+        if not self.lose_operations & set(fields):
+            return False
+        if self.lose_rate < 1.0 and self.rng.random() >= self.lose_rate:
+            return False
+        if self.lose_responses is not None:
             self.lose_responses -= 1
-            return True
-        return False
+        return True
+
+    def mangle(self, value: Any, depth: int = 0) -> Any:
+        """`value` with one part (chosen by the dice) replaced by a value of the wrong type."""
+        if isinstance(value, dict) and value and depth < 4 and self.rng.random() < 0.75:
+            key = self.rng.choice(sorted(value))
+            return {**value, key: self.mangle(value[key], depth + 1)}
+        if isinstance(value, list) and value and depth < 4 and self.rng.random() < 0.75:
+            index = self.rng.randrange(len(value))
+            return [*value[:index], self.mangle(value[index], depth + 1), *value[index + 1 :]]
+        if isinstance(value, bool):
+            return "yes"
+        if isinstance(value, int | float):
+            return f"{value}"
+        if isinstance(value, str):
+            return 42
+        if value is None:
+            return 42
+        return "garbage"  # an object or a list

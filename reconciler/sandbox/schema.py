@@ -11,6 +11,7 @@ from typing import Any
 from graphql import (
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     GraphQLError,
     GraphQLList,
     GraphQLNonNull,
@@ -103,6 +104,7 @@ class Prepared:
     errors: tuple[GraphQLError, ...]
     error_code: str
     mutation: bool
+    root_fields: tuple[str, ...] = ()  # the top-level fields the document selects
 
 
 @lru_cache(maxsize=512)
@@ -116,11 +118,15 @@ def prepare(query: str) -> Prepared:
     errors = validate(schema, document)
     if errors:
         return Prepared(None, tuple(errors), "GRAPHQL_VALIDATION_FAILED", False)
-    mutation = any(
-        isinstance(d, OperationDefinitionNode) and d.operation == OperationType.MUTATION
-        for d in document.definitions
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    mutation = any(d.operation == OperationType.MUTATION for d in operations)
+    root_fields = tuple(
+        s.name.value
+        for d in operations
+        for s in d.selection_set.selections
+        if isinstance(s, FieldNode)
     )
-    return Prepared(document, (), "", mutation)
+    return Prepared(document, (), "", mutation, root_fields)
 
 
 def _error_json(err: GraphQLError, code: str | None = None) -> dict[str, Any]:

@@ -246,7 +246,7 @@ class Store:
         )
 
     def available(self, gpu_type_id: str, cloud: str, *, for_create: bool = True) -> int:
-        if for_create and gpu_type_id in self.faults.exhausted:
+        if for_create and self.faults.is_exhausted(gpu_type_id, cloud):
             return 0
         return max(0, self.total_stock(gpu_type_id, cloud) - self.used(gpu_type_id, cloud))
 
