@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.errors import TransientApiError
+from reconciler.errors import ApiResponseError, TransientApiError
 from reconciler.executor import PollPolicy, create_request, execute
 from reconciler.model import CloudType, OnResumeFailure, PodStatus, SecretRef
 from reconciler.plans import Action, ApplyResult, Outcome, Placement, Plan
@@ -105,9 +105,17 @@ def test_create_with_no_capacity_anywhere_fails_naming_each_fallback() -> None:
     )
 
 
-def test_lost_create_answer_keeps_the_intent() -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        TransientApiError("RunPod CreatePod: ReadTimeout", maybe_processed=True),
+        ApiResponseError("RunPod answer: data.podFindAndDeployOnDemand.id is not a string"),
+    ],
+    ids=["no answer", "unreadable answer"],
+)
+def test_lost_create_answer_keeps_the_intent(error: Exception) -> None:
     api, journal = FakeApi(), ListJournal()
-    api.create_error = TransientApiError("RunPod CreatePod: ReadTimeout", maybe_processed=True)
+    api.create_error = error
     pod = spec()
     result = run(plan(change(pod, Action.CREATE)), api, journal, pod)
     assert result.results[0].outcome is Outcome.FAILED

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 
-from reconciler.errors import ApiError, CapacityError, ResumeCapacityError, TransientApiError
+from reconciler.errors import (
+    ApiError,
+    ApiResponseError,
+    CapacityError,
+    ResumeCapacityError,
+    TransientApiError,
+)
 from reconciler.executor.context import ChangeFailed, Landed, StepContext
 from reconciler.executor.readiness import NotReadyError
 from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
@@ -104,6 +110,13 @@ async def _create(ctx: StepContext, change: Change, spec: PodSpec) -> Landed:
                     ) from exc
                 await ctx.write(ctx.journal.create_failed, uid)
                 raise
+            except ApiResponseError as exc:
+                # RunPod answered 200 but the body made no sense: the create probably happened
+                raise ChangeFailed(
+                    f"the create on {where} got an unreadable answer ({exc}); the pod may "
+                    "exist: the next plan finds it by its PODCTL_UID marker and adopts it "
+                    "or terminates it"
+                ) from exc
             except ApiError:
                 await ctx.write(ctx.journal.create_failed, uid)
                 raise
