@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import struct
+from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -52,6 +53,8 @@ class SandboxApp:
         self.api_key = api_key
         self.on_change = on_change or _nothing
         self.info = info
+        self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
+        self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -95,6 +98,7 @@ class SandboxApp:
 
     async def _graphql(self, scope: Scope, method: str, body: bytes, send: Send) -> None:
         faults = self.faults
+        self.requests["total"] += 1
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         kind = faults.roll_error()
@@ -134,6 +138,8 @@ class SandboxApp:
             await _json(send, 400, _err("variables must be an object", "BAD_REQUEST"))
             return
         prepared = schema.prepare(request["query"])
+        self.requests["mutations" if prepared.mutation else "queries"] += 1
+        self.fields.update(prepared.root_fields)
         status, payload = schema.run_prepared(
             self.store, prepared, variables, request.get("operationName")
         )
@@ -161,6 +167,8 @@ class SandboxApp:
         elif path == "/_sandbox/reset":
             self.store.reset()
             self.faults.clear()
+            self.requests.clear()
+            self.fields.clear()
             await self.on_change()
             await _json(send, 200, self.status())
         elif method == "GET":
@@ -217,6 +225,12 @@ class SandboxApp:
             "pods": len(self.store.pods),
             "running": sum(1 for p in pods if p.desired_status == "RUNNING"),
             "faults": self.faults.describe(),
+            "requests": {
+                "total": self.requests["total"],
+                "queries": self.requests["queries"],
+                "mutations": self.requests["mutations"],
+                "by_field": dict(sorted(self.fields.items())),
+            },
         }
 
 

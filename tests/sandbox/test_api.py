@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.sandbox import control
 from tests.sandbox.conftest import Sandbox
 
 NO_CAPACITY = (
@@ -288,3 +289,19 @@ def test_directives_and_nested_fragments_on_pods(sb: Sandbox):
     assert pod["runtime"]["ports"] == [
         {"__typename": "PodRuntimePorts", "privatePort": 22, "kind": "tcp"}
     ]
+
+
+def test_status_counts_requests_by_kind_and_field(sb: Sandbox):
+    """Benchmarks and e2e tests read these counters to prove "one list query per plan"."""
+    sb.gql("query { myself { pods { id } } }")
+    pod = sb.create()
+    sb.gql("mutation($id: String!) { podStop(input: {podId: $id}) { id } }", {"id": pod["id"]})
+    counted = control.request(sb.info, "GET", "/_sandbox/status")["requests"]
+    assert counted == {
+        "total": 3,
+        "queries": 1,
+        "mutations": 2,
+        "by_field": {"myself": 1, "podFindAndDeployOnDemand": 1, "podStop": 1},
+    }
+    control.reset(sb.data_dir)
+    assert control.request(sb.info, "GET", "/_sandbox/status")["requests"]["total"] == 0
