@@ -302,7 +302,12 @@ class PodRecord:
 
 @dataclass(frozen=True)
 class JobRecord:
-    """The last run of a job podctl knows about."""
+    """The last run of a job podctl knows about.
+
+    `inputs` holds a hash per input (run, env, workdir, upload, image) so a plan can say which
+    one changed; from_env values enter it only as salted hashes. RUNNING is written before the
+    job starts (write-ahead): the next apply reattaches or collects instead of starting again.
+    """
 
     fingerprint: str
     pod_id: str
@@ -310,6 +315,8 @@ class JobRecord:
     exit_code: int | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    message: str = ""  # why it failed (exit code, download error...), for status and plans
 
 
 @dataclass(frozen=True)

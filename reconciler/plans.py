@@ -86,6 +86,7 @@ class Change:
     observed: Observed | None = None  # pods only
     then_stop: bool = False  # create/replace of a pod that should end stopped
     job: str | None = None  # run-job only: the job name
+    fingerprint: str | None = None  # run-job only: the job's fingerprint (names its run folder)
 
     @property
     def is_noop(self) -> bool:
@@ -199,6 +200,7 @@ def _change_dict(c: Change) -> dict[str, object]:
         },
         "then_stop": c.then_stop,
         "job": c.job,
+        "fingerprint": c.fingerprint,
     }
 
 
@@ -345,6 +347,7 @@ def _change_from(r: _Reader) -> Change:
         observed=observed,
         then_stop=r.bool_("then_stop"),
         job=r.opt_str("job"),
+        fingerprint=r.opt_str("fingerprint"),
     )
 
 

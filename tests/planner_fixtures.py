@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.jobs import job_fingerprint, job_inputs
 from reconciler.model import (
     ActualPod,
     ActualState,
@@ -111,8 +112,14 @@ def lockfile(*records: tuple[str, PodRecord], **kw: Any) -> Lockfile:
     return Lockfile(**base)
 
 
-def succeeded(pod_id: str = "p1") -> JobRecord:
-    return JobRecord(fingerprint="f", pod_id=pod_id, status=JobStatus.SUCCEEDED)
+def succeeded(
+    job: JobSpec, spec: PodSpec, pod_id: str = "p1", status: JobStatus = JobStatus.SUCCEEDED
+) -> JobRecord:
+    """A ledger entry for `job` as it is now (same fingerprint): it does not run again."""
+    inputs = job_inputs(job, spec, secrets={})
+    return JobRecord(
+        fingerprint=job_fingerprint(inputs), pod_id=pod_id, status=status, inputs=inputs
+    )
 
 
 def offer(gpu: str, price: float, min_bid: float = 0.2, name: str = "") -> GpuOffer:
@@ -131,4 +138,5 @@ OFFERS = {
 
 
 def make_plan(d: DesiredState, a: ActualState, r: Lockfile | None = None, **kw: Any) -> Plan:
-    return plan(d, a, r if r is not None else lockfile(), offers=OFFERS, secrets=SECRETS, **kw)
+    kw.setdefault("secrets", SECRETS)
+    return plan(d, a, r if r is not None else lockfile(), offers=OFFERS, **kw)

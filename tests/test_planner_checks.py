@@ -175,7 +175,10 @@ JOBS = (
 def test_after_jobs_is_converged_once_jobs_succeeded(after, status, action, reason):
     spec = pod_spec(after_jobs=after)
     pods = () if status is None else (actual_pod(spec, status=status),)
-    rec = lockfile(("trainer", record(spec)), jobs={"prep": succeeded(), "train": succeeded()})
+    rec = lockfile(
+        ("trainer", record(spec)),
+        jobs={"prep": succeeded(JOBS[0], spec), "train": succeeded(JOBS[1], spec)},
+    )
     (change,) = make_plan(desired(spec, jobs=JOBS), actual(*pods), rec).changes
     assert (change.action, change.reason) == (action, reason)
 
@@ -187,20 +190,36 @@ def test_after_jobs_is_converged_once_jobs_succeeded(after, status, action, reas
 def test_after_jobs_pod_comes_back_for_pending_jobs(after, status, action):
     spec = pod_spec(after_jobs=after)
     pods = () if status is None else (actual_pod(spec, status=status),)
-    rec = lockfile(jobs={"prep": succeeded()})
-    p = make_plan(
-        desired(spec, jobs=JOBS), actual(*pods), rec, pods_with_pending_jobs=frozenset({"trainer"})
+    rec = lockfile(jobs={"prep": succeeded(JOBS[0], spec)})
+    p = make_plan(desired(spec, jobs=JOBS), actual(*pods), rec)
+    pod, *runs, after_jobs = p.changes
+    assert pod.action is action
+    assert "jobs to run: train" in pod.reason
+    # a pod created again has a new disk: what ran on the old one runs again (prep here)
+    expected = [("job.train", "new")]
+    if action is Action.CREATE:
+        expected.insert(0, ("job.prep", "its pod is created again: a new disk"))
+    assert [(r.address, r.reason) for r in runs] == expected
+    assert all(r.action is Action.RUN_JOB and r.depends_on[0] == "pod.trainer" for r in runs)
+    stop = after is AfterJobs.STOP
+    assert (after_jobs.address, after_jobs.action, after_jobs.depends_on) == (
+        "pod.trainer",
+        Action.STOP if stop else Action.TERMINATE,
+        tuple(a for a, _ in expected),
     )
-    (change,) = p.changes
-    assert change.action is action
-    assert "jobs to run: train" in change.reason
+    assert p.total_cost_after == 0.0  # it ends stopped or gone
 
 
 def test_after_jobs_with_unfinished_jobs_keeps_running():
     spec = pod_spec(after_jobs=AfterJobs.TERMINATE)
-    rec = lockfile(("trainer", record(spec)), jobs={"prep": succeeded()})
+    rec = lockfile(("trainer", record(spec)), jobs={"prep": succeeded(JOBS[0], spec)})
     p = make_plan(desired(spec, jobs=JOBS), actual(actual_pod(spec)), rec)
-    assert p.changes[0].action is Action.NOOP and p.changes[0].reason == "up to date"
+    assert [(c.address, c.action.value, c.reason) for c in p.changes] == [
+        ("pod.trainer", "no-op", "jobs to run: train"),
+        ("job.train", "run-job", "new"),
+        ("pod.trainer", "terminate", "terminated after its jobs succeed"),
+    ]
+    assert p.changes[1].pod_id == "p1" and p.changes[1].depends_on == ()
 
 
 def test_fingerprint_ignores_state_and_secret_values_but_not_shape():

@@ -54,6 +54,8 @@ def dumps(lockfile: Lockfile) -> str:
                 "exit_code": r.exit_code,
                 "started_at": _time(r.started_at),
                 "finished_at": _time(r.finished_at),
+                "inputs": dict(sorted(r.inputs.items())),
+                "message": r.message,
             }
             for name, r in sorted(lockfile.jobs.items())
         },
@@ -152,6 +154,11 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
             exit_code=r.int_(j.get("exit_code"), f"jobs.{name}.exit_code", optional=True),
             started_at=r.time(j.get("started_at"), f"jobs.{name}.started_at"),
             finished_at=r.time(j.get("finished_at"), f"jobs.{name}.finished_at"),
+            inputs={
+                r.str_(k, f"jobs.{name}.inputs"): r.str_(v, f"jobs.{name}.inputs.{k}")
+                for k, v in r.obj(j.get("inputs", {}), f"jobs.{name}.inputs").items()
+            },
+            message=r.str_(j.get("message", ""), f"jobs.{name}.message"),
         )
         for name, value in r.obj(top.get("jobs", {}), "jobs").items()
         for j in [r.obj(value, f"jobs.{name}")]

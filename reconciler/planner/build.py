@@ -16,6 +16,13 @@ from reconciler.model import (
 )
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
+from reconciler.planner.jobs import (
+    job_changes,
+    job_prints,
+    new_disk_reasons,
+    own_reasons,
+    with_dependants,
+)
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import spot_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
@@ -127,9 +134,18 @@ def plan(
     destroy: bool = False,
     force: bool = False,
     pods_with_pending_jobs: frozenset[str] = frozenset(),
+    job_uploads: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Desired + actual + recorded -> the changes that converge the stack, no-ops included."""
-    ctx = Context(desired, recorded, offers, secrets, pods_with_pending_jobs)
+    """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
+
+    `job_uploads` maps a job to the digest of its local upload files (the workflow reads
+    them; the planner does no I/O). Jobs run when `planner.jobs` says so, and a pod with a
+    job to run is kept (or brought back) running until its jobs are done.
+    """
+    prints = job_prints(desired, secrets, job_uploads or {})
+    reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
+    pending = frozenset(desired.jobs[n].pod for n in reasons) | pods_with_pending_jobs
+    ctx = Context(desired, recorded, offers, secrets, pending)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
@@ -142,6 +158,11 @@ def plan(
     if targets:
         decisions = [d for d in decisions if f"pod.{d.change.pod}" in targets]
     changes = [d.change for d in decisions]
+    if not destroy:
+        reasons = new_disk_reasons(desired, recorded, reasons, changes)
+        if targets:
+            reasons = {n: r for n, r in reasons.items() if desired.jobs[n].pod in _pods(targets)}
+        changes += job_changes(desired, reasons, prints, changes)
     warnings: list[str] = []
     for d in decisions:
         warnings += d.warnings
@@ -166,10 +187,28 @@ def plan(
         spec_digest=spec_digest(desired, secrets),
         spec_files=tuple(desired.files),
         targets=tuple(sorted(targets)),
-        total_cost_before=round(sum(c.cost_before or 0.0 for c in changes), 4),
-        total_cost_after=round(sum(c.cost_after or 0.0 for c in changes), 4),
+        total_cost_before=round(sum(_per_pod(changes, first=True).values()), 4),
+        total_cost_after=round(sum(_per_pod(changes, first=False).values()), 4),
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),
         notes=tuple(n for d in decisions for n in d.notes),
     )
+
+
+def _pods(targets: frozenset[str]) -> frozenset[str]:
+    return frozenset(t[4:] for t in targets if t.startswith("pod."))
+
+
+def _per_pod(changes: list[Change], *, first: bool) -> dict[str, float]:
+    """$/h per pod address: before from its first change, after from its last (after_jobs)."""
+    costs: dict[str, float] = {}
+    for c in changes:
+        if c.action is Action.RUN_JOB:
+            continue
+        cost = (c.cost_before if first else c.cost_after) or 0.0
+        if first:
+            costs.setdefault(c.address, cost)
+        else:
+            costs[c.address] = cost
+    return costs

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Mapping
 
+from reconciler.jobs import env_salted, secret_hash
 from reconciler.model import DesiredState, EnvValue, JobSpec, PodSpec, SecretRef
 
 
@@ -54,36 +54,11 @@ def pod_fingerprint(spec: PodSpec) -> str:
     return "sha256:" + _sha(_pod_shape(spec))[:32]
 
 
-# PBKDF2 rounds for a from_env value: a plan file must not make guessing a weak secret cheap
-SECRET_HASH_ROUNDS = 20_000
-
-
-@functools.lru_cache(maxsize=256)
-def _slow_hash(name: str, value: str) -> str:
-    salt = f"podctl-from-env:{name}".encode()
-    return hashlib.pbkdf2_hmac("sha256", value.encode(), salt, SECRET_HASH_ROUNDS).hex()[:32]
-
-
-def _salted(secrets: Mapping[str, str], name: str) -> str:
-    """A from_env value as a salted, slow hash (salted by the variable name)."""
-    value = secrets.get(name)
-    return "" if value is None else _slow_hash(name, value)
-
-
-def _env_salted(env: Mapping[str, EnvValue], secrets: Mapping[str, str]) -> dict[str, object]:
-    return {
-        k: {"from_env": v.from_env, "hash": _salted(secrets, v.from_env)}
-        if isinstance(v, SecretRef)
-        else v
-        for k, v in sorted(env.items())
-    }
-
-
 def _job_shape(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, object]:
     return {
         "pod": job.pod,
         "run": job.run,
-        "env": _env_salted(job.env, secrets),
+        "env": env_salted(job.env, secrets),
         "workdir": job.workdir,
         "upload": [[t.source, t.target] for t in job.upload],
         "download": [[t.source, t.target] for t in job.download],
@@ -100,7 +75,7 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
     pods: dict[str, object] = {}
     for name, spec in sorted(desired.pods.items()):
         shape = _pod_shape(spec)
-        shape["env"] = _env_salted(spec.env, secrets)
+        shape["env"] = env_salted(spec.env, secrets)
         shape.update(
             state=spec.state.value,
             max_lifetime_s=spec.max_lifetime_s,
@@ -119,7 +94,7 @@ def view_digest(view: Mapping[str, object], secret_values: frozenset[str] = froz
     Env values equal to a known from_env value enter as their salted slow hash, never raw.
     """
     masked = {
-        k: {"secret": _slow_hash(k, v)} if isinstance(v, str) and v in secret_values else v
+        k: {"secret": secret_hash(k, v)} if isinstance(v, str) and v in secret_values else v
         for k, v in view.items()
     }
     return _sha(masked)[:16]

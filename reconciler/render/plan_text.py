@@ -31,6 +31,8 @@ def _field_colour(sym: str) -> str:
 def change_lines(change: Change, color: bool) -> list[str]:
     """The block of one change: head line, fields, warnings, GPU chain, cost."""
     head = f"{style.SYMBOLS[change.action]} {change.action.value} {change.address}"
+    if change.action is Action.RUN_JOB:
+        head += f" on pod.{change.pod}"
     if change.pod_id and change.pod_id not in change.address:
         head += f" ({change.pod_id})"
     lines = [
@@ -43,7 +45,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
         lines.append(INDENT + style.paint("! " + w, "33", color))
     if change.placements:
         lines.append(f"{INDENT}gpu: {style.chain(change.placements)}")
-    if change.action is not Action.NOOP:
+    if change.action not in (Action.NOOP, Action.RUN_JOB):
         lines.append(
             f"{INDENT}cost: {style.per_hour(change.cost_before)} -> "
             f"{style.per_hour(change.cost_after)}"
