@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
-from reconciler.model import AfterJobs, JobSpec, JobStatus, Rerun, SecretRef
-from reconciler.plans import Action, plan_to_dict
+from reconciler.model import AfterJobs, JobSpec, JobStatus, Lockfile, PodSpec, Rerun, SecretRef
+from reconciler.plans import Action, Plan, plan_to_dict
 from tests.planner_fixtures import (
     actual,
     actual_pod,
@@ -26,11 +27,11 @@ OTHER = JobSpec(name="other", pod="trainer", run="other")
 JOBS = (PREP, TRAIN, EVAL, OTHER)
 
 
-def _runs(p):
+def _runs(p: Plan) -> list[tuple[str, str]]:
     return [(c.address, c.reason) for c in p.changes if c.action is Action.RUN_JOB]
 
 
-def _all_done(jobs=JOBS, spec=SPEC, **kw):
+def _all_done(jobs: tuple[JobSpec, ...] = JOBS, spec: PodSpec = SPEC, **kw: Any) -> Lockfile:
     return lockfile(
         ("trainer", record(spec)), jobs={j.name: succeeded(j, spec) for j in jobs}, **kw
     )
