@@ -15,6 +15,7 @@ from reconciler.model import (
     ActualState,
     CloudType,
     DesiredState,
+    JobRecord,
     PodMarkers,
     PodRecord,
     PodSpec,
@@ -177,6 +178,12 @@ class ListJournal:
 
     def terminated(self, pod: str, pod_id: str) -> None:
         self.entries.append(("terminated", pod, pod_id))
+
+    def job_started(self, job: str, record: JobRecord) -> None:
+        self.entries.append(("job_started", job, record.pod_id, record.fingerprint))
+
+    def job_finished(self, job: str, record: JobRecord) -> None:
+        self.entries.append(("job_finished", job, record.status.value, record.exit_code))
 
     def kinds(self) -> list[str]:
         return [e[0] for e in self.entries]

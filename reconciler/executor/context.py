@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ParamSpec
 
 from reconciler.errors import PodctlError
-from reconciler.executor.protocols import Journal, PodApi
+from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import Readiness
-from reconciler.model import ActualPod, ActualState, DesiredState, PodSpec
+from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, PodSpec
 from reconciler.plans import Change, Placement, Plan
 
 OnEvent = Callable[[str], None]
+OnJobLine = Callable[[str, str], None]  # (job, line): a line of a job's log as it streams
 Fingerprint = Callable[[PodSpec], str]
 P = ParamSpec("P")
 
@@ -49,6 +50,26 @@ class StepContext:
     semaphore: asyncio.Semaphore
     fingerprint: Fingerprint
     journal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    shells: Shells | None = None
+    recorded_jobs: Mapping[str, JobRecord] = field(default_factory=dict)
+    job_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # for the ledger
+    on_job_line: OnJobLine | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    # pod name -> the pod as this apply last saw it ready (creates, resumes, updates)
+    ready: dict[str, ActualPod] = field(default_factory=dict)
+    created: set[str] = field(default_factory=set)  # pods (by name) this apply created
+    pod_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def pod_lock(self, pod: str) -> asyncio.Lock:
+        """One job at a time per pod (unless a job says `parallel: true`)."""
+        return self.pod_locks.setdefault(pod, asyncio.Lock())
+
+    def pod_id_of(self, change: Change) -> str | None:
+        """The pod a change acts on: the plan's id, else the one this apply created for it."""
+        if change.pod_id is not None:
+            return change.pod_id
+        ready = self.ready.get(change.pod)
+        return ready.pod_id if ready is not None else None
 
     def event(self, change: Change, text: str) -> None:
         self.on_event(f"{change.address}: {text}")

@@ -1,11 +1,13 @@
-"""The executor's two ports: PodApi (the RunPod calls it makes) and Journal (lockfile writes)."""
+"""The executor's ports: PodApi (RunPod calls), Journal (lockfile writes), Shells (SSH to pods)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
-from reconciler.model import ActualPod, ActualState, PodRecord, PodStatus
+from reconciler.jobs.remote import RemoteJob
+from reconciler.model import ActualPod, ActualState, JobRecord, PodRecord, PodStatus
 from reconciler.runpod.documents import PodCreateRequest
 
 
@@ -64,3 +66,53 @@ class Journal(Protocol):
 
     def terminated(self, pod: str, pod_id: str) -> None:
         """A pod is gone: forget it if it is the one recorded for `pod` (and its intent)."""
+
+    def job_started(self, job: str, record: JobRecord) -> None:
+        """Before a job starts on its pod (write-ahead): a crash after this reattaches."""
+
+    def job_finished(self, job: str, record: JobRecord) -> None:
+        """A job ended (succeeded with its results downloaded, or failed)."""
+
+
+class Transferred(Protocol):
+    """What an upload or download moved."""
+
+    files: int
+    bytes: int
+    skipped: int
+
+
+class PodShell(Protocol):
+    """One SSH connection to one pod (reused for all its jobs and files)."""
+
+    async def run(
+        self, command: str, *, stdin: str | None = None, timeout_s: float | None = None
+    ) -> tuple[int, str, str]: ...
+
+    async def start_job(
+        self,
+        run_dir: str,
+        command: str,
+        *,
+        env: Mapping[str, str],
+        workdir: str | None,
+        timeout_s: int | None,
+    ) -> RemoteJob: ...
+
+    async def job_status(self, run_dir: str) -> RemoteJob: ...
+
+    async def follow_log(
+        self, run_dir: str, on_line: Callable[[str], None], *, offset: int = 0
+    ) -> RemoteJob: ...
+
+    async def upload(self, local: Path, remote: str) -> Transferred: ...
+
+    async def download(self, remote: str, local: Path) -> Transferred: ...
+
+
+class Shells(Protocol):
+    """Opens (once per pod, then reuses) an SSH connection; pins host keys on first use."""
+
+    async def open(self, pod: ActualPod) -> PodShell: ...
+
+    async def aclose(self) -> None: ...

@@ -9,11 +9,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.errors import PodctlError
-from reconciler.executor.context import Fingerprint, OnEvent, StepContext
-from reconciler.executor.protocols import Journal, PodApi
+from reconciler.executor.context import Fingerprint, OnEvent, OnJobLine, StepContext
+from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
 from reconciler.executor.steps import run_change
-from reconciler.model import ActualState, DesiredState
+from reconciler.model import ActualState, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import ApplyResult, Change, ChangeResult, Outcome, Plan
 
@@ -33,12 +33,20 @@ async def execute(
     poll: PollPolicy | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     fingerprint: Fingerprint | None = None,
+    shells: Shells | None = None,
+    recorded_jobs: Mapping[str, JobRecord] | None = None,
+    job_inputs: Mapping[str, Mapping[str, str]] | None = None,
+    on_job_line: OnJobLine | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
     `actual` (the state the plan was made from) lets an update keep the pod's markers and lets
     the journal record adopted pods. Every mutation's outcome is journaled right after it, so
     an exception or interrupt at any point leaves every created pod in the lockfile.
+
+    A change waits for the changes it depends on that come EARLIER in the plan (a pod may
+    appear twice: created first, terminated after its jobs). run-job changes go through
+    `shells` (SSH); `recorded_jobs` is the job ledger the plan was made against.
     """
     ctx = StepContext(
         plan=plan,
@@ -54,6 +62,10 @@ async def execute(
         now=now,
         semaphore=asyncio.Semaphore(max(1, parallelism)),
         fingerprint=fingerprint or pod_fingerprint,
+        shells=shells,
+        recorded_jobs=recorded_jobs or {},
+        job_inputs=job_inputs or {},
+        on_job_line=on_job_line,
     )
     for change in plan.changes:
         if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
@@ -63,19 +75,20 @@ async def execute(
     actionable = plan.actionable
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in actionable]
-    by_address: dict[str, list[asyncio.Future[Outcome]]] = {}
+    earlier: dict[str, list[asyncio.Future[Outcome]]] = {}
+    tasks = []
     for change, future in zip(actionable, futures, strict=True):
-        by_address.setdefault(change.address, []).append(future)
-    tasks = [
-        asyncio.create_task(_run_one(ctx, change, future, by_address))
-        for change, future in zip(actionable, futures, strict=True)
-    ]
+        waits = {d: list(earlier.get(d, ())) for d in change.depends_on}
+        tasks.append(asyncio.create_task(_run_one(ctx, change, future, waits)))
+        earlier.setdefault(change.address, []).append(future)
     try:
         results = await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()
         await ctx.readiness.aclose()
+        if shells is not None:
+            await shells.aclose()
     return ApplyResult(stack=plan.stack, results=tuple(results))
 
 
@@ -83,13 +96,13 @@ async def _run_one(
     ctx: StepContext,
     change: Change,
     done: asyncio.Future[Outcome],
-    by_address: Mapping[str, list[asyncio.Future[Outcome]]],
+    waits: Mapping[str, list[asyncio.Future[Outcome]]],
 ) -> ChangeResult:
     started = time.monotonic()
     result: ChangeResult | None = None
     try:
         for dependency in change.depends_on:
-            for future in by_address.get(dependency, ()):
+            for future in waits.get(dependency, ()):
                 outcome = await asyncio.shield(future)
                 if outcome is not Outcome.DONE:
                     ctx.event(change, f"skipped: {dependency} did not succeed")

@@ -22,6 +22,10 @@ from reconciler.plans import Action, Change, ChangeResult, Outcome
 async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
     """Do one actionable change; raise a PodctlError (the summary shows it) when it fails."""
     action = change.action
+    if action is Action.RUN_JOB:
+        from reconciler.executor.jobs import run_job
+
+        return await run_job(ctx, change)
     if action is Action.TERMINATE:
         return await _terminate(ctx, change)
     if action is Action.STOP:
@@ -39,7 +43,7 @@ async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
         return await _resume(ctx, change, spec)
     if action is Action.UPDATE:
         return await _update(ctx, change, spec)
-    raise ChangeFailed(f"the executor cannot run a {action.value} change yet")
+    raise ChangeFailed(f"the executor cannot run a {action.value} change")
 
 
 # --- terminate / stop ---------------------------------------------------------------------------
@@ -54,22 +58,25 @@ async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str
 
 
 async def _terminate(ctx: StepContext, change: Change) -> ChangeResult:
-    if change.pod_id is None:
+    pod_id = ctx.pod_id_of(change)
+    if pod_id is None:
         raise ChangeFailed("a terminate without a pod id (a bug in the plan)")
-    await _terminate_pod(ctx, change, change.pod_id, change.reason)
+    await _terminate_pod(ctx, change, pod_id, change.reason)
+    ctx.ready.pop(change.pod, None)
     return ChangeResult(
-        change.address, change.action, Outcome.DONE, message="terminated", pod_id=change.pod_id
+        change.address, change.action, Outcome.DONE, message="terminated", pod_id=pod_id
     )
 
 
 async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
-    pod_id = change.pod_id
+    pod_id = ctx.pod_id_of(change)
     if pod_id is None:
         raise ChangeFailed("a stop without a pod id (a bug in the plan)")
     async with ctx.semaphore:
         ctx.event(change, f"stopping {pod_id}")
         await ctx.api.stop_pod(pod_id)
     await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
+    ctx.ready.pop(change.pod, None)
     ctx.event(change, f"stopped {pod_id}")
     return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
 
@@ -144,6 +151,7 @@ async def _create(ctx: StepContext, change: Change, spec: PodSpec) -> Landed:
 async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
     landed = await _create(ctx, change, spec)
     pod = landed.pod
+    ctx.created.add(spec.name)
     if change.then_stop:
         async with ctx.semaphore:
             await ctx.api.stop_pod(pod.pod_id)
@@ -171,6 +179,7 @@ async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> C
 async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod) -> ActualPod:
     needs_ssh = any(p.replace(" ", "") == "22/tcp" for p in spec.ports)
     ready = await ctx.readiness.wait(pod, needs_ssh=needs_ssh, timeout_s=ctx.timeout_s)
+    ctx.ready[spec.name] = ready
     where = f" (ssh {ready.ssh.host}:{ready.ssh.port})" if ready.ssh else ""
     ctx.event(change, f"ready{where}")
     return ready

@@ -53,6 +53,8 @@ def own_reasons(
         elif record.fingerprint != now.fingerprint:
             names = changed_inputs(record.inputs, now.inputs)
             reasons[name] = "changed: " + ", ".join(names) if names else "changed"
+        elif record.status is JobStatus.FAILED and record.exit_code == 0:
+            reasons[name] = "its results are not downloaded yet (it is not run again)"
         elif record.status is JobStatus.FAILED:
             code = "" if record.exit_code is None else f" (exit {record.exit_code})"
             reasons[name] = f"failed before{code}"

@@ -6,8 +6,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from reconciler.lockfile import LockfileStore, clear_intent, forget_pod, record_intent, record_pod
-from reconciler.model import ActualState, Lockfile, PodRecord
+from reconciler.lockfile import (
+    LockfileStore,
+    clear_intent,
+    forget_pod,
+    record_host_keys,
+    record_intent,
+    record_job,
+    record_pod,
+)
+from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord
 
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
 
@@ -75,3 +83,14 @@ class LockfileJournal:
             lockfile = clear_intent(lockfile, seen.markers.uid)  # an orphan of a lost create
         if lockfile is not self.lockfile:
             self._write(lockfile)
+
+    def job_started(self, job: str, record: JobRecord) -> None:
+        self._write(record_job(replace(self.lockfile, stack=self.stack), job, record))
+
+    def job_finished(self, job: str, record: JobRecord) -> None:
+        self._write(record_job(replace(self.lockfile, stack=self.stack), job, record))
+
+    def pinned(self, pod_id: str, keys: tuple[str, ...]) -> None:
+        """A pod's SSH host keys, pinned on first use."""
+        if tuple(self.lockfile.host_keys.get(pod_id, ())) != keys:
+            self._write(record_host_keys(self.lockfile, pod_id, keys))

@@ -1,0 +1,236 @@
+"""A run-job change: upload, start (or reattach, or collect) exactly once, stream, download."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.errors import PodctlError
+from reconciler.executor.context import ChangeFailed, StepContext
+from reconciler.executor.protocols import PodShell, Transferred
+from reconciler.jobs.remote import RemoteJob, quote, run_dir
+from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, Rerun, SecretRef
+from reconciler.plans import Change, ChangeResult, Outcome
+
+RETRY_BACKOFF_CAP_S = 30.0
+
+
+@dataclass
+class _Tally:
+    """Files moved by one job, for its summary line."""
+
+    files: int = 0
+    bytes: int = 0
+    skipped: int = 0
+
+    def add(self, moved: Transferred) -> None:
+        self.files += moved.files
+        self.bytes += moved.bytes
+        self.skipped += moved.skipped
+
+    def text(self, verb: str) -> str:
+        if not (self.files or self.skipped):
+            return ""
+        text = f"{verb} {self.files} file(s), {_size(self.bytes)}"
+        return text + (f", {self.skipped} unchanged" if self.skipped else "")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n = n / 1000  # type: ignore[assignment]
+    return f"{n} B"
+
+
+def job_env(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The job's env with from_env values filled in (sent on stdin, never written)."""
+    return {
+        k: secrets.get(v.from_env, "") if isinstance(v, SecretRef) else v
+        for k, v in job.env.items()
+    }
+
+
+async def _job_pod(ctx: StepContext, change: Change, spec: PodSpec) -> ActualPod:
+    """The job's pod, running with its SSH port mapped (waits if it was just resumed)."""
+    pod = ctx.ready.get(spec.name)
+    if pod is not None and pod.ssh is not None:
+        return pod
+    pod_id = ctx.pod_id_of(change)
+    seen = ctx.actual.get(pod_id) if ctx.actual is not None and pod_id else None
+    if seen is None:
+        raise ChangeFailed(
+            f"pod.{spec.name} is not running, so the job cannot run (its pod change failed "
+            "or the pod was removed)"
+        )
+    ready = await ctx.readiness.wait(seen, needs_ssh=True, timeout_s=ctx.timeout_s)
+    ctx.ready[spec.name] = ready
+    return ready
+
+
+async def _open(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod) -> PodShell:
+    if ctx.shells is None:
+        raise ChangeFailed("jobs need SSH, and this apply has no SSH access (a bug)")
+    try:
+        return await ctx.shells.open(pod)
+    except PodctlError as exc:
+        if spec.name in ctx.created:
+            from reconciler.executor.steps import _terminate_pod
+
+            await _terminate_pod(ctx, change, pod.pod_id, "SSH never answered")
+            ctx.ready.pop(spec.name, None)
+            raise ChangeFailed(f"{exc}; podctl terminated the pod it created") from exc
+        raise
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+async def _archive(shell: PodShell, where: str) -> None:
+    """Move a finished (or lost) run aside, so a fresh start gets an empty run dir."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    code, _, err = await shell.run(f"mv {quote(where)} {quote(f'{where}.old-{stamp}')}")
+    if code != 0:
+        raise ChangeFailed(f"could not move the old run {where} aside: {err.strip()}")
+
+
+async def run_job(ctx: StepContext, change: Change) -> ChangeResult:
+    """Run one job exactly once: a run already on the pod is reattached or collected."""
+    name = change.job or change.address.removeprefix("job.")
+    job = ctx.desired.jobs.get(name)
+    if job is None or change.fingerprint is None:
+        raise ChangeFailed(f"job {name} is not in the spec (or the plan has no fingerprint)")
+    spec = ctx.desired.pods[job.pod]
+    pod = await _job_pod(ctx, change, spec)
+    shell = await _open(ctx, change, spec, pod)
+    lock = None if job.parallel else ctx.pod_lock(job.pod)
+    if lock is not None:
+        await lock.acquire()
+    try:
+        return await _run_locked(ctx, change, job, spec, pod, shell, change.fingerprint)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+async def _run_locked(
+    ctx: StepContext,
+    change: Change,
+    job: JobSpec,
+    spec: PodSpec,
+    pod: ActualPod,
+    shell: PodShell,
+    fingerprint: str,
+) -> ChangeResult:
+    started = time.monotonic()
+    up, down = _Tally(), _Tally()
+    for t in job.upload:
+        ctx.event(change, f"uploading {t.source} -> {t.target}")
+        up.add(await shell.upload(Path(t.source), t.target))
+    where = run_dir(spec.volume_mount, job.name, fingerprint)
+    inputs = ctx.job_inputs.get(job.name, {})
+    recorded = ctx.recorded_jobs.get(job.name)
+    unfinished = (
+        recorded is not None
+        and recorded.status is JobStatus.RUNNING
+        and recorded.fingerprint == fingerprint
+    )
+
+    def record(status: JobStatus, remote: RemoteJob | None, message: str = "") -> JobRecord:
+        return JobRecord(
+            fingerprint=fingerprint,
+            pod_id=pod.pod_id,
+            status=status,
+            exit_code=None if remote is None else remote.exit_code,
+            started_at=(_parse_time(remote.started_at) if remote else None) or _now(),
+            finished_at=_parse_time(remote.finished_at) if remote else None,
+            inputs=inputs,
+            message=message,
+        )
+
+    def on_line(line: str) -> None:
+        if ctx.on_job_line is not None:
+            ctx.on_job_line(job.name, line)
+        else:
+            ctx.on_event(f"[{job.name}] {line}")
+
+    remote = await shell.job_status(where)
+    if remote.state == "exited" and not unfinished:
+        # a run of this fingerprint ended before: collect a success (on-change), else run anew
+        fresh = job.rerun is Rerun.ALWAYS or not remote.succeeded
+        if fresh:
+            await _archive(shell, where)
+            remote = RemoteJob("absent", None, None, None, 0)
+        else:
+            ctx.event(change, "already ran on the pod (exit 0): collecting, not running again")
+    attempt = 0
+    while True:
+        if remote.state in ("absent", "lost"):
+            if remote.state == "lost":
+                ctx.event(change, "its last run was lost (the pod restarted): starting again")
+                await _archive(shell, where)
+            await ctx.write(ctx.journal.job_started, job.name, record(JobStatus.RUNNING, None))
+            ctx.event(
+                change, f"starting on {pod.pod_id}" + (f" (try {attempt + 1})" if attempt else "")
+            )
+            remote = await shell.start_job(
+                where,
+                job.run,
+                env=job_env(job, ctx.secrets),
+                workdir=job.workdir,
+                timeout_s=job.timeout_s,
+            )
+        elif remote.state == "running":
+            ctx.event(change, f"reattaching to the run on {pod.pod_id} (not starting it again)")
+        if remote.state == "running":
+            remote = await shell.follow_log(where, on_line)
+        if remote.succeeded:
+            break
+        code = remote.exit_code
+        why = "timed out" if remote.timed_out else f"exit {code}"
+        if attempt >= job.retries:
+            await ctx.write(
+                ctx.journal.job_finished, job.name, record(JobStatus.FAILED, remote, why)
+            )
+            raise ChangeFailed(
+                f"failed ({why}) after {attempt + 1} try(s); log: podctl logs {job.name}"
+            )
+        attempt += 1
+        delay = min(ctx.readiness.policy.initial_s * 2**attempt, RETRY_BACKOFF_CAP_S)
+        ctx.event(change, f"failed ({why}); retrying in {delay:g}s ({attempt}/{job.retries})")
+        await ctx.sleep(delay)
+        await _archive(shell, where)
+        remote = RemoteJob("absent", None, None, None, 0)
+    try:
+        for t in job.download:
+            ctx.event(change, f"downloading {t.source} -> {t.target}")
+            down.add(await shell.download(t.source, Path(t.target)))
+    except PodctlError as exc:
+        message = f"succeeded, but its results could not be downloaded: {exc}"
+        await ctx.write(
+            ctx.journal.job_finished, job.name, record(JobStatus.FAILED, remote, message)
+        )
+        raise ChangeFailed(
+            message + "; the next apply downloads them without running it again"
+        ) from exc
+    await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote))
+    took = time.monotonic() - started
+    parts = [f"succeeded in {took:.1f}s"] + [
+        t for t in (up.text("uploaded"), down.text("downloaded")) if t
+    ]
+    return ChangeResult(
+        change.address, change.action, Outcome.DONE, message="; ".join(parts), pod_id=pod.pod_id
+    )
