@@ -41,9 +41,14 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.cli.common import paths_or_default
     from reconciler.workflow import status
 
-    stack, rows = status(connection(settings), paths_or_default(paths))
+    stack, rows, jobs = status(connection(settings), paths_or_default(paths))
     if settings.output_format == "json":
-        click.echo(json.dumps({"stack": stack, "pods": [r.as_dict() for r in rows]}, indent=2))
+        data = {
+            "stack": stack,
+            "pods": [r.as_dict() for r in rows],
+            "jobs": [j.as_dict() for j in jobs],
+        }
+        click.echo(json.dumps(data, indent=2))
         return 0
     click.echo(f"Stack {stack}:")
     click.echo(
@@ -64,6 +69,24 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
             ],
         )
     )
+    if jobs:
+        click.echo("")
+        click.echo(
+            table(
+                ("JOB", "POD", "STATUS", "EXIT", "DURATION", "NOTE"),
+                [
+                    (
+                        j.job,
+                        j.pod,
+                        j.status,
+                        "-" if j.exit_code is None else str(j.exit_code),
+                        "-" if j.duration_s is None else f"{j.duration_s:g}s",
+                        j.note or "-",
+                    )
+                    for j in jobs
+                ],
+            )
+        )
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The read-only use cases: `status` (the stack's pods, desired vs actual) and `gpus` (offers)."""
+"""The read-only use cases: `status` (pods desired vs actual, the job ledger) and `gpus`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.errors import PodctlError
 from reconciler.lockfile import LockfileStore
-from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, Lockfile, PodStatus
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    JobStatus,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.workflow.context import Connection, connect, load_desired, lockfile_path
 
 
@@ -77,7 +87,72 @@ def status_rows(
     return tuple(rows)
 
 
-def status(connection: Connection, paths: tuple[Path, ...]) -> tuple[str, tuple[PodStatusRow, ...]]:
+@dataclass(frozen=True)
+class JobStatusRow:
+    """One job line of `podctl status`: the ledger, and whether the spec wants it run."""
+
+    job: str
+    pod: str
+    status: str  # pending / running / succeeded / failed
+    exit_code: int | None
+    duration_s: float | None
+    note: str  # why it is pending, or why it failed
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "job": self.job,
+            "pod": self.pod,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration_s": self.duration_s,
+            "note": self.note,
+        }
+
+
+def job_rows(
+    desired: DesiredState, recorded: Lockfile, env: Mapping[str, str]
+) -> tuple[JobStatusRow, ...]:
+    """Each job of the spec with its last recorded run; `pending` when a plan would run it."""
+    from reconciler.jobs import job_order
+    from reconciler.planner.jobs import job_prints, own_reasons
+    from reconciler.workflow.context import secret_uses
+    from reconciler.workflow.uploads import upload_digests
+
+    reasons: dict[str, str] = {}
+    if all(env.get(name) for name in secret_uses(desired)):  # else fingerprints are unknown
+        try:
+            uploads = upload_digests(desired)
+        except PodctlError:
+            uploads = {}
+        secrets = {name: env[name] for name in secret_uses(desired)}
+        reasons = own_reasons(desired, recorded, job_prints(desired, secrets, uploads))
+    rows = []
+    for name in job_order(desired.jobs):
+        job = desired.jobs[name]
+        record = recorded.jobs.get(name)
+        duration = None
+        if record is not None and record.started_at and record.finished_at:
+            duration = round((record.finished_at - record.started_at).total_seconds(), 1)
+        status = record.status.value if record is not None else "pending"
+        note = record.message if record is not None else ""
+        if name in reasons and (record is None or record.status is JobStatus.SUCCEEDED):
+            status, note = "pending", reasons[name]
+        rows.append(
+            JobStatusRow(
+                job=name,
+                pod=job.pod,
+                status=status,
+                exit_code=record.exit_code if record is not None else None,
+                duration_s=duration,
+                note=note,
+            )
+        )
+    return tuple(rows)
+
+
+def status(
+    connection: Connection, paths: tuple[Path, ...]
+) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...]]:
     """`podctl status`: one list_pods, no lock taken (it changes nothing)."""
     desired = load_desired(paths)
     recorded = LockfileStore(lockfile_path(connection, desired)).read()
@@ -88,7 +163,8 @@ def status(connection: Connection, paths: tuple[Path, ...]) -> tuple[str, tuple[
 
     actual = asyncio.run(run())
     states = {name: pod.state.value for name, pod in desired.pods.items()}
-    return desired.stack, status_rows(states, desired.stack, actual, recorded)
+    rows = status_rows(states, desired.stack, actual, recorded)
+    return desired.stack, rows, job_rows(desired, recorded, connection.env)
 
 
 def gpus(connection: Connection) -> dict[CloudType, dict[str, GpuOffer]]:

@@ -86,6 +86,7 @@ def _compute(
     request: PlanRequest,
 ) -> Plan:
     from reconciler import planner
+    from reconciler.workflow.uploads import upload_digests
 
     result = planner.plan(
         desired,
@@ -96,6 +97,7 @@ def _compute(
         targets=request.targets,
         destroy=request.destroy,
         force=request.force,
+        job_uploads={} if request.destroy else upload_digests(desired),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
