@@ -30,6 +30,7 @@ class Connection:
     command: str = "podctl"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     on_notice: Callable[[str], None] | None = None  # e.g. "retrying in 2s" lines, to stderr
+    ssh_key: Path | None = None  # default: <stack>.podctl.id_ed25519 beside the lockfile
 
 
 def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:

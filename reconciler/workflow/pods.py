@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.errors import PodctlError
 from reconciler.lockfile import LockfileStore, atomic_write
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import ApplyResult, Plan
 from reconciler.workflow.context import (
     Connection,
@@ -26,6 +26,9 @@ from reconciler.workflow.context import (
 
 if TYPE_CHECKING:
     from reconciler.runpod import RunPodClient
+    from reconciler.workflow.joblogs import LocalLogs
+    from reconciler.workflow.journal import LockfileJournal
+    from reconciler.workflow.shells import SshShells
 
 Confirm = Callable[[Plan], bool]
 OnEvent = Callable[[str], None]
@@ -84,6 +87,7 @@ def _compute(
     offers: Mapping[CloudType, Mapping[str, GpuOffer]],
     secrets: Mapping[str, str],
     request: PlanRequest,
+    uploads: Mapping[str, str] | None = None,
 ) -> Plan:
     from reconciler import planner
     from reconciler.workflow.uploads import upload_digests
@@ -97,7 +101,7 @@ def _compute(
         targets=request.targets,
         destroy=request.destroy,
         force=request.force,
-        job_uploads={} if request.destroy else upload_digests(desired),
+        job_uploads=uploads if uploads is not None else _uploads(desired, request),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
@@ -105,6 +109,12 @@ def _compute(
         spec_files=files,  # absolute: `apply plan.json` may run from another folder
         created_at=result.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
+    from reconciler.workflow.uploads import upload_digests
+
+    return {} if request.destroy else upload_digests(desired)
 
 
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
@@ -216,7 +226,8 @@ async def _apply_locked(
 
     async with connect(connection) as client:
         actual, offers = await _read_actual(client, desired)
-        fresh = _compute(desired, actual, recorded, offers, secrets, request)
+        uploads = _uploads(desired, request)
+        fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
         the_plan = fresh
         if saved is not None:
             reasons = stale_reasons(saved, fresh)
@@ -245,16 +256,79 @@ async def _apply_locked(
         journal = LockfileJournal(
             store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
         )
-        result = await execute(
-            the_plan,
-            desired,
-            client,
-            journal,
-            parallelism=options.parallelism,
-            timeout_s=options.timeout_s,
-            secrets=secrets,
-            on_event=on_event,
-            actual=actual,
-            poll=PollPolicy(initial_s=options.poll_initial_s, max_s=options.poll_max_s),
+        jobs = _job_wiring(
+            connection, desired, secrets, uploads, store.path, journal, client, options
         )
+
+        def on_job_line(job: str, line: str) -> None:
+            jobs.logs.line(job, line)
+            on_event(f"[{job}] {line}")
+
+        try:
+            result = await execute(
+                the_plan,
+                desired,
+                client,
+                journal,
+                parallelism=options.parallelism,
+                timeout_s=options.timeout_s,
+                secrets=secrets,
+                on_event=on_event,
+                actual=actual,
+                poll=PollPolicy(initial_s=options.poll_initial_s, max_s=options.poll_max_s),
+                public_key=jobs.public_key,
+                shells=jobs.shells,
+                recorded_jobs=recorded.jobs,
+                job_inputs=jobs.inputs,
+                on_job_line=on_job_line,
+            )
+        finally:
+            jobs.logs.close()
         return Applied(the_plan, result, store.path)
+
+
+@dataclass
+class _JobWiring:
+    """What an apply needs to run jobs: the stack key, SSH, fingerprint inputs, local logs."""
+
+    public_key: str | None
+    shells: SshShells | None
+    inputs: dict[str, dict[str, str]]
+    logs: LocalLogs
+
+
+def _job_wiring(
+    connection: Connection,
+    desired: DesiredState,
+    secrets: Mapping[str, str],
+    uploads: Mapping[str, str],
+    lockfile: Path,
+    journal: LockfileJournal,
+    client: RunPodClient,
+    options: ApplyRequest,
+) -> _JobWiring:
+    from reconciler.planner.jobs import job_prints
+    from reconciler.workflow.joblogs import LocalLogs
+
+    logs = LocalLogs(lockfile)
+    if not desired.jobs:
+        return _JobWiring(None, None, {}, logs)
+    from reconciler.ssh import default_key_path, ensure_stack_key
+    from reconciler.workflow.shells import SshShells
+
+    key = ensure_stack_key(connection.ssh_key or default_key_path(lockfile))
+
+    async def refresh(pod_id: str) -> ActualPod | None:
+        return (await client.list_pods()).get(pod_id)
+
+    shells = SshShells(
+        key,
+        journal,
+        refresh=refresh,
+        timeout_s=options.timeout_s,
+        initial_s=options.poll_initial_s,
+        max_s=options.poll_max_s,
+    )
+    prints = job_prints(desired, secrets, uploads)
+    inputs = {name: dict(p.inputs) for name, p in prints.items()}
+    return _JobWiring(key.public_text, shells, inputs, logs)

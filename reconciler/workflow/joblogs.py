@@ -1,0 +1,37 @@
+"""Local copies of job logs (`<stack>.podctl.logs/<job>.log` beside the lockfile), 0600."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TextIO
+
+
+def logs_dir(lockfile: Path) -> Path:
+    """`quickstart.podctl.lock` -> `quickstart.podctl.logs/` in the same folder."""
+    return lockfile.with_name(lockfile.name.removesuffix(".lock") + ".logs")
+
+
+class LocalLogs:
+    """Each job's streamed lines, written to its local log (the last run's whole log)."""
+
+    def __init__(self, lockfile: Path) -> None:
+        self.folder = logs_dir(lockfile)
+        self._files: dict[str, TextIO] = {}
+
+    def path(self, job: str) -> Path:
+        return self.folder / f"{job}.log"
+
+    def line(self, job: str, text: str) -> None:
+        f = self._files.get(job)
+        if f is None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path(job), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            f = self._files[job] = os.fdopen(fd, "w", encoding="utf-8")
+        f.write(text + "\n")
+        f.flush()
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
