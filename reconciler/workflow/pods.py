@@ -90,7 +90,6 @@ def _compute(
     uploads: Mapping[str, str] | None = None,
 ) -> Plan:
     from reconciler import planner
-    from reconciler.workflow.uploads import upload_digests
 
     result = planner.plan(
         desired,
