@@ -146,3 +146,23 @@ class ApiResponseError(ApiError):
 
 class PlanFileError(PodctlError):
     """A saved plan file is malformed, of an unknown format version, or not a podctl plan."""
+
+
+class SshError(PodctlError):
+    """SSH to a pod failed: connecting, a command, or the connection dropped."""
+
+
+class SshNotReadyError(SshError):
+    """A pod's SSH did not answer in time; the message says which step failed and the fix."""
+
+
+class HostKeyChangedError(SshError):
+    """A pod's SSH host key is not the one pinned for it: replaced pod or man-in-the-middle."""
+
+
+class JobError(PodctlError):
+    """A remote job cannot be started or its on-pod state cannot be read."""
+
+
+class TransferError(SshError):
+    """An upload to or download from a pod failed."""
