@@ -1,4 +1,4 @@
-"""One SSH connection per pod (asyncssh): host-key pinning, commands, detached jobs, SFTP transfers."""
+"""One SSH connection per pod (asyncssh): host-key pinning, commands, detached jobs, SFTP."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ class PodConnection:
     async def run(
         self, command: str, *, stdin: str | None = None, timeout_s: float | None = None
     ) -> tuple[int, str, str]:
-        """(exit code, stdout, stderr) of one command; stdin is sent, never put on a command line."""
+        """(exit code, stdout, stderr) of a command; `stdin` is sent, never on the command line."""
         code, out, err = await self._exec(
             command, None if stdin is None else stdin.encode(), timeout_s
         )
@@ -404,7 +404,7 @@ async def connect(
                 endpoint.port,
                 username="root",
                 client_keys=[private],
-                known_hosts=known_hosts,  # type: ignore[arg-type]
+                known_hosts=known_hosts,
                 agent_path=None,
                 config=[],
                 password=None,
