@@ -118,13 +118,13 @@ else
       i=0
       while [ "$i" -lt "$t" ]; do
         sleep 1; i=$((i + 1))
-        kill -0 -- "-$job" 2>/dev/null || exit 0
+        kill -0 "-$job" 2>/dev/null || exit 0
       done
       : > "$d/timedout"
-      kill -TERM -- "-$job" 2>/dev/null
+      kill -TERM "-$job" 2>/dev/null
       i=0
-      while [ "$i" -lt "$g" ] && kill -0 -- "-$job" 2>/dev/null; do sleep 1; i=$((i + 1)); done
-      kill -KILL -- "-$job" 2>/dev/null
+      while [ "$i" -lt "$g" ] && kill -0 "-$job" 2>/dev/null; do sleep 1; i=$((i + 1)); done
+      kill -KILL "-$job" 2>/dev/null
       exit 0
     ) < /dev/null > /dev/null 2>&1 &
     watcher=$!
@@ -218,12 +218,12 @@ if [ ! -f "$d/exit" ] && podctl_alive; then
   while [ "$i" -lt 50 ] && [ ! -f "$d/pgid" ]; do podctl_sleep 0.1; i=$((i + 1)); done
   job=$(cat "$d/pgid" 2>/dev/null)
   if [ -n "$job" ]; then
-    kill -TERM -- "-$job" 2>/dev/null
+    kill -TERM "-$job" 2>/dev/null
     i=0
-    while [ "$i" -lt "$((g * 10))" ] && kill -0 -- "-$job" 2>/dev/null; do
+    while [ "$i" -lt "$((g * 10))" ] && kill -0 "-$job" 2>/dev/null; do
       podctl_sleep 0.1; i=$((i + 1))
     done
-    kill -KILL -- "-$job" 2>/dev/null
+    kill -KILL "-$job" 2>/dev/null
   fi
   i=0
   while [ "$i" -lt 50 ] && [ ! -f "$d/exit" ]; do podctl_sleep 0.1; i=$((i + 1)); done

@@ -1,0 +1,445 @@
+"""One SSH connection per pod (asyncssh): host-key pinning, commands, detached jobs, SFTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import asyncssh
+
+from reconciler.errors import HostKeyChangedError, JobError, SshError, TransferError
+from reconciler.jobs import remote
+from reconciler.jobs.remote import RemoteJob
+from reconciler.model import SshEndpoint
+from reconciler.ssh.keys import StackKey
+
+if TYPE_CHECKING:
+    from typing import Self
+
+MAX_CHANNELS = 8  # below OpenSSH's MaxSessions (10)
+LOG_CHUNK = 1 << 20  # log bytes read per poll
+_HASH_SCRIPT = (
+    'cd "$1" 2>/dev/null || exit 0\n'
+    "command -v sha256sum >/dev/null 2>&1 || exit 3\n"
+    "tr '\\n' '\\000' | xargs -0 -r sha256sum -- 2>/dev/null\n"
+    "exit 0\n"
+)
+
+
+@dataclass(frozen=True)
+class TransferStats:
+    """What an upload or download moved: files sent, their bytes, files skipped as unchanged."""
+
+    files: int
+    bytes: int
+    skipped: int
+
+
+def host_key_line(key: asyncssh.SSHKey) -> str:
+    """`<type> <base64>`: the OpenSSH public-key line that pins a host key (no comment)."""
+    return " ".join(key.export_public_key("openssh").decode().split()[:2])
+
+
+class PodConnection:
+    """One SSH connection to a pod, reused for everything; at most 8 channels at once."""
+
+    def __init__(
+        self, conn: asyncssh.SSHClientConnection, endpoint: SshEndpoint, host_keys: tuple[str, ...]
+    ) -> None:
+        self._conn = conn
+        self.endpoint = endpoint
+        self.host_keys = host_keys
+        self._slots = asyncio.Semaphore(MAX_CHANNELS)
+        self.channels_in_use = 0
+        self.peak_channels = 0
+
+    @property
+    def where(self) -> str:
+        return f"root@{self.endpoint.host}:{self.endpoint.port}"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._conn.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._conn.wait_closed(), 5)
+
+    @contextlib.asynccontextmanager
+    async def _channel(self) -> AsyncIterator[None]:
+        async with self._slots:
+            self.channels_in_use += 1
+            self.peak_channels = max(self.peak_channels, self.channels_in_use)
+            try:
+                yield
+            finally:
+                self.channels_in_use -= 1
+
+    async def _exec(
+        self, command: str, stdin: bytes | None, timeout_s: float | None
+    ) -> tuple[int, bytes, bytes]:
+        async with self._channel():
+            try:
+                result = await self._conn.run(
+                    command, input=stdin, encoding=None, timeout=timeout_s, check=False
+                )
+            except asyncssh.TimeoutError:
+                raise SshError(
+                    f"a command on {self.where} did not finish within {timeout_s:g}s"
+                ) from None
+            except (asyncssh.Error, OSError) as exc:
+                raise SshError(f"SSH to {self.where} failed: {_reason(exc)}") from exc
+        code = result.exit_status
+        if code is None:  # killed by a signal, or the channel closed without a status
+            code = 255
+        out, err = result.stdout or b"", result.stderr or b""
+        assert isinstance(out, bytes) and isinstance(err, bytes)
+        return code, out, err
+
+    async def run(
+        self, command: str, *, stdin: str | None = None, timeout_s: float | None = None
+    ) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of a command; `stdin` is sent, never on the command line."""
+        code, out, err = await self._exec(
+            command, None if stdin is None else stdin.encode(), timeout_s
+        )
+        return code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+    async def _script(self, script: str, what: str, timeout_s: float | None = 120) -> bytes:
+        code, out, err = await self._exec("sh -s", script.encode(), timeout_s)
+        if code != 0:
+            detail = err.decode("utf-8", "replace").strip()[-500:] or f"exit code {code}"
+            raise JobError(f"cannot {what} on {self.where}: {detail}")
+        return out
+
+    async def start_job(
+        self,
+        run_dir: str,
+        command: str,
+        *,
+        env: Mapping[str, str],
+        workdir: str | None,
+        timeout_s: int | None,
+    ) -> RemoteJob:
+        """Start the job detached (once: a live or finished run is only reported)."""
+        script = remote.start_script(
+            run_dir, command, env=env, workdir=workdir, timeout_s=timeout_s
+        )
+        out = await self._script(script, f"start the job in {run_dir}")
+        return remote.parse_status(out.decode("utf-8", "replace"))
+
+    async def job_status(self, run_dir: str) -> RemoteJob:
+        out = await self._script(remote.status_script(run_dir), f"read {run_dir}", 60)
+        return remote.parse_status(out.decode("utf-8", "replace"))
+
+    async def kill_job(self, run_dir: str) -> None:
+        """Kill the job's process group (TERM, KILL after a grace); its exit code is recorded."""
+        grace = remote.DEFAULT_GRACE_S
+        await self._script(
+            remote.kill_script(run_dir, grace_s=grace), f"kill {run_dir}", grace + 30
+        )
+
+    async def follow_log(
+        self,
+        run_dir: str,
+        on_line: Callable[[str], None],
+        *,
+        offset: int = 0,
+        poll_s: float = 0.2,
+    ) -> RemoteJob:
+        """Call `on_line` for each complete log line from byte `offset` until the run ends.
+
+        Each poll is a short command reading files: cancelling this (or losing the client)
+        never touches the detached job. Returns the final state ("exited", or "lost"/"absent").
+        """
+        pos = offset
+        pending = b""
+        while True:
+            out = await self._script(
+                remote.log_script(run_dir, pos, LOG_CHUNK), f"read the log of {run_dir}", 60
+            )
+            job, data = remote.split_status(out)
+            if job.log_bytes < pos and not data:  # the run was started afresh: a new log
+                pos, pending = 0, b""
+                continue
+            pos += len(data)
+            *lines, pending = (pending + data).split(b"\n")
+            for line in lines:
+                on_line(_text(line))
+            if len(data) >= LOG_CHUNK:
+                continue
+            if job.state != "running":
+                if pending:
+                    on_line(_text(pending))
+                return job
+            await asyncio.sleep(poll_s)
+
+    # --- transfers ------------------------------------------------------------------------
+
+    async def upload(self, local: Path, remote_path: str) -> TransferStats:
+        """Send a file or folder; files whose sha256 (so also size) matches are skipped.
+
+        A folder's contents land in `remote_path` (created with its parents); a file lands at
+        `remote_path`, or inside it when it ends with "/". Modes are preserved.
+        """
+        local = Path(local)
+        if not local.exists():
+            raise TransferError(f"cannot upload {local}: it does not exist")
+        if local.is_dir():
+            base = posixpath.normpath(remote_path) if remote_path.strip("/") else "/"
+            files, dirs = await asyncio.to_thread(_walk, local)
+        else:
+            if remote_path.endswith("/"):
+                base, name = posixpath.normpath(remote_path), local.name
+            else:
+                base, name = posixpath.split(posixpath.normpath(remote_path))
+            base = base or "."
+            info = local.stat()
+            files, dirs = [(name, local, info.st_size, stat.S_IMODE(info.st_mode))], []
+        hashes = await asyncio.to_thread(_local_hashes, files)
+        remote_hashes = await self._remote_hashes(base, [f[0] for f in files])
+        send = [f for f in files if remote_hashes.get(f[0]) != hashes[f[0]]]
+        same = [f for f in files if remote_hashes.get(f[0]) == hashes[f[0]]]
+        try:
+            async with self._channel(), self._conn.start_sftp_client() as sftp:
+                parents = {base} | {
+                    posixpath.dirname(posixpath.join(base, rel)) for rel, *_ in send
+                }
+                for folder in sorted(parents | {posixpath.join(base, d) for d, _ in dirs}):
+                    await sftp.makedirs(folder, exist_ok=True)
+                gate = asyncio.Semaphore(8)
+
+                async def put(rel: str, path: Path) -> None:
+                    async with gate:
+                        await sftp.put(str(path), posixpath.join(base, rel), preserve=True)
+
+                async def chmod(rel: str, mode: int) -> None:
+                    async with gate:
+                        await sftp.chmod(posixpath.join(base, rel), mode)
+
+                await asyncio.gather(
+                    *(put(rel, path) for rel, path, _, _ in send),
+                    *(chmod(rel, mode) for rel, _, _, mode in same),
+                )
+                for rel_dir, mode in dirs:
+                    await sftp.chmod(posixpath.join(base, rel_dir), mode)
+        except (asyncssh.Error, OSError) as exc:
+            raise TransferError(
+                f"upload of {local} to {self.where}:{remote_path} failed: {_reason(exc)}"
+            ) from exc
+        return TransferStats(files=len(send), bytes=sum(f[2] for f in send), skipped=len(same))
+
+    async def _remote_hashes(self, base: str, names: list[str]) -> dict[str, str]:
+        """sha256 of those of `names` that exist under `base`, in one command ({} if unknown)."""
+        listed = [n for n in names if "\n" not in n and "\\" not in n]
+        if not listed:
+            return {}
+        command = f"sh -c {remote.quote(_HASH_SCRIPT)} podctl-hash {remote.quote(base)}"
+        code, out, _ = await self._exec(command, ("\n".join(listed) + "\n").encode(), 600)
+        if code != 0:
+            return {}  # no sha256sum on the pod: upload everything
+        result = {}
+        for line in out.decode("utf-8", "replace").splitlines():
+            digest, sep, name = line.partition("  ")
+            if sep and len(digest) == 64:
+                result[name] = digest
+        return result
+
+    async def download(self, remote_path: str, local: Path | str) -> TransferStats:
+        """Fetch a file or folder into a temp dir beside `local`, then rename it into place.
+
+        `local` names the result; a `local` ending in "/" is a folder that receives the remote
+        folder's contents (or the remote file under its own name). A failure leaves the
+        destination as it was.
+        """
+        into = str(local).endswith(("/", os.sep))
+        dest = Path(local)
+        name = posixpath.basename(posixpath.normpath(remote_path)) or "root"
+        stage_parent = dest.parent if not into else (dest.parent if dest.name else Path("."))
+        try:
+            async with self._channel(), self._conn.start_sftp_client() as sftp:
+                try:
+                    is_dir = await sftp.isdir(remote_path)
+                    if not is_dir and not await sftp.isfile(remote_path):
+                        raise TransferError(
+                            f"cannot download {self.where}:{remote_path}: it does not exist"
+                        )
+                except asyncssh.SFTPError as exc:
+                    raise TransferError(
+                        f"cannot download {self.where}:{remote_path}: {_reason(exc)}"
+                    ) from exc
+                stage_parent.mkdir(parents=True, exist_ok=True)
+                if into:
+                    dest.mkdir(parents=True, exist_ok=True)
+                tmp = Path(
+                    tempfile.mkdtemp(prefix=f".{dest.name or name}.podctl-", dir=stage_parent)
+                )
+                try:
+                    staged = tmp / name
+                    await sftp.get(remote_path, str(staged), recurse=True, preserve=True)
+                    files, size = await asyncio.to_thread(_count, staged)
+                    if into and is_dir:
+                        for child in sorted(staged.iterdir()):
+                            _replace(child, dest / child.name, tmp)
+                    elif into:
+                        _replace(staged, dest / name, tmp)
+                    else:
+                        _replace(staged, dest, tmp)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+        except TransferError:
+            raise
+        except (asyncssh.Error, OSError) as exc:
+            raise TransferError(
+                f"download of {self.where}:{remote_path} to {local} failed: {_reason(exc)}"
+            ) from exc
+        return TransferStats(files=files, bytes=size, skipped=0)
+
+
+def _text(line: bytes) -> str:
+    return line.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncssh.Error):
+        return exc.reason or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+def _walk(root: Path) -> tuple[list[tuple[str, Path, int, int]], list[tuple[str, int]]]:
+    """(files as (relative posix path, path, size, mode), folders as (relative path, mode))."""
+    files: list[tuple[str, Path, int, int]] = []
+    dirs: list[tuple[str, int]] = []
+    for folder, subdirs, names in os.walk(root):
+        subdirs.sort()
+        here = Path(folder)
+        rel_dir = here.relative_to(root).as_posix()
+        if rel_dir != ".":
+            dirs.append((rel_dir, stat.S_IMODE(here.stat().st_mode)))
+        for name in sorted(names):
+            path = here / name
+            if not path.is_file():
+                continue  # sockets, fifos, dangling links
+            info = path.stat()
+            rel = path.relative_to(root).as_posix()
+            files.append((rel, path, info.st_size, stat.S_IMODE(info.st_mode)))
+    return files, dirs
+
+
+def _local_hashes(files: list[tuple[str, Path, int, int]]) -> dict[str, str]:
+    result = {}
+    for rel, path, _, _ in files:
+        with open(path, "rb") as f:
+            result[rel] = hashlib.file_digest(f, "sha256").hexdigest()
+    return result
+
+
+def _count(path: Path) -> tuple[int, int]:
+    if path.is_file():
+        return 1, path.stat().st_size
+    files = size = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            files += 1
+            size += (Path(folder) / name).lstat().st_size
+    return files, size
+
+
+def _replace(src: Path, dst: Path, scratch: Path) -> None:
+    """Rename `src` to `dst`; an existing folder at `dst` is moved aside first, then removed."""
+    if dst.is_dir() and not dst.is_symlink():
+        aside = scratch / f".old-{dst.name}"
+        os.replace(dst, aside)
+        os.replace(src, dst)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+async def connect(
+    endpoint: SshEndpoint,
+    key: StackKey,
+    *,
+    pinned: tuple[str, ...] = (),
+    timeout_s: float = 10,
+) -> PodConnection:
+    """Connect as root with the stack key; with `pinned`, the host key must be one of them."""
+    where = f"{endpoint.host}:{endpoint.port}"
+    try:
+        private = asyncssh.read_private_key(str(key.path))
+    except (OSError, ValueError, asyncssh.KeyImportError) as exc:
+        raise SshError(f"cannot load the SSH key {key.path}: {exc}") from None
+    known_hosts: object = None
+    if pinned:
+        try:
+            trusted = [asyncssh.import_public_key(line) for line in pinned]
+        except (ValueError, asyncssh.KeyImportError):
+            raise SshError(f"a pinned host key for {where} is malformed") from None
+        known_hosts = (trusted, [], [])
+    try:
+        conn = await asyncio.wait_for(
+            asyncssh.connect(
+                endpoint.host,
+                endpoint.port,
+                username="root",
+                client_keys=[private],
+                known_hosts=known_hosts,
+                agent_path=None,
+                config=[],
+                password=None,
+                kbdint_auth=False,
+                preferred_auth="publickey",
+                connect_timeout=timeout_s,
+                login_timeout=timeout_s,
+                keepalive_interval=30,
+            ),
+            timeout_s + 1,
+        )
+    except (asyncssh.HostKeyNotVerifiable, asyncssh.KeyExchangeFailed) as exc:
+        if pinned:
+            raise host_key_changed(where) from exc
+        raise SshError(f"SSH to root@{where} failed: {_reason(exc)}") from exc
+    except asyncssh.PermissionDenied as exc:
+        raise SshError(f"SSH to root@{where}: the server refused our key") from exc
+    except ConnectionRefusedError as exc:
+        raise SshError(f"SSH to root@{where}: connection refused") from exc
+    except (TimeoutError, asyncssh.ConnectionLost) as exc:
+        raise SshError(f"SSH to root@{where}: no answer within {timeout_s:g}s") from exc
+    except (asyncssh.Error, OSError) as exc:
+        raise SshError(f"SSH to root@{where} failed: {_reason(exc)}") from exc
+    server_key = conn.get_server_host_key()
+    keys = (host_key_line(server_key),) if server_key is not None else ()
+    if pinned and not set(keys) & {" ".join(p.split()[:2]) for p in pinned}:
+        conn.close()
+        raise host_key_changed(where)
+    return PodConnection(conn, endpoint, keys)
+
+
+def host_key_changed(where: str) -> HostKeyChangedError:
+    return HostKeyChangedError(
+        f"the SSH host key of {where} is not the one pinned for this pod in the lockfile. "
+        "Either the pod was replaced or rebuilt outside podctl (then forget the pin with "
+        "`podctl state rm` for that pod, or replace the pod), or someone is intercepting the "
+        "connection (a man-in-the-middle): do not go on until you know which."
+    )
