@@ -88,12 +88,12 @@ class FakeShell:
         self.runs[run_dir] = done
         return done
 
-    async def upload(self, local: Path, remote: str) -> Moved:
-        self.uploads.append((local, remote))
+    async def upload(self, local: Path, remote_path: str) -> Moved:
+        self.uploads.append((local, remote_path))
         return Moved()
 
-    async def download(self, remote: str, local: Path) -> Moved:
-        self.downloads.append((remote, local))
+    async def download(self, remote_path: str, local: Path) -> Moved:
+        self.downloads.append((remote_path, local))
         return Moved(files=2, bytes=2000)
 
 

@@ -36,6 +36,7 @@ class Settings:
     api_url: str | None = None
     output_format: str = "text"
     lock_timeout: str = "0"
+    ssh_key: Path | None = None
 
 
 def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -82,6 +83,15 @@ def global_options(func: F) -> F:
             expose_value=False,
             callback=_set("output_format"),
             help="Output format (markdown: plan only, for pull requests).",
+        ),
+        click.option(
+            "--ssh-key",
+            type=SafePath(dir_okay=False, path_type=Path),
+            default=None,
+            expose_value=False,
+            callback=_set("ssh_key"),
+            help="SSH key for jobs (default: <stack>.podctl.id_ed25519 beside the lockfile, "
+            "made on first use).",
         ),
         click.option(
             "--lock-timeout",
@@ -383,8 +393,35 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     return state_rm_command(settings, paths, address)
 
 
+@podctl.command()
+@click.argument("job", metavar="JOB")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@click.option(
+    "--file",
+    "paths",
+    multiple=True,
+    type=SafePath(path_type=Path),
+    help="A spec file or folder (default: ./podctl.yaml, else ./specs/).",
+)
+@global_options
+@click.pass_obj
+def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) -> int:
+    """Show (or follow) a job's log: from its pod, else the copy saved at the last apply."""
+    from reconciler.cli.common import connection, echo_err, paths_or_default
+    from reconciler.workflow.logs import job_logs
+
+    job_logs(
+        connection(settings),
+        paths_or_default(paths),
+        job,
+        follow=follow,
+        on_line=click.echo,
+        on_note=echo_err,
+    )
+    return 0
+
+
 _NOT_BUILT = {
-    "logs": "Show (or follow) a job's log.",
     "reconcile": "Keep the stack converged in a loop.",
 }
 

@@ -43,6 +43,7 @@ def connection(settings: Settings) -> Connection:
         command=command,
         env=dict(os.environ),
         on_notice=echo_err,
+        ssh_key=settings.ssh_key,
     )
 
 

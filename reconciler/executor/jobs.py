@@ -12,7 +12,7 @@ from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
 from reconciler.jobs.remote import RemoteJob, quote, run_dir
-from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, Rerun, SecretRef
+from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
 from reconciler.plans import Change, ChangeResult, Outcome
 
 RETRY_BACKOFF_CAP_S = 30.0
@@ -167,11 +167,17 @@ async def _run_locked(
         else:
             ctx.on_event(f"[{job.name}] {line}")
 
+    counted = (
+        recorded is not None
+        and recorded.status is JobStatus.SUCCEEDED
+        and recorded.fingerprint == fingerprint
+    )
     remote = await shell.job_status(where)
     if remote.state == "exited" and not unfinished:
-        # a run of this fingerprint ended before: collect a success (on-change), else run anew
-        fresh = job.rerun is Rerun.ALWAYS or not remote.succeeded
-        if fresh:
+        # A run of this fingerprint ended on the pod. A success the ledger does not hold yet
+        # (podctl died before recording it) is collected, never run again; a failure, or a
+        # success already counted (rerun: always, or a job it needs ran again) runs anew.
+        if counted or not remote.succeeded:
             await _archive(shell, where)
             remote = RemoteJob("absent", None, None, None, 0)
         else:

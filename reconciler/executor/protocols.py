@@ -77,9 +77,14 @@ class Journal(Protocol):
 class Transferred(Protocol):
     """What an upload or download moved."""
 
-    files: int
-    bytes: int
-    skipped: int
+    @property
+    def files(self) -> int: ...
+
+    @property
+    def bytes(self) -> int: ...
+
+    @property
+    def skipped(self) -> int: ...
 
 
 class PodShell(Protocol):
@@ -105,9 +110,9 @@ class PodShell(Protocol):
         self, run_dir: str, on_line: Callable[[str], None], *, offset: int = 0
     ) -> RemoteJob: ...
 
-    async def upload(self, local: Path, remote: str) -> Transferred: ...
+    async def upload(self, local: Path, remote_path: str) -> Transferred: ...
 
-    async def download(self, remote: str, local: Path) -> Transferred: ...
+    async def download(self, remote_path: str, local: Path) -> Transferred: ...
 
 
 class Shells(Protocol):

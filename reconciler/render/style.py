@@ -98,5 +98,9 @@ def counts(actions: list[Action]) -> str:
 
 def unknown_prices(plan: Plan) -> str:
     """`; price unknown for pod.a, pod.b` when some change's cost could not be priced."""
-    unknown = [c.address for c in plan.changes if c.cost_after is None or c.cost_before is None]
+    unknown = [
+        c.address
+        for c in plan.changes
+        if c.action is not Action.RUN_JOB and (c.cost_after is None or c.cost_before is None)
+    ]
     return f"; price unknown for {', '.join(unknown)}" if unknown else ""

@@ -1,4 +1,4 @@
-"""An ApplyResult as text (one line per failure, skip and landed GPU) or JSON."""
+"""An ApplyResult as text (a line per failure, skip, landed GPU and job) or JSON."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def summary_text(result: ApplyResult, color: bool) -> str:
         if r.outcome is Outcome.DONE:
             if r.action in (Action.CREATE, Action.REPLACE) and r.gpu_type_id:
                 lines.append(f"  {label} {what}: {_landed(r)}")
+            elif r.action is Action.RUN_JOB:
+                lines.append(f"  {label} {r.address}: {r.message}")
         else:
             lines.append(f"  {label} {what}: {r.message or 'no reason given'}")
     return "\n".join(lines) + "\n"
