@@ -99,7 +99,7 @@ def test_run_returns_code_and_streams_and_sends_stdin(pod, stack_key):
     async def body(conn: PodConnection) -> None:
         assert await conn.run("echo hi; echo err >&2; exit 3") == (3, "hi\n", "err\n")
         assert await conn.run("cat", stdin=SECRET) == (0, SECRET, "")
-        with pytest.raises(SshError, match="did not finish within 0.5s"):
+        with pytest.raises(SshError, match=r"did not finish within 0\.5s"):
             await conn.run("sleep 5", timeout_s=0.5)
         assert (await conn.run("true"))[0] == 0  # the connection survives a timed-out command
 
@@ -257,6 +257,7 @@ def test_download_lands_atomically(sb, pod, stack_key, tmp_path):
         return out
 
     into, whole, single = with_conn(pod, stack_key, body)
+    assert whole.files == 2  # type: ignore[attr-defined]
     assert (into.files, into.bytes) == (2, 2)  # type: ignore[attr-defined]
     assert sorted(p.relative_to(results).as_posix() for p in results.rglob("*")) == [
         "a.txt", "deep", "deep/b.sh", "keep.txt",
