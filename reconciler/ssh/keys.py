@@ -37,7 +37,8 @@ def ensure_stack_key(path: Path) -> StackKey:
     """
     import asyncssh
 
-    comment = f"podctl {path.name.removesuffix('.id_ed25519')}"
+    stack = path.name.removesuffix(".id_ed25519").removesuffix(".podctl")
+    comment = f"podctl-{stack}".replace(" ", "_")
     try:
         info = path.stat()
     except FileNotFoundError:
