@@ -33,12 +33,15 @@ async def execute(
     poll: PollPolicy | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     fingerprint: Fingerprint | None = None,
+    should_start: Callable[[], bool] | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
     `actual` (the state the plan was made from) lets an update keep the pod's markers and lets
     the journal record adopted pods. Every mutation's outcome is journaled right after it, so
     an exception or interrupt at any point leaves every created pod in the lockfile.
+    `should_start` (e.g. "no stop signal yet") is asked before each change starts: when it
+    says no, the change is skipped, while those already started run to their end.
     """
     ctx = StepContext(
         plan=plan,
@@ -67,7 +70,7 @@ async def execute(
     for change, future in zip(actionable, futures, strict=True):
         by_address.setdefault(change.address, []).append(future)
     tasks = [
-        asyncio.create_task(_run_one(ctx, change, future, by_address))
+        asyncio.create_task(_run_one(ctx, change, future, by_address, should_start))
         for change, future in zip(actionable, futures, strict=True)
     ]
     try:
@@ -84,6 +87,7 @@ async def _run_one(
     change: Change,
     done: asyncio.Future[Outcome],
     by_address: Mapping[str, list[asyncio.Future[Outcome]]],
+    should_start: Callable[[], bool] | None = None,
 ) -> ChangeResult:
     started = time.monotonic()
     result: ChangeResult | None = None
@@ -101,6 +105,16 @@ async def _run_one(
                         pod_id=change.pod_id,
                     )
                     return result
+        if should_start is not None and not should_start():
+            ctx.event(change, "not started: podctl is stopping")
+            result = ChangeResult(
+                change.address,
+                change.action,
+                Outcome.SKIPPED,
+                message="not started: podctl is stopping",
+                pod_id=change.pod_id,
+            )
+            return result
         try:
             result = await run_change(ctx, change)
         except PodctlError as exc:  # API errors, not ready, a journal write refused...

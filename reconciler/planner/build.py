@@ -16,6 +16,7 @@ from reconciler.model import (
 )
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
+from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import spot_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
@@ -171,5 +172,9 @@ def plan(
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),
-        notes=tuple(n for d in decisions for n in d.notes),
+        notes=tuple(n for d in decisions for n in d.notes)
+        + tuple(
+            FORGOTTEN.format(name=n)
+            for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
+        ),
     )
