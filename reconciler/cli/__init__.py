@@ -383,9 +383,61 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     return state_rm_command(settings, paths, address)
 
 
+@state.command("rebuild")
+@optional_spec_paths
+@click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
+@global_options
+@click.pass_obj
+def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
+    """Rebuild the lockfile from the PODCTL_* markers on the pods (a corrupt one is kept aside)."""
+    from reconciler.cli.reconcile import state_rebuild_command
+
+    return state_rebuild_command(settings, paths, force)
+
+
+@podctl.command()
+@optional_spec_paths
+@click.option(
+    "--interval",
+    default="60s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time between rounds (30s, 5m, 1h); errors back off instead.",
+)
+@click.option("--once", is_flag=True, help="One round: exit 0 when converged or changed, else 1.")
+@click.option(
+    "--parallelism", type=int, default=10, show_default=True, help="Changes run at the same time."
+)
+@click.option(
+    "--timeout",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    help="How long a pod may take to become ready (or to resume).",
+)
+@global_options
+@click.pass_obj
+def reconcile(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    interval: str,
+    once: bool,
+    parallelism: int,
+    timeout: str,
+) -> int:
+    """Keep the stack converged: plan and apply in rounds, healing drift and preemptions.
+
+    Each round takes the lockfile's lock, lists the pods once and acts only when the plan is
+    not empty, exactly as `podctl apply -y` would. One status line per round (`--format json`:
+    one JSON object per line). SIGINT/SIGTERM finish the actions in flight and exit 0.
+    """
+    from reconciler.cli.reconcile import reconcile_command
+
+    return reconcile_command(settings, paths, interval, once, parallelism, timeout)
+
+
 _NOT_BUILT = {
     "logs": "Show (or follow) a job's log.",
-    "reconcile": "Keep the stack converged in a loop.",
 }
 
 

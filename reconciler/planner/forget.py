@@ -1,4 +1,4 @@
-"""Records to forget: pods the spec no longer wants (or destroy) whose pod vanished outside podctl."""
+"""Records to forget: pods the spec no longer wants whose pod vanished outside podctl."""
 
 from __future__ import annotations
 

@@ -225,9 +225,8 @@ async def _apply_locked(
 ) -> Applied:
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
-    from reconciler.workflow.journal import LockfileJournal
-
     from reconciler.planner.forget import forgotten
+    from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
         actual, offers = await _read_actual(client, desired, offers=not options.lazy_offers)
