@@ -32,9 +32,9 @@ def test_unknown_command_exits_2(capsys):
 
 
 def test_command_not_built_says_so_and_exits_1(capsys):
-    assert run(["reconcile", "-f", "specs/", "--once"]) == 1
+    assert run(["logs", "train", "-f"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("Error: `podctl reconcile` is not available in podctl")
+    assert err.startswith("Error: `podctl logs` is not available in podctl")
     assert "Traceback" not in err
 
 
