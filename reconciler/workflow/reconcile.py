@@ -66,7 +66,7 @@ class Round:
             if self.skipped:
                 line += f", {self.skipped} skipped"
         if self.next_in_s is not None and not self.ok:
-            line += f"; next try in {_seconds(self.next_in_s)}"
+            line = line.rstrip(".") + f"; next try in {_seconds(self.next_in_s)}"
         return line
 
     def as_dict(self) -> dict[str, object]:

@@ -232,3 +232,37 @@ def test_a_removed_pod_deleted_outside_podctl_is_forgotten(podctl: Podctl) -> No
     assert sorted(podctl.recorded()["pods"]) == ["box"]
     again = podctl("plan", "-f", str(podctl.spec))
     assert "forgotten" not in again.out
+
+
+def test_after_a_stop_signal_no_new_change_starts_and_started_ones_finish() -> None:
+    import asyncio
+
+    from reconciler.executor import PollPolicy, execute
+    from reconciler.plans import Action, Outcome
+    from tests.executor_fakes import FakeApi, ListJournal, change, desired, plan, spec
+
+    a, b = spec("a"), spec("b")
+    asked: list[bool] = []
+
+    def should_start() -> bool:
+        asked.append(not asked)  # yes once (a starts), then a signal came: no
+        return asked[-1]
+
+    api, journal = FakeApi(), ListJournal()
+    result = asyncio.run(
+        execute(
+            plan(change(a, Action.CREATE), change(b, Action.CREATE)),
+            desired(a, b),
+            api,
+            journal,
+            secrets={},
+            poll=PollPolicy(initial_s=0.001, max_s=0.002),
+            should_start=should_start,
+        )
+    )
+    assert [(r.address, r.outcome) for r in result.results] == [
+        ("pod.a", Outcome.DONE),
+        ("pod.b", Outcome.SKIPPED),
+    ]
+    assert result.results[1].message == "not started: podctl is stopping"
+    assert api.calls["create_pod"] == 1 and len(api.pods) == 1
