@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from reconciler.lockfile import LockfileStore
+from reconciler.sandbox import control
 from tests.e2e.conftest import SECRET, Podctl
 
 
@@ -95,3 +96,30 @@ def test_plans_work_while_the_loop_runs_and_sigint_exits_0(podctl: Podctl, tmp_p
     assert [p.code for p in plans] == [0, 0, 0], [p.err for p in plans]
     assert loop.returncode == 0, err
     assert out.splitlines()[0] == "round 1: 1 change: 1 done, 0 failed"
+
+
+def test_a_second_signal_exits_130_at_once(podctl: Podctl, tmp_path: Path) -> None:
+    podctl.sb.faults({"latency_ms": 4000})
+    before = control.request(podctl.sb.info, "GET", "/_sandbox/status")["requests"]["total"]
+    loop = start_loop(podctl, tmp_path, "--interval", "1s")
+    try:
+        wait_for(  # the first round's request is in flight: the handlers are installed
+            lambda: (
+                control.request(podctl.sb.info, "GET", "/_sandbox/status")["requests"]["total"]
+                > before
+            )
+        )
+        started = time.monotonic()
+        loop.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        loop.send_signal(signal.SIGTERM)
+        _out, err = loop.communicate(timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        podctl.sb.faults({"latency_ms": 0})
+        if loop.poll() is None:
+            loop.kill()
+            loop.communicate()
+    assert loop.returncode == 130, err
+    assert elapsed < 2.5  # not after the 4 s request
+    assert "Interrupted." in err and "Traceback" not in err
