@@ -1,4 +1,4 @@
-"""The command line skeleton: help, version, exit codes, commands not built yet."""
+"""The command line skeleton: help, version, exit codes, usage errors."""
 
 from __future__ import annotations
 
@@ -31,11 +31,12 @@ def test_unknown_command_exits_2(capsys):
     assert "No such command 'frobnicate'" in capsys.readouterr().err
 
 
-def test_command_not_built_says_so_and_exits_1(capsys):
-    assert run(["reconcile", "-f", "specs/", "--once"]) == 1
+def test_logs_of_a_job_the_spec_lacks_is_a_usage_error(capsys, tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nstack: s\npods: {}\njobs: {}\n")
+    assert run(["logs", "train", "--file", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("Error: `podctl reconcile` is not available in podctl")
-    assert "Traceback" not in err
+    assert err == "Error: No job 'train' in stack s; its jobs: (none).\n"
 
 
 def test_help_does_not_import_heavy_modules():

@@ -316,3 +316,26 @@ def test_shared_locks_coexist_and_block_an_exclusive_one(tmp_path: Path) -> None
 def test_lock_is_not_reentrant_on_one_store(store: LockfileStore) -> None:
     with store, pytest.raises(LockfileError, match="already holds"):
         store.acquire()
+
+
+def test_corrupt_message_names_state_rebuild(store: LockfileStore) -> None:
+    store.path.write_text("")  # truncated to nothing
+    with pytest.raises(LockfileError, match=re.escape("run `podctl state rebuild -f SPEC`")):
+        store.read()
+
+
+def test_move_aside_keeps_the_file_under_a_timestamped_name(store: LockfileStore) -> None:
+    from datetime import UTC, datetime
+
+    store.path.write_text("{")
+    with pytest.raises(LockfileError, match="exclusive lock"):
+        store.move_aside()
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with store:
+        first = store.move_aside(when)
+        store.path.write_text("[")
+        second = store.move_aside(when)
+    assert first.name == f"{store.path.name}.corrupt-20260102T030405Z"
+    assert second.name == f"{store.path.name}.corrupt-20260102T030405Z-2"
+    assert (first.read_text(), second.read_text()) == ("{", "[")
+    assert not store.path.exists()

@@ -151,7 +151,7 @@ def broken_gpu_types(draw: st.DrawFn) -> object:
     for key in draw(st.lists(st.sampled_from(list(gpu)), max_size=3)):
         gpu[key] = draw(json_values)
     price = gpu.get("lowestPrice")
-    if isinstance(price, dict):
+    if isinstance(price, dict) and price:
         for key in draw(st.lists(st.sampled_from(list(price)), max_size=2)):
             price[key] = draw(json_values)
     return draw(st.lists(st.one_of(st.just(gpu), json_values), max_size=3))

@@ -421,30 +421,58 @@ def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) ->
     return 0
 
 
-_NOT_BUILT = {
-    "reconcile": "Keep the stack converged in a loop.",
-}
+@state.command("rebuild")
+@optional_spec_paths
+@click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
+@global_options
+@click.pass_obj
+def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
+    """Rebuild the lockfile from the PODCTL_* markers on the pods (a corrupt one is kept aside)."""
+    from reconciler.cli.reconcile import state_rebuild_command
+
+    return state_rebuild_command(settings, paths, force)
 
 
-def _not_built(name: str, summary: str) -> click.Command:
-    @click.pass_context
-    def command(ctx: click.Context) -> None:
-        raise PodctlError(
-            f"`podctl {name}` is not available in podctl {__version__} yet; "
-            "see the README for what each release can do."
-        )
+@podctl.command()
+@optional_spec_paths
+@click.option(
+    "--interval",
+    default="60s",
+    show_default=True,
+    metavar="DURATION",
+    help="Time between rounds (30s, 5m, 1h); errors back off instead.",
+)
+@click.option("--once", is_flag=True, help="One round: exit 0 when converged or changed, else 1.")
+@click.option(
+    "--parallelism", type=int, default=10, show_default=True, help="Changes run at the same time."
+)
+@click.option(
+    "--timeout",
+    default="10m",
+    show_default=True,
+    metavar="DURATION",
+    help="How long a pod may take to become ready (or to resume).",
+)
+@global_options
+@click.pass_obj
+def reconcile(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    interval: str,
+    once: bool,
+    parallelism: int,
+    timeout: str,
+) -> int:
+    """Keep the stack converged: plan and apply in rounds, healing drift and preemptions.
 
-    return click.Command(
-        name,
-        callback=command,
-        help=f"{summary} (not available yet)",
-        short_help=f"{summary} (not available yet)",
-        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
-    )
+    Each round takes the lockfile's lock, lists the pods once and acts only when the plan is
+    not empty, exactly as `podctl apply -y` would. One status line per round (`--format json`:
+    one JSON object per line). SIGINT/SIGTERM finish the actions in flight and exit 0.
+    """
+    from reconciler.cli.reconcile import reconcile_command
 
+    return reconcile_command(settings, paths, interval, once, parallelism, timeout)
 
-for _name, _summary in _NOT_BUILT.items():
-    podctl.add_command(_not_built(_name, _summary))
 
 from reconciler.cli.sandbox import sandbox as _sandbox  # noqa: E402 - after the group exists
 

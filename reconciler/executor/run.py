@@ -37,6 +37,7 @@ async def execute(
     recorded_jobs: Mapping[str, JobRecord] | None = None,
     job_inputs: Mapping[str, Mapping[str, str]] | None = None,
     on_job_line: OnJobLine | None = None,
+    should_start: Callable[[], bool] | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
@@ -47,6 +48,9 @@ async def execute(
     A change waits for the changes it depends on that come EARLIER in the plan (a pod may
     appear twice: created first, terminated after its jobs). run-job changes go through
     `shells` (SSH); `recorded_jobs` is the job ledger the plan was made against.
+
+    `should_start` (e.g. "no stop signal yet") is asked before each change starts: when it
+    says no, the change is skipped, while those already started run to their end.
     """
     ctx = StepContext(
         plan=plan,
@@ -79,7 +83,7 @@ async def execute(
     tasks = []
     for change, future in zip(actionable, futures, strict=True):
         waits = {d: list(earlier.get(d, ())) for d in change.depends_on}
-        tasks.append(asyncio.create_task(_run_one(ctx, change, future, waits)))
+        tasks.append(asyncio.create_task(_run_one(ctx, change, future, waits, should_start)))
         earlier.setdefault(change.address, []).append(future)
     try:
         results = await asyncio.gather(*tasks)
@@ -97,6 +101,7 @@ async def _run_one(
     change: Change,
     done: asyncio.Future[Outcome],
     waits: Mapping[str, list[asyncio.Future[Outcome]]],
+    should_start: Callable[[], bool] | None = None,
 ) -> ChangeResult:
     started = time.monotonic()
     result: ChangeResult | None = None
@@ -114,6 +119,16 @@ async def _run_one(
                         pod_id=change.pod_id,
                     )
                     return result
+        if should_start is not None and not should_start():
+            ctx.event(change, "not started: podctl is stopping")
+            result = ChangeResult(
+                change.address,
+                change.action,
+                Outcome.SKIPPED,
+                message="not started: podctl is stopping",
+                pod_id=change.pod_id,
+            )
+            return result
         try:
             result = await run_change(ctx, change)
         except PodctlError as exc:  # API errors, not ready, a journal write refused...

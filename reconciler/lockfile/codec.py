@@ -18,8 +18,9 @@ from reconciler.model import (
 )
 
 RECOVERY_HINT = (
-    "podctl will not overwrite it. Restore it from version control or a backup; or move it "
-    "aside and run `podctl plan`: pods carry PODCTL_* markers, so podctl adopts them again."
+    "podctl will not overwrite it. To recover, run `podctl state rebuild -f SPEC`: it moves the "
+    "file aside and rebuilds it from the PODCTL_* markers on the pods (podctl adopts them again); "
+    "or restore it from version control or a backup."
 )
 
 

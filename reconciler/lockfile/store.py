@@ -204,6 +204,22 @@ class LockfileStore:
         atomic_write(self.path, text)
         return new
 
+    def move_aside(self, now: datetime | None = None) -> Path:
+        """Rename the (unreadable) lockfile to `<name>.corrupt-<UTC timestamp>`; never deletes.
+
+        Needs the exclusive lock. Returns the new path; a name already taken gets a suffix.
+        """
+        if self._mode != "exclusive":
+            raise LockfileError(f"{self.path}: moving the lockfile aside needs the exclusive lock")
+        stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.rename(self.path, target)
+        return target
+
 
 def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
     """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder."""

@@ -16,6 +16,7 @@ from reconciler.model import (
 )
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
+from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.jobs import (
     job_changes,
     job_prints,
@@ -192,7 +193,11 @@ def plan(
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),
-        notes=tuple(n for d in decisions for n in d.notes),
+        notes=tuple(n for d in decisions for n in d.notes)
+        + tuple(
+            FORGOTTEN.format(name=n)
+            for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
+        ),
     )
 
 

@@ -73,6 +73,15 @@ class LockfileJournal:
             )
         self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
 
+    def forget(self, pods: Iterable[str]) -> None:
+        """Drop the records of these pods (gone outside podctl, no longer wanted)."""
+        lockfile = self.lockfile
+        for pod in pods:
+            if pod in lockfile.pods:
+                lockfile = forget_pod(lockfile, pod)
+        if lockfile is not self.lockfile:
+            self._write(lockfile)
+
     def terminated(self, pod: str, pod_id: str) -> None:
         lockfile = self.lockfile
         existing = lockfile.pods.get(pod)

@@ -57,6 +57,10 @@ class ApplyRequest:
     timeout_s: float = 600.0
     poll_initial_s: float = 1.0
     poll_max_s: float = 5.0
+    # reconcile: fetch GPU offers only when the plan needs a placement (create, replace,
+    # resume), so a quiet round costs one request; and stop starting changes on a signal
+    lazy_offers: bool = False
+    should_start: Callable[[], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,18 +70,29 @@ class Applied:
     plan: Plan
     result: ApplyResult | None
     lockfile: Path
+    requests: int = 0  # HTTP requests sent to the API (retries included)
 
 
 async def _read_actual(
-    client: RunPodClient, desired: DesiredState
+    client: RunPodClient, desired: DesiredState, *, offers: bool = True
 ) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has pods) one gpuTypes request."""
+    """One myself{pods} and (when the stack has pods, and `offers`) one gpuTypes request."""
     actual = await client.list_pods()
+    return actual, (await _read_offers(client, desired) if offers else {})
+
+
+async def _read_offers(
+    client: RunPodClient, desired: DesiredState
+) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
     gpu_types = sorted({t for pod in desired.pods.values() for t in pod.gpu_types})
-    offers: Mapping[CloudType, Mapping[str, GpuOffer]] = {}
-    if gpu_types:
-        offers = await client.gpu_offers(gpu_types)
-    return actual, offers
+    return await client.gpu_offers(gpu_types) if gpu_types else {}
+
+
+def _needs_placement(plan: Plan) -> bool:
+    from reconciler.plans import Action
+
+    placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
+    return any(c.action in placing for c in plan.actionable)
 
 
 def _compute(
@@ -221,13 +236,20 @@ async def _apply_locked(
 ) -> Applied:
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
+    from reconciler.planner.forget import forgotten
     from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
-        actual, offers = await _read_actual(client, desired)
+        actual, offers = await _read_actual(client, desired, offers=not options.lazy_offers)
         uploads = _uploads(desired, request)
         fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
+        if options.lazy_offers and _needs_placement(fresh):
+            offers = await _read_offers(client, desired)
+            fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
         the_plan = fresh
+        gone = forgotten(
+            desired, actual, recorded, destroy=request.destroy, targets=request.targets
+        )
         if saved is not None:
             reasons = stale_reasons(saved, fresh)
             if reasons:
@@ -249,7 +271,8 @@ async def _apply_locked(
             )
             # record adopted pods even when nothing else changes
             await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
-            return Applied(the_plan, None, store.path)
+            journal.forget(gone)
+            return Applied(the_plan, None, store.path, client.request_count)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -280,10 +303,12 @@ async def _apply_locked(
                 recorded_jobs=recorded.jobs,
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
+                should_start=options.should_start,
             )
         finally:
             jobs.logs.close()
-        return Applied(the_plan, result, store.path)
+        journal.forget(gone)
+        return Applied(the_plan, result, store.path, client.request_count)
 
 
 @dataclass

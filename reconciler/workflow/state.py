@@ -1,15 +1,16 @@
-"""The lockfile use cases: `state list|show|rm` and `import pod.NAME POD_ID`."""
+"""The lockfile use cases: `state list|show|rm|rebuild` and `import pod.NAME POD_ID`."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import json
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.errors import PodctlError, UsageError
+from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.lockfile import LockfileStore, forget_pod, record_pod
-from reconciler.model import Lockfile, PodRecord
+from reconciler.model import LOCKFILE_FORMAT_VERSION, ActualState, Lockfile, PodRecord
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -103,3 +104,94 @@ def import_pod(
         base = replace(lockfile, stack=lockfile.stack or desired.stack)
         store.write(record_pod(base, name, record))
     return record
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What `podctl state rebuild` did."""
+
+    path: Path
+    lockfile: Lockfile
+    moved_to: Path | None  # where an unreadable lockfile was moved (never deleted)
+    kept_jobs_and_keys: bool  # the old file was readable: its job ledger and host keys stay
+
+
+def _newer_format(path: Path) -> bool:
+    try:
+        version = json.loads(path.read_text(encoding="utf-8")).get("format_version")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(version, int) and version > LOCKFILE_FORMAT_VERSION
+
+
+def rebuilt_pods(stack: str, actual: ActualState, old: Lockfile) -> dict[str, PodRecord]:
+    """One record per pod name the alive marked pods of `stack` carry (fingerprint unknown).
+
+    Several pods under one name: the one the old record names (id, then uid) wins, else the
+    lowest id; the next plan terminates the others as orphans.
+    """
+    from reconciler.planner.match import marked_pods, match_pod
+
+    marked = marked_pods(stack, actual)
+    now = datetime.now(UTC)
+    records: dict[str, PodRecord] = {}
+    for name in sorted(marked):
+        pod = match_pod(name, actual, old, marked).pod
+        if pod is None or pod.markers is None:
+            continue
+        previous = old.pods.get(name)
+        records[name] = PodRecord(
+            pod_id=pod.pod_id,
+            uid=pod.markers.uid,
+            fingerprint="",  # unknown: the next plan compares every field
+            gpu_type_id=pod.gpu_type_id,
+            cloud=pod.cloud,
+            created_at=previous.created_at if previous and previous.pod_id == pod.pod_id else None,
+            applied_at=now,
+        )
+    return records
+
+
+def state_rebuild(connection: Connection, paths: tuple[Path, ...], *, force: bool) -> Rebuilt:
+    """Rebuild the lockfile from the PODCTL_* markers on the stack's actual pods.
+
+    A readable lockfile is only rebuilt with `force` (keeping its jobs and host keys); an
+    unreadable (corrupt, truncated) one is moved aside to `<name>.corrupt-<UTC time>` first.
+    """
+    desired = load_desired(paths)
+    path = lockfile_path(connection, desired)
+    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+
+    async def fetch() -> ActualState:
+        async with connect(connection) as client:
+            return await client.list_pods()
+
+    with store.lock():
+        old: Lockfile | None = None
+        readable = False
+        if path.exists():
+            try:
+                old = store.read()
+                readable = True
+            except LockfileError:
+                if _newer_format(path) and not force:
+                    raise
+        if readable and old is not None:
+            check_stack(old, desired, path)
+            if not force:
+                raise PodctlError(
+                    f"The lockfile {path} is readable ({len(old.pods)} pod(s) recorded, serial "
+                    f"{old.serial}); nothing was changed. Pass --force to rebuild it from the "
+                    "pods' markers anyway (its jobs and host keys are kept)."
+                )
+        actual = asyncio.run(fetch())  # before moving anything: an API error changes nothing
+        moved_to = store.move_aside() if path.exists() and not readable else None
+        base = old if readable and old is not None else Lockfile()
+        new = replace(
+            base,
+            stack=desired.stack,
+            pods=rebuilt_pods(desired.stack, actual, base),
+            intents=(),
+        )
+        written = store.write(new)
+    return Rebuilt(path, written, moved_to, readable)

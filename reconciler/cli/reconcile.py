@@ -1,0 +1,157 @@
+"""`podctl reconcile` (the loop, its signals and status lines) and `podctl state rebuild`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from reconciler.cli.common import (
+    connection,
+    echo_err,
+    parse_duration_option,
+    paths_or_default,
+)
+from reconciler.errors import UsageError
+
+if TYPE_CHECKING:
+    from reconciler.cli import Settings
+    from reconciler.plans import Plan
+
+WAIT_STEP_S = 0.1  # how often the pause between rounds looks for a stop signal
+
+
+class Signals:
+    """SIGINT/SIGTERM: the first asks the loop to stop after the actions in flight, the
+    second exits at once (KeyboardInterrupt: exit 130)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def stopping(self) -> bool:
+        return self.count > 0
+
+    def handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        name = signal.Signals(signum).name
+        echo_err(
+            f"podctl reconcile: {name}: finishing the actions in flight, then exiting "
+            "(send it again to exit at once)."
+        )
+
+    @contextmanager
+    def installed(self) -> Iterator[Signals]:
+        previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def wait(self, seconds: float) -> None:
+        """Sleep `seconds`, returning early once a stop signal came."""
+        deadline = time.monotonic() + seconds
+        while not self.stopping():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(WAIT_STEP_S, left))
+
+
+def reconcile_command(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    interval: str,
+    once: bool,
+    parallelism: int,
+    timeout: str,
+) -> int:
+    import os
+
+    from reconciler.workflow.pods import ApplyRequest, PlanRequest
+    from reconciler.workflow.reconcile import LoopOptions, Round, reconcile
+
+    if settings.output_format == "markdown":
+        raise UsageError(
+            "--format markdown is for `podctl plan`; `podctl reconcile` has text|json."
+        )
+    if parallelism < 1:
+        raise UsageError("--parallelism must be at least 1.")
+    interval_s = parse_duration_option(interval, "--interval")
+    if interval_s <= 0:
+        raise UsageError(f"--interval {interval!r} must be more than 0: write e.g. 30s, 5m or 1h.")
+    timeout_s = parse_duration_option(timeout, "--timeout")
+    request = PlanRequest(paths=paths_or_default(paths))
+    poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
+    options = ApplyRequest(
+        parallelism=parallelism,
+        timeout_s=timeout_s,
+        poll_initial_s=poll,
+        poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
+    )
+    as_json = settings.output_format == "json"
+    conn = connection(settings)
+
+    def on_round(status: Round) -> None:
+        click.echo(json.dumps(status.as_dict(), sort_keys=True) if as_json else status.text())
+
+    def show_plan(plan: Plan) -> None:
+        if plan.has_changes and not as_json:
+            from reconciler import render
+
+            echo_err(render.plan_text(plan, False))
+
+    signals = Signals()
+    with signals.installed():
+        return reconcile(
+            conn,
+            request,
+            options,
+            LoopOptions(interval_s=interval_s, once=once),
+            on_round=on_round,
+            on_event=lambda text: echo_err(f"  {text}"),
+            stopping=signals.stopping,
+            wait=signals.wait,
+            show_plan=show_plan,
+        )
+
+
+def state_rebuild_command(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
+    from reconciler.workflow.state import state_rebuild
+
+    rebuilt = state_rebuild(connection(settings), paths_or_default(paths), force=force)
+    pods = rebuilt.lockfile.pods
+    if settings.output_format == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "lockfile": str(rebuilt.path),
+                    "moved_to": str(rebuilt.moved_to) if rebuilt.moved_to else None,
+                    "pods": {name: record.pod_id for name, record in sorted(pods.items())},
+                    "kept_jobs_and_host_keys": rebuilt.kept_jobs_and_keys,
+                },
+                indent=2,
+                sort_keys=True,
+            )
+        )
+        return 0
+    if rebuilt.moved_to is not None:
+        click.echo(
+            f"Moved the unreadable lockfile aside to {rebuilt.moved_to} (kept, not deleted)."
+        )
+    listed = ", ".join(f"pod.{n} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
+    kept = " (jobs and host keys kept)" if rebuilt.kept_jobs_and_keys else ""
+    click.echo(
+        f"Rebuilt {rebuilt.path} from the pods' markers: {listed}{kept}. "
+        "Run `podctl plan` to see what differs from the spec."
+    )
+    return 0
