@@ -203,3 +203,24 @@ jobs:
     assert _runs(ledger) == {"slow": 1}
     assert podctl.recorded()["jobs"]["slow"]["status"] == "succeeded"
     assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
+
+
+def test_the_quickstart_end_to_end(podctl: Podctl) -> None:
+    """The README's first command: pod up, jobs run, result downloaded, pod gone; then a no-op."""
+    spec = podctl.folder / "quickstart.yaml"
+    spec.write_text((REPO / "specs" / "quickstart.yaml").read_text())
+    r = podctl("apply", "-y", "-f", str(spec))
+    assert r.code == 0, r.out + r.err
+    assert "Apply complete: 4 done, 0 failed, 0 skipped." in r.out
+    results = podctl.folder / "results" / "quickstart"
+    assert (results / "hello.txt").read_text().startswith("hello from ")
+    assert (results / "count.txt").read_text().split()[0] == str(
+        len((results / "hello.txt").read_bytes())
+    )
+    assert [p for p in podctl.pods() if p["name"].startswith("quickstart-")] == []
+    before = podctl.mutations()
+    r = podctl("apply", "-y", "-f", str(spec))
+    assert r.code == 0 and "No changes." in r.out
+    assert podctl.mutations() == before
+    r = podctl("logs", "hello", "--file", str(spec))
+    assert r.code == 0 and r.out.startswith("hello from "), r
