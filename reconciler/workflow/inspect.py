@@ -12,11 +12,13 @@ from reconciler.lockfile import LockfileStore
 from reconciler.model import (
     ActualPod,
     ActualState,
+    AfterJobs,
     CloudType,
     DesiredState,
     GpuOffer,
     JobStatus,
     Lockfile,
+    PodState,
     PodStatus,
 )
 from reconciler.workflow.context import Connection, connect, load_desired, lockfile_path
@@ -162,9 +164,21 @@ def status(
             return await client.list_pods()
 
     actual = asyncio.run(run())
-    states = {name: pod.state.value for name, pod in desired.pods.items()}
+    jobs = job_rows(desired, recorded, connection.env)
+    states = {name: _desired_state(desired, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
-    return desired.stack, rows, job_rows(desired, recorded, connection.env)
+    return desired.stack, rows, jobs
+
+
+def _desired_state(desired: DesiredState, name: str, jobs: tuple[JobStatusRow, ...]) -> str:
+    """The spec's state, or what after_jobs made of it once every job of the pod succeeded."""
+    spec = desired.pods[name]
+    mine = [j for j in jobs if j.pod == name]
+    done = bool(mine) and all(j.status == "succeeded" for j in mine)
+    if spec.state is PodState.RUNNING and spec.after_jobs is not AfterJobs.KEEP and done:
+        word = "stopped" if spec.after_jobs is AfterJobs.STOP else "absent"
+        return f"{word} (after jobs)"
+    return spec.state.value
 
 
 def gpus(connection: Connection) -> dict[CloudType, dict[str, GpuOffer]]:

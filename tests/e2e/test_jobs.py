@@ -224,3 +224,31 @@ def test_the_quickstart_end_to_end(podctl: Podctl) -> None:
     assert podctl.mutations() == before
     r = podctl("logs", "hello", "--file", str(spec))
     assert r.code == 0 and r.out.startswith("hello from "), r
+
+
+def test_a_job_secret_reaches_the_job_and_nothing_else(podctl: Podctl) -> None:
+    from tests.e2e.conftest import SECRET
+
+    podctl.write(
+        text="""\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  use:
+    pod: box
+    env: {TOKEN: {from_env: E2E_TOKEN}}
+    run: 'test -n "$TOKEN" && echo "token of ${#TOKEN} chars"'
+"""
+    )
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert f"[use] token of {len(SECRET)} chars" in r.out
+    r2 = podctl("status", "--format", "json", "--file", str(podctl.spec))
+    texts = [*podctl.outputs, r2.out, podctl.lockfile.read_text()]
+    texts += [p.read_text() for p in podctl.folder.rglob("*.log")]
+    assert all(SECRET not in t for t in texts)
