@@ -581,6 +581,20 @@ def lab_in_tempdir() -> Iterator[Lab]:
             lab.close()
 
 
+def jobs_campaign(lab: Lab, trials: int, seed: int, facts: dict[str, Any]) -> Iterator[Trial]:
+    """kill -9 trials with the jobs spec; says JOBS_UNSUPPORTED and yields none if no jobs run."""
+    if not jobs_supported(lab):
+        print(JOBS_UNSUPPORTED)
+        facts["jobs"] = JOBS_UNSUPPORTED
+        return
+    window = measure_apply(lab, with_jobs=True)
+    facts["jobs_window"] = window
+    for i in range(trials):
+        trial = kill9_trial(lab, seed * 1000 + i, window, with_jobs=True)
+        trial.campaign = "kill -9, with jobs"
+        yield trial
+
+
 def run_campaigns(
     lab: Lab, trials: int, seed: int, *, quick: bool, with_jobs: bool, log: Any = print
 ) -> tuple[list[Trial], dict[str, Any]]:
@@ -599,16 +613,8 @@ def run_campaigns(
     for i in range(trials):
         done(kill9_trial(lab, seed * 1000 + i, window))
     if with_jobs:
-        if jobs_supported(lab):
-            jobs_window = measure_apply(lab, with_jobs=True)
-            facts["jobs_window"] = jobs_window
-            for i in range(trials):
-                trial = kill9_trial(lab, seed * 1000 + i, jobs_window, with_jobs=True)
-                trial.campaign = "kill -9, with jobs"
-                done(trial)
-        else:
-            print(JOBS_UNSUPPORTED)
-            facts["jobs"] = JOBS_UNSUPPORTED
+        for trial in jobs_campaign(lab, trials, seed, facts):
+            done(trial)
     for i in range(small * 2):
         done(api_fault_trial(lab, seed * 1000 + i))
     for operation in ("create", "stop", "terminate"):
