@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from benchmarks.reliability import (
@@ -141,7 +139,10 @@ def test_with_jobs_is_ready_or_says_jobs_are_not_supported(
     assert trial.check.double_runs == 0 and trial.check.lost_results == 0
 
 
-def test_spec_files_are_written_where_the_lockfile_default_expects(lab: Lab) -> None:
+def test_the_checks_read_the_lockfile_podctl_writes_by_default(lab: Lab) -> None:
     lab.reset()
-    assert lab.lockfile == lab.spec.parent / "rel.podctl.lock"
-    assert Path(lab.spec).read_text() == spec_text()
+    assert lab.apply().code == 0
+    assert sorted(p.name for p in lab.work.glob("*.podctl.lock")) == [lab.lockfile.name]
+    check = lab.check()
+    assert check.problems == [] and check.lockfile_ok
+    assert {p["env"]["PODCTL_POD"] for p in lab.live_pods()} == {"a", "b", "c", "d"}
