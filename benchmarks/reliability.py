@@ -454,7 +454,7 @@ def sandbox_restart_trial(lab: Lab, seed: int, window: float) -> Trial:
     rng = random.Random(seed)
     lab.reset()
     start = time.perf_counter()
-    lab.faults({"latency_ms": 100})
+    lab.faults({"latency_ms": 200})
     proc = lab.popen("apply", "-y")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and proc.poll() is None:  # wait for podctl to connect
@@ -462,7 +462,7 @@ def sandbox_restart_trial(lab: Lab, seed: int, window: float) -> Trial:
         if status["requests"]["total"] > 0:
             break
         time.sleep(0.01)
-    time.sleep(rng.uniform(0, window))
+    time.sleep(rng.uniform(0, window / 2))
     during = "mid-apply" if proc.poll() is None else "after apply had finished"
     lab.restart_sandbox(pause=rng.uniform(0.1, 1.0))
     try:
@@ -472,7 +472,8 @@ def sandbox_restart_trial(lab: Lab, seed: int, window: float) -> Trial:
         proc.communicate()
     rounds = lab.converge()
     note = f"restarted {during}; that apply exited {proc.returncode}"
-    return _trial("sandbox restart mid-apply", seed, start, rounds, 1, lab, note)
+    mid = int(during == "mid-apply")
+    return _trial("sandbox restart mid-apply", seed, start, rounds, mid, lab, note)
 
 
 def concurrent_trial(lab: Lab, seed: int) -> Trial:
@@ -690,7 +691,8 @@ def report(
         "- Spot preemption: the running spot pod is preempted; apply resumes it in place, or, "
         "when its host's GPU is taken, recreates it (old pod gone, new one running).",
         "- Sandbox restart: the server is stopped and started again (same port, state kept) "
-        "at a seeded moment while apply runs with 100 ms latency per request.",
+        "at a seeded moment while apply runs with 200 ms latency per request (faults "
+        "injected counts the restarts that landed mid-apply).",
         "- Concurrent applies: exactly one exits 0; the other exits non-zero naming the lock "
         "holder.",
         "- Corrupted lockfile (truncated, binary garbage, empty, a future format_version): "
