@@ -20,6 +20,9 @@ app at once).
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
      "clear": true}                    # drop every fault first
 
+`GET` (and `/_sandbox/status`) also count the faults injected since the last clear or reset,
+by kind (`injected`: 429, 500, ..., lost-response), so a campaign can say how many it met.
+
 Error kinds: 429 (with Retry-After), 500 (GraphQL "Something went wrong"), 502 (an HTML page),
 reset (the connection drops), garbage (HTTP 200 whose body is not JSON) are answered *instead*
 of running the request: nothing was applied. wrong-types runs the request (a mutation is
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +115,7 @@ class Faults:
     exhausted: set[Capacity] = field(default_factory=set)  # no capacity on create
     gpu_taken: set[str] = field(default_factory=set)  # pods whose GPUs are taken on resume
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
+    injected: Counter[str] = field(default_factory=Counter)  # by kind, since the last clear
 
     def apply(self, spec: dict[str, Any]) -> None:
         """Merge a JSON fault request (see the module docstring); a bad one changes nothing."""
@@ -194,6 +199,7 @@ class Faults:
         self.exhausted = set()
         self.gpu_taken = set()
         self.rng = random.Random(self.seed)
+        self.injected = Counter()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -216,6 +222,7 @@ class Faults:
                 gpu if cloud == ANY else f"{gpu}/{cloud}" for gpu, cloud in self.exhausted
             ),
             "gpu_taken": sorted(self.gpu_taken),
+            "injected": dict(sorted(self.injected.items())),
         }
 
     def is_exhausted(self, gpu_type_id: str, cloud: str) -> bool:
@@ -232,7 +239,9 @@ class Faults:
             return None
         if self.rng.random() >= self.error_rate:
             return None
-        return self.rng.choice(self.error_kinds)
+        kind = self.rng.choice(self.error_kinds)
+        self.injected[kind] += 1
+        return kind
 
     def take_lost_response(self, fields: Iterable[str] = MUTATION_FIELDS) -> bool:
         """Whether the answer to this applied mutation (of these root fields) is lost."""
@@ -244,6 +253,7 @@ class Faults:
             return False
         if self.lose_responses is not None:
             self.lose_responses -= 1
+        self.injected["lost-response"] += 1
         return True
 
     def mangle(self, value: Any, depth: int = 0) -> Any:
