@@ -48,7 +48,7 @@ API_FAULT_KINDS = ["429", "500", "502", "reset"]
 MAX_ROUNDS = 5
 JOBS_UNSUPPORTED = "jobs not supported by this podctl yet"
 JOB_NAMES = ("j1", "j2", "j3")
-RECOVERY_WORDS = ("Restore it", "move it aside", "upgrade podctl")
+RECOVERY_WORDS = ("podctl state rebuild", "upgrade podctl")
 PODS_QUERY = "query { myself { pods { id name desiredStatus env } } }"
 
 
@@ -514,7 +514,8 @@ def corrupt(text: bytes, how: str, rng: random.Random) -> bytes:
 def corrupt_lockfile_trial(lab: Lab, seed: int, how: str | None = None) -> Trial:
     """A damaged lockfile: plan and apply refuse it (exit 1, a recovery hint), never rewrite it.
 
-    Then the recovery the message names (move it aside) converges by adoption, 0 duplicates.
+    Then the recovery the message names (`podctl state rebuild`, which keeps the damaged file
+    aside) converges by adoption, 0 duplicates.
     """
     rng = random.Random(seed)
     how = how or rng.choice(CORRUPTIONS)
@@ -533,7 +534,13 @@ def corrupt_lockfile_trial(lab: Lab, seed: int, how: str | None = None) -> Trial
             problems.append(f"{args[0]} on a {how} lockfile: exit {run.code}, {tail!r}")
         if lab.lockfile.read_bytes() != damaged:
             problems.append(f"{args[0]} rewrote the {how} lockfile")
-    lab.lockfile.rename(lab.lockfile.with_name(lab.lockfile.name + ".damaged"))
+    if "upgrade podctl" in (run.err + run.out):  # a newer format: not ours to rebuild
+        lab.lockfile.rename(lab.lockfile.with_name(lab.lockfile.name + ".damaged"))
+    else:  # the recovery the message names
+        rebuilt = lab.podctl("state", "rebuild")
+        kept = list(lab.lockfile.parent.glob(lab.lockfile.name + ".corrupt-*"))
+        if rebuilt.code != 0 or len(kept) != 1 or kept[0].read_bytes() != damaged:
+            problems.append(f"state rebuild after a {how} lockfile: exit {rebuilt.code}")
     rounds = lab.converge()
     check = lab.check()
     check.problems += problems

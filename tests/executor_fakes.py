@@ -9,7 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from reconciler.errors import CapacityError, PodNotFoundError, ResumeCapacityError
+from reconciler.errors import (
+    CapacityError,
+    PodNotFoundError,
+    ResumeCapacityError,
+    TransientApiError,
+)
 from reconciler.model import (
     ActualPod,
     ActualState,
@@ -43,6 +48,7 @@ class FakeApi:
     in_flight: int = 0
     max_in_flight: int = 0
     create_error: BaseException | None = None
+    lose_answers: int = 0  # creates that make the pod, then lose the answer
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _pending: dict[str, int] = field(default_factory=dict)
 
@@ -93,6 +99,9 @@ class FakeApi:
         )
         self._pending[pod_id] = self.polls_until_ready
         self.pods[pod_id] = self._running(pod)
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            raise TransientApiError("RunPod CreatePod: ReadTimeout", maybe_processed=True)
         return self.pods[pod_id]
 
     async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod:

@@ -120,7 +120,19 @@ def test_lost_create_answer_keeps_the_intent(error: Exception) -> None:
     result = run(plan(change(pod, Action.CREATE)), api, journal, pod)
     assert result.results[0].outcome is Outcome.FAILED
     assert "PODCTL_UID marker" in result.results[0].message
-    assert journal.kinds() == ["intend"]  # the next plan finds the pod by its uid
+    # no pod carried the first uid: that create is dropped and sent again; the second lost
+    # answer keeps its intent (the next plan finds the pod by its uid, if there is one)
+    assert journal.kinds() == ["intend", "create_failed", "intend"]
+    assert api.calls["create_pod"] == 2
+
+
+def test_a_lost_create_answer_finds_the_pod_by_its_uid_and_goes_on() -> None:
+    api, journal = FakeApi(lose_answers=1), ListJournal()
+    pod = spec()
+    result = run(plan(change(pod, Action.CREATE)), api, journal, pod)
+    assert result.ok, result
+    assert api.calls["create_pod"] == 1 and len(api.pods) == 1
+    assert journal.kinds() == ["intend", "created"]
 
 
 def test_not_ready_in_time_terminates_what_it_created() -> None:

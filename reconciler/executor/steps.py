@@ -16,7 +16,7 @@ from reconciler.executor.context import ChangeFailed, Landed, StepContext
 from reconciler.executor.readiness import NotReadyError
 from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
 from reconciler.model import ActualPod, OnResumeFailure, PodRecord, PodSpec
-from reconciler.plans import Action, Change, ChangeResult, Outcome
+from reconciler.plans import Action, Change, ChangeResult, Outcome, Placement
 
 
 async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
@@ -84,67 +84,99 @@ async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
 # --- create -------------------------------------------------------------------------------------
 
 
+AMBIGUOUS_CREATE_TRIES = 2  # a create whose answer is lost is looked up, then sent once more
+
+
+async def _find_by_uid(ctx: StepContext, uid: str) -> ActualPod | None:
+    """After a create's answer was lost: the pod it made, if one listing shows its uid."""
+    try:
+        actual = await ctx.api.list_pods()
+    except ApiError:
+        return None
+    return actual.find_by_uid(uid)
+
+
+async def _create_once(
+    ctx: StepContext, change: Change, spec: PodSpec, placement: Placement, last_try: bool
+) -> ActualPod | None:
+    """One create on one placement; None on no capacity or a create that surely did not happen
+    (to be tried again). The intent is written first and settled after."""
+    uid = uuid.uuid4().hex
+    where = f"{placement.gpu_type_id} ({placement.cloud.value})"
+    await ctx.write(ctx.journal.intend, change.pod, uid)
+    request = create_request(
+        spec,
+        placement,
+        stack=ctx.plan.stack,
+        uid=uid,
+        secrets=ctx.secrets,
+        public_key=ctx.public_key,
+        now=ctx.now(),
+    )
+    async with ctx.semaphore:
+        ctx.event(change, f"creating on {where}")
+        try:
+            pod = await ctx.api.create_pod(request)
+        except CapacityError:
+            await ctx.write(ctx.journal.create_failed, uid)
+            ctx.event(change, f"no capacity on {where}; trying the next fallback")
+            return None
+        except (TransientApiError, ApiResponseError) as exc:
+            if isinstance(exc, TransientApiError) and not exc.maybe_processed:
+                await ctx.write(ctx.journal.create_failed, uid)
+                raise
+            # the pod may exist: one listing tells, by the uid marker this create carried
+            found = await _find_by_uid(ctx, uid)
+            if found is not None:
+                ctx.event(change, f"the create's answer was lost; found {found.pod_id} by its uid")
+                pod = found
+            elif not last_try:
+                await ctx.write(ctx.journal.create_failed, uid)
+                ctx.event(change, f"the create got no answer ({exc}) and made no pod; again")
+                raise _TryAgain() from exc
+            else:
+                raise ChangeFailed(
+                    f"the create on {where} got no answer ({exc}); the pod may exist: the next "
+                    "plan finds it by its PODCTL_UID marker and adopts it or terminates it"
+                ) from exc
+        except ApiError:
+            await ctx.write(ctx.journal.create_failed, uid)
+            raise
+    moment = ctx.now()
+    record = PodRecord(
+        pod_id=pod.pod_id,
+        uid=uid,
+        fingerprint=ctx.fingerprint(spec),
+        gpu_type_id=placement.gpu_type_id,
+        cloud=placement.cloud,
+        created_at=moment,
+        applied_at=moment,
+    )
+    await ctx.write(ctx.journal.created, change.pod, record)
+    ctx.event(change, f"created {pod.pod_id} on {where}")
+    return pod
+
+
+class _TryAgain(Exception):
+    """The create surely made no pod although its answer was lost: send it once more."""
+
+
 async def _create(ctx: StepContext, change: Change, spec: PodSpec) -> Landed:
     """Walk the fallback chain; the first placement with capacity lands."""
     placements = change.placements or default_placements(spec)
     tried: list[str] = []
     for placement in placements:
-        uid = uuid.uuid4().hex
-        where = f"{placement.gpu_type_id} ({placement.cloud.value})"
-        await ctx.write(ctx.journal.intend, change.pod, uid)
-        request = create_request(
-            spec,
-            placement,
-            stack=ctx.plan.stack,
-            uid=uid,
-            secrets=ctx.secrets,
-            public_key=ctx.public_key,
-            now=ctx.now(),
-        )
-        async with ctx.semaphore:
-            ctx.event(change, f"creating on {where}")
+        for attempt in range(AMBIGUOUS_CREATE_TRIES):
             try:
-                pod = await ctx.api.create_pod(request)
-            except CapacityError:
-                pod = None
-            except TransientApiError as exc:
-                if exc.maybe_processed:
-                    # the pod may exist: keep the intent, the next plan finds it by its uid
-                    raise ChangeFailed(
-                        f"the create on {where} got no answer ({exc.message}); the pod may "
-                        "exist: the next plan finds it by its PODCTL_UID marker and adopts it "
-                        "or terminates it"
-                    ) from exc
-                await ctx.write(ctx.journal.create_failed, uid)
-                raise
-            except ApiResponseError as exc:
-                # RunPod answered 200 but the body made no sense: the create probably happened
-                raise ChangeFailed(
-                    f"the create on {where} got an unreadable answer ({exc}); the pod may "
-                    "exist: the next plan finds it by its PODCTL_UID marker and adopts it "
-                    "or terminates it"
-                ) from exc
-            except ApiError:
-                await ctx.write(ctx.journal.create_failed, uid)
-                raise
-        if pod is None:
-            await ctx.write(ctx.journal.create_failed, uid)
-            tried.append(where)
-            ctx.event(change, f"no capacity on {where}; trying the next fallback")
-            continue
-        moment = ctx.now()
-        record = PodRecord(
-            pod_id=pod.pod_id,
-            uid=uid,
-            fingerprint=ctx.fingerprint(spec),
-            gpu_type_id=placement.gpu_type_id,
-            cloud=placement.cloud,
-            created_at=moment,
-            applied_at=moment,
-        )
-        await ctx.write(ctx.journal.created, change.pod, record)
-        ctx.event(change, f"created {pod.pod_id} on {where}")
-        return Landed(pod, placement)
+                pod = await _create_once(
+                    ctx, change, spec, placement, attempt == AMBIGUOUS_CREATE_TRIES - 1
+                )
+            except _TryAgain:
+                continue
+            if pod is not None:
+                return Landed(pod, placement)
+            break
+        tried.append(f"{placement.gpu_type_id} ({placement.cloud.value})")
     raise ChangeFailed("no capacity on any fallback: " + ", ".join(tried))
 
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from reconciler.errors import LockfileError, LockHeldError
-from reconciler.lockfile.codec import dumps, loads
+from reconciler.lockfile.codec import RECOVERY_HINT, dumps, loads
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 
 LockMode = Literal["shared", "exclusive"]
@@ -166,7 +166,11 @@ class LockfileStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return Lockfile()
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise LockfileError(
+                f"The lockfile {self.path} is corrupt: it is not UTF-8 text. {RECOVERY_HINT}"
+            ) from None
+        except OSError as exc:
             raise LockfileError(f"Cannot read the lockfile {self.path}: {exc}") from exc
         return loads(text, str(self.path))
 

@@ -44,6 +44,18 @@ class LockfileJournal:
     def _write(self, new: Lockfile) -> None:
         self.lockfile = self.store.write(new, forbidden_values=self.forbidden)
 
+    def settle_intents(self) -> None:
+        """Drop the intents no listed pod carries the uid of: their create never happened.
+
+        Called once the apply holds the lock and has listed the pods. A create whose answer
+        was lost shows in that listing (its intent stays, the plan adopts or cleans it up); one
+        that never reached RunPod does not, and its intent would otherwise stay for ever.
+        """
+        seen = {p.markers.uid for p in self.actual.pods.values() if p.markers is not None}
+        kept = tuple(i for i in self.lockfile.intents if i.uid in seen)
+        if kept != tuple(self.lockfile.intents):
+            self._write(replace(self.lockfile, intents=kept))
+
     def intend(self, pod: str, uid: str) -> None:
         self._write(
             record_intent(self.lockfile, stack=self.stack, pod=pod, uid=uid, since=self.clock())

@@ -269,6 +269,7 @@ async def _apply_locked(
             journal = LockfileJournal(
                 store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
             )
+            journal.settle_intents()
             # record adopted pods even when nothing else changes
             await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
             journal.forget(gone)
@@ -278,6 +279,7 @@ async def _apply_locked(
         journal = LockfileJournal(
             store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
         )
+        journal.settle_intents()
         jobs = _job_wiring(
             connection, desired, secrets, uploads, store.path, journal, client, options
         )

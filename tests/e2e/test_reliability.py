@@ -103,21 +103,10 @@ def test_a_corrupted_lockfile_is_refused_untouched_and_recovery_works(lab: Lab, 
     assert_clean(trial)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LockfileStore.read reports a lockfile that is not UTF-8 as 'Cannot read the "
-    "lockfile ...: utf-8 codec can't decode' without the recovery hint the JSON errors carry",
-)
 def test_a_lockfile_of_binary_garbage_names_the_recovery(lab: Lab) -> None:
     assert_clean(corrupt_lockfile_trial(lab, seed=1, how="binary garbage"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a create that fails before reaching RunPod (HTTP 500, 502, reset) keeps its "
-    "write-ahead intent in the lockfile forever: later applies create under a new uid and "
-    "converge, but never drop the old intent although no pod carries its PODCTL_UID",
-)
 def test_a_create_answered_500_leaves_no_intent_once_converged(lab: Lab) -> None:
     for seed in range(1, 30):  # the seeded dice that fail this single create (deterministic)
         lab.reset()
