@@ -241,6 +241,13 @@ def main() -> None:
     for note in notes:
         print("note:", note)
     body = text + "".join(f"\n\nNote: {n}" for n in notes)
+    body += (
+        "\n\nJobs on one pod run one at a time unless `parallel: true` (then up to 8 SSH"
+        " channels on the pod's one connection); each job is a status check, a start and"
+        " usually one log read over SSH, plus two lockfile writes (started, finished). The"
+        " sandbox's SSH server is asyncssh on the same machine: on a real pod the round"
+        " trips differ."
+    )
     how = (
         "Each row is one `podctl apply -y --sandbox` subprocess (CLI start-up, plan, pod"
         " creation with start delay 0, jobs over SSH on loopback), measured in one run;"
