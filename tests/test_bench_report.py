@@ -28,3 +28,17 @@ def test_record_replaces_only_its_own_section(tmp_path: Path) -> None:
     assert text.count("<!-- bench:one -->") == 1 and "| a |" not in text and "| c |" in text
     assert text.index("<!-- bench:one -->") < text.index("<!-- bench:two -->")
     assert "`python -m benchmarks.two`_\nMeasured twice.\n\n| b |\n<!-- /bench:two -->" in text
+
+
+def test_jobs_benchmark_specs_load(tmp_path: Path) -> None:
+    from benchmarks.jobs import chain_spec, job_seconds
+    from reconciler.spec import load_spec
+
+    desired = load_spec([chain_spec(tmp_path / "c", "c", 3, chained=True, parallel=True)])
+    assert [(n, j.needs, j.parallel) for n, j in desired.jobs.items()] == [
+        ("j000", (), True),
+        ("j001", ("j000",), True),
+        ("j002", ("j001",), True),
+    ]
+    assert list(desired.pods) == ["box"]
+    assert job_seconds("  done    job.move: succeeded in 4.2s; uploaded 1 file(s)") == 4.2
