@@ -69,11 +69,13 @@ class FakeShell:
         workdir: str | None,
         timeout_s: int | None,
     ) -> RemoteJob:
-        assert self.runs.get(run_dir) is None, "started over an existing run"
+        existing = self.runs.get(run_dir)
+        if existing is not None and existing.state in ("running", "exited"):
+            return existing  # like the on-pod script: never starts over a live or ended run
         self.starts[run_dir] += 1
         self.envs.append(env)
         self.runs[run_dir] = RemoteJob("running", None, "2026-01-02T03:04:05Z", None, 0)
-        return self.runs[run_dir]
+        return replace(self.runs[run_dir], started_now=True)
 
     async def job_status(self, run_dir: str) -> RemoteJob:
         return self.runs.get(run_dir) or RemoteJob("absent", None, None, None, 0)
@@ -196,7 +198,7 @@ def test_a_run_still_going_on_the_pod_is_reattached_not_started_again() -> None:
     result = run((job_change(reason="unfinished"),), api, journal, shell)
     assert result.ok
     assert shell.starts == Counter()  # reattached
-    assert journal.kinds() == ["job_finished"]
+    assert journal.kinds() == ["job_started", "job_finished"]  # write-ahead, then the end
 
 
 def test_a_run_that_finished_on_the_pod_is_collected_not_run_again() -> None:

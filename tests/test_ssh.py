@@ -125,7 +125,7 @@ def test_job_streams_every_line_once_with_env_and_exit_code(sb, pod, stack_key, 
     assert (vol / "token").read_text() == SECRET + "\n"
     run_dir = vol / ".podctl/jobs/job/fp1"
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "exit", "finished", "log", "pgid", "pid", "run.sh", "started",
+        "exit", "finished", "log", "pgid", "pid", "run.sh", "started", "up",
     ]  # fmt: skip
     for f in run_dir.iterdir():
         assert "tok-ssh" not in f.read_text(), f

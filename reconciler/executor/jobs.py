@@ -172,41 +172,48 @@ async def _run_locked(
         and recorded.status is JobStatus.SUCCEEDED
         and recorded.fingerprint == fingerprint
     )
-    remote = await shell.job_status(where)
-    if remote.state == "exited" and not unfinished:
-        # A run of this fingerprint ended on the pod. A success the ledger does not hold yet
-        # (podctl died before recording it) is collected, never run again; a failure, or a
-        # success already counted (rerun: always, or a job it needs ran again) runs anew.
-        if counted or not remote.succeeded:
-            await _archive(shell, where)
-            remote = RemoteJob("absent", None, None, None, 0)
-        else:
+
+    async def start(attempt: int) -> RemoteJob:
+        """Write-ahead, then one round trip that starts the run, or reports a live or ended
+        one (the on-pod script starts nothing over an existing run)."""
+        await ctx.write(ctx.journal.job_started, job.name, record(JobStatus.RUNNING, None))
+        remote = await shell.start_job(
+            where,
+            job.run,
+            env=job_env(job, ctx.secrets),
+            workdir=job.workdir,
+            timeout_s=job.timeout_s,
+        )
+        if remote.started_now:
+            try_ = f" (try {attempt + 1})" if attempt else ""
+            ctx.event(change, f"started on {pod.pod_id}{try_}")
+        return remote
+
+    remote = await start(0)
+    # A run of this fingerprint ended on the pod. A success the ledger does not hold yet
+    # (podctl died before recording it) is collected, never run again; a failure, or a
+    # success already counted (rerun: always, or a job it needs ran again) runs anew.
+    ended = not remote.started_now and remote.state == "exited" and not unfinished
+    if ended and (counted or not remote.succeeded):
+        await _archive(shell, where)
+        remote = await start(0)
+    if not remote.started_now:
+        if remote.state == "running":
+            ctx.event(change, f"reattaching to the run on {pod.pod_id} (not starting it again)")
+        elif remote.succeeded:
             ctx.event(change, "already ran on the pod (exit 0): collecting, not running again")
     attempt = 0
     while True:
-        if remote.state in ("absent", "lost"):
-            if remote.state == "lost":
-                ctx.event(change, "its last run was lost (the pod restarted): starting again")
-                await _archive(shell, where)
-            await ctx.write(ctx.journal.job_started, job.name, record(JobStatus.RUNNING, None))
-            ctx.event(
-                change, f"starting on {pod.pod_id}" + (f" (try {attempt + 1})" if attempt else "")
-            )
-            remote = await shell.start_job(
-                where,
-                job.run,
-                env=job_env(job, ctx.secrets),
-                workdir=job.workdir,
-                timeout_s=job.timeout_s,
-            )
-        elif remote.state == "running":
-            ctx.event(change, f"reattaching to the run on {pod.pod_id} (not starting it again)")
-        if remote.state == "running":
+        if remote.state in ("running", "exited"):
+            # stream (or, for a run that already ended, replay) its log: every run's lines
+            # reach the terminal and the local copy once
             remote = await shell.follow_log(where, on_line)
         if remote.succeeded:
             break
         code = remote.exit_code
         why = "timed out" if remote.timed_out else f"exit {code}"
+        if remote.state != "exited":
+            why = f"its run was lost ({remote.state}: the pod restarted or the folder is gone)"
         if attempt >= job.retries:
             await ctx.write(
                 ctx.journal.job_finished, job.name, record(JobStatus.FAILED, remote, why)
@@ -219,7 +226,7 @@ async def _run_locked(
         ctx.event(change, f"failed ({why}); retrying in {delay:g}s ({attempt}/{job.retries})")
         await ctx.sleep(delay)
         await _archive(shell, where)
-        remote = RemoteJob("absent", None, None, None, 0)
+        remote = await start(attempt)
     try:
         for t in job.download:
             ctx.event(change, f"downloading {t.source} -> {t.target}")

@@ -7,6 +7,7 @@ A run dir `<mount>/.podctl/jobs/<job>/<fingerprint>/` holds:
 - `run.sh`   the job's command (no env values: those live only in the processes' environment)
 - `pid`      pid of the wrapper: a session leader that waits for the job and records its end
 - `pgid`     process group of the job itself (what a timeout or a kill signals)
+- `up`       touched by the wrapper as it starts (the start script waits for it)
 - `started`  UTC ISO time the run started; `log` its stdout and stderr
 - `exit`     the exit code, written atomically once the job ended (124: timed out);
              `finished` (UTC ISO) is written just before it
@@ -49,6 +50,7 @@ class RemoteJob:
     started_at: str | None  # ISO UTC
     finished_at: str | None
     log_bytes: int
+    started_now: bool = False  # this start_script call started it (not a live or ended run)
 
     @property
     def succeeded(self) -> bool:
@@ -70,11 +72,13 @@ def quote(text: str) -> str:
 _FUNCTIONS = r"""
 podctl_alive() {
   # the wrapper still runs: its pid answers and (where /proc exists) it is ours, not a reused pid
-  p=$(cat "$d/pid" 2>/dev/null) || return 1
+  [ -f "$d/pid" ] || return 1
+  read -r p < "$d/pid" 2>/dev/null || return 1
   case $p in ''|*[!0-9]*) return 1 ;; esac
   kill -0 "$p" 2>/dev/null || return 1
   if [ -r "/proc/$p/cmdline" ]; then
-    tr '\000' '\n' < "/proc/$p/cmdline" | grep -Fqx -- "$d" || return 1
+    # a reused pid (after a pod restart) does not name this run dir in its arguments
+    grep -Fq -- "$d" "/proc/$p/cmdline" 2>/dev/null || return 1
   fi
   return 0
 }
@@ -89,12 +93,13 @@ podctl_status() {
   fi
   code=-; fin=-; sta=-; lb=0
   if [ "$st" = exited ]; then
-    code=$(cat "$d/exit" 2>/dev/null); fin=$(cat "$d/finished" 2>/dev/null)
+    read -r code < "$d/exit" 2>/dev/null || code=-
+    if [ -f "$d/finished" ]; then read -r fin < "$d/finished" 2>/dev/null || fin=-; fi
   fi
-  if [ -f "$d/started" ]; then sta=$(cat "$d/started" 2>/dev/null); fi
+  if [ -f "$d/started" ]; then read -r sta < "$d/started" 2>/dev/null || sta=-; fi
   if [ -f "$d/log" ]; then lb=$(wc -c < "$d/log" | tr -d ' '); fi
-  printf '%s\nstate %s\nexit %s\nstarted %s\nfinished %s\nlog_bytes %s\n%s\n' \
-    'podctl-job-status 1' "$st" "${code:--}" "${sta:--}" "${fin:--}" "${lb:-0}" \
+  printf '%s\nstate %s\nexit %s\nstarted %s\nfinished %s\nlog_bytes %s\nstarted_now %s\n%s\n' \
+    'podctl-job-status 1' "$st" "${code:--}" "${sta:--}" "${fin:--}" "${lb:-0}" "${1:-0}" \
     'podctl-job-status end'
 }
 podctl_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
@@ -105,6 +110,7 @@ podctl_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 # `setsid`, so a timeout or kill signals the job's whole group and the wrapper lives on to
 # record the exit code.
 _WRAPPER = r"""d=$1; t=$2; g=$3; wd=$4
+: > "$d/up"
 sh_=/bin/sh; [ -x /bin/bash ] && sh_=/bin/bash
 if [ -n "$wd" ] && ! cd "$wd" 2>/dev/null; then
   echo "podctl: cannot change to the working directory $wd" >> "$d/log"
@@ -181,7 +187,9 @@ if ! mkdir -- "$d/.starting" 2>/dev/null; then
 fi
 if [ -f "$d/exit" ] || podctl_alive; then rmdir -- "$d/.starting"; podctl_status; exit 0; fi
 if [ -f "$d/log" ]; then mv -f "$d/log" "$d/log.lost"; fi
-rm -f -- "$d/pid" "$d/pgid" "$d/started" "$d/finished" "$d/timedout" "$d/exit.tmp"
+if [ -e "$d/pid" ] || [ -e "$d/started" ]; then
+  rm -f -- "$d/pid" "$d/pgid" "$d/started" "$d/finished" "$d/timedout" "$d/exit.tmp" "$d/up"
+fi
 printf '%s' {quote(body)} > "$d/run.sh"
 : > "$d/log"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$d/started"
@@ -189,11 +197,11 @@ date -u +%Y-%m-%dT%H:%M:%SZ > "$d/started"
   {int(grace_s)} {quote(workdir or "")} < /dev/null > /dev/null 2>&1 &
 echo "$!" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 rmdir -- "$d/.starting"
-i=0  # until the wrapper has exec'd (its command line names the run dir)
-while [ "$i" -lt 100 ] && [ ! -f "$d/exit" ] && ! podctl_alive; do
-  podctl_sleep 0.02; i=$((i + 1))
+i=0  # until the wrapper runs (it touches `up` first; its command line names the run dir)
+while [ "$i" -lt 400 ] && [ ! -f "$d/up" ] && [ ! -f "$d/exit" ]; do
+  podctl_sleep 0.005; i=$((i + 1))
 done
-podctl_status
+podctl_status 1
 """
     )
 
@@ -296,6 +304,7 @@ def parse_status(text: str) -> RemoteJob:
         started_at=optional("started"),
         finished_at=optional("finished") if state == "exited" else None,
         log_bytes=log_bytes,
+        started_now=fields.get("started_now") == "1",
     )
 
 

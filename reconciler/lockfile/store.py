@@ -54,6 +54,7 @@ class LockfileStore:
         self._sleep = sleep
         self._fd: int | None = None
         self._mode: LockMode | None = None
+        self._known: tuple[tuple[int, int, int, int], Lockfile] | None = None  # (stat, content)
 
     def __repr__(self) -> str:
         return f"LockfileStore({str(self.path)!r}, locked={self._mode!r})"
@@ -160,8 +161,24 @@ class LockfileStore:
 
     # --- reading and writing ------------------------------------------------------------------
 
+    def _stat_key(self) -> tuple[int, int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _on_disk(self) -> Lockfile:
+        """What the file holds: the copy this store last read or wrote while the file is
+        unchanged since (same inode, size and mtime), else read and parsed again."""
+        key = self._stat_key()
+        if key is not None and self._known is not None and self._known[0] == key:
+            return self._known[1]
+        return self.read()
+
     def read(self) -> Lockfile:
         """The recorded state; an empty Lockfile when the file does not exist yet."""
+        key = self._stat_key()
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -172,7 +189,10 @@ class LockfileStore:
             ) from None
         except OSError as exc:
             raise LockfileError(f"Cannot read the lockfile {self.path}: {exc}") from exc
-        return loads(text, str(self.path))
+        lockfile = loads(text, str(self.path))
+        if key is not None and key == self._stat_key():
+            self._known = (key, lockfile)
+        return lockfile
 
     def write(self, lockfile: Lockfile, *, forbidden_values: Iterable[str] = ()) -> Lockfile:
         """Persist `lockfile` atomically under the exclusive lock; return what is on disk now.
@@ -183,7 +203,7 @@ class LockfileStore:
         """
         if self._mode != "exclusive":
             raise LockfileError(f"{self.path}: writing the lockfile needs the exclusive lock")
-        on_disk = self.read()
+        on_disk = self._on_disk()
         exists = self.path.exists()
         if exists and (lockfile.lineage, lockfile.serial) != (on_disk.lineage, on_disk.serial):
             raise LockfileError(
@@ -206,6 +226,8 @@ class LockfileStore:
                     "(a bug in podctl: please report it)."
                 )
         atomic_write(self.path, text)
+        key = self._stat_key()
+        self._known = (key, new) if key is not None else None
         return new
 
     def move_aside(self, now: datetime | None = None) -> Path:

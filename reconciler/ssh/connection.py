@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 MAX_CHANNELS = 8  # below OpenSSH's MaxSessions (10)
+FIRST_LOG_POLL_S = 0.01
 LOG_CHUNK = 1 << 20  # log bytes read per poll
 _HASH_SCRIPT = (
     'cd "$1" 2>/dev/null || exit 0\n'
@@ -173,6 +174,7 @@ class PodConnection:
         """
         pos = offset
         pending = b""
+        delay = min(FIRST_LOG_POLL_S, poll_s)  # short jobs end fast: poll soon, then back off
         while True:
             out = await self._script(
                 remote.log_script(run_dir, pos, LOG_CHUNK), f"read the log of {run_dir}", 60
@@ -191,7 +193,8 @@ class PodConnection:
                 if pending:
                     on_line(_text(pending))
                 return job
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(delay)
+            delay = FIRST_LOG_POLL_S if data else min(delay * 2, poll_s)
 
     # --- transfers ------------------------------------------------------------------------
 
