@@ -135,6 +135,7 @@ class DesiredState:
     jobs: Mapping[str, JobSpec]
     files: tuple[str, ...] = ()  # the spec files it was read from, in order
     warnings: tuple[Problem, ...] = ()  # problems that do not stop validate
+    ssh_key: str | None = None  # `ssh_key:` (absolute), else podctl's key per stack
 
 
 # --- actual state: what RunPod reports --------------------------------------------------------

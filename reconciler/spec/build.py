@@ -39,7 +39,17 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         jobs=jobs,
         files=stack.files,
         warnings=tuple(warnings),
+        ssh_key=_ssh_key(stack),
     )
+
+
+def _ssh_key(stack: StackSource) -> str | None:
+    """`ssh_key:` of the first file that sets it, as a path relative to that file."""
+    for doc in stack.docs:
+        value = doc.data.get("ssh_key") if isinstance(doc.data, dict) else None
+        if isinstance(value, str) and value:
+            return str(local_path(doc, value))
+    return None
 
 
 def _build_pod(stack: StackSource, name: str, pod: Entry) -> PodSpec:

@@ -119,3 +119,14 @@ def connect(connection: Connection) -> RunPodClient:
         return RunPodClient(info.api_key, api_url=info.url, on_retry=on_retry)
     key = resolve_api_key(connection.env)
     return RunPodClient(key, api_url=connection.api_url, on_retry=on_retry)
+
+
+def key_path(connection: Connection, desired: DesiredState, lockfile: Path) -> Path:
+    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own."""
+    from reconciler.ssh import default_key_path
+
+    if connection.ssh_key is not None:
+        return connection.ssh_key
+    if desired.ssh_key:
+        return Path(desired.ssh_key)
+    return default_key_path(lockfile)

@@ -9,7 +9,13 @@ from pathlib import Path
 from reconciler.errors import PodctlError, UsageError
 from reconciler.lockfile import LockfileStore
 from reconciler.model import PodStatus
-from reconciler.workflow.context import Connection, connect, load_desired, lockfile_path
+from reconciler.workflow.context import (
+    Connection,
+    connect,
+    key_path,
+    load_desired,
+    lockfile_path,
+)
 from reconciler.workflow.joblogs import logs_dir
 
 
@@ -41,14 +47,14 @@ def job_logs(
     async def from_pod() -> bool:
         from reconciler.jobs.remote import run_dir
         from reconciler.ssh import connect as ssh_connect
-        from reconciler.ssh import default_key_path, ensure_stack_key
+        from reconciler.ssh import ensure_stack_key
 
         async with connect(connection) as client:
             actual = await client.list_pods()
         pod = actual.get(record.pod_id)
         if pod is None or pod.desired_status is not PodStatus.RUNNING or pod.ssh is None:
             return False
-        key = ensure_stack_key(connection.ssh_key or default_key_path(path))
+        key = ensure_stack_key(key_path(connection, desired, path))
         try:
             conn = await ssh_connect(pod.ssh, key, pinned=pinned)
         except PodctlError as exc:

@@ -19,6 +19,7 @@ from reconciler.workflow.context import (
     Connection,
     check_stack,
     connect,
+    key_path,
     load_desired,
     lockfile_path,
     resolve_secrets,
@@ -339,10 +340,10 @@ def _job_wiring(
     logs = LocalLogs(lockfile)
     if not desired.jobs:
         return _JobWiring(None, None, {}, logs)
-    from reconciler.ssh import default_key_path, ensure_stack_key
+    from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SshShells
 
-    key = ensure_stack_key(connection.ssh_key or default_key_path(lockfile))
+    key = ensure_stack_key(key_path(connection, desired, lockfile))
 
     async def refresh(pod_id: str) -> ActualPod | None:
         return (await client.list_pods()).get(pod_id)

@@ -179,20 +179,33 @@ jobs:
 """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "-y", "--sandbox", "-f", str(podctl.spec)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if podctl.lockfile.exists() and "slow" in podctl.recorded().get("jobs", {}):
-            break
-        time.sleep(0.05)
-    time.sleep(0.5)  # the job has started on the pod
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    out = tmp_path / "apply.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "reconciler",
+                "apply",
+                "-y",
+                "--sandbox",
+                "-f",
+                str(podctl.spec),
+            ],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if podctl.lockfile.exists() and "slow" in podctl.recorded().get("jobs", {}):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, out.read_text()  # still running: the kill lands mid-job
+        time.sleep(0.5)  # the job has started on the pod
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert podctl.lockfile.exists(), out.read_text()
     assert podctl.recorded()["jobs"]["slow"]["status"] == "running"
     r = podctl("plan", "-f", str(podctl.spec))
     assert "unfinished" in r.out
@@ -252,3 +265,32 @@ jobs:
     texts = [*podctl.outputs, r2.out, podctl.lockfile.read_text()]
     texts += [p.read_text() for p in podctl.folder.rglob("*.log")]
     assert all(SECRET not in t for t in texts)
+
+
+def test_the_spec_can_name_the_ssh_key_and_the_flag_wins(podctl: Podctl) -> None:
+    text = """\
+version: 1
+stack: e2e
+ssh_key: ./keys/mine
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  hi:
+    pod: box
+    run: echo hi
+"""
+    podctl.write(text=text)
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    key = podctl.folder / "keys" / "mine"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    assert not list(podctl.folder.glob("*.id_ed25519"))
+    # another key for the same pod is refused by its sshd: the flag really wins
+    other = podctl.folder / "other_key"
+    podctl.write(text=text.replace("echo hi", "echo hi again"))
+    r = podctl("apply", "-y", "--ssh-key", str(other), "-f", str(podctl.spec))
+    assert r.code == 1 and other.exists()
+    assert "refused" in (r.out + r.err).lower(), r.out + r.err
