@@ -1,6 +1,6 @@
 """Fault and crash campaigns: kill -9, API faults, lost responses, preemption, restarts, locks.
 
-Run: `.venv/bin/python -m benchmarks.reliability [--trials 50] [--seed 1] [--quick] [--with-jobs]`.
+Run: `.venv/bin/python -m benchmarks.reliability [--trials 50] [--seed 1] [--quick] [--no-jobs]`.
 Every trial drives the real `podctl` command (subprocesses) against a private sandbox in a
 temp dir, reset between trials, injects one kind of failure, re-applies until
 `podctl plan --detailed-exitcode` exits 0, then checks through the sandbox's API and the
@@ -48,6 +48,7 @@ API_FAULT_KINDS = ["429", "500", "502", "reset"]
 MAX_ROUNDS = 5
 JOBS_UNSUPPORTED = "jobs not supported by this podctl yet"
 JOB_NAMES = ("j1", "j2", "j3")
+J4_SECONDS = 1.5  # long enough for a preemption to land while it runs
 RECOVERY_WORDS = ("podctl state rebuild", "upgrade podctl")
 PODS_QUERY = "query { myself { pods { id name desiredStatus env } } }"
 
@@ -81,7 +82,7 @@ def spec_text(states: dict[str, str] | None = None, *, with_jobs: bool = False) 
         "    gpu: {type: NVIDIA RTX A6000, count: 1}",
         "    spot: {bid_per_gpu: 0.5}",
         "    on_resume_failure: recreate",
-        "    ports: [8888/http]",
+        f"    ports: {ports}",
     ]
     out: list[str] = []
     for line in lines:
@@ -91,6 +92,16 @@ def spec_text(states: dict[str, str] | None = None, *, with_jobs: bool = False) 
             out.append(f"    state: {states[name]}")
     if with_jobs:
         out.append("jobs:")
+        out += [  # on the spot pod: a preemption kills it midway; its ledger line comes last
+            "  j4:",
+            "    pod: d",
+            "    run: |",
+            "      mkdir -p /workspace/ledger /workspace/out/j4",
+            f"      sleep {J4_SECONDS}",
+            "      echo run >> /workspace/ledger/j4",
+            "      echo ok > /workspace/out/j4/result",
+            "    download: [{from: /workspace/out/j4, to: ./results/j4/}]",
+        ]
         for job, pod, needs in (("j1", "a", None), ("j2", "b", None), ("j3", "a", "j1")):
             out += [
                 f"  {job}:",
@@ -448,6 +459,63 @@ def preemption_trial(lab: Lab, seed: int, *, gpu_taken: bool) -> Trial:
     return _trial(campaign, seed, start, rounds, 1, lab, check=check)
 
 
+def reconcile_fault_trial(lab: Lab, seed: int, probability: float = 0.3) -> Trial:
+    """`podctl reconcile --once` rounds (with jobs) while `probability` of API requests fail."""
+    lab.reset(with_jobs=True)
+    start = time.perf_counter()
+    errors = {"probability": probability, "kinds": API_FAULT_KINDS, "retry_after": 0}
+    lab.faults({"seed": seed, "latency_ms": 20, "errors": errors, "exhaust": [EXHAUSTED]})
+    rounds = None
+    for n in range(1, MAX_ROUNDS * 2 + 1):
+        if lab.podctl("reconcile", "--once", "--interval", "1s").code != 0:
+            continue
+        faults = lab.injected()
+        lab.faults({"errors": {"probability": 0.0}})
+        if lab.podctl("plan", "--detailed-exitcode").code == 0:
+            rounds = n
+            break
+        lab.faults({"seed": seed + n, "errors": errors})
+    else:
+        faults = lab.injected()
+    return _trial("reconcile, API faults 30 %, with jobs", seed, start, rounds, faults, lab)
+
+
+def preempt_mid_job_trial(lab: Lab, seed: int) -> Trial:
+    """Preempt the spot pod while its job runs; re-apply resumes it and runs the job to its end
+    exactly once (the killed run never wrote its ledger line)."""
+    lab.reset(with_jobs=True)
+    start = time.perf_counter()
+    campaign = "spot preemption mid-job"
+    proc = lab.popen("apply", "-y")
+    deadline = time.monotonic() + 60
+    pod_id = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            jobs = json.loads(lab.lockfile.read_text()).get("jobs", {})
+        except (OSError, ValueError):
+            jobs = {}
+        if jobs.get("j4", {}).get("status") == "running":
+            pod_id = jobs["j4"]["pod_id"]
+            break
+        time.sleep(0.05)
+    if pod_id is None:
+        proc.kill()
+        proc.communicate()
+        return _trial(campaign, seed, start, None, 0, lab, "j4 never started")
+    time.sleep(random.Random(seed).uniform(0.1, J4_SECONDS / 2))
+    lab.faults({"preempt": [pod_id]})
+    proc.communicate(timeout=120)
+    first = proc.returncode
+    rounds = lab.converge()
+    check = lab.check()
+    ledger = layout.volume_dir(lab.data_dir, pod_id) / "ledger" / "j4"
+    if rounds is not None and not ledger.exists():
+        check.problems.append("j4 never completed on the resumed pod")
+    return _trial(
+        campaign, seed, start, rounds, 1, lab, f"the preempted apply exited {first}", check
+    )
+
+
 def sandbox_restart_trial(lab: Lab, seed: int, window: float) -> Trial:
     """Stop and start the sandbox server while apply runs (latency makes apply last)."""
     rng = random.Random(seed)
@@ -574,7 +642,7 @@ def summarize(trials: Sequence[Trial], *, jobs: bool = False) -> list[list[objec
         max_rounds: object = max(done) if done else "-"
         if None in rounds:
             max_rounds = f"{max_rounds}; {rounds.count(None)} not in {MAX_ROUNDS}"
-        with_jobs = jobs and name.startswith("kill")
+        with_jobs = jobs and ("with jobs" in name or "mid-job" in name)
         failed = sum(1 for t in group if not t.ok)
         rows.append(
             [
@@ -643,6 +711,11 @@ def run_campaigns(
     for operation in ("create", "stop", "terminate"):
         for i in range(small):
             done(lost_response_trial(lab, seed * 1000 + i, operation))
+    if with_jobs:
+        for i in range(small):
+            done(reconcile_fault_trial(lab, seed * 1000 + i))
+        for i in range(small):
+            done(preempt_mid_job_trial(lab, seed * 1000 + i))
     for gpu_taken in (False, True):
         for i in range(small):
             done(preemption_trial(lab, seed * 1000 + i, gpu_taken=gpu_taken))
@@ -702,49 +775,28 @@ def report(
         "- Concurrent applies: exactly one exits 0; the other exits non-zero naming the lock "
         "holder.",
         "- Corrupted lockfile (truncated, binary garbage, empty, a future format_version): "
-        "plan and apply exit 1 with a recovery hint and leave the file byte for byte; moving it "
-        "aside (the hint) converges by adoption with 0 duplicates.",
+        "plan and apply exit 1 with a recovery hint and leave the file byte for byte; the "
+        "recovery the hint names (`podctl state rebuild`, which keeps the damaged file aside; "
+        "for a future format, moving it aside) converges by adoption with 0 duplicates.",
+        "- With jobs (pods a, b and the spot pod d open 22/tcp; j1 and j3 on a, j2 on b, j4 "
+        "on d): kill -9 of apply at a seeded moment of a fresh apply with jobs; `podctl "
+        "reconcile --once` rounds under the same 30 % API faults; and the spot pod preempted "
+        f"while j4 runs (j4 writes its ledger line after {J4_SECONDS:g} s, so a run killed "
+        "midway leaves none): the preempted apply exits 1, the next resumes the pod and runs "
+        "j4 again to its end, once.",
+        "- Findings of the first runs, fixed since (each has a test in "
+        "tests/e2e/test_reliability.py): create intents whose create never reached RunPod "
+        "stayed in the lockfile for good (now settled once a listing shows no pod with their "
+        "uid); a create answered 500/502/reset was only retried by the next apply (now one "
+        "listing looks for its uid, adopts the pod or sends the create once more); a lockfile "
+        "that is not UTF-8 got no recovery hint.",
     ]
     if "jobs" in facts:
-        lines.append(f"- `--with-jobs`: {facts['jobs']}; the job columns are n/a.")
+        lines.append(f"- jobs: {facts['jobs']}; the job columns are n/a.")
     elif not jobs:
-        lines.append("- Double runs and lost results need jobs: rerun with `--with-jobs`.")
+        lines.append("- Double runs and lost results need jobs: rerun without `--no-jobs`.")
     if any(t.check.stale_intents for t in trials):
-        lines += [
-            "",
-            "**Finding: create intents that never resolve.** podctl writes a create's intent "
-            "(stack, pod, uid) before sending the create. When the create never reached "
-            "RunPod (podctl killed in between, or the request answered 500/502/reset, which "
-            'podctl rightly treats as "may exist"), the next apply finds no pod with that '
-            "`PODCTL_UID`, creates the pod under a new uid and converges (no duplicate, no "
-            "orphan), but keeps the old intent in the lockfile for good, so intents pile up "
-            "with every such failure. The fix belongs in the planner/executor: once a plan "
-            "has listed the pods and none carries an intent's uid, drop the intent (an "
-            "intent's pod that shows up later still carries the stack's markers, so it is "
-            "an orphan the plan terminates). tests/e2e/test_reliability.py has a strict "
-            "xfail for it.",
-        ]
-    if any(t.rounds is None for t in trials if t.campaign.startswith("API")):
-        lines += [
-            "",
-            "**Finding: a create answered 500/502/reset is not retried within the apply.** "
-            'podctl treats it as "may exist" (right: the next plan adopts it by its uid '
-            "marker if it does), fails that pod and leaves it to the next apply. A pod with a "
-            "GPU fallback chain sends two creates per round (the first type has no "
-            "capacity), so under 30 % faults a round fails for it about 40 % of the time, "
-            "and some seeds need more than 5 rounds. A fix in the executor: after an "
-            "ambiguous create, list the stack's pods once, adopt the pod if its uid is "
-            "there, and otherwise retry the create (with a new intent) within the apply.",
-        ]
-    if any("binary garbage" in p for t in trials for p in t.check.problems):
-        lines += [
-            "",
-            "**Finding: a lockfile that is not UTF-8 gets no recovery hint.** Plan and apply "
-            "refuse it (exit 1) and leave it untouched, but say only `Cannot read the "
-            "lockfile ...: 'utf-8' codec can't decode ...`, without the \"restore it or move "
-            'it aside" hint that a JSON error carries (`LockfileStore.read`). Strict xfail '
-            "in tests/e2e/test_reliability.py.",
-        ]
+        lines += ["", "**Regression: create intents left pending** (see the failures below)."]
     lines += [
         "",
         "Failures: " + ("none." if not failures else ""),
@@ -755,7 +807,7 @@ def report(
         "```",
         ".venv/bin/python -m benchmarks.reliability --trials 50 --seed 1   # writes this file",
         ".venv/bin/python -m benchmarks.reliability --quick                # a few trials, prints",
-        ".venv/bin/python -m benchmarks.reliability --with-jobs            # + jobs: double runs",
+        ".venv/bin/python -m benchmarks.reliability --no-jobs              # pods only, faster",
         ".venv/bin/pytest -q tests/e2e/test_reliability.py                 # the CI version",
         "```",
         "",
@@ -770,20 +822,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=50, help="kill -9 trials (default 50)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="few trials; RELIABILITY.md kept")
-    parser.add_argument("--with-jobs", action="store_true", help="kill -9 trials with jobs too")
+    parser.add_argument("--no-jobs", action="store_true", help="skip the campaigns with jobs")
     args = parser.parse_args(argv)
     trials = min(args.trials, 5) if args.quick else args.trials
     start = time.perf_counter()
     with lab_in_tempdir() as lab:
         results, facts = run_campaigns(
-            lab, trials, args.seed, quick=args.quick, with_jobs=args.with_jobs
+            lab, trials, args.seed, quick=args.quick, with_jobs=not args.no_jobs
         )
     total = time.perf_counter() - start
     print(table(HEADERS, summarize(results, jobs="jobs_window" in facts)))
     print(f"{total:.0f} s in all")
     if not args.quick:
         shown = [f"--trials {args.trials}", f"--seed {args.seed}"]
-        shown += ["--with-jobs"] if args.with_jobs else []
+        shown += ["--no-jobs"] if args.no_jobs else []
         RELIABILITY_MD.write_text(report(results, facts, shown, total))
         print(f"wrote {RELIABILITY_MD.relative_to(ROOT)}")
     return 0 if all(t.ok for t in results) else 1

@@ -14,7 +14,6 @@ import pytest
 
 from benchmarks.reliability import (
     API_FAULT_KINDS,
-    JOBS_UNSUPPORTED,
     Lab,
     Trial,
     api_fault_trial,
@@ -24,6 +23,8 @@ from benchmarks.reliability import (
     kill9_trial,
     lost_response_trial,
     measure_apply,
+    preempt_mid_job_trial,
+    reconcile_fault_trial,
     spec_text,
 )
 
@@ -124,20 +125,27 @@ def test_a_create_answered_500_leaves_no_intent_once_converged(lab: Lab) -> None
     assert intents == []
 
 
-def test_with_jobs_is_ready_or_says_jobs_are_not_supported(
-    lab: Lab, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_kill9_with_jobs_runs_each_job_once_and_loses_no_result(lab: Lab) -> None:
     facts: dict[str, object] = {}
-    trials = list(jobs_campaign(lab, 1, 5, facts))
-    if "jobs" in facts:  # this podctl does not run jobs yet: the campaign says so and skips
-        assert facts["jobs"] == JOBS_UNSUPPORTED
-        assert JOBS_UNSUPPORTED in capsys.readouterr().out
-        assert trials == []
-        return
-    (trial,) = trials
-    assert trial.campaign == "kill -9, with jobs"
+    trials = list(jobs_campaign(lab, 2, 5, facts))
+    assert "jobs" not in facts, facts  # this podctl runs jobs
+    for trial in trials:
+        assert trial.campaign == "kill -9, with jobs"
+        assert_clean(trial)
+        assert trial.check.jobs_recorded == 4
+        assert trial.check.double_runs == 0 and trial.check.lost_results == 0
+
+
+def test_reconcile_under_30_percent_api_faults_converges_with_jobs(lab: Lab) -> None:
+    trial = reconcile_fault_trial(lab, seed=3)
     assert_clean(trial)
-    assert trial.check.jobs_recorded == 3
+    assert trial.faults > 0 and trial.check.jobs_recorded == 4
+
+
+def test_spot_preemption_mid_job_resumes_and_runs_it_to_the_end_once(lab: Lab) -> None:
+    trial = preempt_mid_job_trial(lab, seed=4)
+    assert_clean(trial)
+    assert trial.note == "the preempted apply exited 1"  # the job's run was lost, and said so
     assert trial.check.double_runs == 0 and trial.check.lost_results == 0
 
 
