@@ -71,7 +71,9 @@ def test_apply_uses_the_lock_timeout_secrets_and_keeps_the_lockfile():
         "github.event_name == 'push' || github.event_name == 'workflow_dispatch'"
     )
     apply = step("apply", "podctl apply")
-    assert apply["run"] == ('podctl apply -y -f "$SPECS" --lockfile "$LOCKFILE" --lock-timeout 10m')
+    assert apply["run"] == (
+        'podctl apply -y -f "$SPECS" --lockfile "$LOCKFILE" --lock-timeout 10m ${SSH_KEY_ARGS:-}'
+    )
     assert apply["env"]["RUNPOD_API_KEY"] == "${{ secrets.RUNPOD_API_KEY }}"
     assert apply["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"  # a from_env secret
     names = [s.get("name", s.get("uses")) for s in steps("apply")]
@@ -83,6 +85,29 @@ def test_apply_uses_the_lock_timeout_secrets_and_keeps_the_lockfile():
     assert upload["with"]["name"] == "${{ env.LOCK_ARTIFACT }}"
     assert upload["with"]["path"] == "${{ env.LOCKFILE }}"
     assert "gh run download" in steps("apply")[fetch]["run"]
+    assert names.index("Restore the SSH key for jobs (stacks with jobs only)") < names.index(
+        "podctl apply"
+    )
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@pytest.mark.parametrize("secret", ["", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END"])
+def test_the_ssh_key_step_writes_a_0600_key_only_when_the_secret_is_set(
+    tmp_path: Path, secret: str
+) -> None:
+    restore = step("apply", "PODCTL_SSH_KEY")
+    env_file = tmp_path / "github_env"
+    env_file.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(env_file)}
+    env["PODCTL_SSH_KEY"] = secret
+    subprocess.run(["bash", "-e", "-c", restore["run"]], env=env, check=True)
+    key = tmp_path / "podctl_ssh_key"
+    if not secret:
+        assert not key.exists() and env_file.read_text() == ""
+        return
+    assert key.read_text() == secret + "\n"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert env_file.read_text() == f"SSH_KEY_ARGS=--ssh-key {key}\n"
 
 
 @pytest.mark.parametrize("job", ["plan", "apply"])
