@@ -197,9 +197,9 @@ def target_option(func: F) -> F:
     )(func)
 
 
-def apply_options(func: F) -> F:
+def run_options(func: F) -> F:
+    """--parallelism and --timeout: how changes run (apply, destroy, reconcile)."""
     options = [
-        click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation."),
         click.option(
             "--parallelism",
             type=int,
@@ -218,6 +218,14 @@ def apply_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def apply_options(func: F) -> F:
+    """-y plus the run options."""
+    func = run_options(func)
+    return click.option("-y", "--auto-approve", is_flag=True, help="Do not ask for confirmation.")(
+        func
+    )
 
 
 def _no_markdown(settings: Settings, command: str) -> None:
@@ -273,7 +281,7 @@ def apply(
     parallelism: int,
     timeout: str,
 ) -> int:
-    """Create, update, replace, resume, stop or terminate pods until the spec holds.
+    """Converge: create, update, replace, resume, stop or terminate pods; run jobs once.
 
     With PLAN_FILE (from `podctl plan -out`), apply exactly that plan, or refuse it when the
     lockfile or any pod it touches moved since.
@@ -443,16 +451,7 @@ def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> i
     help="Time between rounds (30s, 5m, 1h); errors back off instead.",
 )
 @click.option("--once", is_flag=True, help="One round: exit 0 when converged or changed, else 1.")
-@click.option(
-    "--parallelism", type=int, default=10, show_default=True, help="Changes run at the same time."
-)
-@click.option(
-    "--timeout",
-    default="10m",
-    show_default=True,
-    metavar="DURATION",
-    help="How long a pod may take to become ready (or to resume).",
-)
+@run_options
 @global_options
 @click.pass_obj
 def reconcile(

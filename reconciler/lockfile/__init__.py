@@ -14,11 +14,10 @@ from reconciler.lockfile.records import (
     record_job,
     record_pod,
 )
-from reconciler.lockfile.store import LockfileStore, atomic_write
+from reconciler.lockfile.store import LockfileStore
 
 __all__ = [
     "LockfileStore",
-    "atomic_write",
     "clear_intent",
     "dumps",
     "forget_pod",

@@ -9,7 +9,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
+from reconciler.atomic import atomic_write
 from reconciler.errors import LockfileError, LockHeldError
 from reconciler.lockfile.codec import RECOVERY_HINT, dumps, loads
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
@@ -245,24 +245,3 @@ class LockfileStore:
             target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
         os.rename(self.path, target)
         return target
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write a temp file beside `path`, fsync it, rename it over `path`, fsync the folder."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomic import atomic_write as atomic_write  # re-exported for the sandbox
+
 STATE_FILE = "state.json"
 KEY_FILE = "api_key"
 INFO_FILE = "server.json"
@@ -20,27 +22,6 @@ def default_data_dir() -> Path:
     """`$XDG_CACHE_HOME/podctl/sandbox`, else `~/.cache/podctl/sandbox`."""
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "podctl" / "sandbox"
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write a file so that readers see the old or the new content, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def api_key(data_dir: Path) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.atomic import atomic_write
 from reconciler.errors import SshError
 
 
@@ -60,7 +59,7 @@ def ensure_stack_key(path: Path) -> StackKey:
             ) from None
     else:
         key = asyncssh.generate_private_key("ssh-ed25519", comment=comment)
-        _atomic_write(path, key.export_private_key(), 0o600)
+        atomic_write(path, key.export_private_key(), 0o600)
     public = _public_line(key)
     pub_file = public_path(path)
     try:
@@ -68,7 +67,7 @@ def ensure_stack_key(path: Path) -> StackKey:
     except OSError:
         existing = []
     if existing[:2] != public.split()[:2]:
-        _atomic_write(pub_file, (public + "\n").encode(), 0o644)
+        atomic_write(pub_file, (public + "\n").encode(), 0o644)
     return StackKey(path=path, public_text=public)
 
 
@@ -78,20 +77,3 @@ def _public_line(key: object) -> str:
     assert isinstance(key, asyncssh.SSHKey)
     text = key.export_public_key("openssh").decode().strip()
     return " ".join(text.split()[:3])
-
-
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

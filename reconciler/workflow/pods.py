@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
-from reconciler.lockfile import LockfileStore, atomic_write
+from reconciler.lockfile import LockfileStore
 from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import ApplyResult, Plan
 from reconciler.workflow.context import (
