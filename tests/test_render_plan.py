@@ -198,3 +198,26 @@ def test_unknown_prices_are_named_in_the_cost_line():
     assert "Cost: $0.00/h -> $0.00/h (no change); price unknown for pod.trainer\n" in plan_text(
         plan, False
     )
+
+
+def jobs_plan() -> Plan:
+    """Jobs: new, changed (naming the input), failed before, a dependant; after_jobs."""
+    from reconciler.model import AfterJobs, JobSpec, JobStatus
+    from tests.planner_fixtures import succeeded
+
+    worker = pod_spec("worker", after_jobs=AfterJobs.TERMINATE)
+    web = pod_spec("web")
+    prep = JobSpec(name="prep", pod="worker", run="prep --v2")
+    train = JobSpec(name="train", pod="worker", run="train", needs=("prep",))
+    check = JobSpec(name="check", pod="web", run="check")
+    old_prep = succeeded(replace(prep, run="prep --v1"), worker)
+    failed = replace(succeeded(check, web, pod_id="w1"), status=JobStatus.FAILED, exit_code=3)
+    rec = lockfile(("web", record(web, "w1")), jobs={"prep": old_prep, "check": failed})
+    d = desired(worker, web, jobs=(prep, train, check))
+    return make_plan(d, actual(actual_pod(web, pod_id="w1")), rec)
+
+
+def test_plan_with_jobs_golden():
+    plan = jobs_plan()
+    check_golden("plan_jobs.txt", plan_text(plan, color=False))
+    check_golden("plan_jobs.md", plan_markdown(plan))

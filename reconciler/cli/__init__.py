@@ -330,7 +330,7 @@ def destroy(
 @global_options
 @click.pass_obj
 def status(settings: Settings, paths: tuple[Path, ...]) -> int:
-    """Show the stack's pods: desired, actual, GPU, $/h, uptime, SSH endpoint."""
+    """Show the stack's pods (desired, actual, GPU, $/h, uptime, SSH) and its jobs."""
     from reconciler.cli.inspect import status_command
 
     _no_markdown(settings, "status")

@@ -42,7 +42,8 @@ class Context:
     recorded: Lockfile
     offers: Offers
     secrets: Mapping[str, str]
-    pending_jobs: frozenset[str]
+    pending_jobs: frozenset[str]  # pods with a job to run
+    jobs_to_run: frozenset[str] = frozenset()  # those jobs, by name
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -75,7 +76,7 @@ def cost_now(pod: ActualPod | None) -> float:
 
 def _jobs_left(spec: PodSpec, ctx: Context) -> str:
     jobs = sorted(j.name for j in ctx.desired.jobs.values() if j.pod == spec.name)
-    left = [
+    left = [n for n in jobs if n in ctx.jobs_to_run] or [
         n
         for n in jobs
         if (r := ctx.recorded.jobs.get(n)) is None or r.status is not JobStatus.SUCCEEDED

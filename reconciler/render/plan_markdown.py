@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.plans import Plan
+from reconciler.plans import Action, Plan
 from reconciler.render import style
 from reconciler.render.plan_text import NO_CHANGES, field_line
 
@@ -27,9 +27,13 @@ def plan_markdown(plan: Plan) -> str:
             "|---|---|---|---|---:|---:|",
         ]
         for c in plan.actionable:
+            before, after = style.money(c.cost_before), style.money(c.cost_after)
+            if c.action is Action.RUN_JOB:
+                before, after = "", ""  # a job costs what its pod costs
+            what = c.address if c.action is not Action.RUN_JOB else f"{c.address}` on `pod.{c.pod}"
             lines.append(
-                f"| `{_cell(style.SYMBOLS[c.action])}` | `{c.address}` | {c.action.value} | "
-                f"{_cell(c.reason)} | {style.money(c.cost_before)} | {style.money(c.cost_after)} |"
+                f"| `{_cell(style.SYMBOLS[c.action])}` | `{what}` | {c.action.value} | "
+                f"{_cell(c.reason)} | {before} | {after} |"
             )
         lines += ["", f"**Plan:** {style.counts([c.action for c in plan.changes])}.", ""]
     cost = (
