@@ -105,6 +105,8 @@ def test_batch_runs_each_job_once_then_nothing(podctl: Podctl) -> None:
     ]
     r = podctl("logs", "train", "--file", str(podctl.spec))
     assert r.code == 0 and r.out == "trained\n", r
+    r = podctl("logs", "train", "-f", "--file", str(podctl.spec))  # the run ended: it returns
+    assert r.code == 0 and r.out == "trained\n", r
 
 
 def test_changing_one_job_reruns_it_and_its_dependants_only(podctl: Podctl) -> None:
@@ -207,6 +209,9 @@ jobs:
         proc.wait()
     assert podctl.lockfile.exists(), out.read_text()
     assert podctl.recorded()["jobs"]["slow"]["status"] == "running"
+    # the job goes on without podctl: `logs -f` follows it on the pod to its end
+    r = podctl("logs", "slow", "-f", "--file", str(podctl.spec))
+    assert r.code == 0 and r.out == "started\nfinished\n", r
     r = podctl("plan", "-f", str(podctl.spec))
     assert "unfinished" in r.out
     r = podctl("apply", "-y", "-f", str(podctl.spec))
