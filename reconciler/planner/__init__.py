@@ -21,7 +21,12 @@ Choices worth knowing (where DESIGN.md and issue 4 leave room):
   orphans; `force` lifts it. Spot: a bid under a placement's minimum is an error for that
   placement (for create, replace and resume), a bid over its on-demand price a warning.
 - after_jobs: a pod with jobs, all recorded SUCCEEDED and none pending, converges to stopped
-  (stop) or absent (terminate); a pending pod is brought back ("jobs to run: ...").
+  (stop) or absent (terminate); a pending pod is brought back ("jobs to run: ..."), and a
+  stop/terminate change after its run-jobs ends it again in the same apply.
+- Jobs (`jobs`): a job runs when its ledger entry is missing, failed, unfinished, of another
+  fingerprint (the reason names the inputs that changed), `rerun: always`, when a job it
+  needs runs, or when its pod is created anew (a new disk). `rerun: never` runs once. The
+  fingerprint hashes run, env (from_env salted), workdir, upload contents and the image.
 - from_env values enter `spec_digest` and `Observed.digest` only as PBKDF2-SHA256 hashes salted
   by the variable name (20,000 rounds): a plan file never holds them, nor a cheap hash of them.
 - Stopped storage is priced at $0.20/GB/month (730 h), RunPod's published stopped-volume rate;

@@ -134,7 +134,6 @@ def plan(
     targets: frozenset[str] = frozenset(),
     destroy: bool = False,
     force: bool = False,
-    pods_with_pending_jobs: frozenset[str] = frozenset(),
     job_uploads: Mapping[str, str] | None = None,
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
@@ -145,7 +144,7 @@ def plan(
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
-    pending = frozenset(desired.jobs[n].pod for n in reasons) | pods_with_pending_jobs
+    pending = frozenset(desired.jobs[n].pod for n in reasons)
     ctx = Context(desired, recorded, offers, secrets, pending, frozenset(reasons))
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
