@@ -11,8 +11,9 @@ A run dir `<mount>/.podctl/jobs/<job>/<fingerprint>/` holds:
 - `started`  UTC ISO time the run started; `log` its stdout and stderr
 - `exit`     the exit code, written atomically once the job ended (124: timed out);
              `finished` (UTC ISO) is written just before it
-The wrapper and the job are detached (`setsid nohup`, stdin from /dev/null, output to `log`),
-so neither the SSH session closing nor the client dying touches them.
+The wrapper and the job are detached (`setsid`, SIGHUP ignored as `nohup` would, stdin from
+/dev/null, output to `log`), so neither the SSH session closing nor the client dying touches
+them.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ podctl_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 # It runs as a session leader; the job gets a session (and process group) of its own through
 # `setsid`, so a timeout or kill signals the job's whole group and the wrapper lives on to
 # record the exit code.
-_WRAPPER = r"""d=$1; t=$2; g=$3; wd=$4
+_WRAPPER = r"""trap '' HUP
+d=$1; t=$2; g=$3; wd=$4
 : > "$d/up"
 sh_=/bin/sh; [ -x /bin/bash ] && sh_=/bin/bash
 if [ -n "$wd" ] && ! cd "$wd" 2>/dev/null; then
@@ -193,7 +195,7 @@ fi
 printf '%s' {quote(body)} > "$d/run.sh"
 : > "$d/log"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$d/started"
-{exports}setsid nohup /bin/sh -c {quote(_WRAPPER)} podctl-job "$d" {int(timeout_s or 0)} \\
+{exports}setsid /bin/sh -c {quote(_WRAPPER)} podctl-job "$d" {int(timeout_s or 0)} \\
   {int(grace_s)} {quote(workdir or "")} < /dev/null > /dev/null 2>&1 &
 echo "$!" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 rmdir -- "$d/.starting"

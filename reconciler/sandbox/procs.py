@@ -28,6 +28,55 @@ _NS_SCRIPT = (
 )
 
 
+# One long-lived process per pod holds a mount namespace with the pod's disks in place; each
+# command enters it with nsenter (2 execs) instead of building its own (unshare, sh, 2 mounts):
+# closer to what a command costs on a real pod's sshd.
+_HOLDER_SCRIPT = 'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root && exec sleep 2147483647'
+
+
+def holder_argv(volume: Path, mount_path: str, container: Path) -> list[str]:
+    """argv of the process that holds a pod's mount namespace (it ends as `sleep`)."""
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        _HOLDER_SCRIPT,
+        "podctl-sandbox-ns",
+        str(volume),
+        mount_path,
+        str(container),
+    ]
+
+
+def holder_ready(pid: int) -> bool:
+    """The holder has made both mounts (it has exec'd `sleep`)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().startswith(b"sleep\0")
+    except OSError:
+        return False
+
+
+def can_enter_namespaces() -> bool:
+    return shutil.which("nsenter") is not None
+
+
+def nsenter_argv(holder_pid: int, command: str) -> list[str]:
+    """argv that runs `command` inside the holder's mount namespace, in /root."""
+    return [
+        "nsenter",
+        f"--mount=/proc/{holder_pid}/ns/mnt",
+        "--wd=/root",
+        "--",
+        login_shell(),
+        "-c",
+        command,
+    ]
+
+
 def can_use_mount_namespace() -> bool:
     """True when commands can see the volume at its mount path (root, Linux, unshare)."""
     if os.environ.get("PODCTL_SANDBOX_NO_NAMESPACE") == "1":

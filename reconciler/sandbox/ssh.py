@@ -38,6 +38,13 @@ class PodServer:
     acceptor: Any = None
     conns: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     pgids: set[int] = field(default_factory=set)
+    holder: asyncio.subprocess.Process | None = None  # holds the pod's mount namespace
+
+    def holder_pid(self) -> int | None:
+        """The namespace holder's pid while it lives, else None (commands build their own)."""
+        if self.holder is None or self.holder.returncode is not None:
+            return None
+        return self.holder.pid
 
 
 class SSHSupervisor:
@@ -108,6 +115,8 @@ class SSHSupervisor:
             except OSError:
                 log.warning("cannot create %s; commands will not see the volume there", pod.id)
         server = PodServer(pod.id, pod.generation, port)
+        if self.use_ns and procs.can_enter_namespaces():
+            server.holder = await self._hold_namespace(pod, port, volume, container)
 
         async def handle(process: asyncssh.SSHServerProcess[bytes]) -> None:
             await self._run(server, pod, process)
@@ -140,8 +149,41 @@ class SSHSupervisor:
                 self.store.save()
         self.servers[pod.id] = server
 
+    async def _hold_namespace(
+        self, pod: Pod, port: int, volume: Path, container: Path
+    ) -> asyncio.subprocess.Process | None:
+        """Start the pod's namespace holder; None (commands fall back) if it is not up in 2 s."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *procs.holder_argv(volume, pod.volume_mount_path, container),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                env=self.pod_env(pod, port),
+                start_new_session=True,
+            )
+        except OSError:
+            return None
+        for _ in range(200):
+            if procs.holder_ready(proc.pid):
+                return proc
+            if proc.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await proc.wait()
+        log.warning("pod %s: no namespace holder; each command builds its own", pod.id)
+        return None
+
     async def _close(self, pod_id: str) -> None:
         server = self.servers.pop(pod_id)
+        if server.holder is not None and server.holder.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                server.holder.kill()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.holder.wait(), 2)
         if server.acceptor is not None:
             server.acceptor.close()
         for conn in list(server.conns):
@@ -192,13 +234,18 @@ class SSHSupervisor:
         """Run one exec/shell request; the process outlives the client, as on a real pod."""
         try:
             command = process.command or f"exec {procs.login_shell()}"
-            argv, cwd = procs.command_argv(
-                command,
-                layout.volume_dir(self.data_dir, pod.id),
-                pod.volume_mount_path,
-                layout.container_dir(self.data_dir, pod.id),
-                self.use_ns,
-            )
+            holder = server.holder_pid()
+            if holder is not None:
+                argv = procs.nsenter_argv(holder, command)
+                cwd = str(layout.container_dir(self.data_dir, pod.id))
+            else:
+                argv, cwd = procs.command_argv(
+                    command,
+                    layout.volume_dir(self.data_dir, pod.id),
+                    pod.volume_mount_path,
+                    layout.container_dir(self.data_dir, pod.id),
+                    self.use_ns,
+                )
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=PIPE,
