@@ -50,6 +50,8 @@ class FakeShell:
     uploads: list[tuple[Path, str]] = field(default_factory=list)
     downloads: list[tuple[str, Path]] = field(default_factory=list)
     log: list[str] = field(default_factory=lambda: ["line 1", "line 2"])
+    quick: bool = False  # runs end within the start: the log comes back with it
+    follows: int = 0
 
     async def run(
         self, command: str, *, stdin: str | None = None, timeout_s: float | None = None
@@ -75,6 +77,11 @@ class FakeShell:
         self.starts[run_dir] += 1
         self.envs.append(env)
         self.runs[run_dir] = RemoteJob("running", None, "2026-01-02T03:04:05Z", None, 0)
+        if self.quick:
+            code = self.exit_codes.pop(0) if self.exit_codes else 0
+            done = RemoteJob("exited", code, "2026-01-02T03:04:05Z", "2026-01-02T03:04:06Z", 12)
+            self.runs[run_dir] = done
+            return replace(done, started_now=True, log_text="".join(f"{x}\n" for x in self.log))
         return replace(self.runs[run_dir], started_now=True)
 
     async def job_status(self, run_dir: str) -> RemoteJob:
@@ -83,6 +90,7 @@ class FakeShell:
     async def follow_log(
         self, run_dir: str, on_line: Callable[[str], None], *, offset: int = 0
     ) -> RemoteJob:
+        self.follows += 1
         for line in self.log:
             on_line(line)
         code = self.exit_codes.pop(0) if self.exit_codes else 0
@@ -245,3 +253,13 @@ def test_create_then_jobs_then_terminate_after_jobs_uses_the_new_pod() -> None:
     assert [r.pod_id for r in result.results] == ["pod1", "pod1", "pod1"]
     assert api.pods == {}  # created, ran its job, terminated
     assert journal.kinds() == ["intend", "created", "job_started", "job_finished", "terminated"]
+
+
+def test_a_job_that_ended_within_its_start_is_not_followed_and_its_lines_still_show() -> None:
+    api, journal, shell = FakeApi(), ListJournal(), FakeShell(quick=True)
+    _pod_running(api)
+    lines: list[tuple[str, str]] = []
+    result = run((job_change(replace(JOB, download=())),), api, journal, shell, lines=lines)
+    assert result.ok and shell.follows == 0
+    assert lines == [("train", "line 1"), ("train", "line 2")]
+    assert journal.kinds() == ["job_started", "job_finished"]

@@ -221,3 +221,22 @@ def test_log_script_windows_by_byte_offset(tmp_path: Path):
     assert job.state == "exited" and job.log_bytes == 8 and data == b"bb\n"
     with pytest.raises(JobError):
         remote.split_status(b"garbage")
+
+
+def test_a_job_that_ends_at_once_comes_back_with_its_log_in_one_round_trip(tmp_path: Path):
+    d = tmp_path / "quick"
+    out = sh(
+        remote.start_script(str(d), "echo one; echo two", env={}, workdir=None, timeout_s=None)
+    )
+    job, log = remote.split_status(out.encode())
+    assert job.started_now
+    if job.state == "exited":  # ended within the start's short wait (the usual case)
+        assert job.exit_code == 0 and log == b"one\ntwo\n" and job.log_bytes == len(log)
+    # a long job is reported running, with no log bytes after the status
+    slow = tmp_path / "slow"
+    out = sh(remote.start_script(str(slow), "sleep 2", env={}, workdir=None, timeout_s=None))
+    job, log = remote.split_status(out.encode())
+    assert (job.state, job.started_now, log) == ("running", True, b"")
+    # reporting an existing run never says it started it
+    again = start(slow, "sleep 2")
+    assert again.state == "running" and not again.started_now

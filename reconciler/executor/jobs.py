@@ -204,7 +204,10 @@ async def _run_locked(
             ctx.event(change, "already ran on the pod (exit 0): collecting, not running again")
     attempt = 0
     while True:
-        if remote.state in ("running", "exited"):
+        if remote.log_text is not None:  # it ended within the start: its whole log came along
+            for line in remote.log_text.splitlines():
+                on_line(line)
+        elif remote.state in ("running", "exited"):
             # stream (or, for a run that already ended, replay) its log: every run's lines
             # reach the terminal and the local copy once
             remote = await shell.follow_log(where, on_line)

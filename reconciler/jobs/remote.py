@@ -30,6 +30,8 @@ STATUS_END = "podctl-job-status end"
 TIMEOUT_EXIT_CODE = 124
 STATES = ("absent", "running", "exited", "lost")
 DEFAULT_GRACE_S = 10
+QUICK_END_POLLS = 3  # start_script waits up to ~3 x 5 ms for a job that ends at once
+START_LOG_LIMIT = 1 << 16  # the log bytes start_script returns with a run that already ended
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -52,6 +54,7 @@ class RemoteJob:
     finished_at: str | None
     log_bytes: int
     started_now: bool = False  # this start_script call started it (not a live or ended run)
+    log_text: str | None = None  # the whole log, when start_script saw the run end already
 
     @property
     def succeeded(self) -> bool:
@@ -162,7 +165,8 @@ def start_script(
     timeout_s: int | None,
     grace_s: int = DEFAULT_GRACE_S,
 ) -> str:
-    """Shell text for `sh -s` (on stdin) that starts the job once and prints its status.
+    """Shell text for `sh -s` (on stdin) that starts the job once and prints its status
+    (then, for a run that has already ended, the head of its log: see split_status).
 
     Idempotent: with a live wrapper or an exit file it starts nothing. A lost run (pid file,
     no process, no exit file) is started afresh; its old log is kept as `log.lost`.
@@ -203,7 +207,12 @@ i=0  # until the wrapper runs (it touches `up` first; its command line names the
 while [ "$i" -lt 400 ] && [ ! -f "$d/up" ] && [ ! -f "$d/exit" ]; do
   podctl_sleep 0.005; i=$((i + 1))
 done
+j=0  # a short job often ends at once: wait a moment, so one round trip starts and collects it
+while [ "$j" -lt {QUICK_END_POLLS} ] && [ ! -f "$d/exit" ]; do
+  podctl_sleep 0.005; j=$((j + 1))
+done
 podctl_status 1
+if [ -f "$d/exit" ] && [ -f "$d/log" ]; then head -c {START_LOG_LIMIT} "$d/log"; fi
 """
     )
 

@@ -11,7 +11,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -146,7 +146,10 @@ class PodConnection:
             run_dir, command, env=env, workdir=workdir, timeout_s=timeout_s
         )
         out = await self._script(script, f"start the job in {run_dir}")
-        return remote.parse_status(out.decode("utf-8", "replace"))
+        job, log = remote.split_status(out)
+        if job.state == "exited" and job.started_now and len(log) == job.log_bytes:
+            return replace(job, log_text=log.decode("utf-8", "replace"))
+        return job
 
     async def job_status(self, run_dir: str) -> RemoteJob:
         out = await self._script(remote.status_script(run_dir), f"read {run_dir}", 60)
