@@ -177,7 +177,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="10,100,1000")
-    parser.add_argument("--creates", type=int, default=100)
+    parser.add_argument("--creates", type=int, default=100, help="0: plan only, nothing recorded")
     parser.add_argument("--latency-ms", type=int, default=100)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -185,6 +185,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         plan_table, _ = bench_plan(tmp, sizes, args.runs)
         print(plan_table)
+        if args.creates <= 0:
+            return  # a plan-only probe: BENCHMARKS.md keeps its full run
         apply_table = bench_apply(tmp, args.creates, args.latency_ms)
         print(apply_table)
     body = (
