@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from tests.spec_helpers import problems_of, write
 
@@ -360,7 +361,9 @@ CASES = [
     case(
         "env-null",
         POD + "    env: {X: }\n",
-        "7:13",
+        # libyaml marks an empty value where the next token starts; PyYAML's Python parser
+        # just after the colon (podctl reads with libyaml when it is installed)
+        "7:14" if yaml.__with_libyaml__ else "7:13",
         "pods.box.env.X",
         "expected a string, a number or a mapping, got null (an empty value)",
     ),
