@@ -101,7 +101,7 @@ podctl_status() {
     if [ -f "$d/finished" ]; then read -r fin < "$d/finished" 2>/dev/null || fin=-; fi
   fi
   if [ -f "$d/started" ]; then read -r sta < "$d/started" 2>/dev/null || sta=-; fi
-  if [ -f "$d/log" ]; then lb=$(wc -c < "$d/log" | tr -d ' '); fi
+  if [ -f "$d/log" ]; then lb=$(wc -c < "$d/log"); lb=$((${lb:-0})); fi
   printf '%s\nstate %s\nexit %s\nstarted %s\nfinished %s\nlog_bytes %s\nstarted_now %s\n%s\n' \
     'podctl-job-status 1' "$st" "${code:--}" "${sta:--}" "${fin:--}" "${lb:-0}" "${1:-0}" \
     'podctl-job-status end'
@@ -147,7 +147,7 @@ else
     echo "podctl: timed out after ${t}s; the job's process group was killed" >> "$d/log"
   fi
 fi
-date -u +%Y-%m-%dT%H:%M:%SZ > "$d/finished.tmp" && mv -f "$d/finished.tmp" "$d/finished"
+date -u +%Y-%m-%dT%H:%M:%SZ > "$d/finished"  # read only once `exit` exists: no tmp needed
 echo "$rc" > "$d/exit.tmp" && mv -f "$d/exit.tmp" "$d/exit"
 """
 
@@ -203,13 +203,13 @@ date -u +%Y-%m-%dT%H:%M:%SZ > "$d/started"
   {int(grace_s)} {quote(workdir or "")} < /dev/null > /dev/null 2>&1 &
 echo "$!" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 rmdir -- "$d/.starting"
-i=0  # until the wrapper runs (it touches `up` first; its command line names the run dir)
-while [ "$i" -lt 400 ] && [ ! -f "$d/up" ] && [ ! -f "$d/exit" ]; do
+# Wait until the wrapper runs (it touches `up` first; then its command line names the run
+# dir), and a moment more: a short job often ends at once, and one round trip then starts
+# and collects it.
+i=0
+while [ "$i" -lt 400 ] && [ ! -f "$d/exit" ]; do
+  if [ -f "$d/up" ] && [ "$i" -ge {QUICK_END_POLLS} ]; then break; fi
   podctl_sleep 0.005; i=$((i + 1))
-done
-j=0  # a short job often ends at once: wait a moment, so one round trip starts and collects it
-while [ "$j" -lt {QUICK_END_POLLS} ] && [ ! -f "$d/exit" ]; do
-  podctl_sleep 0.005; j=$((j + 1))
 done
 podctl_status 1
 if [ -f "$d/exit" ] && [ -f "$d/log" ]; then head -c {START_LOG_LIMIT} "$d/log"; fi
