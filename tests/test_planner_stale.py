@@ -104,3 +104,19 @@ def test_untouched_pods_may_move():
     fresh = make_plan(d, actual(actual_pod(OLD), moved), rec)
     assert stale_reasons(saved, fresh) == ()
     assert SECRETS
+
+
+def test_a_job_whose_uploaded_files_changed_makes_the_plan_stale():
+    from reconciler.model import JobSpec, Transfer
+
+    job = JobSpec(name="prep", pod="trainer", run="prep", upload=(Transfer("/d", "/w/d"),))
+    pods = actual(actual_pod(SPEC))
+    rec = lockfile(("trainer", record(SPEC)))
+    saved = make_plan(desired(SPEC, jobs=(job,)), pods, rec, job_uploads={"prep": "files-1"})
+    same = make_plan(desired(SPEC, jobs=(job,)), pods, rec, job_uploads={"prep": "files-1"})
+    moved = make_plan(desired(SPEC, jobs=(job,)), pods, rec, job_uploads={"prep": "files-2"})
+    assert stale_reasons(saved, same) == ()
+    assert stale_reasons(saved, moved) == (
+        "job.prep: the job changed since the plan was made (its command, env, workdir, "
+        "uploaded files or image)",
+    )

@@ -39,6 +39,11 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
         now = by_address.get(change.address)
         if now is None:
             reasons.append(f"{change.address}: the plan would no longer touch it")
+        elif change.fingerprint is not None and now.fingerprint != change.fingerprint:
+            reasons.append(
+                f"{change.address}: the job changed since the plan was made (its command, "
+                "env, workdir, uploaded files or image)"
+            )
         elif now.observed != change.observed:
             before, after = _status(change), _status(now)
             what = f"{before} -> {after}" if before != after else f"{after} was modified"

@@ -299,3 +299,18 @@ jobs:
     r = podctl("apply", "-y", "--ssh-key", str(other), "-f", str(podctl.spec))
     assert r.code == 1 and other.exists()
     assert "refused" in (r.out + r.err).lower(), r.out + r.err
+
+
+def test_a_saved_plan_runs_its_jobs_and_is_refused_once_an_upload_changed(podctl: Podctl) -> None:
+    ledger = _write(podctl)
+    saved = podctl.folder / "plan.json"
+    assert podctl("plan", "-out", str(saved), "-f", str(podctl.spec)).code == 0
+    (podctl.folder / "data" / "in.txt").write_text("input-2\n")  # after the plan was made
+    r = podctl("apply", str(saved))
+    assert r.code == 1 and "job.prep: the job changed since the plan was made" in r.err, r
+    assert not ledger.exists() or _runs(ledger) == {}
+    assert podctl("plan", "-out", str(saved), "-f", str(podctl.spec)).code == 0
+    r = podctl("apply", str(saved))
+    assert r.code == 0, r.out + r.err
+    assert _runs(ledger) == {"eval": 1, "prep": 1, "side": 1, "train": 1}
+    assert (podctl.folder / "results" / "model").read_text() == "input-2\n"
