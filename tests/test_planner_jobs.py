@@ -110,6 +110,9 @@ def test_failed_unfinished_always_and_never():
         desired(SPEC, jobs=(never, always)), actual(actual_pod(SPEC)), _all_done((PREP, OTHER))
     )
     assert _runs(p) == [("job.other", "rerun: always")]
+    assert p.warnings == (
+        "job.other has `rerun: always`: every apply (and every reconcile round) runs it again",
+    )
 
 
 def test_a_replaced_pod_reruns_its_jobs_but_not_never_ones():

@@ -18,6 +18,7 @@ from reconciler.planner.decide import Context, Decision, cost_now, decide, obser
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.jobs import (
+    ALWAYS,
     job_changes,
     job_prints,
     new_disk_reasons,
@@ -166,6 +167,11 @@ def plan(
     warnings: list[str] = []
     for d in decisions:
         warnings += d.warnings
+    warnings += [
+        f"{c.address} has `rerun: always`: every apply (and every reconcile round) runs it again"
+        for c in changes
+        if c.action is Action.RUN_JOB and c.reason == ALWAYS
+    ]
     if not force:
         errors += _protect_errors(changes, desired, destroy)
     for c in changes:

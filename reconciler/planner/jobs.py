@@ -9,6 +9,7 @@ from reconciler.jobs import changed_inputs, job_fingerprint, job_inputs, job_ord
 from reconciler.model import AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
 from reconciler.plans import Action, Change
 
+ALWAYS = "rerun: always"
 NEW_POD_ACTIONS = frozenset({Action.CREATE, Action.REPLACE})
 POD_READY_ACTIONS = frozenset({Action.CREATE, Action.REPLACE, Action.RESUME, Action.UPDATE})
 
@@ -47,7 +48,7 @@ def own_reasons(
         elif record.status is JobStatus.RUNNING:
             reasons[name] = "unfinished: podctl stopped while it ran; reattach or collect it"
         elif job.rerun is Rerun.ALWAYS:
-            reasons[name] = "rerun: always"
+            reasons[name] = ALWAYS
         elif job.rerun is Rerun.NEVER and record.status is JobStatus.SUCCEEDED:
             continue
         elif record.fingerprint != now.fingerprint:

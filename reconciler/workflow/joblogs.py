@@ -31,6 +31,12 @@ class LocalLogs:
         f.write(text + "\n")
         f.flush()
 
+    def touch(self, job: str) -> None:
+        """The job ran in this apply: its local log exists, even when it printed nothing."""
+        if job not in self._files:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path(job), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+
     def close(self) -> None:
         for f in self._files.values():
             f.close()

@@ -15,7 +15,7 @@ from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
 from reconciler.lockfile import LockfileStore
 from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
-from reconciler.plans import ApplyResult, Plan
+from reconciler.plans import Action, ApplyResult, Outcome, Plan
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -309,6 +309,9 @@ async def _apply_locked(
                 on_job_line=on_job_line,
                 should_start=options.should_start,
             )
+            for done in result.results:  # a run that printed nothing still leaves its log
+                if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
+                    jobs.logs.touch(done.address.removeprefix("job."))
         finally:
             jobs.logs.close()
         journal.forget(gone)

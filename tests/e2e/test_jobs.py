@@ -242,6 +242,8 @@ def test_the_quickstart_end_to_end(podctl: Podctl) -> None:
     assert podctl.mutations() == before
     r = podctl("logs", "hello", "--file", str(spec))
     assert r.code == 0 and r.out.startswith("hello from "), r
+    r = podctl("logs", "count", "--file", str(spec))  # it printed nothing: an empty log
+    assert r.code == 0 and r.out == "", r
 
 
 def test_a_job_secret_reaches_the_job_and_nothing_else(podctl: Podctl) -> None:
