@@ -44,10 +44,19 @@ def test_help_does_not_import_heavy_modules():
         "import sys\n"
         "from reconciler.cli import run\n"
         "run(['--help'])\n"
-        "heavy = {'httpx', 'asyncssh', 'jsonschema', 'deepdiff', 'yaml'} & set(sys.modules)\n"
+        "heavy = {'httpx', 'asyncssh', 'jsonschema', 'deepdiff', 'yaml', 'reconciler.cli.sandbox'}"
+        " & set(sys.modules)\n"
         "print(sorted(heavy))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_the_lazy_sandbox_group_lists_and_runs(capsys):
+    assert run(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert "  sandbox    Run a local RunPod-compatible API with SSH pods" in listing
+    assert run(["sandbox", "--help"]) == 0
+    assert "start" in capsys.readouterr().out

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import click
 
@@ -120,7 +120,52 @@ def spec_paths_option(func: F) -> F:
     )(func)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose heavier subcommand groups are imported only when they are used.
+
+    `podctl --help` lists them with a short help written here, so it does not import them.
+    """
+
+    lazy: ClassVar[dict[str, tuple[str, str, str]]] = {
+        # name: (module, attribute, short help)
+        "sandbox": (
+            "reconciler.cli.sandbox",
+            "sandbox",
+            "Run a local RunPod-compatible API with SSH pods (no account needed).",
+        ),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            import importlib
+
+            module, attribute, _ = self.lazy[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), attribute))
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing, but a lazy group's short help comes from `lazy`."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows: list[tuple[str, str]] = []
+        for name in names:
+            if name in self.lazy and name not in self.commands:
+                stand_in = click.Command(name, help=self.lazy[name][2])
+                rows.append((name, stand_in.get_short_help_str(limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="podctl")
 @global_options
 @click.pass_context
@@ -471,11 +516,6 @@ def reconcile(
     from reconciler.cli.reconcile import reconcile_command
 
     return reconcile_command(settings, paths, interval, once, parallelism, timeout)
-
-
-from reconciler.cli.sandbox import sandbox as _sandbox  # noqa: E402 - after the group exists
-
-podctl.add_command(_sandbox)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
