@@ -110,7 +110,10 @@ def all_commands() -> list[list[str]]:
     import click
 
     paths: list[list[str]] = [[]]
-    for name, command in podctl.commands.items():
+    ctx = click.Context(podctl)
+    for name in podctl.list_commands(ctx):  # lazy groups (sandbox) included
+        command = podctl.get_command(ctx, name)
+        assert command is not None, name
         paths.append([name])
         if isinstance(command, click.Group):
             paths.extend([name, sub] for sub in command.commands)
