@@ -13,7 +13,7 @@ from reconciler.errors import UsageError
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
-    from reconciler.workflow import Connection
+    from reconciler.workflow import ApplyRequest, Connection
 
 
 def parse_duration_option(value: str, option: str) -> float:
@@ -44,6 +44,26 @@ def connection(settings: Settings) -> Connection:
         env=dict(os.environ),
         on_notice=echo_err,
         ssh_key=settings.ssh_key,
+    )
+
+
+def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None) -> ApplyRequest:
+    """How changes run, from --parallelism and --timeout (apply, destroy, reconcile).
+
+    `PODCTL_POLL_INTERVAL` (seconds) sets the first readiness poll; it backs off to 5 s, or to
+    5x a sub-second first interval (the tests' quick polls).
+    """
+    from reconciler.workflow import ApplyRequest
+
+    if parallelism < 1:
+        raise UsageError("--parallelism must be at least 1.")
+    poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
+    return ApplyRequest(
+        plan_file=plan_file,
+        parallelism=parallelism,
+        timeout_s=parse_duration_option(timeout, "--timeout"),
+        poll_initial_s=poll,
+        poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
     )
 
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.common import (
+    apply_request,
     color,
     connection,
     interactive,
-    parse_duration_option,
     paths_or_default,
 )
 from reconciler.errors import PodctlError, UsageError
@@ -98,28 +98,18 @@ def apply_command(
     destroy: bool = False,
     force: bool = False,
 ) -> int:
-    import os
 
-    from reconciler.workflow import ApplyRequest, PlanRequest, apply
+    from reconciler.workflow import PlanRequest, apply
 
     if plan_file is not None and (paths or targets):
         raise UsageError("A saved plan carries its spec files and targets: drop -f and --target.")
-    if parallelism < 1:
-        raise UsageError("--parallelism must be at least 1.")
+    options = apply_request(parallelism, timeout, plan_file)
     verb = "destroy" if destroy else "apply"
     request = PlanRequest(
         paths=() if plan_file is not None else paths_or_default(paths),
         targets=_targets(targets),
         destroy=destroy,
         force=force,
-    )
-    poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
-    options = ApplyRequest(
-        plan_file=plan_file,
-        parallelism=parallelism,
-        timeout_s=parse_duration_option(timeout, "--timeout"),
-        poll_initial_s=poll,
-        poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
     )
     as_json = settings.output_format == "json"
     # with --format json, stdout carries only the JSON summary; progress goes to stderr

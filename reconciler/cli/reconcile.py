@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.common import (
+    apply_request,
     connection,
     echo_err,
     parse_duration_option,
@@ -75,29 +76,19 @@ def reconcile_command(
     parallelism: int,
     timeout: str,
 ) -> int:
-    import os
 
-    from reconciler.workflow.pods import ApplyRequest, PlanRequest
+    from reconciler.workflow.pods import PlanRequest
     from reconciler.workflow.reconcile import LoopOptions, Round, reconcile
 
     if settings.output_format == "markdown":
         raise UsageError(
             "--format markdown is for `podctl plan`; `podctl reconcile` has text|json."
         )
-    if parallelism < 1:
-        raise UsageError("--parallelism must be at least 1.")
+    options = apply_request(parallelism, timeout)
     interval_s = parse_duration_option(interval, "--interval")
     if interval_s <= 0:
         raise UsageError(f"--interval {interval!r} must be more than 0: write e.g. 30s, 5m or 1h.")
-    timeout_s = parse_duration_option(timeout, "--timeout")
     request = PlanRequest(paths=paths_or_default(paths))
-    poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
-    options = ApplyRequest(
-        parallelism=parallelism,
-        timeout_s=timeout_s,
-        poll_initial_s=poll,
-        poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
-    )
     as_json = settings.output_format == "json"
     conn = connection(settings)
 
