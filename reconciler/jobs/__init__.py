@@ -8,12 +8,11 @@ from reconciler.jobs.fingerprint import (
     job_inputs,
     secret_hash,
 )
-from reconciler.jobs.order import dependants, job_order
+from reconciler.jobs.order import job_order
 
 __all__ = [
     "INPUT_NAMES",
     "changed_inputs",
-    "dependants",
     "env_salted",
     "job_fingerprint",
     "job_inputs",

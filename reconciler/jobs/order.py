@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from reconciler.model import JobSpec
 
@@ -21,15 +21,3 @@ def job_order(jobs: Mapping[str, JobSpec]) -> tuple[str, ...]:
     for name in jobs:
         visit(name, ())
     return tuple(done)
-
-
-def dependants(jobs: Mapping[str, JobSpec], names: Iterable[str]) -> frozenset[str]:
-    """Every job that needs one of `names`, directly or through others (not `names` itself)."""
-    found: set[str] = set()
-    frontier = set(names)
-    while frontier:
-        nxt = {n for n, j in jobs.items() if n not in found and any(d in frontier for d in j.needs)}
-        nxt -= set(names)
-        found |= nxt
-        frontier = nxt
-    return frozenset(found)

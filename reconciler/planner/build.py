@@ -145,8 +145,7 @@ def plan(
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
-    pending = frozenset(desired.jobs[n].pod for n in reasons)
-    ctx = Context(desired, recorded, offers, secrets, pending, frozenset(reasons))
+    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons))
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []

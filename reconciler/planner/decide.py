@@ -42,12 +42,15 @@ class Context:
     recorded: Lockfile
     offers: Offers
     secrets: Mapping[str, str]
-    pending_jobs: frozenset[str]  # pods with a job to run
-    jobs_to_run: frozenset[str] = frozenset()  # those jobs, by name
+    jobs_to_run: frozenset[str]  # the jobs this plan runs, by name
 
     @property
     def secret_values(self) -> frozenset[str]:
         return frozenset(v for v in self.secrets.values() if v)
+
+    def jobs_left(self, pod: str) -> list[str]:
+        """The jobs of `pod` this plan runs (sorted); empty when it runs none."""
+        return sorted(n for n in self.jobs_to_run if self.desired.jobs[n].pod == pod)
 
 
 @dataclass
@@ -74,19 +77,9 @@ def cost_now(pod: ActualPod | None) -> float:
     return pod.cost_per_hr or 0.0
 
 
-def _jobs_left(spec: PodSpec, ctx: Context) -> str:
-    jobs = sorted(j.name for j in ctx.desired.jobs.values() if j.pod == spec.name)
-    left = [n for n in jobs if n in ctx.jobs_to_run] or [
-        n
-        for n in jobs
-        if (r := ctx.recorded.jobs.get(n)) is None or r.status is not JobStatus.SUCCEEDED
-    ]
-    return ", ".join(left or jobs) or "(pending)"
-
-
 def _jobs_done(spec: PodSpec, ctx: Context) -> bool:
     """All of this pod's jobs are recorded as succeeded and none is pending."""
-    if spec.name in ctx.pending_jobs:
+    if ctx.jobs_left(spec.name):
         return False
     jobs = [j.name for j in ctx.desired.jobs.values() if j.pod == spec.name]
     return bool(jobs) and all(
@@ -99,8 +92,8 @@ def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
     """The state to converge to, and a reason when after_jobs decided it."""
     if spec.state is not PodState.RUNNING or spec.after_jobs is AfterJobs.KEEP:
         return spec.state, ""
-    if spec.name in ctx.pending_jobs:
-        return PodState.RUNNING, f"jobs to run: {_jobs_left(spec, ctx)}"
+    if left := ctx.jobs_left(spec.name):
+        return PodState.RUNNING, f"jobs to run: {', '.join(left)}"
     if _jobs_done(spec, ctx):
         if spec.after_jobs is AfterJobs.STOP:
             return PodState.STOPPED, "stopped after its jobs"

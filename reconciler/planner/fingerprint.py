@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 
-from reconciler.jobs import env_salted, secret_hash
+from reconciler.jobs.fingerprint import env_salted, secret_hash, sha
 from reconciler.model import DesiredState, EnvValue, JobSpec, PodSpec, SecretRef
-
-
-def _sha(value: object) -> str:
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
@@ -51,7 +44,7 @@ def pod_fingerprint(spec: PodSpec) -> str:
     Only the fields that shape the pod count: changing `state`, `protect`, `after_jobs`,
     `on_resume_failure` or `max_lifetime` does not move it.
     """
-    return "sha256:" + _sha(_pod_shape(spec))[:32]
+    return "sha256:" + sha(_pod_shape(spec))[:32]
 
 
 def _job_shape(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, object]:
@@ -85,7 +78,7 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
         )
         pods[name] = shape
     jobs = {name: _job_shape(job, secrets) for name, job in sorted(desired.jobs.items())}
-    return "sha256:" + _sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]
+    return "sha256:" + sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]
 
 
 def view_digest(view: Mapping[str, object], secret_values: frozenset[str] = frozenset()) -> str:
@@ -97,4 +90,4 @@ def view_digest(view: Mapping[str, object], secret_values: frozenset[str] = froz
         k: {"secret": secret_hash(k, v)} if isinstance(v, str) and v in secret_values else v
         for k, v in view.items()
     }
-    return _sha(masked)[:16]
+    return sha(masked)[:16]
