@@ -39,11 +39,15 @@ class _Tally:
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n = n / 1000  # type: ignore[assignment]
-    return f"{n} B"
+    """42 B, 2.0 kB, 104.9 MB (decimal units)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def job_env(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, str]:

@@ -23,32 +23,29 @@ from pathlib import Path
 MARK_POD = "RUNPOD_POD_ID"
 MARK_DIR = "PODCTL_SANDBOX_DATA_DIR"
 
-_NS_SCRIPT = (
-    'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root && cd /root && exec "$5" -c "$4"'
-)
+_MOUNTS = 'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root'
+_NS_SCRIPT = _MOUNTS + ' && cd /root && exec "$5" -c "$4"'
 
 
 # One long-lived process per pod holds a mount namespace with the pod's disks in place; each
 # command enters it with nsenter (2 execs) instead of building its own (unshare, sh, 2 mounts):
 # closer to what a command costs on a real pod's sshd.
-_HOLDER_SCRIPT = 'mount --bind -- "$1" "$2" && mount --bind -- "$3" /root && exec sleep 2147483647'
+_HOLDER_SCRIPT = _MOUNTS + " && exec sleep 2147483647"
+
+
+def _in_new_mount_namespace(
+    script: str, name: str, volume: Path, mount_path: str, container: Path
+) -> list[str]:
+    """argv running `script` in a private mount namespace; $1..$3: volume, mount, container."""
+    argv = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script, name]
+    return [*argv, str(volume), mount_path, str(container)]
 
 
 def holder_argv(volume: Path, mount_path: str, container: Path) -> list[str]:
     """argv of the process that holds a pod's mount namespace (it ends as `sleep`)."""
-    return [
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "/bin/sh",
-        "-c",
-        _HOLDER_SCRIPT,
-        "podctl-sandbox-ns",
-        str(volume),
-        mount_path,
-        str(container),
-    ]
+    return _in_new_mount_namespace(
+        _HOLDER_SCRIPT, "podctl-sandbox-ns", volume, mount_path, container
+    )
 
 
 def holder_ready(pid: int) -> bool:
@@ -100,22 +97,8 @@ def command_argv(
     """(argv, cwd) that runs `command` with the pod's disks in place."""
     shell = login_shell()
     if use_ns:
-        argv = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            _NS_SCRIPT,
-            "podctl-sandbox",
-            str(volume),
-            mount_path,
-            str(container),
-            command,
-            shell,
-        ]
-        return argv, str(container)
+        argv = _in_new_mount_namespace(_NS_SCRIPT, "podctl-sandbox", volume, mount_path, container)
+        return [*argv, command, shell], str(container)
     return [shell, "-c", command], str(volume)
 
 

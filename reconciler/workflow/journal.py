@@ -108,8 +108,7 @@ class LockfileJournal:
     def job_started(self, job: str, record: JobRecord) -> None:
         self._write(record_job(replace(self.lockfile, stack=self.stack), job, record))
 
-    def job_finished(self, job: str, record: JobRecord) -> None:
-        self._write(record_job(replace(self.lockfile, stack=self.stack), job, record))
+    job_finished = job_started  # the ledger keeps a job's latest record either way
 
     def pinned(self, pod_id: str, keys: tuple[str, ...]) -> None:
         """A pod's SSH host keys, pinned on first use."""
