@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import posixpath
 import shutil
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from reconciler.errors import HostKeyChangedError, JobError, SshError, TransferError
+from reconciler.filehash import file_sha256
 from reconciler.jobs import remote
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import SshEndpoint
@@ -354,11 +354,7 @@ def _walk(root: Path) -> tuple[list[tuple[str, Path, int, int]], list[tuple[str,
 
 
 def _local_hashes(files: list[tuple[str, Path, int, int]]) -> dict[str, str]:
-    result = {}
-    for rel, path, _, _ in files:
-        with open(path, "rb") as f:
-            result[rel] = hashlib.file_digest(f, "sha256").hexdigest()
-    return result
+    return {rel: file_sha256(path) for rel, path, _, _ in files}
 
 
 def _count(path: Path) -> tuple[int, int]:

@@ -7,24 +7,15 @@ import os
 from pathlib import Path
 
 from reconciler.errors import PodctlError
+from reconciler.filehash import file_sha256
 from reconciler.model import DesiredState
-
-CHUNK = 1 << 20
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def path_digest(path: Path) -> str:
     """sha256 over a file, or over a folder's files (relative name, mode, content), sorted."""
     h = hashlib.sha256()
     if path.is_file():
-        h.update(b"file\0" + _file_digest(path).encode())
+        h.update(b"file\0" + file_sha256(path).encode())
         return h.hexdigest()
     for root, dirs, files in os.walk(path):
         dirs.sort()
@@ -32,7 +23,7 @@ def path_digest(path: Path) -> str:
             full = Path(root) / name
             rel = full.relative_to(path).as_posix()
             mode = full.stat().st_mode & 0o777
-            h.update(f"{rel}\0{mode:o}\0{_file_digest(full)}\n".encode())
+            h.update(f"{rel}\0{mode:o}\0{file_sha256(full)}\n".encode())
     return h.hexdigest()
 
 
