@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
 from reconciler.lockfile import LockfileStore
-from reconciler.model import ActualPod, ActualState, CloudType, DesiredState, GpuOffer, Lockfile
+from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
 from reconciler.workflow.context import (
     Connection,
@@ -91,8 +91,6 @@ async def _read_offers(
 
 
 def _needs_placement(plan: Plan) -> bool:
-    from reconciler.plans import Action
-
     placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
     return any(c.action in placing for c in plan.actionable)
 
@@ -345,17 +343,15 @@ def _job_wiring(
     if not desired.jobs:
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
-    from reconciler.workflow.shells import SshShells
+    from reconciler.workflow.shells import SharedListing, SshShells
 
     key = ensure_stack_key(key_path(connection, desired, lockfile))
 
-    async def refresh(pod_id: str) -> ActualPod | None:
-        return (await client.list_pods()).get(pod_id)
-
+    listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
     shells = SshShells(
         key,
         journal,
-        refresh=refresh,
+        refresh=listing.pod,
         timeout_s=options.timeout_s,
         initial_s=options.poll_initial_s,
         max_s=options.poll_max_s,

@@ -3,17 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from reconciler.errors import PodctlError
-from reconciler.model import ActualPod
+from reconciler.model import ActualPod, ActualState
 
 if TYPE_CHECKING:
     from reconciler.ssh import PodConnection, StackKey
     from reconciler.workflow.journal import LockfileJournal
 
 Refresh = Callable[[str], Awaitable[ActualPod | None]]
+
+
+class SharedListing:
+    """`refresh` for many pods waiting on SSH at once: one `list_pods` serves every caller
+    that asks within `max_age_s` (or while it is in flight), not one request per pod."""
+
+    def __init__(
+        self,
+        list_pods: Callable[[], Awaitable[ActualState]],
+        max_age_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.list_pods = list_pods
+        self.max_age_s = max_age_s
+        self.clock = clock
+        self.requests = 0
+        self._last: tuple[float, ActualState] | None = None
+        self._lock = asyncio.Lock()
+
+    async def pod(self, pod_id: str) -> ActualPod | None:
+        async with self._lock:  # a caller that waited here finds the listing just made
+            if self._last is None or self.clock() - self._last[0] >= self.max_age_s:
+                self.requests += 1
+                self._last = (self.clock(), await self.list_pods())
+            return self._last[1].get(pod_id)
 
 
 class SshShells:
