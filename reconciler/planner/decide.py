@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,6 +10,7 @@ from reconciler.model import (
     ActualPod,
     AfterJobs,
     DesiredState,
+    JobRecord,
     JobStatus,
     Lockfile,
     PodSpec,
@@ -77,28 +78,32 @@ def cost_now(pod: ActualPod | None) -> float:
     return pod.cost_per_hr or 0.0
 
 
-def _jobs_done(spec: PodSpec, ctx: Context) -> bool:
-    """All of this pod's jobs are recorded as succeeded and none is pending."""
-    if ctx.jobs_left(spec.name):
-        return False
-    jobs = [j.name for j in ctx.desired.jobs.values() if j.pod == spec.name]
-    return bool(jobs) and all(
-        (r := ctx.recorded.jobs.get(n)) is not None and r.status is JobStatus.SUCCEEDED
-        for n in jobs
-    )
+def converged_state(
+    spec: PodSpec, left: Sequence[str], recorded: Mapping[str, JobRecord], jobs: Sequence[str]
+) -> tuple[PodState, str]:
+    """The state a pod converges to, and a reason when after_jobs decided it.
 
-
-def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
-    """The state to converge to, and a reason when after_jobs decided it."""
+    `left`: its jobs this plan runs; `jobs`: all its jobs; `recorded`: the job ledger. A pod
+    whose jobs all succeeded (none left) is stopped or gone per after_jobs; one with jobs to
+    run is running. `podctl status` shows the same state.
+    """
     if spec.state is not PodState.RUNNING or spec.after_jobs is AfterJobs.KEEP:
         return spec.state, ""
-    if left := ctx.jobs_left(spec.name):
+    if left:
         return PodState.RUNNING, f"jobs to run: {', '.join(left)}"
-    if _jobs_done(spec, ctx):
+    done = bool(jobs) and all(
+        (r := recorded.get(n)) is not None and r.status is JobStatus.SUCCEEDED for n in jobs
+    )
+    if done:
         if spec.after_jobs is AfterJobs.STOP:
             return PodState.STOPPED, "stopped after its jobs"
         return PodState.ABSENT, "terminated after its jobs"
     return spec.state, ""
+
+
+def _effective_state(spec: PodSpec, ctx: Context) -> tuple[PodState, str]:
+    jobs = [j.name for j in ctx.desired.jobs.values() if j.pod == spec.name]
+    return converged_state(spec, ctx.jobs_left(spec.name), ctx.recorded.jobs, jobs)
 
 
 def _change(

@@ -12,13 +12,11 @@ from reconciler.lockfile import LockfileStore
 from reconciler.model import (
     ActualPod,
     ActualState,
-    AfterJobs,
     CloudType,
     DesiredState,
     GpuOffer,
     JobStatus,
     Lockfile,
-    PodState,
     PodStatus,
 )
 from reconciler.workflow.context import Connection, connect, load_desired, lockfile_path
@@ -165,20 +163,22 @@ def status(
 
     actual = asyncio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
-    states = {name: _desired_state(desired, name, jobs) for name in desired.pods}
+    states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
     return desired.stack, rows, jobs
 
 
-def _desired_state(desired: DesiredState, name: str, jobs: tuple[JobStatusRow, ...]) -> str:
-    """The spec's state, or what after_jobs made of it once every job of the pod succeeded."""
+def _desired_state(
+    desired: DesiredState, recorded: Lockfile, name: str, jobs: tuple[JobStatusRow, ...]
+) -> str:
+    """The spec's state, or what after_jobs makes of it (the planner's own rule)."""
+    from reconciler.planner.decide import converged_state
+
     spec = desired.pods[name]
-    mine = [j for j in jobs if j.pod == name]
-    done = bool(mine) and all(j.status == "succeeded" for j in mine)
-    if spec.state is PodState.RUNNING and spec.after_jobs is not AfterJobs.KEEP and done:
-        word = "stopped" if spec.after_jobs is AfterJobs.STOP else "absent"
-        return f"{word} (after jobs)"
-    return spec.state.value
+    mine = [j.job for j in jobs if j.pod == name]
+    left = [j.job for j in jobs if j.pod == name and j.status == "pending"]
+    state, why = converged_state(spec, left, recorded.jobs, mine)
+    return f"{state.value} (after jobs)" if why and state is not spec.state else state.value
 
 
 def gpus(connection: Connection) -> dict[CloudType, dict[str, GpuOffer]]:

@@ -240,6 +240,10 @@ def test_the_quickstart_end_to_end(podctl: Podctl) -> None:
     r = podctl("apply", "-y", "-f", str(spec))
     assert r.code == 0 and "No changes." in r.out
     assert podctl.mutations() == before
+    status = json.loads(podctl("status", "--format", "json", "--file", str(spec)).out)
+    assert [(p["pod"], p["desired"], p["actual"]) for p in status["pods"]] == [
+        ("box", "absent (after jobs)", "none")
+    ]
     r = podctl("logs", "hello", "--file", str(spec))
     assert r.code == 0 and r.out.startswith("hello from "), r
     r = podctl("logs", "count", "--file", str(spec))  # it printed nothing: an empty log
