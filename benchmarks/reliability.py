@@ -817,6 +817,14 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+def kept_sections() -> str:
+    """The sections other scripts record in RELIABILITY.md (`benchmarks.report.record`)."""
+    if not RELIABILITY_MD.exists():
+        return ""
+    pattern = re.compile(r"<!-- bench:([\w.-]+) -->.*?<!-- /bench:\1 -->", re.S)
+    return "".join("\n" + m.group(0) + "\n" for m in pattern.finditer(RELIABILITY_MD.read_text()))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=50, help="kill -9 trials (default 50)")
@@ -836,7 +844,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.quick:
         shown = [f"--trials {args.trials}", f"--seed {args.seed}"]
         shown += ["--no-jobs"] if args.no_jobs else []
-        RELIABILITY_MD.write_text(report(results, facts, shown, total))
+        RELIABILITY_MD.write_text(report(results, facts, shown, total) + kept_sections())
         print(f"wrote {RELIABILITY_MD.relative_to(ROOT)}")
     return 0 if all(t.ok for t in results) else 1
 
