@@ -107,6 +107,8 @@ def gpus_command(settings: Settings) -> int:
                 "community_price": community[gpu].on_demand_price if gpu in community else None,
                 "secure_stock": secure[gpu].stock_status if gpu in secure else None,
                 "community_stock": community[gpu].stock_status if gpu in community else None,
+                "secure_min_bid": secure[gpu].minimum_bid_price if gpu in secure else None,
+                "community_min_bid": community[gpu].minimum_bid_price if gpu in community else None,
             }
             for gpu in ids
         ]
@@ -122,13 +124,21 @@ def gpus_command(settings: Settings) -> int:
                 _money(secure[gpu].on_demand_price) if gpu in secure else "-",
                 _money(community[gpu].on_demand_price) if gpu in community else "-",
                 "/".join(
+                    f"${o.minimum_bid_price:.3f}" if o and o.minimum_bid_price is not None else "-"
+                    for o in (secure.get(gpu), community.get(gpu))
+                ),
+                "/".join(
                     (o.stock_status or "None") if o else "-"
                     for o in (secure.get(gpu), community.get(gpu))
                 ),
             )
         )
-    click.echo(table(("TYPE", "MEMORY", "SECURE", "COMMUNITY", "STOCK (S/C)"), rows))
-    click.echo("Prices are per GPU per hour, on demand; stock is a hint, not a promise.")
+    headers = ("TYPE", "MEMORY", "SECURE", "COMMUNITY", "SPOT MIN BID (S/C)", "STOCK (S/C)")
+    click.echo(table(headers, rows))
+    click.echo(
+        "Prices are per GPU per hour: on demand, and the lowest spot bid RunPod accepts now; "
+        "stock is a hint, not a promise."
+    )
     return 0
 
 

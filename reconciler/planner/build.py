@@ -26,7 +26,7 @@ from reconciler.planner.jobs import (
     with_dependants,
 )
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
-from reconciler.planner.placement import spot_findings, stopped_storage_cost
+from reconciler.planner.placement import placement_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
 
 ORPHAN = (
@@ -173,15 +173,17 @@ def plan(
     ]
     if not force:
         errors += _protect_errors(changes, desired, destroy)
+    notes = [n for d in decisions for n in d.notes]
     for c in changes:
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
             continue
         pod = actual.get(c.pod_id) if c.action is Action.RESUME and c.pod_id else None
         on = (pod.gpu_type_id, pod.cloud) if pod and pod.gpu_type_id and pod.cloud else None
-        spot_errors, spot_warnings = spot_findings(spec, offers, on)
-        errors += spot_errors
-        warnings += [f"{c.address}: {w}" for w in spot_warnings]
+        found = placement_findings(spec, offers, on)
+        errors += found.errors
+        warnings += [f"{c.address}: {w}" for w in found.warnings]
+        notes += found.notes
     return Plan(
         stack=desired.stack,
         changes=tuple(changes),
@@ -197,7 +199,7 @@ def plan(
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),
-        notes=tuple(n for d in decisions for n in d.notes)
+        notes=tuple(dict.fromkeys(notes))
         + tuple(
             FORGOTTEN.format(name=n)
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)

@@ -86,8 +86,9 @@ async def _read_actual(
 async def _read_offers(
     client: RunPodClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
-    gpu_types = sorted({t for pod in desired.pods.values() for t in pod.gpu_types})
-    return await client.gpu_offers(gpu_types) if gpu_types else {}
+    """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
+    gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
+    return await client.gpu_offers() if gpu_types else {}
 
 
 def _needs_placement(plan: Plan) -> bool:
