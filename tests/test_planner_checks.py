@@ -299,3 +299,10 @@ def test_observed_digest_takes_secrets_only_as_slow_hashes():
     assert masked != view_digest(view)
     other = {"image": "img:1", "env.HF_TOKEN": "rotated"}
     assert masked != view_digest(other, frozenset({"rotated"}))
+
+
+def test_an_unknown_gpu_type_is_shown_escaped_and_cut():
+    spec = pod_spec(gpu_types=("RTX\x1b[2J4090" + "x" * 200,))
+    (error,) = make_plan(desired(spec), actual()).errors
+    assert "\x1b" not in error and "RTX\\x1b[2J4090xx" in error
+    assert "x" * 80 not in error and "x..." in error

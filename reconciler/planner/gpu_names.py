@@ -10,6 +10,13 @@ from reconciler.model import GpuOffer
 
 # Words that say nothing about which GPU it is: "NVIDIA RTX 4090" is meant as the 4090
 _NOISE = re.compile(r"nvidia|geforce|amd|radeon|instinct|[^a-z0-9]")
+LONGEST = 80  # a GPU type name longer than this is shown cut, and matched on its start
+
+
+def shown(name: str) -> str:
+    """A spec's GPU type name as it is safe to print: control characters escaped, cut."""
+    cut = name[:LONGEST] + ("..." if len(name) > LONGEST else "")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
 
 
 def _key(name: str) -> str:
@@ -31,7 +38,7 @@ def suggestion(name: str, known: Mapping[str, GpuOffer]) -> str | None:
     for gpu_id in sorted(known):
         for alias in (gpu_id, known[gpu_id].display_name):
             keys.setdefault(_key(alias), gpu_id)
-    wanted = _key(name)
+    wanted = _key(name[:LONGEST])
     if wanted in keys:
         return keys[wanted]
     close = difflib.get_close_matches(wanted, list(keys), n=1, cutoff=0.75)
