@@ -76,11 +76,11 @@ class Applied:
 
 
 async def _read_actual(
-    client: RunPodClient, desired: DesiredState, *, offers: bool = True
+    client: RunPodClient, desired: DesiredState
 ) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has pods, and `offers`) one gpuTypes request."""
+    """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
     actual = await client.list_pods()
-    return actual, (await _read_offers(client, desired) if offers else {})
+    return actual, await _read_offers(client, desired)
 
 
 async def _read_offers(
@@ -94,6 +94,23 @@ async def _read_offers(
 def _needs_placement(plan: Plan) -> bool:
     placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
     return any(c.action in placing for c in plan.actionable)
+
+
+async def _plan_lazily(
+    client: RunPodClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+    uploads: Mapping[str, str],
+) -> Plan:
+    """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads)
+    if not _needs_placement(fresh):
+        return fresh
+    offers = await _read_offers(client, desired)
+    return _compute(desired, actual, recorded, offers, secrets, request, uploads)
 
 
 def _compute(
@@ -133,7 +150,10 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 
 
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
-    """`podctl plan`: the plan, computed under the (shared) lock; changes nothing."""
+    """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
+
+    A plan with nothing to place (no create, replace or resume) costs one request.
+    """
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
     path = lockfile_path(connection, desired)
@@ -141,8 +161,9 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
 
     async def run() -> Plan:
         async with connect(connection) as client:
-            actual, offers = await _read_actual(client, desired)
-        return _compute(desired, actual, recorded, offers, secrets, request)
+            actual = await client.list_pods()
+            uploads = _uploads(desired, request)
+            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
     with store.lock(shared=True):
         recorded = store.read()
@@ -241,11 +262,12 @@ async def _apply_locked(
     from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
-        actual, offers = await _read_actual(client, desired, offers=not options.lazy_offers)
         uploads = _uploads(desired, request)
-        fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
-        if options.lazy_offers and _needs_placement(fresh):
-            offers = await _read_offers(client, desired)
+        if options.lazy_offers:
+            actual = await client.list_pods()
+            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+        else:
+            actual, offers = await _read_actual(client, desired)
             fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
         the_plan = fresh
         gone = forgotten(

@@ -153,3 +153,23 @@ def test_gpus_json_has_the_spot_minimum_bid(podctl: Podctl) -> None:
     rows: list[dict[str, Any]] = json.loads(result.out)
     (row,) = [r for r in rows if r["gpu_type_id"] == "NVIDIA GeForce RTX 4090"]
     assert row["secure_min_bid"] == 0.35 and row["community_min_bid"] == 0.2
+
+
+def test_a_quiet_plan_costs_one_request_and_a_resume_reads_the_offers(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.operations.clear()
+    before = sandbox_requests(podctl)
+    quiet = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert quiet.code == 0, quiet.out + quiet.err
+    assert podctl.operations == {"ListPods": 1}
+    assert sandbox_requests(podctl)["total"] - before["total"] == 1
+
+    (pod,) = podctl.pods()
+    podctl.sb.gql(
+        "mutation($id: String!) { podStop(input: {podId: $id}) { id } }", {"id": pod["id"]}
+    )
+    podctl.operations.clear()
+    resume = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert resume.code == 2, resume.out + resume.err
+    assert podctl.operations == {"ListPods": 1, "GpuOffers": 1}
+    assert "    cost: $0.00/h -> $0.32/h" in resume.out.splitlines()  # the A4000's price
