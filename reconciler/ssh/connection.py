@@ -20,6 +20,7 @@ import asyncssh
 from reconciler.errors import HostKeyChangedError, JobError, SshError, TransferError
 from reconciler.filehash import file_sha256
 from reconciler.jobs import remote
+from reconciler.jobs.loglines import LineSplitter
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import SshEndpoint
 from reconciler.ssh.keys import StackKey
@@ -169,14 +170,18 @@ class PodConnection:
         *,
         offset: int = 0,
         poll_s: float = 0.2,
+        follow: bool = True,
     ) -> RemoteJob:
-        """Call `on_line` for each complete log line from byte `offset` until the run ends.
+        """Call `on_line` for each log line from byte `offset` until the run ends (without
+        `follow`: until the end of the log as it is now).
 
-        Each poll is a short command reading files: cancelling this (or losing the client)
-        never touches the detached job. Returns the final state ("exited", or "lost"/"absent").
+        Reads LOG_CHUNK bytes per command and keeps at most one capped line between them
+        (`\r` ends a line too: see loglines). Each poll is a short command reading files:
+        cancelling this (or losing the client) never touches the detached job. Returns the
+        last state seen ("exited", or "lost"/"absent"; "running" only without `follow`).
         """
         pos = offset
-        pending = b""
+        lines = LineSplitter(on_line)
         delay = min(FIRST_LOG_POLL_S, poll_s)  # short jobs end fast: poll soon, then back off
         while True:
             out = await self._script(
@@ -184,20 +189,24 @@ class PodConnection:
             )
             job, data = remote.split_status(out)
             if job.log_bytes < pos and not data:  # the run was started afresh: a new log
-                pos, pending = 0, b""
+                pos, lines = 0, LineSplitter(on_line)
                 continue
             pos += len(data)
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                on_line(_text(line))
+            lines.feed(data)
             if len(data) >= LOG_CHUNK:
                 continue
-            if job.state != "running":
-                if pending:
-                    on_line(_text(pending))
+            if job.state != "running" or not follow:
+                lines.close()
                 return job
             await asyncio.sleep(delay)
             delay = FIRST_LOG_POLL_S if data else min(delay * 2, poll_s)
+
+    async def log_tail(self, run_dir: str, limit: int) -> tuple[RemoteJob, bytes]:
+        """(the run's status, the last `limit` bytes of its log)."""
+        out = await self._script(
+            remote.tail_script(run_dir, limit), f"read the log of {run_dir}", 60
+        )
+        return remote.split_status(out)
 
     # --- transfers ------------------------------------------------------------------------
 
@@ -319,10 +328,6 @@ class PodConnection:
                 f"download of {self.where}:{remote_path} to {local} failed: {_reason(exc)}"
             ) from exc
         return TransferStats(files=files, bytes=size, skipped=0)
-
-
-def _text(line: bytes) -> str:
-    return line.rstrip(b"\r").decode("utf-8", "replace")
 
 
 def _reason(exc: BaseException) -> str:
