@@ -122,8 +122,8 @@ def test_an_env_value_over_128_kib_fails_validate(
     big = "v" * (128 * 1024)
     _spec(
         podctl,
-        f"  j:\n    pod: box\n    env: {{BIG: {big}, OK: {'w' * 1000}, SECRET: {{from_env: E2E_BIG}}}}"
-        "\n    run: 'true'\n",
+        f"  j:\n    pod: box\n    env: {{BIG: {big}, OK: {'w' * 1000}, "
+        "SECRET: {from_env: E2E_BIG}}\n    run: 'true'\n",
     )
     r = podctl("validate", "-f", str(podctl.spec))
     assert r.code == 1, r.out + r.err
@@ -162,7 +162,8 @@ def test_a_job_whose_start_fails_is_recorded_failed_with_the_reason(podctl: Podc
 def test_logs_tail_prints_the_last_lines_from_the_pod_and_from_the_local_copy(
     podctl: Podctl,
 ) -> None:
-    jobs = "  j:\n    pod: box\n    run: 'i=1; while [ $i -le 40 ]; do echo line-$i; i=$((i+1)); done'\n"
+    loop = "i=1; while [ $i -le 40 ]; do echo line-$i; i=$((i+1)); done"
+    jobs = f"  j:\n    pod: box\n    run: '{loop}'\n"
     _spec(podctl, jobs)
     code, out = _apply(podctl)
     assert code == 0, out
