@@ -11,6 +11,7 @@ from pathlib import Path
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
+from reconciler.jobs.loglines import split_lines
 from reconciler.jobs.remote import RemoteJob, archive_command, run_dir
 from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
 from reconciler.plans import Change, ChangeResult, Outcome
@@ -216,7 +217,7 @@ async def _run_locked(
     attempt = 0
     while True:
         if remote.log_text is not None:  # it ended within the start: its whole log came along
-            for line in remote.log_text.splitlines():
+            for line in split_lines(remote.log_text.encode()):  # as follow_log splits
                 on_line(line)
         elif remote.state in ("running", "exited"):
             # stream (or, for a run that already ended, replay) its log: every run's lines
