@@ -170,6 +170,8 @@ def test_logs_tail_prints_the_last_lines_from_the_pod_and_from_the_local_copy(
     r = podctl("logs", "j", "--tail", "5", "--file", str(podctl.spec))
     assert (r.code, r.out) == (0, "".join(f"line-{i}\n" for i in range(36, 41)))
     assert "saved at the last apply" not in r.err  # from the pod
+    r = podctl("logs", "j", "--tail", "2", "-f", "--file", str(podctl.spec))  # ended: returns
+    assert (r.code, r.out) == (0, "line-39\nline-40\n")
     r = podctl("logs", "j", "-n", "0", "--file", str(podctl.spec))
     assert (r.code, r.out) == (0, "")
     r = podctl("logs", "j", "--file", str(podctl.spec))
@@ -250,3 +252,19 @@ def test_a_50_mb_progress_bar_line_keeps_apply_bounded_and_is_split(podctl: Podc
     assert first == [f"step {i} {bar}\n".encode() for i in range(3)]
     assert end.endswith(f"step {PROGRESS - 1} {bar}\ndone\n".encode())
     assert log.stat().st_size == sum(len(f"step {i} {bar}\n") for i in range(PROGRESS)) + 5
+
+
+def test_logs_quotes_what_the_lockfile_says_before_it_reaches_the_pods_shell(
+    podctl: Podctl,
+) -> None:
+    _spec(podctl, "  j:\n    pod: box\n    run: echo hello\n")
+    code, out = _apply(podctl)
+    assert code == 0, out
+    data = podctl.recorded()
+    data["jobs"]["j"]["fingerprint"] = "x;echo INJECTED;true "  # a lockfile someone edited
+    podctl.lockfile.write_text(json.dumps(data))
+    for args in ((), ("--tail", "3"), ("-f",)):
+        r = podctl("logs", "j", *args, "--file", str(podctl.spec))
+        assert "INJECTED" not in r.out + r.err, args
+        assert (r.code, r.out) == (0, "hello\n"), r  # no such run on the pod: the local copy
+        assert "has no run of job j" in r.err and "saved at the last apply" in r.err
