@@ -127,10 +127,12 @@ if [ -n "$wd" ] && ! cd "$wd" 2>/dev/null; then
   rc=1
 else
   # the job's env (from stdin) only in the job's process: the session's PATH, then its own
+  # (the command is fixed first: a job's env may name `d` or `sh_` too)
   (
+    set -- "$setsid_" "$sh_" "$d/run.sh"
     PATH=$podctl_path
     eval "$podctl_env"
-    exec "$setsid_" "$sh_" "$d/run.sh"
+    exec "$@"
   ) < /dev/null >> "$d/log" 2>&1 &
   job=$!
   echo "$job" > "$d/pgid.tmp" && mv -f "$d/pgid.tmp" "$d/pgid"

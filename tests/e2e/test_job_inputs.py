@@ -44,13 +44,14 @@ def test_a_job_env_path_reaches_the_job_and_not_podctls_wrapper(podctl: Podctl, 
         f"""\
   j:
     pod: box
-    env: {{PATH: {path}, LD_LIBRARY_PATH: /nonexistent/lib, IFS: "x"}}
-    run: 'echo "path=$PATH"; echo "ld=$LD_LIBRARY_PATH"'
+    env: {{PATH: {path}, LD_LIBRARY_PATH: /nonexistent/lib, IFS: "x", d: /tmp, sh_: "no"}}
+    run: 'echo "path=$PATH"; echo "ld=$LD_LIBRARY_PATH"; echo "d=$d sh_=$sh_"'
 """,
     )
     code, out = _apply(podctl)
     assert code == 0, out
     assert f"[j] path={path}" in out and "[j] ld=/nonexistent/lib" in out
+    assert "[j] d=/tmp sh_=no" in out
     assert podctl.recorded()["jobs"]["j"]["status"] == "succeeded"
     assert "lost" not in out
 
