@@ -151,3 +151,34 @@ def test_the_upload_hash_command_quotes_its_folder_and_names(tmp_path: Path) -> 
         hashes = asyncio.run(conn._remote_hashes(str(base), names))
         assert hashes == {n: hashlib.sha256(n.encode()).hexdigest() for n in names}
     no_marker(tmp_path)
+
+
+def test_the_job_env_is_in_the_jobs_environment_only_never_the_wrappers(tmp_path: Path) -> None:
+    """Env values (secrets) reach the job's process, not podctl's wrapper (its environ or
+    arguments), nor any file of the run."""
+    secret = "tok-'$(touch pwned)'-Zq9"
+    d = str(tmp_path / "run")
+    sh_s(
+        remote.start_script(
+            d,
+            "/bin/sleep 30; :",  # `; :` keeps the job's shell (its environ is checked)
+            env={"TOKEN": secret, "PATH": "/nonexistent"},
+            workdir=None,
+            timeout_s=None,
+        ),
+        tmp_path,
+    )
+    assert wait_state(d, tmp_path, "running").state == "running"
+    wrapper = (Path(d) / "pid").read_text().strip()
+    group = (Path(d) / "pgid").read_text().strip()
+    try:
+        for part in ("environ", "cmdline"):
+            assert secret.encode() not in Path(f"/proc/{wrapper}/{part}").read_bytes(), part
+        job_env = Path(f"/proc/{group}/environ").read_bytes().split(b"\0")
+        assert f"TOKEN={secret}".encode() in job_env and b"PATH=/nonexistent" in job_env
+        assert secret.encode() not in Path(f"/proc/{group}/cmdline").read_bytes()
+        for f in Path(d).iterdir():
+            assert secret.encode() not in f.read_bytes(), f
+    finally:
+        sh_s(remote.kill_script(d, grace_s=1), tmp_path)
+    no_marker(tmp_path)
