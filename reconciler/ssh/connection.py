@@ -176,7 +176,7 @@ class PodConnection:
         `follow`: until the end of the log as it is now).
 
         Reads LOG_CHUNK bytes per command and keeps at most one capped line between them
-        (`\r` ends a line too: see loglines). Each poll is a short command reading files:
+        (a `\\r` ends a line too: see loglines). Each poll is a short command reading files:
         cancelling this (or losing the client) never touches the detached job. Returns the
         last state seen ("exited", or "lost"/"absent"; "running" only without `follow`).
         """
