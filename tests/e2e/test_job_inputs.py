@@ -159,6 +159,14 @@ def test_a_job_whose_start_fails_is_recorded_failed_with_the_reason(podctl: Podc
     jobs = {j["job"]: j["status"] for j in json.loads(r.out)["jobs"]}
     assert jobs == {"first": "succeeded", "second": "failed"}
 
+    # the way cleared, the next apply runs it (a failed record, not a run stuck `running`)
+    podctl.spec.write_text(podctl.spec.read_text().replace("&& touch", "&& rm -f"))
+    r = podctl("plan", "-f", str(podctl.spec))
+    assert "run-job job.second on pod.box" in r.out, r.out
+    code, out = _apply(podctl)
+    assert code == 0 and "[second] never" in out, out
+    assert podctl.recorded()["jobs"]["second"]["status"] == "succeeded"
+
 
 def test_logs_tail_prints_the_last_lines_from_the_pod_and_from_the_local_copy(
     podctl: Podctl,
