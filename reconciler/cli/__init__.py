@@ -450,6 +450,14 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 @click.argument("job", metavar="JOB")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
 @click.option(
+    "-n",
+    "--tail",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only the last N lines (read from the end of the log, not all of it).",
+)
+@click.option(
     "--file",
     "paths",
     multiple=True,
@@ -458,7 +466,9 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 )
 @global_options
 @click.pass_obj
-def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) -> int:
+def logs(
+    settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
+) -> int:
     """Show (or follow) a job's log: from its pod, else the copy saved at the last apply."""
     from reconciler.cli.common import connection, echo_err, paths_or_default
     from reconciler.workflow.logs import job_logs
@@ -468,6 +478,7 @@ def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) ->
         paths_or_default(paths),
         job,
         follow=follow,
+        tail=tail,
         on_line=click.echo,
         on_note=echo_err,
     )
