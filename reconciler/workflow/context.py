@@ -26,6 +26,7 @@ class Connection:
     lockfile: Path | None = None
     sandbox: bool = False
     api_url: str | None = None
+    insecure_http: bool = False  # allow plain http:// to a host that is not loopback
     lock_timeout: float = 0.0
     command: str = "podctl"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -118,7 +119,9 @@ def connect(connection: Connection) -> RunPodClient:
         info = control.ensure_running(Path(data_dir) if data_dir else None)
         return RunPodClient(info.api_key, api_url=info.url, on_retry=on_retry)
     key = resolve_api_key(connection.env)
-    return RunPodClient(key, api_url=connection.api_url, on_retry=on_retry)
+    return RunPodClient(
+        key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
+    )
 
 
 def key_path(connection: Connection, desired: DesiredState, lockfile: Path) -> Path:
