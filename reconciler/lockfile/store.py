@@ -26,6 +26,26 @@ from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 LockMode = Literal["shared", "exclusive"]
 
 
+def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
+    """The fields of `lockfile` that hold one of `secrets` (from_env values), by path.
+
+    Only the fields that can carry env-derived text are compared: job messages (free text from
+    a run) and the env key names. The rest are podctl's own enums, hashes, ids, times and
+    names; comparing a secret with them only finds chance matches (a secret `secure` is no
+    leak in `cloud: secure`), and a refusal then would strand a pod already billing.
+    """
+    values = [s for s in secrets if s]
+    if not values:
+        return []
+    texts = [(f"jobs.{name}.message", r.message) for name, r in lockfile.jobs.items()]
+    texts += [
+        (f"pods.{name}.secret_env", key)
+        for name, r in lockfile.pods.items()
+        for key in r.secret_env
+    ]
+    return sorted({path for path, text in texts if any(v in text for v in values)})
+
+
 class LockfileStore:
     """One lockfile on disk and its `<lockfile>.lock` sidecar, which carries the flock.
 
@@ -218,14 +238,13 @@ class LockfileStore:
             lineage=on_disk.lineage if exists else (lockfile.lineage or str(uuid.uuid4())),
             serial=(on_disk.serial if exists else lockfile.serial) + 1,
         )
-        text = dumps(new)
-        for secret in forbidden_values:
-            if secret and (secret in text or json.dumps(secret)[1:-1] in text):
-                raise LockfileError(
-                    f"Refusing to write a secret value into the lockfile {self.path} "
-                    "(a bug in podctl: please report it)."
-                )
-        atomic_write(self.path, text)
+        where = secret_fields(new, forbidden_values)
+        if where:
+            raise LockfileError(
+                f"Refusing to write a secret value into the lockfile {self.path} "
+                f"({', '.join(where)}; a bug in podctl: please report it)."
+            )
+        atomic_write(self.path, dumps(new))
         key = self._stat_key()
         self._known = (key, new) if key is not None else None
         return new
