@@ -208,7 +208,9 @@ def test_graphql_url_resolution() -> None:
     env = {"RUNPOD_API_BASE_URL": "http://127.0.0.1:8765/"}
     assert resolve_graphql_url(None, env) == "http://127.0.0.1:8765/graphql"
     assert resolve_graphql_url("http://x:1", env, insecure_http=True) == "http://x:1/graphql"
-    assert resolve_graphql_url("http://x:1/graphql", env, insecure_http=True) == "http://x:1/graphql"
+    assert (
+        resolve_graphql_url("http://x:1/graphql", env, insecure_http=True) == "http://x:1/graphql"
+    )
 
 
 # --- what is sent ---------------------------------------------------------------------------

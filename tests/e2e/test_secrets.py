@@ -1,4 +1,4 @@
-"""from_env values against the sandbox: never printed in any plan rendering, never refused by chance."""
+"""from_env values against the sandbox: never printed in a plan, never refused by chance."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ def test_a_key_once_filled_from_env_keeps_its_old_value_masked_in_every_renderin
 ) -> None:
     first = podctl("apply", "-y", "-f", str(podctl.spec))
     assert first.code == 0, first.err
-    assert podctl.recorded()["pods"]["box"]["secret_env"] == ["TOKEN"]
 
     podctl.write(text=PLAIN_LATER)  # the key stays, its value is plain now
     text = podctl("plan", "-f", str(podctl.spec))
@@ -46,7 +45,7 @@ def test_a_key_once_filled_from_env_keeps_its_old_value_masked_in_every_renderin
 
     applied = podctl("apply", "-y", "-f", str(podctl.spec))
     assert applied.code == 0, applied.err
-    assert podctl.recorded()["pods"]["box"]["secret_env"] == ["TOKEN"]  # remembered for good
+    assert podctl.recorded()["pods"]["box"]["secret_env"] == ["TOKEN"]  # names only, for good
     on_disk = {f.name: f.read_text(errors="replace") for f in podctl.folder.iterdir()}
     assert {"plan.json", "e2e.podctl.lock"} <= on_disk.keys()
     for shown in [*podctl.outputs, *on_disk.values()]:
