@@ -171,8 +171,10 @@ def test_a_server_echoing_the_key_and_url_has_them_masked(cli: Cli, api: Hostile
     assert result.err == (
         "Error: RunPod ListPods: cannot parse request: Bearer *** at /graphql?api_key=***\n"
     )
-    # the key goes as the Bearer token, the URL's user:password nowhere
+    # the key goes as the Bearer token, the URL's user:password nowhere; the query string
+    # stays after /graphql
     assert api.seen[0].headers["Authorization"] == f"Bearer {KEY}"
+    assert api.seen[0].path == f"/graphql?api_key={QUERY_SECRET}"
 
 
 def test_retry_lines_show_the_url_scrubbed(cli: Cli, api: HostileApi) -> None:
@@ -210,6 +212,15 @@ def test_retry_lines_show_the_url_scrubbed(cli: Cli, api: HostileApi) -> None:
         (
             "https://",
             "--api-url 'https://' names no host; write e.g. https://api.runpod.io.",
+        ),
+        (
+            "https://exa mple.com",
+            "--api-url 'https://exa mple.com' holds a space or a control character.",
+        ),
+        (
+            "https://xn--/",
+            "The API URL 'https://xn--/graphql' is not a valid URL; write e.g. "
+            "https://api.runpod.io.",
         ),
         (
             f"http://user:{PASSWORD}@10.1.2.3/?api_key={QUERY_SECRET}",

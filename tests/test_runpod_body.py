@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from reconciler.runpod.body import BadEncodingError, BodyReader, BodyTooLargeError
-from reconciler.runpod.config import is_loopback, scrub_url, url_secrets
+from reconciler.runpod.config import is_loopback, resolve_graphql_url, scrub_url, url_secrets
 
 
 def feed(reader: BodyReader, data: bytes, size: int = 4096) -> bytes:
@@ -95,3 +95,15 @@ def test_url_secrets_cover_the_password_its_basic_auth_and_query_values() -> Non
 )
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("base", "url"),
+    [
+        ("https://h/?api_key=k", "https://h/graphql?api_key=k"),
+        ("https://h/v2/graphql/?x=1", "https://h/v2/graphql?x=1"),
+        ("https://h#frag", "https://h/graphql"),
+    ],
+)
+def test_the_graphql_path_keeps_a_query_string_after_it(base: str, url: str) -> None:
+    assert resolve_graphql_url(base, {}) == url

@@ -25,6 +25,7 @@ from reconciler.errors import (
     PodctlError,
     PodNotFoundError,
     TransientApiError,
+    UsageError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
 from reconciler.runpod import documents, wire
@@ -92,6 +93,13 @@ class RunPodClient:
         self.__key = key
         self.url = resolve_graphql_url(api_url, insecure_http=insecure_http)
         self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
+        try:
+            httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
+        except (httpx.InvalidURL, UnicodeError):  # e.g. a malformed IDNA host (xn--)
+            raise UsageError(
+                f"The API URL {self.shown_url!r} is not a valid URL; write e.g. "
+                "https://api.runpod.io."
+            ) from None
         self.__secrets = (key, *url_secrets(self.url))
         self.retry = retry or RetryPolicy()
         self.request_deadline_s = (

@@ -136,6 +136,12 @@ def resolve_graphql_url(
     host = parts.hostname or ""
     if not host:
         raise UsageError(f"{source} {shown!r} names no host; write e.g. https://api.runpod.io.")
+    if any(not ch.isprintable() or ch.isspace() for ch in base):
+        raise UsageError(f"{source} {shown!r} holds a space or a control character.")
+    if "[" not in parts.netloc and not all(ch.isalnum() or ch in "-._" for ch in host):
+        raise UsageError(
+            f"{source} {shown!r}: {host!r} is no host name (letters, digits, '-', '.' only)."
+        )
     if port == 0:
         raise UsageError(f"{source} {shown!r}: port 0 is no port a server listens on.")
     if parts.scheme == "http" and not insecure_http and not is_loopback(host):
