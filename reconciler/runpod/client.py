@@ -94,7 +94,7 @@ class RunPodClient:
         self.url = resolve_graphql_url(api_url, insecure_http=insecure_http)
         self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
         try:
-            httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
+            _ = httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
         except (httpx.InvalidURL, UnicodeError):  # e.g. a malformed IDNA host (xn--)
             raise UsageError(
                 f"The API URL {self.shown_url!r} is not a valid URL; write e.g. "
