@@ -66,6 +66,12 @@ class RunPodClient:
       timeout (nothing was sent). A read timeout, 500, 504 or "Something went wrong" is raised
       at once as TransientApiError(maybe_processed=True); the caller's next plan finds the pod by
       its PODCTL_UID marker (or terminates it as an orphan) instead of guessing here.
+
+    Bounds (a hostile or broken server cannot hold podctl, or its lock): each request ends by
+    `request_deadline_s`, each call with all its retries by `call_deadline_s`, whatever the
+    server's pace; an answer over `max_answer_bytes` on the wire or once decompressed is an
+    ApiResponseError; a redirect is never followed (it would carry the key along). Messages
+    show the URL scrubbed (`scrub_url`) and server text with control characters escaped.
     """
 
     def __init__(
