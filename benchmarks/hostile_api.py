@@ -2,11 +2,11 @@
 
 Run: `.venv/bin/python -m benchmarks.hostile_api`. Each case starts podctl as a subprocess
 against tests/hostile/api.py on loopback (a server that drips bytes, sends 100 MiB, a gzip
-bomb, terminal escapes, a redirect, echoes the key and URL, or answers 503) or with a broken
-`--api-url`, with the API key, a URL password, a URL query value and a from_env value set.
-It counts secrets found in stdout, stderr, the plan file and the lockfile, hangs (no exit
-within the watchdog), tracebacks, and lockfiles that no longer parse; then records its table
-in RELIABILITY.md (`benchmarks.report.record`).
+bomb, terminal escapes, a redirect, echoes the key and URL or a create's env, or answers
+503) or with a broken `--api-url`, with the API key, a URL password, a URL query value and
+a from_env value set. It counts secrets found in stdout, stderr, the plan file and the
+lockfile, hangs (no exit within the watchdog), tracebacks, and lockfiles that no longer
+parse; then records its table in RELIABILITY.md (`benchmarks.report.record`).
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ CASES = (
     Case("escape sequences in GraphQL errors", "escapes", ("plan",)),
     Case("redirect to another host", "redirect", ("apply", "-y")),
     Case("echoes the key and the URL", "echo", ("plan",)),
+    Case("quotes a create's env back", "echo_create", ("apply", "-y")),
     Case("503 on every request", "unavailable", ("apply", "-y")),
     Case("--api-url 'http://[::1'", None, ("plan",), "http://[::1", 2),
     Case("--api-url port 70000", None, ("plan",), "http://127.0.0.1:70000", 2),

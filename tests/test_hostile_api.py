@@ -177,6 +177,18 @@ def test_a_server_echoing_the_key_and_url_has_them_masked(cli: Cli, api: Hostile
     assert api.seen[0].path == f"/graphql?api_key={QUERY_SECRET}"
 
 
+def test_a_server_quoting_a_creates_env_back_shows_no_from_env_value(
+    cli: Cli, api: HostileApi
+) -> None:
+    api.mode = "echo_create"
+    result = cli("apply", "-y", "--api-url", api.url)
+    assert result.code == 1
+    creates = [s for s in api.seen if b"CreatePod" in s.body]
+    assert creates and TOKEN.encode() in creates[0].body  # the pod does get the value
+    assert "invalid env: " in result.out + result.err
+    assert "TOKEN=***" in result.out + result.err
+
+
 def test_retry_lines_show_the_url_scrubbed(cli: Cli, api: HostileApi) -> None:
     api.mode = "unavailable"
     result = cli("plan", "--api-url", with_credentials(api.url))

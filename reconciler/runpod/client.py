@@ -11,7 +11,7 @@ import json
 import random as random_module
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -106,7 +106,7 @@ class RunPodClient:
                 f"The API URL {self.shown_url!r} is not a valid URL; write e.g. "
                 "https://api.runpod.io."
             ) from None
-        self.__secrets = (key, *url_secrets(self.url))
+        self.__secrets: tuple[str, ...] = (key, *url_secrets(self.url))
         self.retry = retry or RetryPolicy()
         self.request_deadline_s = (
             REQUEST_DEADLINE_S if request_deadline_s is None else request_deadline_s
@@ -134,6 +134,15 @@ class RunPodClient:
 
     def __repr__(self) -> str:
         return f"RunPodClient(url={self.shown_url!r})"
+
+    def hide(self, values: Iterable[str]) -> None:
+        """Mask these values too (from_env secrets a create or edit sends) in every message.
+
+        A server that quotes the request back in an error would otherwise put them there.
+        Values shorter than 6 characters are left: masking them would mangle every message.
+        """
+        extra = {v for v in values if len(v) >= 6} - set(self.__secrets)
+        self.__secrets = tuple(sorted({*self.__secrets, *extra}, key=len, reverse=True))
 
     async def __aenter__(self) -> Self:
         return self

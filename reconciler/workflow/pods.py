@@ -164,6 +164,7 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
 
     async def run() -> Plan:
         async with connect(connection) as client:
+            client.hide(secrets.values())
             actual = await client.list_pods()
             uploads = _uploads(desired, request)
             return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
@@ -266,6 +267,7 @@ async def _apply_locked(
     from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
+        client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
         if options.lazy_offers:
             actual = await client.list_pods()

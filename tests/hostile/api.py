@@ -2,7 +2,8 @@
 
 Each `mode` is one way an API server can be broken or malicious: it drips bytes, sends a body
 larger than any answer, a gzip bomb, terminal escapes in GraphQL `errors`, a redirect to
-another host, or echoes the key and the URL it was sent. `ok` answers like an empty account.
+another host, echoes the key and the URL it was sent (or a create's env), or answers 503.
+`ok` answers like an empty account.
 Every request is recorded (path, headers, body) so a test can check what podctl sent.
 """
 
@@ -30,6 +31,7 @@ MODES = (
     "escapes",
     "redirect",
     "echo",
+    "echo_create",
     "unavailable",
 )
 
@@ -136,6 +138,15 @@ class HostileApi:
             # a server that quotes back what it was sent: the key and the full URL
             echoed = f"{h.headers.get('Authorization')} at {h.path}"
             self._json(h, 400, {"errors": [{"message": f"cannot parse request: {echoed}"}]})
+        elif mode == "echo_create":
+            # queries answer like an empty account; a mutation's env comes back in its error
+            request = json.loads(body or b"{}")
+            fields = (request.get("variables") or {}).get("input") or {}
+            if not fields:
+                self._json(h, 200, {"data": _EMPTY_DATA})
+                return
+            env = " ".join(f"{e.get('key')}={e.get('value')}" for e in fields.get("env") or [])
+            self._json(h, 200, {"errors": [{"message": f"invalid env: {env}"}]})
         elif mode == "unavailable":
             self._json(h, 503, {"errors": [{"message": f"busy {h.path}"}]}, retry_after="0")
         else:
