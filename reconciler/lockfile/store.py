@@ -219,7 +219,8 @@ class LockfileStore:
 
         Mints the lineage on the first write and bumps the serial only when the content
         changed. `lockfile` must be the latest one read or written (same lineage and serial).
-        Refuses to write any of `forbidden_values` (secrets the caller knows of).
+        Refuses a lockfile holding one of `forbidden_values` (secrets the caller knows of) in
+        a field env-derived text can reach (`secret_fields`).
         """
         if self._mode != "exclusive":
             raise LockfileError(f"{self.path}: writing the lockfile needs the exclusive lock")
