@@ -159,7 +159,10 @@ def run_case(case: Case, folder: Path) -> Outcome:
         corrupted = 1
     tracebacks = int("Traceback" in err or "Internal error" in err)
     hangs = int(code is None)
-    lines = err.strip().splitlines()
+    # the error is stderr's last line; a failed change is reported on stdout instead
+    lines = err.strip().splitlines() or [
+        line.strip() for line in out.splitlines() if line.strip().startswith("failed ")
+    ]
     last = lines[-1] if lines else ""
     ok = (secrets, hangs, tracebacks, corrupted) == (0, 0, 0, 0) and code == case.expect_code
     return Outcome(secrets, hangs, tracebacks, corrupted, code, last, ok)
