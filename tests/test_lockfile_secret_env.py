@@ -78,3 +78,18 @@ def test_the_old_value_of_a_once_secret_key_is_masked() -> None:
     assert (shown.before, shown.after) == (SENSITIVE, "later")
     (unmasked,) = [f for f in field_changes(spec, pod, {}, drift=False) if f.path == "env.HF_TOKEN"]
     assert unmasked.before == "hf_SUPERSECRET"  # what the lockfile's names prevent
+
+
+def test_a_secret_inside_a_key_name_is_no_reason_to_refuse(tmp_path: Path) -> None:
+    store = LockfileStore(tmp_path / "s.podctl.lock")
+    store.acquire()
+    journal = LockfileJournal(
+        store,
+        store.read(),
+        stack="s",
+        actual=ActualState(pods={}),
+        forbidden=("SECRET",),  # the value of from_env MY_SECRET is the word SECRET
+        secret_env={"trainer": ["MY_SECRET"]},
+    )
+    journal.created("trainer", PodRecord("p1", "u1", "f"))
+    assert store.read().pods["trainer"].secret_env == ("MY_SECRET",)

@@ -29,20 +29,16 @@ LockMode = Literal["shared", "exclusive"]
 def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
     """The fields of `lockfile` that hold one of `secrets` (from_env values), by path.
 
-    Only the fields that can carry env-derived text are compared: job messages (free text from
-    a run) and the env key names. The rest are podctl's own enums, hashes, ids, times and
-    names; comparing a secret with them only finds chance matches (a secret `secure` is no
-    leak in `cloud: secure`), and a refusal then would strand a pod already billing.
+    Only the field that can carry env-derived text is compared: job messages (free text from
+    a run). The lockfile holds no env value; the rest are podctl's own enums, hashes, ids,
+    times and the spec's names; comparing a secret with them only finds chance matches (a
+    secret `secure` is no leak in `cloud: secure`, nor `SECRET` in a key `MY_SECRET`), and a
+    refusal then would strand a pod already billing.
     """
     values = [s for s in secrets if s]
     if not values:
         return []
     texts = [(f"jobs.{name}.message", r.message) for name, r in lockfile.jobs.items()]
-    texts += [
-        (f"pods.{name}.secret_env", key)
-        for name, r in lockfile.pods.items()
-        for key in r.secret_env
-    ]
     return sorted({path for path, text in texts if any(v in text for v in values)})
 
 
