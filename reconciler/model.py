@@ -299,6 +299,9 @@ class PodRecord:
     cloud: CloudType | None = None
     created_at: datetime | None = None
     applied_at: datetime | None = None
+    # env keys podctl ever filled from from_env on this pod (names, never values): their old
+    # values stay masked in plans even after the spec makes the key a plain value
+    secret_env: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Settings:
     lockfile: Path | None = None
     sandbox: bool = False
     api_url: str | None = None
+    insecure_http: bool = False
     output_format: str = "text"
     lock_timeout: str = "0"
     ssh_key: Path | None = None
@@ -74,6 +75,15 @@ def global_options(func: F) -> F:
             expose_value=False,
             callback=_set("api_url"),
             help="RunPod API base URL (default: $RUNPOD_API_BASE_URL or https://api.runpod.io).",
+        ),
+        click.option(
+            "--insecure-http",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_set("insecure_http"),
+            help="Allow a plain http:// API URL to a host other than this machine (the API key "
+            "then crosses the network unencrypted).",
         ),
         click.option(
             "--format",

@@ -44,6 +44,7 @@ def dumps(lockfile: Lockfile) -> str:
                 "cloud": r.cloud.value if r.cloud else None,
                 "created_at": _time(r.created_at),
                 "applied_at": _time(r.applied_at),
+                **({"secret_env": sorted(r.secret_env)} if r.secret_env else {}),
             }
             for name, r in sorted(lockfile.pods.items())
         },
@@ -99,6 +100,11 @@ class _Reader:
             raise self.fail(where, "is not an integer")
         return value
 
+    def names(self, value: object, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(where, "is not a list")
+        return tuple(sorted({self.str_(v, f"{where}[]") for v in value}))
+
     def time(self, value: object, where: str, *, optional: bool = True) -> datetime | None:
         text = self.str_(value, where, optional=optional)
         if text is None:
@@ -143,6 +149,7 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
             cloud=r.enum(CloudType, p.get("cloud"), f"pods.{name}.cloud", optional=True),
             created_at=r.time(p.get("created_at"), f"pods.{name}.created_at"),
             applied_at=r.time(p.get("applied_at"), f"pods.{name}.applied_at"),
+            secret_env=r.names(p.get("secret_env", []), f"pods.{name}.secret_env"),
         )
         for name, value in r.obj(top.get("pods", {}), "pods").items()
         for p in [r.obj(value, f"pods.{name}")]

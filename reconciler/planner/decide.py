@@ -64,12 +64,22 @@ class Decision:
     ends_stopped_gb: int | None = None  # volume GB billed while stopped once applied
 
 
-def observed(pod: ActualPod | None, secret_values: frozenset[str] = frozenset()) -> Observed:
+def observed(
+    pod: ActualPod | None,
+    secret_values: frozenset[str] = frozenset(),
+    secret_keys: frozenset[str] = frozenset(),
+) -> Observed:
     """What the plan saw of a pod: id, status and a digest of its compared fields."""
     if pod is None:
         return NO_OBSERVED
-    digest = view_digest(actual_view(pod), secret_values)
+    digest = view_digest(actual_view(pod), secret_values, secret_keys)
     return Observed(pod_id=pod.pod_id, status=pod.desired_status.value, digest=digest)
+
+
+def _filled(ctx: Context, pod: str) -> frozenset[str]:
+    """The env keys the lockfile says podctl once filled from from_env on this pod."""
+    record = ctx.recorded.pods.get(pod)
+    return frozenset(record.secret_env) if record is not None else frozenset()
 
 
 def cost_now(pod: ActualPod | None) -> float:
@@ -117,7 +127,7 @@ def _change(
         reason="; ".join(r for r in reasons if r),
         pod=spec.name,
         pod_id=pod.pod_id if pod is not None else None,
-        observed=observed(pod, ctx.secret_values),
+        observed=observed(pod, ctx.secret_values, _filled(ctx, spec.name)),
         cost_before=cost_now(pod),
         cost_after=cost_now(pod),
     )
@@ -154,7 +164,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         and record.pod_id == pod.pod_id
         and record.fingerprint == pod_fingerprint(spec)
     )
-    fields = field_changes(spec, pod, ctx.secrets, drift=drift)
+    fields = field_changes(spec, pod, ctx.secrets, drift=drift, filled=_filled(ctx, spec.name))
     replace_fields = tuple(f for f in fields if f.forces_replace)
     what = _what(spec, fields)
     running = status in RUNNING_LIKE

@@ -18,12 +18,14 @@ from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Loc
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
 from reconciler.workflow.context import (
     Connection,
+    check_secrets_unshown,
     check_stack,
     connect,
     key_path,
     load_desired,
     lockfile_path,
     resolve_secrets,
+    secret_env_keys,
 )
 
 if TYPE_CHECKING:
@@ -156,11 +158,13 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
     """
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
+    check_secrets_unshown(desired, secrets)
     path = lockfile_path(connection, desired)
     store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
 
     async def run() -> Plan:
         async with connect(connection) as client:
+            client.hide(secrets.values())
             actual = await client.list_pods()
             uploads = _uploads(desired, request)
             return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
@@ -220,6 +224,7 @@ def apply(
         )
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
+    check_secrets_unshown(desired, secrets)  # before any mutation, not after
     path = lockfile_path(connection, desired)
     store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
     with store.lock():
@@ -262,6 +267,7 @@ async def _apply_locked(
     from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
+        client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
         if options.lazy_offers:
             actual = await client.list_pods()
@@ -290,7 +296,12 @@ async def _apply_locked(
         show_plan(the_plan)
         if not the_plan.has_changes:
             journal = LockfileJournal(
-                store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+                store,
+                recorded,
+                stack=desired.stack,
+                actual=actual,
+                forbidden=secrets.values(),
+                secret_env=secret_env_keys(desired),
             )
             journal.settle_intents()
             # record adopted pods even when nothing else changes
@@ -300,7 +311,12 @@ async def _apply_locked(
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
-            store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+            store,
+            recorded,
+            stack=desired.stack,
+            actual=actual,
+            forbidden=secrets.values(),
+            secret_env=secret_env_keys(desired),
         )
         journal.settle_intents()
         jobs = _job_wiring(

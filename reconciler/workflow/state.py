@@ -148,6 +148,7 @@ def rebuilt_pods(stack: str, actual: ActualState, old: Lockfile) -> dict[str, Po
             cloud=pod.cloud,
             created_at=previous.created_at if previous and previous.pod_id == pod.pod_id else None,
             applied_at=now,
+            secret_env=previous.secret_env if previous else (),  # names only: kept masked
         )
     return records
 
