@@ -73,7 +73,7 @@ def start(
             data_dir, port=port, start_delay=start_delay, stock=stock, seed=seed
         )
         click.echo(f"Sandbox running at {info.url} (pid {info.pid}, data dir {info.data_dir}).")
-        click.echo(control.env_text(info), nl=False)
+        click.echo(_env_text(info), nl=False)
         return 0
     from reconciler.sandbox import layout, server
 
@@ -136,11 +136,21 @@ def reset(data_dir: Path | None) -> int:
 @sandbox.command()
 @_data_dir_option
 def env(data_dir: Path | None) -> int:
-    """Print `export RUNPOD_API_BASE_URL=... RUNPOD_API_KEY=...` for the running sandbox."""
+    """Print `export RUNPOD_API_BASE_URL=... RUNPOD_API_KEY=...` for the running sandbox.
+
+    Also RUNPOD_ENDPOINT_BASE_URL, the serverless data plane the runpod SDK's Endpoint uses.
+    """
     from reconciler.sandbox import control
 
-    click.echo(control.env_text(control.require_running(data_dir)), nl=False)
+    click.echo(_env_text(control.require_running(data_dir)), nl=False)
     return 0
+
+
+def _env_text(info: Any) -> str:
+    from reconciler.sandbox import control
+    from reconciler.sandbox.serverless.routes import DATA
+
+    return control.env_text(info) + f"export RUNPOD_ENDPOINT_BASE_URL={info.url}{DATA}\n"
 
 
 @sandbox.group()
@@ -326,3 +336,59 @@ def fault_lose_response(
     if operations:
         lose["operations"] = list(operations)
     return _post(data_dir, _seeded({"lose_responses": lose}, seed))
+
+
+@fault.command("serverless")
+@click.option(
+    "--429",
+    "routes",
+    multiple=True,
+    type=click.Choice(
+        ["run", "runsync", "status", "stream", "cancel", "retry", "purge-queue", "health"]
+    ),
+    help="Answer 429 on this data-plane route (repeatable); see --count.",
+)
+@click.option("--count", type=int, default=1, show_default=True, help="How many 429s per route.")
+@click.option(
+    "--lose-run", type=int, default=None, help="Queue the next N /run jobs, then drop the answer."
+)
+@click.option(
+    "--kill-worker",
+    type=int,
+    default=None,
+    help="The next N jobs' workers die after the handler returns: the job runs again.",
+)
+@click.option("--retention-run", type=float, default=None, help="Seconds /run results stay.")
+@click.option(
+    "--retention-runsync", type=float, default=None, help="Seconds /runsync results stay."
+)
+@click.option("--cold-start", type=float, default=None, help="Seconds a new worker boots.")
+@_data_dir_option
+def fault_serverless(
+    routes: tuple[str, ...],
+    count: int,
+    lose_run: int | None,
+    kill_worker: int | None,
+    retention_run: float | None,
+    retention_runsync: float | None,
+    cold_start: float | None,
+    data_dir: Path | None,
+) -> int:
+    """Serverless faults: 429s, a lost /run answer, a worker death, short result retention."""
+    spec: dict[str, Any] = {}
+    if routes:
+        spec["errors"] = {"routes": list(routes), "count": count}
+    if lose_run is not None:
+        spec["lose_run"] = lose_run
+    if kill_worker is not None:
+        spec["kill_worker"] = kill_worker
+    retention = {
+        k: v for k, v in (("run", retention_run), ("runsync", retention_runsync)) if v is not None
+    }
+    if retention:
+        spec["retention"] = retention
+    if cold_start is not None:
+        spec["cold_start"] = cold_start
+    if not spec:
+        raise click.UsageError("Name at least one fault (see --help).")
+    return _post(data_dir, {"serverless": spec})

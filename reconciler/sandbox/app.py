@@ -16,6 +16,8 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities
+from reconciler.sandbox.serverless import routes as serverless
+from reconciler.sandbox.serverless.engine import Engine
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -55,6 +57,8 @@ class SandboxApp:
         self.info = info
         self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
         self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
+        engine = Engine(store.data_dir, faults, lambda: store.start_delay)
+        self.serverless = serverless.ServerlessRoutes(engine, faults, api_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -69,8 +73,12 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
+        if serverless.matches(path):  # reads its own body, within its payload limits
+            await self.serverless(scope, receive, send)
+            return
         body = await _read_body(receive)
         if path == "/_sandbox/health":
+            self.serverless.engine.ensure_started()
             await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
             return
         if path not in ("/graphql", "/_sandbox/faults", "/_sandbox/status", "/_sandbox/reset"):
@@ -166,6 +174,7 @@ class SandboxApp:
             await _json(send, 200, self.status())
         elif path == "/_sandbox/reset":
             self.store.reset()
+            self.serverless.engine.reset()
             self.faults.clear()
             self.requests.clear()
             self.fields.clear()

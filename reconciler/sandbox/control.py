@@ -286,6 +286,8 @@ def reset(data_dir: Path | None = None) -> None:
             os.rmdir(path)
     (directory / layout.STATE_FILE).unlink(missing_ok=True)
     shutil.rmtree(directory / "pods", ignore_errors=True)
+    (directory / "serverless.json").unlink(missing_ok=True)  # endpoints and jobs
+    shutil.rmtree(directory / "serverless", ignore_errors=True)  # worker logs
 
 
 def faults(data_dir: Path | None, spec: dict[str, Any] | None, *, clear: bool = False) -> Any:

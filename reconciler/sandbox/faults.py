@@ -18,6 +18,7 @@ app at once).
      "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
      "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
+     "serverless": {...},              # see ServerlessFaults
      "clear": true}                    # drop every fault first
 
 `GET` (and `/_sandbox/status`) also count the faults injected since the last clear or reset,
@@ -55,6 +56,16 @@ OPERATION_ALIASES: dict[str, frozenset[str]] = {
 MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values())
 
 Capacity = tuple[str, str]  # (GPU type or ANY, cloud or ANY)
+SERVERLESS_ROUTES = (
+    "run",
+    "runsync",
+    "status",
+    "stream",
+    "cancel",
+    "retry",
+    "purge-queue",
+    "health",
+)
 
 
 class FaultSpecError(ValueError):
@@ -100,6 +111,76 @@ def _operations(names: Iterable[Any]) -> frozenset[str]:
 
 
 @dataclass
+class ServerlessFaults:
+    """Serverless data-plane faults and test knobs (`"serverless": {...}` in a fault request):
+
+    {"errors": {"routes": ["run", "status"], "count": 2},  # the next 2 of those get 429
+     "lose_run": 1,       # the next /run is queued, then its answer is lost (reset)
+     "kill_worker": 1,    # the next job's worker dies after its handler returned: the
+                          # result is lost and RunPod requeues the job (it runs twice)
+     "retention": {"run": 2, "runsync": 1},  # seconds results are kept (30 min / 1 min)
+     "cold_start": 0.5}   # seconds a new worker takes to boot (default: the start delay)
+    """
+
+    errors: dict[str, int] = field(default_factory=dict)  # route -> 429s left
+    lose_run: int = 0
+    kill_worker: int = 0
+    retention: dict[str, float] = field(default_factory=dict)
+    cold_start: float | None = None
+
+    def merge(self, spec: Any) -> None:
+        if not isinstance(spec, dict):
+            raise FaultSpecError("serverless must be an object")
+        unknown = set(spec) - {"errors", "lose_run", "kill_worker", "retention", "cold_start"}
+        if unknown:
+            raise FaultSpecError(f"unknown serverless fault keys: {sorted(unknown)}")
+        if "errors" in spec:
+            errors = spec["errors"] or {}
+            if not isinstance(errors, dict) or set(errors) - {"routes", "count"}:
+                raise FaultSpecError("serverless errors must be {routes: [...], count: N}")
+            routes = errors.get("routes") or list(SERVERLESS_ROUTES)
+            bad = [r for r in routes if r not in SERVERLESS_ROUTES]
+            if bad:
+                raise FaultSpecError(f"unknown serverless routes {bad}: use {SERVERLESS_ROUTES}")
+            for route in routes:
+                self.errors[route] = int(errors.get("count", 1))
+        for key in ("lose_run", "kill_worker"):
+            if key in spec:
+                setattr(self, key, max(0, int(spec[key])))
+        if "retention" in spec:
+            retention = spec["retention"] or {}
+            if not isinstance(retention, dict) or set(retention) - {"run", "runsync"}:
+                raise FaultSpecError("serverless retention must be {run: s, runsync: s}")
+            self.retention.update({k: max(0.0, float(v)) for k, v in retention.items()})
+        if "cold_start" in spec:
+            value = spec["cold_start"]
+            self.cold_start = None if value is None else max(0.0, float(value))
+
+    def take_error(self, route: str) -> bool:
+        left = self.errors.get(route, 0)
+        if left <= 0:
+            return False
+        self.errors[route] = left - 1
+        return True
+
+    def take(self, key: str) -> bool:
+        left = int(getattr(self, key))
+        if left <= 0:
+            return False
+        setattr(self, key, left - 1)
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "errors": {k: v for k, v in sorted(self.errors.items()) if v},
+            "lose_run": self.lose_run,
+            "kill_worker": self.kill_worker,
+            "retention": dict(sorted(self.retention.items())),
+            "cold_start": self.cold_start,
+        }
+
+
+@dataclass
 class Faults:
     """The current fault configuration; `POST /_sandbox/faults` merges into it."""
 
@@ -116,6 +197,7 @@ class Faults:
     gpu_taken: set[str] = field(default_factory=set)  # pods whose GPUs are taken on resume
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
     injected: Counter[str] = field(default_factory=Counter)  # by kind, since the last clear
+    serverless: ServerlessFaults = field(default_factory=ServerlessFaults)
 
     def apply(self, spec: dict[str, Any]) -> None:
         """Merge a JSON fault request (see the module docstring); a bad one changes nothing."""
@@ -134,6 +216,7 @@ class Faults:
             "gpu_taken",
             "gpu_free",
             "preempt",
+            "serverless",
             "clear",
         }
         if unknown:
@@ -155,6 +238,8 @@ class Faults:
         self.exhausted -= set(restore)
         self.gpu_taken |= set(spec.get("gpu_taken") or [])
         self.gpu_taken -= set(spec.get("gpu_free") or [])
+        if "serverless" in spec:
+            self.serverless.merge(spec["serverless"])
 
     def _apply_errors(self, errors: dict[str, Any]) -> None:
         if not isinstance(errors, dict):
@@ -200,6 +285,7 @@ class Faults:
         self.gpu_taken = set()
         self.rng = random.Random(self.seed)
         self.injected = Counter()
+        self.serverless = ServerlessFaults()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -223,6 +309,7 @@ class Faults:
             ),
             "gpu_taken": sorted(self.gpu_taken),
             "injected": dict(sorted(self.injected.items())),
+            "serverless": self.serverless.describe(),
         }
 
     def is_exhausted(self, gpu_type_id: str, cloud: str) -> bool:
