@@ -101,7 +101,7 @@ class Engine:
         self._task: asyncio.Task[None] | None = None
         self._spawning: Counter[str] = Counter()
         self._no_spawn_until: dict[str, float] = {}  # a handler that does not load: back off
-        atexit.register(self.kill_all)
+        atexit.register(self._at_exit)
 
     # -- life ------------------------------------------------------------------------------
 
@@ -132,6 +132,12 @@ class Engine:
             except Exception:
                 log.exception("serverless tick failed")
             await asyncio.sleep(TICK)
+
+    def _at_exit(self) -> None:
+        self.kill_all()
+        if self.dirty:
+            with contextlib.suppress(OSError):
+                self.save()
 
     def kill_all(self) -> None:
         for worker in list(self.workers.values()):

@@ -25,6 +25,7 @@ from reconciler.sandbox.serverless.engine import Engine
 from reconciler.sandbox.serverless.jobs import (
     DEFAULT_TTL_MS,
     EXECUTION_TIMEOUT_RANGE_MS,
+    IN_QUEUE,
     RETRYABLE,
     TTL_RANGE_MS,
     Job,
@@ -210,7 +211,7 @@ class ServerlessRoutes:
             await _json(send, 400, {"error": f"job is {job.status}: only FAILED or TIMED_OUT"})
         else:
             engine.retry(job)
-            await _json(send, 200, {"id": job.id, "status": job.status})
+            await _json(send, 200, {"id": job.id, "status": IN_QUEUE})  # §2.3
 
     def _over_rate(self, endpoint_id: str, route: str) -> bool:
         if route not in RATES:
@@ -242,6 +243,7 @@ class ServerlessRoutes:
             await _json(send, 400, {"error": str(exc)})
             return
         engine = self.engine
+        queued = {"id": job.id, "status": job.status}  # §2.3: the answer says IN_QUEUE
         engine.submit(job)
         if route == "run":
             if self.faults.serverless.take("lose_run"):
@@ -250,7 +252,7 @@ class ServerlessRoutes:
 
                 await _drop_connection(send)
                 return
-            await _json(send, 200, {"id": job.id, "status": job.status})
+            await _json(send, 200, queued)
             return
         qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         low, default, high = RUNSYNC_WAIT_MS

@@ -37,12 +37,15 @@ def _echo(job: dict[str, Any]) -> Any:
 
 def _load(path: str) -> tuple[Callable[..., Any], bool]:
     """The handler and `return_aggregate_stream` from the file at `path`."""
-    try:
-        import runpod.serverless
+    with open(path, "rb") as source:
+        uses_sdk = b"runpod" in source.read()
+    if uses_sdk:  # importing the SDK is slow: only for a file that names it
+        try:
+            import runpod.serverless
 
-        runpod.serverless.start = _capture_start
-    except Exception:
-        pass
+            runpod.serverless.start = _capture_start
+        except Exception:  # no runpod SDK (or a broken one): the file may still work
+            pass
     directory = os.path.dirname(path)
     sys.path.insert(0, directory)
     spec = importlib.util.spec_from_file_location("handler", path)
