@@ -616,3 +616,32 @@ def test_env_prints_the_endpoint_base_url_and_fault_cli(sb: Sandbox, capsys):
     assert shown["errors"] == {"run": 1} and shown["lose_run"] == 1
     assert shown["retention"] == {"run": 2.0}
     assert run(["sandbox", "fault", "serverless", *opt]) == 2
+
+
+def test_unread_stream_backlog_is_bounded(sb: Sandbox, tmp_path: Path):
+    handler = handler_file(
+        tmp_path,
+        """
+        def handler(job):
+            for i in range(20_000):
+                yield i
+        """,
+    )
+    endpoint = create_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": handler})
+    job_id = data(sb, "POST", f"{endpoint['id']}/run", json={"input": 0}).json()["id"]
+    body = terminal(sb, endpoint["id"], job_id)
+    assert body["status"] == "FAILED"
+    assert body["error"] == "more than 10000 stream chunks unread"
+
+
+def test_a_handler_file_that_does_not_load_leaves_jobs_queued(sb: Sandbox, tmp_path: Path):
+    handler = handler_file(tmp_path, "def handler(job):\n    return (\n")
+    endpoint = create_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": handler})
+    eid = endpoint["id"]
+    job_id = data(sb, "POST", f"{eid}/run", json={"input": 0}).json()["id"]
+    logs = sb.data_dir / "serverless" / eid
+    wait_for(lambda: any("SyntaxError" in p.read_text() for p in logs.glob("*.log")))
+    assert status_of(sb, eid, job_id) == {"id": job_id, "status": "IN_QUEUE"}
+    # a fixed file is picked up by the next worker (the crash loop backs off, it does not stop)
+    Path(handler).write_text("def handler(job):\n    return 'fixed'\n")
+    assert terminal(sb, eid, job_id)["output"] == "fixed"

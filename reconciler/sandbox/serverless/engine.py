@@ -50,6 +50,7 @@ HANDLER_ENV = "PODCTL_SANDBOX_HANDLER"
 RETENTION = {"run": 30 * 60.0, "runsync": 60.0}  # §2.5
 WORKER_CAP = 4  # worker processes per endpoint at most: the sandbox's "capacity" [INF]
 MESSAGE_LIMIT = 64 * 1024 * 1024  # one worker message (an output) at most
+STREAM_BACKLOG = 10_000  # stream chunks a job may hold unread [INF]
 BOOT_TIMEOUT = 120.0  # a worker that does not say ready by then is killed
 IDLE_REQUEST_COUNT_S = 5.0  # idle timeout where the endpoint has none (REQUEST_COUNT) [INF]
 WEBHOOK_TRIES, WEBHOOK_GAP = 3, 10.0  # §2.6: one POST, retried twice 10 s apart
@@ -457,7 +458,6 @@ class Engine:
         if handler:
             args.append(handler)
             cwd = os.path.dirname(handler) or cwd
-        env["PYTHONPATH"] = _package_root()
         logs = store.worker_log(self.data_dir, endpoint_id, worker_id)
         try:
             with open(logs, "ab") as log_file:
@@ -525,6 +525,9 @@ class Engine:
         if job is None or worker.job_id != job.id:
             return True  # a job cancelled or dropped meanwhile
         if kind == "chunk":
+            if len(job.stream) >= STREAM_BACKLOG:  # nobody reads /stream: bound the backlog
+                self._fail_running(worker, f"more than {STREAM_BACKLOG} stream chunks unread")
+                return False
             job.stream.append(message.get("output"))
             self._changed(job)
             return True
@@ -587,11 +590,6 @@ class Engine:
             if attempt < WEBHOOK_TRIES:
                 await asyncio.sleep(WEBHOOK_GAP)
         record["delivered"] = False
-
-
-def _package_root() -> str:
-    """The folder holding the `reconciler` package, so workers import the same code."""
-    return str(Path(__file__).resolve().parents[3])
 
 
 def _loopback(url: str) -> bool:

@@ -17,6 +17,7 @@ import importlib.util
 import inspect
 import json
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -150,7 +151,20 @@ class Worker:
         return False
 
 
+def _die_with_parent() -> None:
+    """Linux PR_SET_PDEATHSIG: a hung handler does not outlive a killed sandbox."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the sandbox already went
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    _die_with_parent()
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # the handler's prints go to the worker log
     jobs = os.fdopen(os.dup(0), "rb")
