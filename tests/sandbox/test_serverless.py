@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import textwrap
 import threading
 import time
@@ -645,3 +646,72 @@ def test_a_handler_file_that_does_not_load_leaves_jobs_queued(sb: Sandbox, tmp_p
     # a fixed file is picked up by the next worker (the crash loop backs off, it does not stop)
     Path(handler).write_text("def handler(job):\n    return 'fixed'\n")
     assert terminal(sb, eid, job_id)["output"] == "fixed"
+
+
+def _worker_pids(sb: Sandbox) -> list[int]:
+    resp = httpx.get(sb.url + "/_sandbox/serverless", headers=_auth(sb), timeout=10)
+    return [int(w["pid"]) for w in resp.json()["workers"]]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_cancel_in_progress_kills_the_worker(sdk: Sandbox, tmp_path: Path):
+    started, finished = tmp_path / "started", tmp_path / "finished"
+    handler = handler_file(
+        tmp_path,
+        f"""
+        import time
+
+        def handler(job):
+            if job["input"]["what"] == "block":
+                open({str(started)!r}, "w").close()
+                time.sleep(3600)
+                open({str(finished)!r}, "w").close()
+            return job["input"]["what"]
+        """,
+    )
+    endpoint = create_endpoint(sdk, env={"PODCTL_SANDBOX_HANDLER": handler})
+    ep = runpod.Endpoint(endpoint["id"])
+    job = ep.run({"what": "block"})
+    wait_for(started.exists)
+    [pid] = _worker_pids(sdk)
+    assert job.cancel() == {"id": job.job_id, "status": "CANCELLED"}
+    assert job.status() == "CANCELLED"
+    wait_for(lambda: _gone(pid))
+    assert not finished.exists()
+    assert ep.run_sync({"what": "next"}, timeout=60) == "next"  # a new worker takes the next job
+
+
+@pytest.mark.slow
+def test_ttl_expiry_deletes_a_queued_job(sb: Sandbox):
+    endpoint = create_endpoint(sb, workers={"min": 0, "max": 0, "idleTimeout": 5})
+    body = {"input": 1, "policy": {"ttl": 10_000}}  # §2.2: the shortest TTL, 10 s
+    job_id = data(sb, "POST", f"{endpoint['id']}/run", json=body).json()["id"]
+    assert status_of(sb, endpoint["id"], job_id) == {"id": job_id, "status": "IN_QUEUE"}
+    wait_for(lambda: status_of(sb, endpoint["id"], job_id) is None, timeout=60)
+
+
+def test_delete_endpoint_and_stop_sandbox_end_their_workers(tmp_path: Path):
+    directory = tmp_path / "sb"
+    sb = Sandbox(control.start_detached(directory, start_delay=0))
+    try:
+        doomed = create_endpoint(sb, workers={"min": 1, "max": 1, "idleTimeout": 5})
+        [first] = wait_for(lambda: _worker_pids(sb))
+        url = f"{sb.url}/v2/serverless/{doomed['id']}"
+        assert httpx.delete(url, headers=_auth(sb), timeout=10).status_code == 204
+        wait_for(lambda: _gone(first))
+        create_endpoint(sb, workers={"min": 1, "max": 1, "idleTimeout": 5})
+        [second] = wait_for(lambda: _worker_pids(sb))
+    finally:
+        control.stop(directory)
+    wait_for(lambda: _gone(second))
