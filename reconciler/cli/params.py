@@ -1,4 +1,4 @@
-"""Click parameter types shared by the commands: paths that refuse a NUL byte cleanly."""
+"""Click parameter types shared by the commands: paths that refuse an empty value or a NUL byte."""
 
 from __future__ import annotations
 
@@ -9,10 +9,16 @@ import click
 
 
 class SafePath(click.Path):
-    """click.Path, but a NUL byte in the value is a usage error (click's os.stat raises on it)."""
+    """click.Path, but an empty value or a NUL byte is a usage error.
+
+    `Path("")` is `.`, the working folder, which no file option means; click's os.stat raises
+    on a NUL byte.
+    """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else str(value)
+        if not text:
+            self.fail("an empty path names no file: give a file name.", param, ctx)
         if "\x00" in text:
             self.fail(f"{text!r} is not a usable path: it holds a NUL byte.", param, ctx)
         return super().convert(value, param, ctx)
