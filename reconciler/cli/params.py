@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -22,3 +23,13 @@ class SafePath(click.Path):
         if "\x00" in text:
             self.fail(f"{text!r} is not a usable path: it holds a NUL byte.", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses `nan` and `inf` (which every comparison lets by)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
