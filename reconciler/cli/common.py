@@ -86,5 +86,21 @@ def paths_or_default(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     return paths or default_spec_paths()
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line that carries text from the API, a pod or a file: its controls escaped."""
+    from reconciler.render.escape import shown
+
+    click.echo(shown(text), err=err)
+
+
 def echo_err(text: str) -> None:
-    click.echo(text, err=True)
+    """Notices, progress events and notes on stderr (their content escaped, as by `say`)."""
+    say(text, err=True)
+
+
+def say_log_line(text: str) -> None:
+    """A job's log line: escaped on a terminal, as the pod wrote it when piped to a file."""
+    if sys.stdout.isatty():
+        say(text)
+    else:
+        click.echo(text)

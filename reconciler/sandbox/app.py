@@ -83,8 +83,8 @@ class SandboxApp:
             return
         body = await _read_body(scope, receive)
         if body is None:
-            message = f"Request body larger than {MAX_BODY_BYTES} bytes"
-            await _json(send, 413, _err(message, "PAYLOAD_TOO_LARGE"))
+            too_big = f"Request body larger than {MAX_BODY_BYTES} bytes"
+            await _json(send, 413, _err(too_big, "PAYLOAD_TOO_LARGE"))
             return
         if path == "/_sandbox/health":
             await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})

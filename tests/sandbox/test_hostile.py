@@ -70,15 +70,17 @@ def test_health_needs_the_key(sb: Sandbox) -> None:
 
 
 async def _sftp_get(port: int, key: Path, path: str) -> str:
-    async with asyncssh.connect(
-        "127.0.0.1", port, username="root", client_keys=[str(key)], known_hosts=None
-    ) as conn:
-        async with conn.start_sftp_client() as sftp:
-            try:
-                async with sftp.open(path, "rb") as f:
-                    await f.read()
-            except asyncssh.SFTPError as exc:
-                return exc.reason
+    async with (
+        asyncssh.connect(
+            "127.0.0.1", port, username="root", client_keys=[str(key)], known_hosts=None
+        ) as conn,
+        conn.start_sftp_client() as sftp,
+    ):
+        try:
+            async with sftp.open(path, "rb") as f:
+                await f.read()
+        except asyncssh.SFTPError as exc:
+            return exc.reason
     return "read"
 
 
