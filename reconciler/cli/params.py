@@ -1,4 +1,4 @@
-"""Click parameter types shared by the commands: paths that refuse an empty value or a NUL byte."""
+"""Click parameter types shared by the commands: safe paths, finite numbers."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import click
 
 
 class SafePath(click.Path):
-    """click.Path, but an empty value or a NUL byte is a usage error.
+    """click.Path, but a NUL byte, or an empty value for a file, is a usage error.
 
-    `Path("")` is `.`, the working folder, which no file option means; click's os.stat raises
-    on a NUL byte.
+    click's os.stat raises on a NUL byte; `Path("")` is `.`, the working folder, which no
+    file option (`-out`, `--lockfile`) means.
     """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else str(value)
-        if not text:
+        if not text and not self.dir_okay:
             self.fail("an empty path names no file: give a file name.", param, ctx)
         if "\x00" in text:
             self.fail(f"{text!r} is not a usable path: it holds a NUL byte.", param, ctx)
