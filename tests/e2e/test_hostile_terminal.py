@@ -129,3 +129,18 @@ def test_podctl_logs_into_a_file_keeps_the_pods_bytes(podctl: Podctl, tmp_path: 
     result = podctl("logs", "show", "--file", str(podctl.spec))
     assert result.code == 0, result.err
     assert "before \x1b]0;pwned\x07" in result.out  # not a terminal: the log as the pod wrote it
+
+
+def test_an_api_error_message_with_escapes_is_printed_escaped(podctl: Podctl, monkeypatch) -> None:
+    from reconciler.errors import ApiError
+    from reconciler.runpod.client import RunPodClient
+
+    async def hostile(self: RunPodClient, document: str, variables: object, operation: str) -> None:
+        raise ApiError(f"RunPod says {HOSTILE}", operation=operation)
+
+    monkeypatch.setattr(RunPodClient, "_post", hostile)
+    result = podctl("status", "-f", str(podctl.spec))
+    assert result.code == 1
+    assert result.err.splitlines()[-1] == f"Error: RunPod says {SHOWN.decode()}"
+    for raw in RAW:
+        assert raw.decode() not in result.err
