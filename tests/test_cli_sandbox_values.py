@@ -1,4 +1,4 @@
-"""`podctl sandbox start` and `fault` refuse values that would crash or hang it: exit 2, nothing run."""
+"""`podctl sandbox start` and `fault` refuse values that would crash or hang it (exit 2)."""
 
 from __future__ import annotations
 
