@@ -135,8 +135,8 @@ def test_an_api_error_message_with_escapes_is_printed_escaped(podctl: Podctl, mo
     from reconciler.errors import ApiError
     from reconciler.runpod.client import RunPodClient
 
-    async def hostile(self: RunPodClient, document: str, variables: object, operation: str) -> None:
-        raise ApiError(f"RunPod says {HOSTILE}", operation=operation)
+    async def hostile(self: RunPodClient, document: str, *rest: object) -> None:
+        raise ApiError(f"RunPod says {HOSTILE}")
 
     monkeypatch.setattr(RunPodClient, "_post", hostile)
     result = podctl("status", "-f", str(podctl.spec))
