@@ -5,6 +5,7 @@ Imported only when a pod actually needs an SSH server, so the sandbox starts wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import posixpath
@@ -67,15 +68,16 @@ class PodSFTP(asyncssh.SFTPServer):
                 return outside + full[len(inside) :]
         return full
 
-    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
+    # in a worker thread: a FIFO swapped in after the check then blocks it, not the event loop
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
         self._refuse_special(path)
-        return super().open(path, pflags, attrs)
+        return await asyncio.to_thread(super().open, path, pflags, attrs)
 
-    def open56(
+    async def open56(
         self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
     ) -> Any:
         self._refuse_special(path)
-        return super().open56(path, desired_access, flags, attrs)
+        return await asyncio.to_thread(super().open56, path, desired_access, flags, attrs)
 
     def _refuse_special(self, path: bytes) -> None:
         """A FIFO, device or socket is refused: opening one blocks the whole event loop."""
