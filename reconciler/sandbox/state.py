@@ -137,8 +137,6 @@ class Pod:
     template_id: str | None = None
     network_volume_id: str | None = None
     container_registry_auth_id: str | None = None
-    terminate_after: float | None = None
-    stop_after: float | None = None
     last_started_at: float | None = None
     ready_at: float | None = None  # runtime stays null until then
     holds_gpus: bool = False
@@ -359,8 +357,6 @@ class Store:
             "volumeEncrypted": False,
             "gpus": [{"id": f"GPU-{pod.id}-{i}", "podId": pod.id} for i in range(pod.gpu_count)],
             "lowestBidPriceToResume": self._min_bid(pod) if gpu else None,
-            "stopAfter": _iso(pod.stop_after),
-            "terminateAfter": _iso(pod.terminate_after),
         }
 
     def _min_bid(self, pod: Pod) -> float:
@@ -452,9 +448,11 @@ class Store:
             template_id=template,
             network_volume_id=inp.get("networkVolumeId"),
             container_registry_auth_id=inp.get("containerRegistryAuthId"),
-            terminate_after=parse_datetime(inp.get("terminateAfter")),
-            stop_after=parse_datetime(inp.get("stopAfter")),
         )
+        # RunPod validates these as RFC 3339 DateTime, stores them nowhere and never acts on
+        # them (runpodctl PR #330): the pod keeps running and billing past the deadline.
+        parse_datetime(inp.get("terminateAfter"))
+        parse_datetime(inp.get("stopAfter"))
         layout.volume_dir(self.data_dir, pod_id).mkdir(parents=True, exist_ok=True)
         layout.container_dir(self.data_dir, pod_id).mkdir(parents=True, exist_ok=True)
         self._start(pod, now)
@@ -586,23 +584,3 @@ class Store:
     def set_pub_key(self, pub_key: str) -> None:
         self.account.pub_key = pub_key
         self.save()
-
-    def expire(self, now: float | None = None) -> list[str]:
-        """Honour `stopAfter` and `terminateAfter`; returns the ids acted upon."""
-        now = time.time() if now is None else now
-        acted = []
-        for pod in list(self.pods.values()):
-            if pod.terminate_after is not None and now >= pod.terminate_after:
-                self._remove(pod.id)
-                acted.append(pod.id)
-            elif (
-                pod.stop_after is not None
-                and now >= pod.stop_after
-                and pod.desired_status == "RUNNING"
-            ):
-                pod.stop_after = None
-                self.stop(pod.id, why="Stopped by stopAfter")
-                acted.append(pod.id)
-        if acted:
-            self.save()
-        return acted
