@@ -7,6 +7,7 @@ All changes go through `Store`, which saves the whole state to `state.json` atom
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 import re
@@ -58,6 +59,10 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_pod_key() -> str:
+    return "sbx_pod_" + secrets.token_urlsafe(24)
 
 
 def parse_datetime(value: Any) -> float | None:
@@ -143,6 +148,8 @@ class Pod:
     generation: int = 0  # bumped on every (re)start: new ports, new container
     port_map: dict[str, int] = field(default_factory=dict)  # "22/tcp" -> public port
     http_ip: str = ""
+    # RunPod's pod-scoped `RUNPOD_API_KEY`: reads, stops and terminates this pod, nothing else
+    api_key: str = field(default_factory=lambda: new_pod_key())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pod:
@@ -365,6 +372,16 @@ class Store:
 
     def get(self, pod_id: str) -> Pod | None:
         return self.pods.get(pod_id)
+
+    def pod_for_key(self, key: str) -> str | None:
+        """The id of the pod whose pod-scoped API key this is, if any."""
+        if not key:
+            return None
+        found = None
+        for pod in self.pods.values():  # compare every key: no early exit to time
+            if hmac.compare_digest(pod.api_key.encode(), key.encode()):
+                found = pod.id
+        return found
 
     # -- mutations ---------------------------------------------------------------------------
 
