@@ -50,10 +50,14 @@ async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
 
 
 async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str) -> None:
+    from reconciler.planner.lifetime import is_lifetime_end
+
     async with ctx.semaphore:
         ctx.event(change, f"terminating {pod_id} ({why})")
         gone_now = await ctx.api.terminate_pod(pod_id)
-    await ctx.write(ctx.journal.terminated, change.pod, pod_id)
+    if not (change.action is Action.TERMINATE and is_lifetime_end(change.reason)):
+        # a pod ended by its max_lifetime keeps its record: the next plan does not recreate it
+        await ctx.write(ctx.journal.terminated, change.pod, pod_id)
     ctx.event(change, f"terminated {pod_id}" if gone_now else f"{pod_id} was already gone")
 
 

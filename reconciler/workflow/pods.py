@@ -75,6 +75,7 @@ class Applied:
     result: ApplyResult | None
     lockfile: Path
     requests: int = 0  # HTTP requests sent to the API (retries included)
+    next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
 async def _read_actual(
@@ -136,6 +137,7 @@ def _compute(
         destroy=request.destroy,
         force=request.force,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
+        now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
@@ -312,7 +314,8 @@ async def _apply_locked(
             # record adopted pods even when nothing else changes
             await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
             journal.forget(gone)
-            return Applied(the_plan, None, store.path, client.request_count)
+            deadline = _next_deadline(desired, journal.lockfile)
+            return Applied(the_plan, None, store.path, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -357,7 +360,14 @@ async def _apply_locked(
         finally:
             jobs.logs.close()
         journal.forget(gone)
-        return Applied(the_plan, result, store.path, client.request_count)
+        deadline = _next_deadline(desired, journal.lockfile)
+        return Applied(the_plan, result, store.path, client.request_count, deadline)
+
+
+def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
+    from reconciler.planner.lifetime import next_deadline
+
+    return next_deadline(desired.pods.values(), recorded, datetime.now(UTC))
 
 
 @dataclass
