@@ -79,7 +79,7 @@ def test_jobs_of_an_expired_pod_and_their_dependants_do_not_run() -> None:
         ("other", record(other, pod_id="p2", uid="u2", created_at=T0)),
     )
     p = make_plan(d, a, r, now=T0 + timedelta(hours=2))
-    runs = sorted(c.job for c in p.changes if c.action is Action.RUN_JOB)
+    runs = sorted(c.job or "" for c in p.changes if c.action is Action.RUN_JOB)
     assert runs == ["side"]
     assert _pod(p).action is Action.TERMINATE
 
