@@ -218,6 +218,9 @@ async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: Actu
     ctx.ready[spec.name] = ready
     where = f" (ssh {ready.ssh.host}:{ready.ssh.port})" if ready.ssh else ""
     ctx.event(change, f"ready{where}")
+    from reconciler.executor.watchdog import arm_watchdog
+
+    await arm_watchdog(ctx, change, spec, ready)
     return ready
 
 

@@ -123,3 +123,85 @@ def test_reconcile_wakes_up_for_the_deadline(podctl: Podctl, tmp_path: Path) -> 
     assert [r["outcome"] for r in rounds[:2]] == ["changed", "changed"], rounds
     assert rounds[0]["next_in_s"] <= 4, rounds  # woke for the 3s deadline, not the 1h interval
     assert rounds[1]["next_in_s"] == 3600, rounds  # nothing left to wake up for
+
+
+WATCHED = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {{type: NVIDIA RTX A4000}}
+    ports: [22/tcp]
+    max_lifetime: {lifetime}
+{extra}"""
+
+
+def _watchdog_pids(podctl: Podctl, pod_id: str) -> list[int]:
+    from reconciler.sandbox import procs
+
+    found = []
+    for pid in procs.pod_pids(pod_id, podctl.sb.data_dir):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b".podctl/watchdog/watchdog.sh" in cmdline:
+            found.append(pid)
+    # a `$(date)` in the watchdog forks a short-lived copy of it: count the parents only
+    return [pid for pid in found if _ppid(pid) not in found]
+
+
+def _ppid(pid: int) -> int:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return -1
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def test_the_watchdog_terminates_the_pod_with_podctl_gone_and_no_lockfile(podctl: Podctl) -> None:
+    podctl.write(text=WATCHED.format(lifetime="20s", extra=""))
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert "watchdog armed" in r.out + r.err, r.out
+    (pod,) = podctl.pods()
+    deadline = _deadline(podctl, 20)
+    assert len(_watchdog_pids(podctl, pod["id"])) == 1
+    # a second apply finds it armed: still one watchdog
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert len(_watchdog_pids(podctl, pod["id"])) == 1
+    podctl.lockfile.unlink()  # podctl is gone, and so is its memory of the pod
+    wait_for(lambda: podctl.pods() == [], timeout=60)
+    assert datetime.now(UTC) >= deadline  # not before its time
+
+
+def test_the_watchdog_is_rearmed_after_a_restart_and_stops_with_lifetime_action_stop(
+    podctl: Podctl,
+) -> None:
+    podctl.write(text=WATCHED.format(lifetime="1h", extra="    lifetime_action: stop\n"))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    (first,) = _watchdog_pids(podctl, pod["id"])
+    # stopped and resumed outside podctl: the container restarted, the watchdog died with it
+    podctl.sb.gql(
+        "mutation($id: String!) { podStop(input: {podId: $id}) { id } }", {"id": pod["id"]}
+    )
+    podctl.sb.gql(
+        "mutation($id: String!) { podResume(input: {podId: $id}) { id } }", {"id": pod["id"]}
+    )
+    assert _watchdog_pids(podctl, pod["id"]) == []
+    podctl.sb.ssh_port(pod["id"])
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert "watchdog armed" in r.out + r.err, r.out
+    (second,) = _watchdog_pids(podctl, pod["id"])
+    assert second != first
+    # a shorter max_lifetime moves the deadline: the watchdog is replaced and stops the pod
+    podctl.write(text=WATCHED.format(lifetime="15s", extra="    lifetime_action: stop\n"))
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert [p for p in _watchdog_pids(podctl, pod["id"]) if p != second]
+    podctl.lockfile.unlink()
+    wait_for(lambda: [p["desiredStatus"] for p in podctl.pods()] == ["EXITED"], timeout=60)
