@@ -22,7 +22,9 @@ class WatchdogWiring:
     records: Callable[[], Mapping[str, PodRecord]]  # the lockfile's records, as written so far
 
 
-async def arm_watchdog(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod) -> None:
+async def arm_watchdog(
+    ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod, *, unchanged: bool = False
+) -> None:
     """Start the pod's watchdog unless it runs already; a failure is reported, never raised.
 
     The watchdog is a safety net under podctl's own enforcement of max_lifetime, so a pod
@@ -36,11 +38,14 @@ async def arm_watchdog(ctx: StepContext, change: Change, spec: PodSpec, pod: Act
         return
     record = wiring.records().get(spec.name)
     when = deadline(spec, record) if record is not None and record.pod_id == pod.pod_id else None
+    # `unchanged`: a pod this apply leaves as it is was told about when it became ready
     if when is None:
-        ctx.event(change, "watchdog not armed: the lockfile does not record when it was created")
+        if not unchanged:
+            ctx.event(change, "watchdog not armed: the lockfile does not record its creation")
         return
     if pod.ssh is None or ctx.shells is None:
-        ctx.event(change, "watchdog not armed: the pod has no SSH (22/tcp in ports)")
+        if not unchanged:
+            ctx.event(change, "watchdog not armed: the pod has no SSH (22/tcp in ports)")
         return
     stop = spec.lifetime_action is LifetimeAction.STOP or spec.protect
     try:
@@ -75,4 +80,4 @@ async def arm_unchanged(ctx: StepContext, change: Change) -> None:
         return
     if not pod.runtime_ready:
         return
-    await arm_watchdog(ctx, change, spec, pod)
+    await arm_watchdog(ctx, change, spec, pod, unchanged=True)

@@ -47,6 +47,7 @@ def test_a_pod_past_its_max_lifetime_is_terminated_and_not_created_again(podctl:
     _write(podctl)
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
+    assert "watchdog not armed: the pod has no SSH (22/tcp in ports)" in r.out + r.err
     (pod,) = podctl.pods()
     deadline = _deadline(podctl, 3)
     _sleep_past(deadline)
