@@ -37,6 +37,7 @@ GraphQL field names or the aliases create, stop, terminate, resume, edit.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -70,6 +71,17 @@ SERVERLESS_ROUTES = (
 
 class FaultSpecError(ValueError):
     """A fault request that makes no sense (HTTP 400 from the admin endpoint)."""
+
+
+def finite(value: Any, what: str) -> float:
+    """A number >= 0 and finite (an `inf` delay would hang every request)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FaultSpecError(f"{what} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise FaultSpecError(f"{what} must be a finite number >= 0, not {value!r}")
+    return number
 
 
 def _probability(value: Any, what: str) -> float:
@@ -142,19 +154,22 @@ class ServerlessFaults:
             bad = [r for r in routes if r not in SERVERLESS_ROUTES]
             if bad:
                 raise FaultSpecError(f"unknown serverless routes {bad}: use {SERVERLESS_ROUTES}")
+            count = int(finite(errors.get("count", 1), "serverless errors count"))
             for route in routes:
-                self.errors[route] = int(errors.get("count", 1))
+                self.errors[route] = count
         for key in ("lose_run", "kill_worker"):
             if key in spec:
-                setattr(self, key, max(0, int(spec[key])))
+                setattr(self, key, int(finite(spec[key], f"serverless {key}")))
         if "retention" in spec:
             retention = spec["retention"] or {}
             if not isinstance(retention, dict) or set(retention) - {"run", "runsync"}:
                 raise FaultSpecError("serverless retention must be {run: s, runsync: s}")
-            self.retention.update({k: max(0.0, float(v)) for k, v in retention.items()})
+            self.retention.update(
+                {k: finite(v, f"serverless retention {k}") for k, v in retention.items()}
+            )
         if "cold_start" in spec:
             value = spec["cold_start"]
-            self.cold_start = None if value is None else max(0.0, float(value))
+            self.cold_start = None if value is None else finite(value, "serverless cold_start")
 
     def take_error(self, route: str) -> bool:
         left = self.errors.get(route, 0)
@@ -229,7 +244,7 @@ class Faults:
             self.seed = int(spec["seed"])
             self.rng = random.Random(self.seed)
         if "latency_ms" in spec:
-            self.latency_ms = max(0.0, float(spec["latency_ms"]))
+            self.latency_ms = finite(spec["latency_ms"], "latency_ms")
         if "errors" in spec:
             self._apply_errors(spec["errors"] or {})
         if "lose_responses" in spec:
