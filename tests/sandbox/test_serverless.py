@@ -17,9 +17,13 @@ import httpx
 import pytest
 import requests
 import runpod
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.cli import run
 from reconciler.sandbox import control
+from reconciler.sandbox.serverless import endpoints
+from reconciler.sandbox.serverless.problem import Problem
 from tests.sandbox.conftest import Sandbox
 
 GPU_ENDPOINT: dict[str, Any] = {
@@ -488,12 +492,29 @@ def test_control_plane_crud_and_defaults(sb: Sandbox):
             {"bogus": 1, "workers": {"min": 0, "maxx": 2}},
             422,
             "Request validation failed.",
-            [
-                "$: additional properties 'bogus' not allowed",
+            [  # sorted, as RunPod's validator lists them
                 "$.workers: additional properties 'maxx' not allowed",
+                "$: additional properties 'bogus' not allowed",
             ],
         ),
-        ({"flashboot": True}, 422, "Request validation failed.", None),
+        (
+            {"flashboot": True},  # §1.3: v1's boolean is a 422
+            422,
+            "Request validation failed.",
+            ["$.flashboot: value must be one of 'OFF', 'FLASHBOOT', 'PRIORITY_FLASHBOOT'"],
+        ),
+        (
+            {"workers": {"min": -1, "max": "3"}, "gpu": {"pools": [], "count": 0}},
+            422,
+            "Request validation failed.",
+            [
+                "$.gpu.count: must be >= 1 but found 0",
+                "$.gpu.pools: minimum 1 items required, but found 0 items",
+                "$.workers.max: got string, want integer",
+                "$.workers.min: must be >= 0 but found -1",
+            ],
+        ),
+        ({"cpu": [{"id": "cpu3c", "vcpuCount": 6}], "gpu": None}, 422, None, None),
         (
             {"scaling": {"type": "REQUEST_COUNT", "requestCount": 2}},
             422,
@@ -531,14 +552,46 @@ def test_control_plane_rejects(sb: Sandbox, change, status, detail, errors):
     assert listed == {"endpoints": []}
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+        lambda inner: (
+            st.lists(inner, max_size=3)
+            | st.dictionaries(
+                st.sampled_from(
+                    [*endpoints.CREATE_FIELDS, *endpoints.GPU_FIELDS, "min", "max", "type", "x"]
+                ),
+                inner,
+                max_size=6,
+            )
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_json_body_is_an_endpoint_or_a_problem(body):
+    """No body makes the control plane fail with anything but a Problem (never a 500)."""
+    for attempt in (lambda: endpoints.create(body), lambda: endpoints.update(_stored(), body)):
+        try:
+            result = attempt()
+        except Problem as problem:
+            assert problem.status in (400, 404, 422)
+        else:
+            assert set(result) >= {"id", "name", "workers", "scaling", "timeout", "flashboot"}
+
+
+def _stored() -> dict[str, Any]:
+    return endpoints.create({"name": "ep", **GPU_ENDPOINT}, now=0)
+
+
 def test_control_plane_missing_fields_and_auth(sb: Sandbox):
     resp = httpx.post(sb.url + "/v2/serverless", json={}, headers=_auth(sb), timeout=10)
     assert resp.status_code == 422
     assert resp.json()["errors"] == [
-        "$: missing property 'name'",
-        "$: missing property 'type'",
-        "$: missing property 'scaling'",
         "$: missing property 'image'",
+        "$: missing property 'name'",
+        "$: missing property 'scaling'",
+        "$: missing property 'type'",
     ]
     anon = httpx.get(sb.url + "/v2/serverless", timeout=10)
     assert anon.status_code == 401

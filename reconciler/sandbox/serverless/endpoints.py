@@ -49,6 +49,7 @@ CREATE_FIELDS = frozenset(
 UPDATE_FIELDS = CREATE_FIELDS - {"type"}  # §1.4: the routing type is not patchable
 GPU_FIELDS = frozenset({"pools", "excludedTypes", "count", "allowedCudaVersions", "minCudaVersion"})
 _CUDA = re.compile(r"^\d+\.\d+$")
+_EXCLUDED = re.compile(r"^\s*[^-\s]")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 IDLE_REQUEST_COUNT = "idleTimeout does not apply to queue-based endpoints scaling on requestCount"
 
@@ -69,12 +70,22 @@ def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _strings(value: Any) -> TypeGuard[list[str]]:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 class _Check:
-    """Collects schema violations as RunPod's validator words them."""
+    """Collects schema violations in the words of RunPod's validator (rest-v2 §4.2)."""
 
     def __init__(self) -> None:
         self.errors: list[str] = []
@@ -97,126 +108,174 @@ class _Check:
         if value not in allowed:
             self.add(where, "value must be one of " + ", ".join(f"'{a}'" for a in allowed))
 
+    def type(self, where: str, value: Any, want: str) -> bool:
+        """Whether `value` is of JSON type `want` ("integer", "string or null"...); says if not."""
+        got = _json_type(value)
+        if got in want.split(" or ") or (got == "integer" and "number" in want):
+            return True
+        self.add(where, f"got {got}, want {want}")
+        return False
+
+    def integer(self, where: str, value: Any, minimum: int | None = None, maximum: int = 0) -> None:
+        if not self.type(where, value, "integer"):
+            return
+        if minimum is not None and value < minimum:
+            self.add(where, f"must be >= {minimum} but found {value}")
+        if maximum and value > maximum:
+            self.add(where, f"must be <= {maximum} but found {value}")
+
+    def string(self, where: str, value: Any, min_length: int = 0) -> bool:
+        if not self.type(where, value, "string"):
+            return False
+        if len(value) < min_length:
+            self.add(where, f"length must be >= {min_length}, but got {len(value)}")
+            return False
+        return True
+
+    def strings(
+        self,
+        where: str,
+        value: Any,
+        *,
+        min_items: int = 0,
+        unique: bool = False,
+        pattern: re.Pattern[str] | None = None,
+    ) -> bool:
+        """An array of strings; True when it is one (whatever its other flaws)."""
+        if not self.type(where, value, "array"):
+            return False
+        if len(value) < min_items:
+            self.add(where, f"minimum {min_items} items required, but found {len(value)} items")
+        ok = True
+        for i, item in enumerate(value):
+            if not self.type(f"{where}[{i}]", item, "string"):
+                ok = False
+            elif pattern is not None and not pattern.search(item):
+                self.add(f"{where}[{i}]", f"'{item}' does not match pattern '{pattern.pattern}'")
+        if unique:
+            for i, item in enumerate(value):
+                if item in value[:i]:
+                    self.add(where, f"items at index {value.index(item)} and {i} are equal")
+                    break
+        return ok
+
 
 def _check_container(c: _Check, body: dict[str, Any]) -> None:
     for key in ("image", "args"):
-        if key in body and not isinstance(body[key], str):
-            c.add(f"$.{key}", "got " + type(body[key]).__name__ + ", want string")
-    if "disk" in body and (not _is_int(body["disk"]) or body["disk"] < 1):
-        c.add("$.disk", "must be an integer >= 1")
-    if "ports" in body and not _strings(body["ports"]):
-        c.add("$.ports", "must be an array of strings")
-    env = body.get("env")
-    if "env" in body and not (
-        isinstance(env, dict) and all(isinstance(v, str) for v in env.values())
-    ):
-        c.add("$.env", "must be an object of strings")
-    if (
-        "registry" in body
-        and body["registry"] is not None
-        and not isinstance(body["registry"], str)
-    ):
-        c.add("$.registry", "must be a string or null")
+        if key in body:
+            c.string(f"$.{key}", body[key])
+    if "disk" in body:
+        c.integer("$.disk", body["disk"], 1)
+    if "ports" in body:
+        c.strings("$.ports", body["ports"])
+    if "env" in body and c.type("$.env", body["env"], "object"):
+        for key, value in body["env"].items():
+            c.type(f"$.env.{key}", value, "string")
+    if "registry" in body:
+        c.type("$.registry", body["registry"], "string or null")
     for key in ("dataCenterIds", "networkVolumes"):
-        if key in body and not _strings(body[key]):
-            c.add(f"$.{key}", "must be an array of strings")
-    if "timeout" in body and not _is_int(body["timeout"]):
-        c.add("$.timeout", "must be an integer")
+        if key in body:
+            c.strings(f"$.{key}", body[key])
+    if "timeout" in body:
+        c.integer("$.timeout", body["timeout"])
     if "flashboot" in body:
         c.enum("$.flashboot", body["flashboot"], FLASHBOOT)
-    if "name" in body and not (isinstance(body["name"], str) and body["name"]):
-        c.add("$.name", "must be a string of at least 1 character")
-    if "templateId" in body and not (isinstance(body["templateId"], str) and body["templateId"]):
-        c.add("$.templateId", "must be a string of at least 1 character")
+    if "name" in body:
+        c.string("$.name", body["name"], 1)
+    if "templateId" in body:
+        c.string("$.templateId", body["templateId"], 1)
 
 
 def _check_gpu(c: _Check, gpu: Any, *, create: bool) -> None:
-    if not isinstance(gpu, dict):
-        c.add("$.gpu", "must be an object")
+    if not c.type("$.gpu", gpu, "object"):
         return
     c.unknown("$.gpu", gpu, GPU_FIELDS)
     if create:
         c.required("$.gpu", gpu, ("pools",))
-    if "pools" in gpu and not (_strings(gpu["pools"]) and gpu["pools"]):
-        c.add("$.gpu.pools", "must be an array of at least 1 string")
-    excluded = gpu.get("excludedTypes")
+    if "pools" in gpu:
+        c.strings("$.gpu.pools", gpu["pools"], min_items=1)
     if "excludedTypes" in gpu:
-        if not _strings(excluded) or len(set(excluded)) != len(excluded):
-            c.add("$.gpu.excludedTypes", "must be an array of unique strings")
-        elif not create and "pools" not in gpu:
-            c.add("$.gpu", "property 'excludedTypes' requires property 'pools'")  # §1.4
-    if "count" in gpu and (not _is_int(gpu["count"]) or gpu["count"] < 1):
-        c.add("$.gpu.count", "must be an integer >= 1")
-    cuda = gpu.get("allowedCudaVersions")
-    if "allowedCudaVersions" in gpu and not (_strings(cuda) and all(_CUDA.match(v) for v in cuda)):
-        c.add("$.gpu.allowedCudaVersions", "must be an array of 'major.minor' strings")
-    floor = gpu.get("minCudaVersion")
-    if "minCudaVersion" in gpu and not (
-        isinstance(floor, str) and (_CUDA.match(floor) or (floor == "" and not create))
-    ):
-        c.add("$.gpu.minCudaVersion", "must be a 'major.minor' string")
+        c.strings("$.gpu.excludedTypes", gpu["excludedTypes"], unique=True, pattern=_EXCLUDED)
+        if not create and "pools" not in gpu:  # §1.4 dependentRequired
+            c.add("$.gpu", "property 'excludedTypes' requires property 'pools'")
+    if "count" in gpu:
+        c.integer("$.gpu.count", gpu["count"], 1)
+    if "allowedCudaVersions" in gpu:
+        c.strings("$.gpu.allowedCudaVersions", gpu["allowedCudaVersions"], pattern=_CUDA)
+    if "minCudaVersion" in gpu and c.string("$.gpu.minCudaVersion", gpu["minCudaVersion"]):
+        floor = gpu["minCudaVersion"]
+        if not (_CUDA.search(floor) or (floor == "" and not create)):
+            pattern = _CUDA.pattern if create else "^$|" + _CUDA.pattern
+            c.add("$.gpu.minCudaVersion", f"'{floor}' does not match pattern '{pattern}'")
 
 
 def _check_cpu(c: _Check, cpu: Any) -> None:
-    if not isinstance(cpu, list) or not cpu:
-        c.add("$.cpu", "must be an array of at least 1 item")
+    if not c.type("$.cpu", cpu, "array"):
         return
-    seen: list[Any] = []
+    if not cpu:
+        c.add("$.cpu", "minimum 1 items required, but found 0 items")
     for i, item in enumerate(cpu):
         where = f"$.cpu[{i}]"
-        if not isinstance(item, dict):
-            c.add(where, "must be an object")
+        if not c.type(where, item, "object"):
             continue
         c.unknown(where, item, frozenset({"id", "vcpuCount"}))
         c.required(where, item, ("id", "vcpuCount"))
-        if "id" in item and not (isinstance(item["id"], str) and item["id"]):
-            c.add(f"{where}.id", "must be a string of at least 1 character")
-        count = item.get("vcpuCount")
-        if "vcpuCount" in item and (not _is_int(count) or count < 2 or count & (count - 1)):
-            c.add(f"{where}.vcpuCount", "must be a power of two >= 2")
-        if item in seen:
-            c.add("$.cpu", "items must be unique")
-        seen.append(item)
+        if "id" in item:
+            c.string(f"{where}.id", item["id"], 1)
+        if "vcpuCount" in item:
+            c.integer(f"{where}.vcpuCount", item["vcpuCount"], 2)
+        if item in cpu[:i]:
+            c.add("$.cpu", f"items at index {cpu.index(item)} and {i} are equal")
 
 
 def _check_workers(c: _Check, workers: Any) -> None:
-    if not isinstance(workers, dict):
-        c.add("$.workers", "must be an object")
+    if not c.type("$.workers", workers, "object"):
         return
     c.unknown("$.workers", workers, frozenset({"min", "max", "idleTimeout"}))
     for key in ("min", "max"):
-        if key in workers and (not _is_int(workers[key]) or workers[key] < 0):
-            c.add(f"$.workers.{key}", "must be an integer >= 0")
-    idle = workers.get("idleTimeout")
-    if "idleTimeout" in workers and (not _is_int(idle) or not 1 <= idle <= 3600):
-        c.add("$.workers.idleTimeout", "must be an integer between 1 and 3600")
+        if key in workers:
+            c.integer(f"$.workers.{key}", workers[key], 0)
+    if "idleTimeout" in workers:
+        c.integer("$.workers.idleTimeout", workers["idleTimeout"], 1, 3600)
 
 
 def _check_scaling(c: _Check, scaling: Any) -> None:
-    if not isinstance(scaling, dict):
-        c.add("$.scaling", "must be an object")
+    if not c.type("$.scaling", scaling, "object"):
         return
     kind = scaling.get("type")
     if kind == "QUEUE_DELAY":
         c.unknown("$.scaling", scaling, frozenset({"type", "queueDelay"}))
         c.required("$.scaling", scaling, ("queueDelay",))
         delay = scaling.get("queueDelay")
-        if "queueDelay" in scaling and (not _is_number(delay) or delay < 0.5):
-            c.add("$.scaling.queueDelay", "must be a number >= 0.5")
+        if (
+            "queueDelay" in scaling
+            and c.type("$.scaling.queueDelay", delay, "number")
+            and delay < 0.5
+        ):
+            c.add("$.scaling.queueDelay", f"must be >= 0.5 but found {delay}")
     elif kind == "REQUEST_COUNT":
         c.unknown("$.scaling", scaling, frozenset({"type", "requestCount"}))
         c.required("$.scaling", scaling, ("requestCount",))
-        count = scaling.get("requestCount")
-        if "requestCount" in scaling and (not _is_int(count) or count < 1):
-            c.add("$.scaling.requestCount", "must be an integer >= 1")
+        if "requestCount" in scaling:
+            c.integer("$.scaling.requestCount", scaling["requestCount"], 1)
+    elif "type" not in scaling:
+        c.add("$.scaling", "missing property 'type'")
     else:
         c.enum("$.scaling.type", kind, ("QUEUE_DELAY", "REQUEST_COUNT"))
 
 
+def _vcpu_power_of_two(cpu: list[dict[str, Any]]) -> None:
+    """BaseCpuConfig: "must be a power of two" is prose, not schema: a 400 [INF]."""
+    for item in cpu:
+        count = item["vcpuCount"]
+        if count & (count - 1):
+            raise Problem(400, f"vcpuCount {count} is not a power of two")
+
+
 def _check_body(body: Any, *, create: bool) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise invalid(["$: got " + type(body).__name__ + ", want object"])
     c = _Check()
+    if not c.type("$", body, "object") or not isinstance(body, dict):
+        raise invalid(c.errors)
     c.unknown("$", body, CREATE_FIELDS if create else UPDATE_FIELDS)
     if create:
         c.required("$", body, ("name", "type", "scaling"))
@@ -339,6 +398,7 @@ def create(body: Any, *, now: float | None = None) -> dict[str, Any]:
         "version": 1,
     }
     if "cpu" in body:
+        _vcpu_power_of_two(body["cpu"])
         endpoint["cpu"] = _cpu(body["cpu"])
     _check_rules(endpoint)
     return endpoint
@@ -359,6 +419,7 @@ def update(endpoint: dict[str, Any], body: Any) -> dict[str, Any]:
     if "gpu" in body:
         new["gpu"] = _gpu(body["gpu"], endpoint["gpu"])
     if "cpu" in body:
+        _vcpu_power_of_two(body["cpu"])
         new["cpu"] = _cpu(body["cpu"])
     if "scaling" in body:
         new["scaling"] = dict(body["scaling"])

@@ -30,5 +30,5 @@ class Problem(Exception):
 
 
 def invalid(errors: list[str]) -> Problem:
-    """422 with the validator's messages (rest-v2 §4.2: "Request validation failed.")."""
-    return Problem(422, "Request validation failed.", errors)
+    """422 with the validator's messages, sorted (rest-v2 §4.2: "Request validation failed.")."""
+    return Problem(422, "Request validation failed.", sorted(set(errors)))

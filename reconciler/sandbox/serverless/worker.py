@@ -176,12 +176,13 @@ def main(argv: list[str]) -> int:
         try:
             handler, aggregate = _load(argv[1])
         except BaseException as err:
+            traceback.print_exc()  # into the worker log first: the sandbox kills us on "fatal"
+            sys.stderr.flush()
             out.write(
                 json.dumps({"type": "fatal", "error": f"{type(err).__name__}: {err}"}).encode()
                 + b"\n"
             )
             out.flush()
-            traceback.print_exc()
             return 1
     worker = Worker(out, handler, aggregate)
     worker.send({"type": "ready"})
