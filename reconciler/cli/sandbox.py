@@ -369,6 +369,9 @@ def fault_lose_response(
     default=None,
     help="The next N jobs' workers die after the handler returns: the job runs again.",
 )
+@click.option(
+    "--lose-queue", is_flag=True, help="Every queued job vanishes once (as on a Redis failure)."
+)
 @click.option("--retention-run", type=float, default=None, help="Seconds /run results stay.")
 @click.option(
     "--retention-runsync", type=float, default=None, help="Seconds /runsync results stay."
@@ -380,6 +383,7 @@ def fault_serverless(
     count: int,
     lose_run: int | None,
     kill_worker: int | None,
+    lose_queue: bool,
     retention_run: float | None,
     retention_runsync: float | None,
     cold_start: float | None,
@@ -393,6 +397,8 @@ def fault_serverless(
         spec["lose_run"] = lose_run
     if kill_worker is not None:
         spec["kill_worker"] = kill_worker
+    if lose_queue:
+        spec["lose_queue"] = 1
     retention = {
         k: v for k, v in (("run", retention_run), ("runsync", retention_runsync)) if v is not None
     }

@@ -137,13 +137,21 @@ class ServerlessFaults:
     errors: dict[str, int] = field(default_factory=dict)  # route -> 429s left
     lose_run: int = 0
     kill_worker: int = 0
+    lose_queue: int = 0
     retention: dict[str, float] = field(default_factory=dict)
     cold_start: float | None = None
 
     def merge(self, spec: Any) -> None:
         if not isinstance(spec, dict):
             raise FaultSpecError("serverless must be an object")
-        unknown = set(spec) - {"errors", "lose_run", "kill_worker", "retention", "cold_start"}
+        unknown = set(spec) - {
+            "errors",
+            "lose_run",
+            "kill_worker",
+            "lose_queue",
+            "retention",
+            "cold_start",
+        }
         if unknown:
             raise FaultSpecError(f"unknown serverless fault keys: {sorted(unknown)}")
         if "errors" in spec:
@@ -157,7 +165,7 @@ class ServerlessFaults:
             count = int(finite(errors.get("count", 1), "serverless errors count"))
             for route in routes:
                 self.errors[route] = count
-        for key in ("lose_run", "kill_worker"):
+        for key in ("lose_run", "kill_worker", "lose_queue"):
             if key in spec:
                 setattr(self, key, int(finite(spec[key], f"serverless {key}")))
         if "retention" in spec:
@@ -190,6 +198,7 @@ class ServerlessFaults:
             "errors": {k: v for k, v in sorted(self.errors.items()) if v},
             "lose_run": self.lose_run,
             "kill_worker": self.kill_worker,
+            "lose_queue": self.lose_queue,
             "retention": dict(sorted(self.retention.items())),
             "cold_start": self.cold_start,
         }

@@ -768,3 +768,42 @@ def test_delete_endpoint_and_stop_sandbox_end_their_workers(tmp_path: Path):
     finally:
         control.stop(directory)
     wait_for(lambda: _gone(second))
+
+
+def test_lost_queue_fault_drops_queued_jobs(sb: Sandbox):
+    endpoint = create_endpoint(sb, workers={"min": 0, "max": 0, "idleTimeout": 5})
+    eid = endpoint["id"]
+    ids = [data(sb, "POST", f"{eid}/run", json={"input": i}).json()["id"] for i in range(2)]
+    sb.faults({"serverless": {"lose_queue": 1}})
+    wait_for(lambda: all(status_of(sb, eid, i) is None for i in ids))
+    assert data(sb, "GET", f"{eid}/health").json()["jobs"]["inQueue"] == 0
+    later = data(sb, "POST", f"{eid}/run", json={"input": 9}).json()["id"]  # once only
+    assert status_of(sb, eid, later) == {"id": later, "status": "IN_QUEUE"}
+
+
+def test_container_changes_make_releases_and_replace_idle_workers(sb: Sandbox):
+    endpoint = create_endpoint(sb, workers={"min": 1, "max": 1, "idleTimeout": 5})
+    eid = endpoint["id"]
+    url = f"{sb.url}/v2/serverless/{eid}"
+
+    def workers() -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = httpx.get(
+            url + "/workers", headers=_auth(sb), timeout=10
+        ).json()["workers"]
+        return listed
+
+    [old] = wait_for(workers)
+    assert old["version"] == 1 and old["isStale"] is False
+    httpx.patch(url, json={"workers": {"max": 2}}, headers=_auth(sb), timeout=10)
+    patch = {"image": "myorg/worker:v2", "env": {"A": "1"}}
+    assert httpx.patch(url, json=patch, headers=_auth(sb), timeout=10).status_code == 200
+    history = httpx.get(url + "/releases", headers=_auth(sb), timeout=10).json()
+    assert history["endpointVersion"] == 2
+    assert [r["version"] for r in history["releases"]] == [2, 1]  # workers.max is no release
+    assert history["releases"][0]["diff"] == [
+        {"field": "image", "old": "myorg/worker:v1", "new": "myorg/worker:v2"},
+        {"field": "env", "old": {}, "new": {"A": "1"}},
+    ]
+    # §1.4: an idle worker of the old release goes at once; its successor runs the new one
+    [new] = wait_for(lambda: [w for w in workers() if w["id"] != old["id"]])
+    assert new["version"] == 2 and [w["id"] for w in workers()] == [new["id"]]

@@ -396,6 +396,7 @@ def create(body: Any, *, now: float | None = None) -> dict[str, Any]:
         "flashboot": body.get("flashboot", "OFF"),  # §1.3: omitting it turns FlashBoot off
         "createdAt": _iso(time.time() if now is None else now),
         "version": 1,
+        "releases": [_release(1, [], now)],
     }
     if "cpu" in body:
         _vcpu_power_of_two(body["cpu"])
@@ -432,14 +433,52 @@ def update(endpoint: dict[str, Any], body: Any) -> dict[str, Any]:
     elif "idleTimeout" not in new["workers"]:
         new["workers"] = {**new["workers"], "idleTimeout": 10}
     _check_rules(new)
-    if any(new.get(k) != endpoint.get(k) for k in CONTAINER):
-        new["version"] = int(endpoint.get("version", 1)) + 1  # a new release (§1.4)
+    diff = [
+        {"field": k, "old": endpoint.get(k), "new": new.get(k)}
+        for k in CONTAINER
+        if new.get(k) != endpoint.get(k)
+    ]
+    if diff:  # §1.4: container changes make a new release, rolled out as workers are replaced
+        new["version"] = int(endpoint.get("version", 1)) + 1
+        new["releases"] = [_release(new["version"], diff), *endpoint.get("releases", [])]
     return new
+
+
+def _release(version: int, diff: list[dict[str, Any]], now: float | None = None) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "version": version,
+        "source": "MANUAL",
+        "buildId": None,
+        "createdByUserId": "user_sandbox",
+        "createdAt": _iso(time.time() if now is None else now),
+        "diff": diff,
+    }
+
+
+def releases(endpoint: dict[str, Any], worker_versions: list[int]) -> dict[str, Any]:
+    """`GET /v2/serverless/{id}/releases` (§1.5), newest first; workers counted per version."""
+    version = int(endpoint.get("version", 1))
+    on_latest = sum(1 for v in worker_versions if v == version)
+    total = len(worker_versions)
+    return {
+        "endpointVersion": version,
+        "rollout": {
+            "inProgress": on_latest < total,
+            "workersOnLatest": on_latest,
+            "workersTotal": total,
+            "percentOnLatest": 100 if total == 0 else round(100 * on_latest / total),
+        },
+        "releases": [
+            {**r, "workerCount": sum(1 for v in worker_versions if v == r["version"])}
+            for r in endpoint.get("releases", [])
+        ],
+    }
 
 
 def view(endpoint: dict[str, Any], data_plane: str) -> dict[str, Any]:
     """The `Endpoint` object (§1.2); `data_plane` is the base the request URLs point at."""
-    out = {k: v for k, v in endpoint.items() if k != "version"}
+    out = {k: v for k, v in endpoint.items() if k not in ("version", "releases")}
     base = f"{data_plane}/{endpoint['id']}"
     if endpoint["type"] == "QUEUE":
         out["requestUrls"] = {

@@ -360,6 +360,10 @@ class Engine:
 
     async def tick(self) -> None:
         now = time.time()
+        if self.faults.serverless.take("lose_queue"):  # §2.7: queued jobs lost with Redis
+            self.faults.injected["serverless-lost-queue"] += 1
+            for job in [j for j in self.jobs.values() if j.status == IN_QUEUE]:
+                self._drop(job)
         for job in list(self.jobs.values()):
             self._expire(job, now)
             if (

@@ -141,12 +141,15 @@ class ServerlessRoutes:
             raise _not_allowed("GET, POST")
         endpoint_id = parts[0]
         endpoint = engine.endpoints.get(endpoint_id)
-        if len(parts) == 2 and parts[1] == "workers":
+        if len(parts) == 2 and parts[1] in ("workers", "releases"):
             if method != "GET":
                 raise _not_allowed("GET")
             if endpoint is None:
                 raise Problem(404, "endpoint not found")
-            return 200, engine.endpoint_workers(endpoint_id)
+            if parts[1] == "workers":
+                return 200, engine.endpoint_workers(endpoint_id)
+            versions = [w["version"] for w in engine.endpoint_workers(endpoint_id)["workers"]]
+            return 200, endpoints.releases(endpoint, versions)
         if len(parts) != 1:
             raise Problem(404, "resource not found")
         if method not in ("GET", "PATCH", "DELETE"):
