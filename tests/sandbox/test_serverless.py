@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from reconciler.cli import run
 from reconciler.sandbox import control
-from reconciler.sandbox.serverless import endpoints
+from reconciler.sandbox.serverless import endpoints, engine
 from reconciler.sandbox.serverless.problem import Problem
 from tests.sandbox.conftest import Sandbox
 
@@ -807,3 +807,31 @@ def test_container_changes_make_releases_and_replace_idle_workers(sb: Sandbox):
     # §1.4: an idle worker of the old release goes at once; its successor runs the new one
     [new] = wait_for(lambda: [w for w in workers() if w["id"] != old["id"]])
     assert new["version"] == 2 and [w["id"] for w in workers()] == [new["id"]]
+
+
+def test_webhook_post_follows_no_redirect(hook):
+    url, received = hook
+    hits: list[str] = []
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            hits.append(self.path)
+            self.send_response(307)
+            self.send_header("Location", url)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        code = engine._post(f"http://127.0.0.1:{server.server_address[1]}/x", b"{}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 307 and hits == ["/x"] and received == []
+    assert not engine._loopback("http://10.0.0.1/hook")
+    assert not engine._loopback("file:///etc/passwd")
+    assert engine._loopback("http://[::1]:9/hook") and engine._loopback("http://localhost/h")

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,7 @@ class Engine:
         self.dirty = False
         self._task: asyncio.Task[None] | None = None
         self._spawning: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._no_spawn_until: dict[str, float] = {}  # a handler that does not load: back off
         atexit.register(self._at_exit)
 
@@ -338,7 +339,7 @@ class Engine:
             self._count(job.endpoint_id, "failed")
         self._changed(job)
         if job.webhook and status != CANCELLED:
-            asyncio.get_running_loop().create_task(self._webhook(job.webhook, job.view()))
+            self._background(self._webhook(job.webhook, job.view()))
 
     def _execution_timeout(self, job: Job) -> float:
         """Seconds: the job's policy, else the endpoint's `timeout` (0: the policy default)."""
@@ -446,9 +447,15 @@ class Engine:
         worker.proc.stdin.write(line + b"\n")
         self._changed(job)
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task the engine holds (the loop keeps only weak references)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _spawn(self, endpoint: dict[str, Any]) -> None:
         self._spawning[endpoint["id"]] += 1
-        asyncio.get_running_loop().create_task(self._start_worker(endpoint))
+        self._background(self._start_worker(endpoint))
 
     async def _start_worker(self, endpoint: dict[str, Any]) -> None:
         endpoint_id = endpoint["id"]
@@ -612,12 +619,20 @@ def _loopback(url: str) -> bool:
         return False
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook answer that redirects is a failed delivery: never follow it off loopback."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 def _post(url: str, data: bytes) -> int:
     request = urllib.request.Request(
         url, data=data, method="POST", headers={"Content-Type": "application/json"}
     )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
     try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
+        with opener.open(request, timeout=10) as resp:
             resp.read(65536)
             return int(resp.status)
     except urllib.error.HTTPError as exc:
