@@ -835,3 +835,20 @@ def test_webhook_post_follows_no_redirect(hook):
     assert not engine._loopback("http://10.0.0.1/hook")
     assert not engine._loopback("file:///etc/passwd")
     assert engine._loopback("http://[::1]:9/hook") and engine._loopback("http://localhost/h")
+
+
+def test_cold_start_holds_jobs_until_the_worker_is_ready(sb: Sandbox):
+    sb.faults({"serverless": {"cold_start": 3600}})
+    endpoint = create_endpoint(sb)
+    eid = endpoint["id"]
+    job_id = data(sb, "POST", f"{eid}/run", json={"input": "cold"}).json()["id"]
+
+    def health() -> dict[str, Any]:
+        body: dict[str, Any] = data(sb, "GET", f"{eid}/health").json()
+        return body
+
+    wait_for(lambda: health()["workers"]["initializing"] == 1)
+    assert status_of(sb, eid, job_id) == {"id": job_id, "status": "IN_QUEUE"}
+    sb.faults({"serverless": {"cold_start": 0}})  # the booting worker is ready now
+    assert terminal(sb, eid, job_id)["output"] == "cold"
+    assert health()["workers"]["initializing"] == 0

@@ -67,7 +67,7 @@ class Worker:
     proc: asyncio.subprocess.Process
     started_at: float
     ready_at: float | None = None  # booted (handler loaded) and past the cold start
-    loaded: bool = False
+    loaded_at: float | None = None  # when the handler was loaded
     job_id: str | None = None
     idle_since: float = 0.0
     dying: bool = False  # killed on purpose (timeout, cancel, scale-down)
@@ -407,6 +407,7 @@ class Engine:
                 key=lambda j: j.created_at,
             )
             for worker in mine:
+                self._boot(worker, now)
                 if worker.job_id is None and worker.version != version:
                     self._kill(worker)  # §1.4 rolling release: idle old workers go at once
             mine = [w for w in mine if not w.dying]
@@ -435,6 +436,16 @@ class Engine:
                 ):
                     self._kill(worker)
                     surplus -= 1
+
+    def _boot(self, worker: Worker, now: float) -> None:
+        """A loaded worker is ready after the cold start (the sandbox's start delay unless a
+        fault sets one); re-read until it is ready, so that a changed fault applies."""
+        if worker.loaded_at is None or (worker.ready_at is not None and now >= worker.ready_at):
+            return
+        cold = self.faults.serverless.cold_start
+        delay = self.start_delay() if cold is None else cold
+        worker.ready_at = max(worker.loaded_at, worker.started_at + delay)
+        worker.idle_since = worker.ready_at
 
     def _dispatch(self, worker: Worker, job: Job) -> None:
         assert worker.proc.stdin is not None
@@ -520,12 +531,11 @@ class Engine:
         """Apply one worker message; False ends the worker."""
         kind = message.get("type")
         if kind == "ready":
-            worker.loaded = True
-            cold = self.faults.serverless.cold_start
-            delay = self.start_delay() if cold is None else cold
-            worker.ready_at = max(time.time(), worker.started_at + delay)
-            worker.idle_since = worker.ready_at
-            asyncio.get_running_loop().call_later(delay + 0.01, self._schedule)
+            worker.loaded_at = time.time()
+            self._boot(worker, worker.loaded_at)
+            if worker.ready_at is not None:
+                left = worker.ready_at - worker.loaded_at
+                asyncio.get_running_loop().call_later(max(0.0, left) + 0.01, self._schedule)
             self._schedule()
             return True
         if kind == "fatal":  # the handler file does not load: the worker is unhealthy
