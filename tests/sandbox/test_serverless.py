@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -852,3 +854,22 @@ def test_cold_start_holds_jobs_until_the_worker_is_ready(sb: Sandbox):
     sb.faults({"serverless": {"cold_start": 0}})  # the booting worker is ready now
     assert terminal(sb, eid, job_id)["output"] == "cold"
     assert health()["workers"]["initializing"] == 0
+
+
+def test_sdk_in_a_fresh_process_reads_the_env_that_podctl_prints(sb: Sandbox, capsys):
+    endpoint = create_endpoint(sb)
+    assert run(["sandbox", "env", "--data-dir", str(sb.data_dir)]) == 0
+    env = {"PATH": os.environ.get("PATH", "")}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("export "):
+            env.update(item.split("=", 1) for item in line[len("export ") :].split())
+    script = (
+        "import os, runpod\n"  # the SDK reads RUNPOD_ENDPOINT_BASE_URL at import (§2.8)
+        "runpod.api_key = os.environ['RUNPOD_API_KEY']\n"
+        f"print(runpod.Endpoint({endpoint['id']!r}).run_sync({{'from': 'env'}}, timeout=60))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "{'from': 'env'}\n"
