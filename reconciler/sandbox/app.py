@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities
+from reconciler.sandbox.rest import api as rest
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -55,6 +56,10 @@ class SandboxApp:
         self.info = info
         self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
         self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
+        # RunPod's REST v2 (`/v2/...`) over the same store and faults: reconciler/sandbox/rest
+        self.rest = rest.RestApi(
+            store, faults, api_key, on_change=self._changed, drop=_drop_connection
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -69,6 +74,9 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
+        if rest.handles(path):  # auth, body and faults of its own (runpod-rest-v2.md 1, 3, 4)
+            await self.rest(scope, receive, send)
+            return
         body = await _read_body(receive)
         if path == "/_sandbox/health":
             await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
@@ -83,6 +91,9 @@ class SandboxApp:
             await self._graphql(scope, method, body, send)
         else:
             await self._admin(path, method, body, send)
+
+    async def _changed(self) -> None:
+        await self.on_change()
 
     def _authorized(self, scope: Scope) -> bool:
         given = ""

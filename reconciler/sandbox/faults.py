@@ -5,7 +5,7 @@ app at once).
 `POST /_sandbox/faults` (same Bearer key as the API) merges a JSON object; every key optional:
 
     {"seed": 7,                        # restart the dice
-     "latency_ms": 250,                # delay every /graphql request
+     "latency_ms": 250,                # delay every API request (/graphql and /v2/...)
      "errors": {"probability": 0.3,    # each request fails with this probability ("rate" too)
                 "kinds": ["429", "500", "502", "reset", "garbage", "wrong-types"],
                 "count": 3,            # or: fail exactly the next 3 requests (probability 1)
@@ -28,7 +28,11 @@ reset (the connection drops), garbage (HTTP 200 whose body is not JSON) are answ
 of running the request: nothing was applied. wrong-types runs the request (a mutation is
 applied) and answers HTTP 200 with values of the wrong type inside `data`: a client must treat
 it like a lost response. Lost responses hit only mutations that succeeded. `operations` take
-GraphQL field names or the aliases create, stop, terminate, resume, edit.
+GraphQL field names, REST v2 operations (`rest:createPod`, `rest:updatePod`, `rest:deletePod`,
+`rest:startPod`, `rest:stopPod`, `rest:restartPod`, `rest:terminatePod`) or the aliases create,
+stop, terminate, resume, edit, restart (each covering both APIs). Every fault applies to REST
+v2 requests as to GraphQL ones, answered in REST's shapes (problem+json, 429 with Retry-After
+and RateLimit headers).
 
 `GET` shows the faults in force, `DELETE` clears them; `podctl sandbox fault ...` wraps it all.
 """
@@ -45,12 +49,26 @@ from typing import Any
 ERROR_KINDS = ("429", "500", "502", "reset", "garbage", "wrong-types")
 CLOUDS = ("SECURE", "COMMUNITY")
 ANY = "*"
+# REST v2 operations are named `rest:<operation>` (reconciler/sandbox/rest/api.py); the
+# aliases cover both APIs
+REST_OPERATIONS = (
+    "rest:createPod",
+    "rest:updatePod",
+    "rest:deletePod",
+    "rest:startPod",
+    "rest:stopPod",
+    "rest:restartPod",
+    "rest:terminatePod",
+)
 OPERATION_ALIASES: dict[str, frozenset[str]] = {
-    "create": frozenset({"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod"}),
-    "stop": frozenset({"podStop"}),
-    "terminate": frozenset({"podTerminate"}),
-    "resume": frozenset({"podResume", "podBidResume"}),
-    "edit": frozenset({"podEditJob"}),
+    "create": frozenset(
+        {"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod", "rest:createPod"}
+    ),
+    "stop": frozenset({"podStop", "rest:stopPod"}),
+    "terminate": frozenset({"podTerminate", "rest:deletePod", "rest:terminatePod"}),
+    "resume": frozenset({"podResume", "podBidResume", "rest:startPod"}),
+    "edit": frozenset({"podEditJob", "rest:updatePod"}),
+    "restart": frozenset({"rest:restartPod"}),
 }
 MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values())
 
