@@ -307,7 +307,8 @@ class RestApi:
 
     def create_pod(self, request: dict[str, Any]) -> Reply:
         """5.5: one GPU type (or one CPU flavour), no fallback; 400 when it cannot be placed."""
-        gpu, cpu = request.get("gpu"), request.get("cpu")
+        gpu: Any = request.get("gpu")
+        cpu: Any = request.get("cpu")
         if (gpu is None) == (cpu is None):
             raise Problem(400, "exactly one of gpu or cpu must be set")
         mounts = request.get("mounts") or {}
@@ -435,23 +436,23 @@ class RestApi:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         gone = asyncio.ensure_future(_disconnected(receive))
         started = time.monotonic()
-        sent: tuple[float, int] | None = params.after
-        first = True
+        sent: int | None = None
         try:
             while not gone.done() and time.monotonic() - started < LOG_STREAM_MAX_S:
                 current = self.store.get(pod.id)
                 if current is None:
                     break  # terminated: nothing more will come
-                events = _numbered(views.log_events(current, time.time()), params.source)
-                if first:
-                    events = _first(events, params)
-                    first = False
-                elif sent is not None:
-                    events = [e for e in events if (e[0], e[1]) > sent]
-                chunk = b"".join(_event(*e) for e in events)
-                if events:
-                    sent = (events[-1][0], events[-1][1])
-                if chunk:
+                lines = views.observe_log(self.store.data_dir, current, time.time())
+                if params.source is not None:
+                    lines = [e for e in lines if e[2] == params.source]
+                if sent is None:  # the backfill, then only what is new
+                    out = _first(lines, params)
+                    sent = lines[-1][0] if lines else (params.after or 0)
+                else:
+                    out = [e for e in lines if e[0] > sent]
+                if out:
+                    sent = max(sent, out[-1][0])
+                    chunk = b"".join(_event(*e) for e in out)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await asyncio.wait({gone}, timeout=LOG_POLL_S)
         finally:
@@ -628,7 +629,7 @@ class _LogParams:
     source: str | None
     tail: int
     since: float | None
-    after: tuple[float, int] | None
+    after: int | None
 
 
 def _log_params(query: dict[str, list[str]], scope: Scope) -> _LogParams:
@@ -665,39 +666,21 @@ def _parse_time(text: str) -> float | None:
         return None
 
 
-def _parse_event_id(text: str) -> tuple[float, int] | None:
-    stamp, _, seq = text.strip().partition("/")
-    ts = _parse_time(stamp)
-    if ts is None or not seq.isdigit():
-        return None
-    return (ts, int(seq))
+def _parse_event_id(text: str) -> int | None:
+    """The seq of an id `<ts>/<seq>` (5.9)."""
+    _stamp, _, seq = text.strip().partition("/")
+    return int(seq) if seq.isdigit() else None
 
 
-Numbered = tuple[float, int, str, str]  # (ts to the second, seq in that second, source, line)
-
-
-def _numbered(events: list[tuple[float, str, str]], source: str | None) -> list[Numbered]:
-    """Ids `<ts>/<seq>` (5.9): the second, then a counter within it."""
-    out: list[Numbered] = []
-    seen: dict[int, int] = {}
-    for ts, src, line in events:
-        second = int(ts)
-        seq = seen.get(second, 0) + 1
-        seen[second] = seq
-        if source is None or src == source:
-            out.append((float(second), seq, src, line))
-    return out
-
-
-def _first(events: list[Numbered], params: _LogParams) -> list[Numbered]:
+def _first(lines: list[views.LogLine], params: _LogParams) -> list[views.LogLine]:
     if params.after is not None:  # exclusive: resumes after that event
-        return [e for e in events if (e[0], e[1]) > params.after]
+        return [e for e in lines if e[0] > params.after]
     if params.since is not None:
-        return [e for e in events if e[0] >= int(params.since)]
-    return events[-params.tail :] if params.tail else []
+        return [e for e in lines if e[1] >= params.since]
+    return lines[-params.tail :] if params.tail else []
 
 
-def _event(ts: float, seq: int, source: str, line: str) -> bytes:
+def _event(seq: int, ts: float, source: str, line: str) -> bytes:
     stamp = views.iso(ts)
     data = json.dumps({"ts": stamp, "source": source, "line": line}, separators=(",", ":"))
     return f"id: {stamp}/{seq:012d}\ndata: {data}\n\n".encode()

@@ -1,6 +1,6 @@
 """Derive the kept request schemas (`schema.json`) from RunPod's REST v2 OpenAPI file.
 
-    python -m reconciler.sandbox.rest.derive [schemas/runpod-rest-v2.openapi.json]
+    python -m reconciler.sandbox.rest.derive [reconciler/schemas/runpod-rest-v2.openapi.json]
 
 Each kept request body is RunPod's schema with `$ref` and `allOf` resolved, cut down to the
 properties the sandbox serves (`KEPT`); every object is closed (`additionalProperties:
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OPENAPI = Path(__file__).resolve().parents[3] / "schemas" / "runpod-rest-v2.openapi.json"
+OPENAPI = Path(__file__).resolve().parents[2] / "schemas" / "runpod-rest-v2.openapi.json"
 OUT = Path(__file__).with_name("schema.json")
 
 # operation -> (request schema in the OpenAPI, kept properties; "a.b" keeps b inside a)

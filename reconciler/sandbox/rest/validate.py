@@ -38,9 +38,12 @@ def _message(error: ValidationError) -> str:
     """One line per violation, as RunPod's validator words it:
     `$: additional properties 'X' not allowed`, `$: missing property 'X'`,
     `$.action: value must be one of 'start', ...` (runpod-rest-v2.md 4.2)."""
-    where, kind, rule, value = _where(error), error.validator, error.validator_value, error.instance
+    where, kind = _where(error), error.validator
+    rule: Any = error.validator_value
+    value: Any = error.instance
+    schema: Any = error.schema
     if kind == "additionalProperties" and isinstance(value, dict):
-        extra = [k for k in value if k not in (error.schema.get("properties") or {})]
+        extra = [k for k in value if k not in (schema.get("properties") or {})]
         return f"{where}: additional properties {_quoted(extra)} not allowed"
     if kind == "required" and isinstance(value, dict):
         missing = [k for k in rule if k not in value]

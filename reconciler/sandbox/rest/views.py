@@ -32,6 +32,8 @@ ACTIONS = {
     "TERMINATED": [],
 }
 SIDECAR = "rest.json"  # what a REST create asked for that the GraphQL pod record has no field for
+LOG = "rest-log.jsonl"  # the log lines the sandbox wrote for a pod, numbered once
+LOG_MAX_LINES = 5000  # runpod-rest-v2.md 5.9: `tail` goes up to 5000
 
 
 def iso(ts: float | None) -> str | None:
@@ -229,3 +231,31 @@ def log_events(pod: Pod, now: float) -> list[tuple[float, str, str]]:
             (max(stopped, pod.last_started_at or 0.0), "system", "sandbox: stop container")
         )
     return sorted(events, key=lambda e: e[0])
+
+
+LogLine = tuple[int, float, str, str]  # (seq, ts, source, line)
+
+
+def observe_log(data_dir: Path, pod: Pod, now: float) -> list[LogLine]:
+    """The pod's log so far: lines for state changes not yet written are appended, numbered
+    after the last, so an event id never changes (`Last-Event-ID` resumes after it)."""
+    path = layout.pod_dir(data_dir, pod.id) / LOG
+    lines: list[LogLine] = []
+    try:
+        for raw in path.read_text().splitlines():
+            seq, ts, source, line = json.loads(raw)
+            lines.append((int(seq), float(ts), str(source), str(line)))
+    except (OSError, ValueError, TypeError):
+        lines = []
+    known = {(ts, source, line) for _, ts, source, line in lines}
+    new = [e for e in log_events(pod, now) if e not in known]
+    if new:
+        seq = lines[-1][0] if lines else 0
+        for ts, source, line in new:
+            seq += 1
+            lines.append((seq, ts, source, line))
+        lines = lines[-LOG_MAX_LINES:]
+        if path.parent.is_dir():  # a terminated pod's folder is gone: write nothing
+            text = "".join(json.dumps(list(e)) + "\n" for e in lines)
+            layout.atomic_write(path, text.encode())
+    return lines
