@@ -181,7 +181,7 @@ def fault_seed(seed: int, data_dir: Path | None) -> int:
 @click.argument("ms", type=float)
 @_data_dir_option
 def fault_latency(ms: float, data_dir: Path | None) -> int:
-    """Delay every API request by MS milliseconds."""
+    """Delay every API request (GraphQL and REST v2) by MS milliseconds."""
     return _post(data_dir, {"latency_ms": ms})
 
 
@@ -220,6 +220,8 @@ def fault_errors(
     """Fail API requests: 429, 500, 502, reset, garbage.
 
     Each request fails with --probability (under the seed), or the next --count fail.
+    GraphQL and REST v2 (/v2/...) requests alike; REST answers in its own shapes
+    (problem+json; a 429 with Retry-After and RateLimit headers).
     """
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
@@ -296,8 +298,25 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
     "--on",
     "operations",
     multiple=True,
-    type=click.Choice(["create", "stop", "terminate", "resume", "edit"]),
-    help="Only these mutations (repeatable; default: any).",
+    type=click.Choice(
+        [
+            "create",
+            "stop",
+            "terminate",
+            "resume",
+            "edit",
+            "restart",
+            "rest:createPod",
+            "rest:updatePod",
+            "rest:deletePod",
+            "rest:startPod",
+            "rest:stopPod",
+            "rest:restartPod",
+            "rest:terminatePod",
+        ]
+    ),
+    help="Only these mutations (repeatable; default: any). create, stop, terminate, resume, "
+    "edit and restart cover GraphQL and REST v2; rest:<operation> names one REST v2 call.",
 )
 @click.option(
     "--probability",
@@ -320,7 +339,8 @@ def fault_lose_response(
     """Apply mutations, then drop the connection.
 
     The next COUNT mutations that succeed (of the --on kinds) are applied, and then their
-    answer is lost: the connection is reset instead.
+    answer is lost: the connection is reset instead. REST v2 calls count too (a create,
+    PATCH, DELETE or pod action under /v2).
     """
     lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
     if operations:

@@ -241,6 +241,7 @@ class SandboxApp:
                 "queries": self.requests["queries"],
                 "mutations": self.requests["mutations"],
                 "by_field": dict(sorted(self.fields.items())),
+                "rest": self.rest.requests,  # REST v2 requests authenticated
             },
         }
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.cli import run
 from reconciler.sandbox.rest import derive, validate
 from tests.sandbox.conftest import Sandbox
 
@@ -340,3 +341,16 @@ def test_official_sdk_pod_calls_are_graphql_only(sb: Sandbox) -> None:
     pod_id = create(sb)["id"]
     data = sb.gql("query { myself { pods { id desiredStatus } } }")
     assert data["myself"]["pods"] == [{"id": pod_id, "desiredStatus": "RUNNING"}]
+
+
+def test_fault_cli_targets_a_rest_operation(
+    sb: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opt = ["--data-dir", str(sb.data_dir)]
+    assert run(["sandbox", "fault", "lose-response", "--on", "rest:updatePod", *opt]) == 0
+    assert '"rest:updatePod"' in capsys.readouterr().out
+    pod_id = create(sb)["id"]  # a create is not targeted: answered
+    with pytest.raises(httpx.TransportError):
+        rest(sb, "PATCH", f"/v2/pods/{pod_id}", {"name": "renamed"})
+    assert rest(sb, "GET", f"/v2/pods/{pod_id}").json()["name"] == "renamed"  # applied
+    sb.gql("mutation($i: PodStopInput!) { podStop(input: $i) { id } }", {"i": {"podId": pod_id}})
