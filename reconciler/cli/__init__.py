@@ -480,7 +480,7 @@ def logs(
     settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
 ) -> int:
     """Show (or follow) a job's log: from its pod, else the copy saved at the last apply."""
-    from reconciler.cli.common import connection, echo_err, paths_or_default
+    from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
     from reconciler.workflow.logs import job_logs
 
     job_logs(
@@ -489,7 +489,7 @@ def logs(
         job,
         follow=follow,
         tail=tail,
-        on_line=click.echo,
+        on_line=say_log_line,
         on_note=echo_err,
     )
     return 0
@@ -561,13 +561,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except SpecError as exc:
-        click.echo(str(exc), err=True)
         from reconciler import render
+        from reconciler.render.escape import shown
 
+        click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from reconciler.render.escape import shown
+
+        click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
     except BrokenPipeError:
         # stdout closed early (`podctl plan | head`): not an error worth a message
@@ -576,8 +579,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
+        from reconciler.render.escape import shown
+
         click.echo(
-            f"Internal error: {type(exc).__name__}: {exc}\n"
+            f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"
             "This is a bug in podctl. Run again with PODCTL_DEBUG=1 for the traceback "
             "and report it.",
             err=True,

@@ -195,6 +195,16 @@ def test_auth(sb: Sandbox) -> None:
     assert ok.headers["ratelimit-policy"].startswith('"minute";q=')
 
 
+def test_body_over_the_cap_is_413_and_a_strangers_is_never_read(sb: Sandbox) -> None:
+    big = b"{" + b" " * (1 << 20) + b"}"
+    headers = {**_h(sb), "content-type": "application/json"}
+    resp = httpx.post(sb.url + "/v2/pods", content=big, headers=headers, timeout=10)
+    assert resp.status_code == 413 and resp.json()["status"] == 413
+    stranger = httpx.post(sb.url + "/v2/pods", content=big, timeout=10)
+    assert stranger.status_code == 401
+    assert rest(sb, "GET", "/v2/pods").json() == {"pods": []}
+
+
 def test_routes_404_and_405(sb: Sandbox) -> None:
     resp = rest(sb, "GET", "/v2/networkvolumes")
     assert resp.status_code == 404 and resp.json()["detail"] == "resource not found"

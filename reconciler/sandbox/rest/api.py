@@ -27,7 +27,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-MAX_BODY_BYTES = 1 << 20
 PROBLEM = b"application/problem+json"
 TITLES = {
     400: "Bad Request",
@@ -138,12 +137,16 @@ class RestApi:
         *,
         on_change: Callable[[], Awaitable[None]],
         drop: Callable[[Send], Awaitable[None]],
+        read_body: Callable[[Scope, Receive], Awaitable[bytes | None]],
+        max_body: int,
     ) -> None:
         self.store = store
         self.faults = faults
         self.api_key = api_key
         self.on_change = on_change
-        self.drop = drop
+        self.drop = drop  # the app's: reset the connection without answering
+        self.read_body = read_body  # the app's: None when over `max_body`
+        self.max_body = max_body
         self.windows = _Windows()
         self.requests = 0
 
@@ -164,9 +167,9 @@ class RestApi:
                 await _problem(send, Problem(401, "invalid bearer token"))
                 return
         limits = self.windows.headers(now)
-        body = await _read_body(scope, receive)  # after auth: a stranger's body is never read
+        body = await self.read_body(scope, receive)  # after auth: a stranger's is never read
         if body is None:
-            await _problem(send, Problem(413, f"request body larger than {MAX_BODY_BYTES} bytes"))
+            await _problem(send, Problem(413, f"request body larger than {self.max_body} bytes"))
             return
         self.requests += 1
         faults = self.faults
@@ -691,26 +694,6 @@ async def _disconnected(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
-
-
-async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
-    """The body, or None when it is (or says it is) over MAX_BODY_BYTES."""
-    for name, value in scope.get("headers", []):
-        if name == b"content-length" and value.strip().isdigit() and int(value) > MAX_BODY_BYTES:
-            return None
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            break
-    return b"".join(chunks)
 
 
 async def _raw(
