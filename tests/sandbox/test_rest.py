@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.cli import run
 from reconciler.sandbox.rest import derive, validate
+from reconciler.sandbox.state import Store
 from tests.sandbox.conftest import Sandbox
 
 NO_CAPACITY = (
@@ -364,3 +365,69 @@ def test_fault_cli_targets_a_rest_operation(
         rest(sb, "PATCH", f"/v2/pods/{pod_id}", {"name": "renamed"})
     assert rest(sb, "GET", f"/v2/pods/{pod_id}").json()["name"] == "renamed"  # applied
     sb.gql("mutation($i: PodStopInput!) { podStop(input: $i) { id } }", {"i": {"podId": pod_id}})
+
+
+def test_no_direct_ssh_without_22_tcp(sb: Sandbox) -> None:
+    pod_id = create(sb, ports=["8888/http"])["id"]
+    got = rest(sb, "GET", f"/v2/pods/{pod_id}").json()
+    assert got["status"] == "RUNNING" and got["ssh"]["direct"] is None
+    assert got["runtime"]["ports"][0]["type"] == "http"
+
+
+def test_start_with_the_gpu_taken_is_400(sb: Sandbox) -> None:
+    pod_id = create(sb)["id"]
+    rest(sb, "POST", f"/v2/pods/{pod_id}/action", {"action": "stop"})
+    sb.faults({"gpu_taken": [pod_id]})
+    resp = rest(sb, "POST", f"/v2/pods/{pod_id}/action", {"action": "start"})
+    assert resp.status_code == 400
+    assert resp.json()["detail"] == (
+        "There are not enough free GPUs on the host machine to start this pod."
+    )
+    assert rest(sb, "GET", f"/v2/pods/{pod_id}").json()["status"] == "EXITED"
+
+
+@pytest.mark.parametrize("kind", ["502", "garbage", "wrong-types"])
+def test_bad_answers_on_rest(sb: Sandbox, kind: str) -> None:
+    pod_id = create(sb)["id"]
+    sb.faults({"errors": {"kinds": [kind], "count": 1}})
+    resp = rest(sb, "GET", f"/v2/pods/{pod_id}")
+    if kind == "502":
+        assert resp.status_code == 502 and resp.headers["content-type"] == "text/html"
+    elif kind == "garbage":
+        assert resp.status_code == 200
+        with pytest.raises(ValueError):
+            resp.json()
+    else:
+        assert (
+            resp.status_code == 200 and resp.json() != rest(sb, "GET", f"/v2/pods/{pod_id}").json()
+        )
+    assert rest(sb, "GET", f"/v2/pods/{pod_id}").json()["id"] == pod_id
+
+
+def _pod_key(sb: Sandbox, pod_id: str) -> str:
+    state = json.loads((sb.data_dir / "state.json").read_text())
+    key: str = next(p["api_key"] for p in state["pods"] if p["id"] == pod_id)
+    return key
+
+
+@pytest.mark.skipif(
+    not hasattr(Store, "pod_for_key"), reason="pod-scoped RUNPOD_API_KEY not in this Store"
+)
+def test_pod_scoped_key_reads_stops_terminates_its_own_pod_only(sb: Sandbox) -> None:
+    mine, other = create(sb)["id"], create(sb)["id"]
+    key = _h(sb, _pod_key(sb, mine))
+    assert rest(sb, "GET", f"/v2/pods/{mine}", headers=key).status_code == 200
+    for method, path, body in (
+        ("GET", f"/v2/pods/{other}", None),
+        ("GET", "/v2/pods", None),
+        ("PATCH", f"/v2/pods/{mine}", {"name": "x"}),
+        ("POST", f"/v2/pods/{mine}/action", {"action": "restart"}),
+        ("DELETE", f"/v2/pods/{other}", None),
+    ):
+        resp = rest(sb, method, path, body, headers=key)
+        assert resp.status_code == 403, (method, path)
+        assert resp.json() == {"title": "Forbidden", "status": 403, "detail": "access denied"}
+    stop = rest(sb, "POST", f"/v2/pods/{mine}/action", {"action": "stop"}, headers=key)
+    assert stop.status_code == 200
+    assert rest(sb, "DELETE", f"/v2/pods/{mine}", headers=key).status_code == 204
+    assert [p["id"] for p in rest(sb, "GET", "/v2/pods").json()["pods"]] == [other]
