@@ -11,7 +11,6 @@ import pytest
 
 from reconciler.cli import run
 from reconciler.sandbox.rest import derive, validate
-from reconciler.sandbox.state import Store
 from tests.sandbox.conftest import Sandbox
 
 NO_CAPACITY = (
@@ -410,9 +409,6 @@ def _pod_key(sb: Sandbox, pod_id: str) -> str:
     return key
 
 
-@pytest.mark.skipif(
-    not hasattr(Store, "pod_for_key"), reason="pod-scoped RUNPOD_API_KEY not in this Store"
-)
 def test_pod_scoped_key_reads_stops_terminates_its_own_pod_only(sb: Sandbox) -> None:
     mine, other = create(sb)["id"], create(sb)["id"]
     key = _h(sb, _pod_key(sb, mine))

@@ -232,10 +232,8 @@ class RestApi:
             await _json(send, reply.status, payload, limits)
 
     def _pod_for_key(self, key: str) -> str | None:
-        """The pod whose pod-scoped `RUNPOD_API_KEY` this is (14), if the store knows them."""
-        lookup = getattr(self.store, "pod_for_key", None)  # Store.pod_for_key, where present
-        found = lookup(key) if callable(lookup) else None
-        return found if isinstance(found, str) else None
+        """The pod whose pod-scoped `RUNPOD_API_KEY` this is (14), if any."""
+        return self.store.pod_for_key(key)
 
     # -- routing -----------------------------------------------------------------------------
 
