@@ -316,7 +316,6 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
             "terminate",
             "resume",
             "edit",
-            "restart",
             "rest:createPod",
             "rest:updatePod",
             "rest:deletePod",
@@ -326,8 +325,8 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
             "rest:terminatePod",
         ]
     ),
-    help="Only these mutations (repeatable; default: any). create, stop, terminate, resume, "
-    "edit and restart cover GraphQL and REST v2; rest:<operation> names one REST v2 call.",
+    help="Only these mutations (repeatable; default: any, REST v2 included). create, stop, "
+    "terminate, resume and edit name GraphQL mutations; rest:<operation> a REST v2 call.",
 )
 @click.option(
     "--probability",

@@ -29,8 +29,8 @@ of running the request: nothing was applied. wrong-types runs the request (a mut
 applied) and answers HTTP 200 with values of the wrong type inside `data`: a client must treat
 it like a lost response. Lost responses hit only mutations that succeeded. `operations` take
 GraphQL field names, REST v2 operations (`rest:createPod`, `rest:updatePod`, `rest:deletePod`,
-`rest:startPod`, `rest:stopPod`, `rest:restartPod`, `rest:terminatePod`) or the aliases create,
-stop, terminate, resume, edit, restart (each covering both APIs). Every fault applies to REST
+`rest:startPod`, `rest:stopPod`, `rest:restartPod`, `rest:terminatePod`; the default: all of
+them) or the GraphQL aliases create, stop, terminate, resume, edit. Every fault applies to REST
 v2 requests as to GraphQL ones, answered in REST's shapes (problem+json, 429 with Retry-After
 and RateLimit headers).
 
@@ -51,7 +51,7 @@ ERROR_KINDS = ("429", "500", "502", "reset", "garbage", "wrong-types")
 CLOUDS = ("SECURE", "COMMUNITY")
 ANY = "*"
 # REST v2 operations are named `rest:<operation>` (reconciler/sandbox/rest/api.py); the
-# aliases cover both APIs
+# aliases name GraphQL mutations only
 REST_OPERATIONS = (
     "rest:createPod",
     "rest:updatePod",
@@ -62,16 +62,13 @@ REST_OPERATIONS = (
     "rest:terminatePod",
 )
 OPERATION_ALIASES: dict[str, frozenset[str]] = {
-    "create": frozenset(
-        {"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod", "rest:createPod"}
-    ),
-    "stop": frozenset({"podStop", "rest:stopPod"}),
-    "terminate": frozenset({"podTerminate", "rest:deletePod", "rest:terminatePod"}),
-    "resume": frozenset({"podResume", "podBidResume", "rest:startPod"}),
-    "edit": frozenset({"podEditJob", "rest:updatePod"}),
-    "restart": frozenset({"rest:restartPod"}),
+    "create": frozenset({"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod"}),
+    "stop": frozenset({"podStop"}),
+    "terminate": frozenset({"podTerminate"}),
+    "resume": frozenset({"podResume", "podBidResume"}),
+    "edit": frozenset({"podEditJob"}),
 }
-MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values())
+MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values(), REST_OPERATIONS)
 
 Capacity = tuple[str, str]  # (GPU type or ANY, cloud or ANY)
 

@@ -241,9 +241,9 @@ def test_faults_apply_to_rest(sb: Sandbox) -> None:
     assert shown["injected"] == {"429": 1, "500": 1, "lost-response": 1, "reset": 1}
 
 
-def test_lose_response_alias_covers_both_apis(sb: Sandbox) -> None:
+def test_lose_response_by_default_hits_rest_too(sb: Sandbox) -> None:
     pod_id = create(sb)["id"]
-    sb.faults({"lose_responses": {"count": 1, "operations": ["stop"]}})
+    sb.faults({"lose_responses": 1})
     with pytest.raises(httpx.TransportError):
         rest(sb, "POST", f"/v2/pods/{pod_id}/action", {"action": "stop"})
     assert rest(sb, "GET", f"/v2/pods/{pod_id}").json()["status"] == "EXITED"
@@ -427,3 +427,15 @@ def test_pod_scoped_key_reads_stops_terminates_its_own_pod_only(sb: Sandbox) -> 
     assert stop.status_code == 200
     assert rest(sb, "DELETE", f"/v2/pods/{mine}", headers=key).status_code == 204
     assert [p["id"] for p in rest(sb, "GET", "/v2/pods").json()["pods"]] == [other]
+
+
+def test_a_planted_log_symlink_is_not_followed(sb: Sandbox, tmp_path) -> None:
+    pod_id = create(sb)["id"]
+    secret = tmp_path / "secret"
+    secret.write_text('[1, 0, "system", "leaked"]\n')
+    log = sb.data_dir / "pods" / pod_id / "rest-log.jsonl"
+    log.unlink(missing_ok=True)
+    log.symlink_to(secret)
+    lines = [e["data"]["line"] for e in _events(sb, f"/v2/pods/{pod_id}/logs", 2)]
+    assert "leaked" not in lines and lines[0].startswith("sandbox: pulling image")
+    assert secret.read_text() == '[1, 0, "system", "leaked"]\n'  # not written through

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from reconciler.sandbox import catalog
+from reconciler.sandbox import catalog, layout
 from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.rest import validate, views
 from reconciler.sandbox.state import NO_CAPACITY, BusinessError, Pod, Store, parse_ports
@@ -169,7 +169,8 @@ class RestApi:
         limits = self.windows.headers(now)
         body = await self.read_body(scope, receive)  # after auth: a stranger's is never read
         if body is None:
-            await _problem(send, Problem(413, f"request body larger than {self.max_body} bytes"))
+            too_big = Problem(413, f"request body larger than {self.max_body} bytes")
+            await _problem(send, too_big, limits)
             return
         self.requests += 1
         faults = self.faults
@@ -353,8 +354,9 @@ class RestApi:
             pod = self.store.create(inp, kind=kind)
         except BusinessError as exc:
             raise Problem(400, str(exc)) from None  # 4.2: no capacity is a 400, no code
-        path = views.sidecar_path(self.store.data_dir, pod.id)
-        path.write_text(json.dumps(sidecar))
+        layout.atomic_write(
+            views.sidecar_path(self.store.data_dir, pod.id), json.dumps(sidecar).encode()
+        )
         return Reply(201, views.pod_view(self.store, pod, fresh=True), "rest:createPod")
 
     def update_pod(self, pod: Pod, request: dict[str, Any]) -> Reply:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,9 +53,31 @@ def sidecar_path(data_dir: Path, pod_id: str) -> Path:
     return layout.pod_dir(data_dir, pod_id) / SIDECAR
 
 
+def _read_capped(path: Path, limit: int = 1 << 20) -> str:
+    """A file the sandbox wrote in a pod's folder: never through a symlink, at most `limit`
+    bytes (the pod's root can reach that folder)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise OSError(f"{path} is over {limit} bytes")
+    return data.decode("utf-8", "replace")
+
+
 def read_sidecar(data_dir: Path, pod_id: str) -> dict[str, Any]:
     try:
-        data = json.loads(sidecar_path(data_dir, pod_id).read_text())
+        data = json.loads(_read_capped(sidecar_path(data_dir, pod_id)))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -242,7 +266,7 @@ def observe_log(data_dir: Path, pod: Pod, now: float) -> list[LogLine]:
     path = layout.pod_dir(data_dir, pod.id) / LOG
     lines: list[LogLine] = []
     try:
-        for raw in path.read_text().splitlines():
+        for raw in _read_capped(path, 4 << 20).splitlines():
             seq, ts, source, line = json.loads(raw)
             lines.append((int(seq), float(ts), str(source), str(line)))
     except (OSError, ValueError, TypeError):
