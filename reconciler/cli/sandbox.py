@@ -295,6 +295,25 @@ def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | N
     return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
 
 
+@fault.command("refuse-create")
+@click.argument("status", type=click.Choice(["402", "403"]), required=False)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Only the next N creates.")
+@click.option("--lift", is_flag=True, help="Stop refusing creates.")
+@_data_dir_option
+def fault_refuse_create(
+    status: str | None, count: int | None, lift: bool, data_dir: Path | None
+) -> int:
+    """Refuse REST v2 creates: 402 (insufficient balance) or 403 (no access to the pool).
+
+    RunPod's create table (runpod-rest-v2.md 4.4): a 402 means stop, a 403 skip the candidate.
+    """
+    if lift:
+        return _post(data_dir, {"refuse_creates": None})
+    if status is None:
+        raise click.UsageError("Name a STATUS (402 or 403), or --lift.")
+    return _post(data_dir, {"refuse_creates": {"status": int(status), "count": count}})
+
+
 @fault.command("preempt")
 @click.argument("pod_id")
 @_data_dir_option

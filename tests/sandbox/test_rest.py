@@ -439,3 +439,27 @@ def test_a_planted_log_symlink_is_not_followed(sb: Sandbox, tmp_path) -> None:
     lines = [e["data"]["line"] for e in _events(sb, f"/v2/pods/{pod_id}/logs", 2)]
     assert "leaked" not in lines and lines[0].startswith("sandbox: pulling image")
     assert secret.read_text() == '[1, 0, "system", "leaked"]\n'  # not written through
+
+
+def test_refused_creates_402_and_403(sb: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    opt = ["--data-dir", str(sb.data_dir)]
+    assert run(["sandbox", "fault", "refuse-create", "402", "--count", "1", *opt]) == 0
+    body = {"name": "r", "image": "i", "gpu": {"id": GPU}}
+    resp = rest(sb, "POST", "/v2/pods", body)
+    assert resp.status_code == 402
+    assert resp.json() == {
+        "title": "Payment Required",
+        "status": 402,
+        "detail": "Insufficient balance.",
+    }
+    assert rest(sb, "GET", "/v2/pods").json() == {"pods": []}
+    create(sb)  # the count is used up
+    sb.faults({"refuse_creates": {"status": 403}})
+    for _ in range(2):
+        denied = rest(sb, "POST", "/v2/pods", body)
+        assert denied.json() == {"title": "Forbidden", "status": 403, "detail": "access denied"}
+    assert run(["sandbox", "fault", "refuse-create", "--lift", *opt]) == 0
+    create(sb)
+    assert sb.faults({})["injected"] == {"402": 1, "403": 2}
+    assert run(["sandbox", "fault", "refuse-create", *opt]) == 2
+    assert "Name a STATUS" in capsys.readouterr().err

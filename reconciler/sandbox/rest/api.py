@@ -34,6 +34,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    402: "Payment Required",
     409: "Conflict",
     413: "Content Too Large",
     422: "Unprocessable Entity",
@@ -309,6 +310,11 @@ class RestApi:
 
     def create_pod(self, request: dict[str, Any]) -> Reply:
         """5.5: one GPU type (or one CPU flavour), no fallback; 400 when it cannot be placed."""
+        refused = self.faults.take_refusal()  # 4.4: 402 insufficient balance, 403 no access
+        if refused == 402:
+            raise Problem(402, "Insufficient balance.")
+        if refused == 403:
+            raise Problem(403, DENIED)
         gpu: Any = request.get("gpu")
         cpu: Any = request.get("cpu")
         if (gpu is None) == (cpu is None):
