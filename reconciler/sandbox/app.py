@@ -1,4 +1,4 @@
-"""The ASGI app: auth, faults, `POST /graphql`, and the `/_sandbox/*` admin endpoints."""
+"""The ASGI app: auth, faults, `POST /graphql`, `/_sandbox/*` admin; `/v2/...` goes to `rest`."""
 
 from __future__ import annotations
 
