@@ -1,4 +1,4 @@
-"""The ASGI app: auth, faults, `POST /graphql`, and the `/_sandbox/*` admin endpoints."""
+"""The ASGI app: auth, faults, `POST /graphql`, `/_sandbox/*` admin; `/v2/...` goes to `rest`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities, finite
+from reconciler.sandbox.rest import api as rest
 from reconciler.sandbox.serverless import routes as serverless
 from reconciler.sandbox.serverless.engine import Engine
 from reconciler.sandbox.state import BusinessError, Store
@@ -62,8 +63,20 @@ class SandboxApp:
         self.info = info
         self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
         self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
+        # RunPod Serverless: /v2/serverless (through REST v2), data plane /serverless/v2/...
         engine = Engine(store.data_dir, faults, lambda: store.start_delay)
         self.serverless = serverless.ServerlessRoutes(engine, faults, api_key)
+        # RunPod's REST v2 (`/v2/...`) over the same store and faults: reconciler/sandbox/rest
+        self.rest = rest.RestApi(
+            store,
+            faults,
+            api_key,
+            on_change=self._changed,
+            drop=_drop_connection,
+            read_body=_read_body,
+            max_body=MAX_BODY_BYTES,
+            extra=self.serverless.control,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -78,8 +91,11 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
-        if serverless.matches(path):  # its own auth and body limits (RunPod Serverless)
+        if serverless.matches(path):  # the data plane: auth and payload limits of its own
             await self.serverless(scope, receive, send)
+            return
+        if rest.handles(path):  # auth, body and faults of its own (runpod-rest-v2.md 1, 3, 4)
+            await self.rest(scope, receive, send)
             return
         # the key and the size come from the headers: a stranger's body is never read
         if path not in ROUTES:
@@ -103,6 +119,9 @@ class SandboxApp:
             await self._graphql(scope, method, body, send, pod_scope)
         else:
             await self._admin(path, method, body, send)
+
+    async def _changed(self) -> None:
+        await self.on_change()
 
     def _authorized(self, scope: Scope) -> bool:
         given = ""
@@ -192,6 +211,7 @@ class SandboxApp:
             self.faults.clear()
             self.requests.clear()
             self.fields.clear()
+            self.rest.requests = 0
             await self.on_change()
             await _json(send, 200, self.status())
         elif method == "GET":

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from reconciler.cli import run
 from reconciler.sandbox import control
+from reconciler.sandbox.rest.api import Problem
 from reconciler.sandbox.serverless import endpoints, engine
-from reconciler.sandbox.serverless.problem import Problem
 from tests.sandbox.conftest import Sandbox
 
 GPU_ENDPOINT: dict[str, Any] = {

@@ -14,7 +14,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from reconciler.sandbox.serverless.problem import Problem, invalid
+from reconciler.sandbox.rest.api import Problem
 
 # §1.6: pool ids and the cards of the sandbox catalog in each
 POOLS: dict[str, tuple[str, ...]] = {
@@ -52,6 +52,11 @@ _CUDA = re.compile(r"^\d+\.\d+$")
 _EXCLUDED = re.compile(r"^\s*[^-\s]")
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 IDLE_REQUEST_COUNT = "idleTimeout does not apply to queue-based endpoints scaling on requestCount"
+
+
+def invalid(errors: list[str]) -> Problem:
+    """422 with the validator's messages, sorted (rest-v2 §4.2: "Request validation failed.")."""
+    return Problem(422, "Request validation failed.", sorted(set(errors)))
 
 
 def new_id() -> str:

@@ -1,6 +1,7 @@
-"""The serverless HTTP routes: control plane `/v2/serverless...` (REST v2 host) and the data
-plane `/serverless/v2/{endpoint_id}/...` (RunPod's `https://api.runpod.ai/v2`, §2), plus the
-admin view `GET /_sandbox/serverless`.
+"""The serverless HTTP routes: control plane `/v2/serverless...` (a route of the REST v2
+transport, `reconciler.sandbox.rest.api`, so it shares its auth, errors, RateLimit headers and
+faults) and the data plane `/serverless/v2/{endpoint_id}/...` (RunPod's
+`https://api.runpod.ai/v2`, §2), plus the admin view `GET /_sandbox/serverless`.
 
 The data plane is a path prefix of the same server, so `RUNPOD_ENDPOINT_BASE_URL` (read by
 runpod-python, §2.8) is `http://127.0.0.1:PORT/serverless/v2`. Like RunPod it has no job
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox.faults import Faults
+from reconciler.sandbox.rest.api import Problem, Reply
 from reconciler.sandbox.serverless import endpoints
 from reconciler.sandbox.serverless.engine import Engine
 from reconciler.sandbox.serverless.jobs import (
@@ -31,7 +33,6 @@ from reconciler.sandbox.serverless.jobs import (
     Job,
     new_id,
 )
-from reconciler.sandbox.serverless.problem import Problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,8 +42,8 @@ Send = Callable[[Message], Awaitable[None]]
 CONTROL = "/v2/serverless"
 DATA = "/serverless/v2"
 ADMIN = "/_sandbox/serverless"
-PREFIXES = (CONTROL, DATA, ADMIN)
-CONTROL_BODY_LIMIT = 1024 * 1024
+PREFIXES = (DATA, ADMIN)  # CONTROL comes through the REST v2 transport (`control`)
+NOT_FOUND = "endpoint not found"
 # §2.1 payload limits; the status for a larger body is not documented: 400, the data plane's
 # "bad request" of the same section [INF]
 PAYLOAD_LIMIT = {"run": 10 * 1000 * 1000, "runsync": 20 * 1000 * 1000}
@@ -90,11 +91,9 @@ class ServerlessRoutes:
         path = scope["path"].rstrip("/") or "/"
         if path == ADMIN or path.startswith(ADMIN + "/"):
             if not self._authorized(scope, bare=False):
-                await _json(send, 401, {"errors": [{"message": "Unauthorized"}]})
+                await _send(send, 401, {"errors": [{"message": "Unauthorized"}]})
                 return
-            await _json(send, 200, self.engine.status())
-        elif path == CONTROL or path.startswith(CONTROL + "/"):
-            await self._control(scope, receive, send, path)
+            await _send(send, 200, self.engine.status())
         else:
             await self._data(scope, receive, send, path)
 
@@ -111,59 +110,50 @@ class ServerlessRoutes:
 
     # -- control plane (§1) --------------------------------------------------------------------
 
-    async def _control(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        try:
-            status, payload = await self._control_answer(scope, receive, path)
-        except Problem as problem:
-            headers = [(b"allow", problem.allow.encode())] if problem.allow else []
-            await _json(send, problem.status, problem.body(), headers, b"application/problem+json")
-            return
-        if status == 204:
-            await _raw(send, 204, b"", b"application/json")
-        else:
-            await _json(send, status, payload)
-
-    async def _control_answer(self, scope: Scope, receive: Receive, path: str) -> tuple[int, Any]:
-        if not self._authorized(scope, bare=False):
-            raise Problem(401, "missing bearer token")
-        method = scope["method"]
+    def control(
+        self, method: str, path: str, body: bytes, scope: Scope, pod_scope: str | None
+    ) -> Reply | None:
+        """The `/v2/serverless` routes, served through the REST v2 transport (its auth, body
+        cap, RateLimit headers and faults); None for any other path."""
+        if not (path == CONTROL or path.startswith(CONTROL + "/")):
+            return None
+        self.engine.ensure_started()
+        if pod_scope is not None:  # a pod's own key reaches only its pod (rest-v2 §14)
+            raise Problem(403, "access denied")
         parts = path[len(CONTROL) :].strip("/").split("/") if path != CONTROL else []
         engine = self.engine
         base = _data_base(scope)
         if not parts:
+            _allow(method, "GET", "POST")
             if method == "GET":
                 views = [endpoints.view(e, base) for e in engine.endpoints.values()]
-                return 200, {"endpoints": views}
-            if method == "POST":
-                created = endpoints.create(await _json_body(receive))
-                engine.put_endpoint(created)
-                return 201, endpoints.view(created, base)
-            raise _not_allowed("GET, POST")
+                return Reply(200, {"endpoints": views})
+            created = endpoints.create(_json(body))
+            engine.put_endpoint(created)
+            return Reply(201, endpoints.view(created, base), "rest:createEndpoint")
         endpoint_id = parts[0]
         endpoint = engine.endpoints.get(endpoint_id)
         if len(parts) == 2 and parts[1] in ("workers", "releases"):
-            if method != "GET":
-                raise _not_allowed("GET")
+            _allow(method, "GET")
             if endpoint is None:
-                raise Problem(404, "endpoint not found")
+                raise Problem(404, NOT_FOUND)
             if parts[1] == "workers":
-                return 200, engine.endpoint_workers(endpoint_id)
+                return Reply(200, engine.endpoint_workers(endpoint_id))
             versions = [w["version"] for w in engine.endpoint_workers(endpoint_id)["workers"]]
-            return 200, endpoints.releases(endpoint, versions)
+            return Reply(200, endpoints.releases(endpoint, versions))
         if len(parts) != 1:
             raise Problem(404, "resource not found")
-        if method not in ("GET", "PATCH", "DELETE"):
-            raise _not_allowed("GET, PATCH, DELETE")
+        _allow(method, "GET", "PATCH", "DELETE")
         if endpoint is None:
-            raise Problem(404, "endpoint not found")
+            raise Problem(404, NOT_FOUND)
         if method == "GET":
-            return 200, endpoints.view(endpoint, base)
+            return Reply(200, endpoints.view(endpoint, base))
         if method == "PATCH":
-            updated = endpoints.update(endpoint, await _json_body(receive))
+            updated = endpoints.update(endpoint, _json(body))
             engine.put_endpoint(updated)
-            return 200, endpoints.view(updated, base)
+            return Reply(200, endpoints.view(updated, base), "rest:updateEndpoint")
         engine.delete_endpoint(endpoint_id)
-        return 204, None
+        return Reply(204, None, "rest:deleteEndpoint")
 
     # -- data plane (§2) -----------------------------------------------------------------------
 
@@ -171,7 +161,7 @@ class ServerlessRoutes:
         parts = path[len(DATA) :].strip("/").split("/")
         method = scope["method"]
         if not self._authorized(scope, bare=True):
-            await _json(send, 401, {"error": "Unauthorized"})  # body shape unverified (§6)
+            await _send(send, 401, {"error": "Unauthorized"})  # body shape unverified (§6)
             return
         endpoint_id = parts[0] if parts and parts[0] else ""
         route = parts[1] if len(parts) > 1 else ""
@@ -179,42 +169,42 @@ class ServerlessRoutes:
         known = route in METHODS and (len(parts) == 3) == (route in JOB_ROUTES)
         endpoint = self.engine.endpoints.get(endpoint_id)
         if not known or endpoint is None or endpoint.get("type") != "QUEUE":
-            await _json(send, 404, {"error": f"no route {method} {path}"})  # §2.1: 404
+            await _send(send, 404, {"error": f"no route {method} {path}"})  # §2.1: 404
             return
         if method != METHODS[route]:
-            await _json(send, 405, {"error": f"use {METHODS[route]} for /{route}"})
+            await _send(send, 405, {"error": f"use {METHODS[route]} for /{route}"})
             return
         if self.faults.serverless.take_error(route) or self._over_rate(endpoint_id, route):
             if route in self.faults.serverless.errors:
                 self.faults.injected["serverless-429"] += 1
-            await _json(send, 429, {"error": "Too Many Requests"})  # §2.1
+            await _send(send, 429, {"error": "Too Many Requests"})  # §2.1
             return
         engine = self.engine
         if route in ("run", "runsync"):
             await self._submit(scope, receive, send, endpoint_id, route)
             return
         if route == "health":
-            await _json(send, 200, engine.health(endpoint_id))
+            await _send(send, 200, engine.health(endpoint_id))
             return
         if route == "purge-queue":
-            await _json(send, 200, {"removed": engine.purge(endpoint_id), "status": "completed"})
+            await _send(send, 200, {"removed": engine.purge(endpoint_id), "status": "completed"})
             return
         job = engine.job(endpoint_id, job_id or "")
         if job is None:  # unknown, or gone at TTL or after its retention (§2.1, §2.5)
-            await _json(send, 404, {"error": "request does not exist"})
+            await _send(send, 404, {"error": "request does not exist"})
             return
         if route == "status":
-            await _json(send, 200, job.view())
+            await _send(send, 200, job.view())
         elif route == "stream":
             await self._stream(send, job)
         elif route == "cancel":
             engine.cancel(job)
-            await _json(send, 200, {"id": job.id, "status": job.status})
+            await _send(send, 200, {"id": job.id, "status": job.status})
         elif job.status not in RETRYABLE:
-            await _json(send, 400, {"error": f"job is {job.status}: only FAILED or TIMED_OUT"})
+            await _send(send, 400, {"error": f"job is {job.status}: only FAILED or TIMED_OUT"})
         else:
             engine.retry(job)
-            await _json(send, 200, {"id": job.id, "status": IN_QUEUE})  # §2.3
+            await _send(send, 200, {"id": job.id, "status": IN_QUEUE})  # §2.3
 
     def _over_rate(self, endpoint_id: str, route: str) -> bool:
         if route not in RATES:
@@ -236,14 +226,14 @@ class ServerlessRoutes:
             raw = await _read_body(receive, PAYLOAD_LIMIT[route])
         except TooLarge:
             limit = PAYLOAD_LIMIT[route] // 1_000_000
-            await _json(
+            await _send(
                 send, 400, {"error": f"request body exceeds the {limit} MB limit of /{route}"}
             )
             return
         try:
             job = _job_request(raw, endpoint_id, sync=route == "runsync")
         except ValueError as exc:
-            await _json(send, 400, {"error": str(exc)})
+            await _send(send, 400, {"error": str(exc)})
             return
         engine = self.engine
         queued = {"id": job.id, "status": job.status}  # §2.3: the answer says IN_QUEUE
@@ -255,7 +245,7 @@ class ServerlessRoutes:
 
                 await _drop_connection(send)
                 return
-            await _json(send, 200, queued)
+            await _send(send, 200, queued)
             return
         qs = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         low, default, high = RUNSYNC_WAIT_MS
@@ -271,9 +261,9 @@ class ServerlessRoutes:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(engine.event(job.id).wait(), left)
         if job.terminal:
-            await _json(send, 200, job.view())
+            await _send(send, 200, job.view())
         else:
-            await _json(send, 200, {"id": job.id, "status": job.status})
+            await _send(send, 200, {"id": job.id, "status": job.status})
 
     async def _stream(self, send: Send, job: Job) -> None:
         deadline = time.monotonic() + STREAM_HOLD_S
@@ -284,7 +274,7 @@ class ServerlessRoutes:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.engine.event(job.id).wait(), left)
         chunks = self.engine.take_stream(job)
-        await _json(send, 200, {"status": job.status, "stream": chunks})
+        await _send(send, 200, {"status": job.status, "stream": chunks})
 
 
 def _job_request(raw: bytes, endpoint_id: str, *, sync: bool) -> Job:
@@ -325,8 +315,17 @@ def _ms(policy: dict[str, Any], key: str, bounds: tuple[int, int]) -> int | None
     return value
 
 
-def _not_allowed(allow: str) -> Problem:
-    return Problem(405, "The requested method is not allowed for this path.", allow=allow)
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:  # rest-v2 §4.2: 405 with Allow
+        allow = [(b"allow", ", ".join(allowed).encode())]
+        raise Problem(405, "The requested method is not allowed for this path.", headers=allow)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body or b"null")
+    except ValueError:
+        raise Problem(400, "request could not be processed") from None  # rest-v2 §4.2
 
 
 def _data_base(scope: Scope) -> str:
@@ -354,17 +353,6 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _json_body(receive: Receive) -> Any:
-    try:
-        raw = await _read_body(receive, CONTROL_BODY_LIMIT)
-    except TooLarge as exc:
-        raise Problem(400, "request body too large") from exc
-    try:
-        return json.loads(raw or b"null")
-    except ValueError as exc:
-        raise Problem(400, "request body is not valid JSON") from exc
-
-
 async def _raw(
     send: Send,
     status: int,
@@ -381,7 +369,7 @@ async def _raw(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _json(
+async def _send(
     send: Send,
     status: int,
     payload: Any,
