@@ -352,6 +352,9 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
             "rest:stopPod",
             "rest:restartPod",
             "rest:terminatePod",
+            "rest:createEndpoint",
+            "rest:updateEndpoint",
+            "rest:deleteEndpoint",
         ]
     ),
     help="Only these mutations (repeatable; default: any, REST v2 included). create, stop, "

@@ -672,6 +672,9 @@ def test_env_prints_the_endpoint_base_url_and_fault_cli(sb: Sandbox, capsys):
     assert shown["errors"] == {"run": 1} and shown["lose_run"] == 1
     assert shown["retention"] == {"run": 2.0}
     assert run(["sandbox", "fault", "serverless", *opt]) == 2
+    lose = ["sandbox", "fault", "lose-response", "--on", "rest:createEndpoint", *opt]
+    assert run(lose) == 0
+    assert json.loads(capsys.readouterr().out)["lose"]["operations"] == ["rest:createEndpoint"]
 
 
 def test_unread_stream_backlog_is_bounded(sb: Sandbox, tmp_path: Path):
@@ -873,3 +876,27 @@ def test_sdk_in_a_fresh_process_reads_the_env_that_podctl_prints(sb: Sandbox, ca
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "{'from': 'env'}\n"
+
+
+def test_control_plane_shares_the_rest_transport_and_its_faults(sb: Sandbox):
+    """/v2/serverless answers like the other REST v2 routes: RateLimit headers, the REST
+    faults (429 with Retry-After, a create applied but its answer lost), the 1 MiB cap."""
+    body = {"name": "ep", **GPU_ENDPOINT}
+    ok = httpx.get(sb.url + "/v2/serverless", headers=_auth(sb), timeout=10)
+    assert "ratelimit" in ok.headers and "ratelimit-policy" in ok.headers
+    sb.faults({"errors": {"kinds": ["429"], "count": 1, "retry_after": 2}})
+    limited = httpx.post(sb.url + "/v2/serverless", json=body, headers=_auth(sb), timeout=10)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+    assert httpx.get(sb.url + "/v2/serverless", headers=_auth(sb), timeout=10).json() == {
+        "endpoints": []
+    }
+    sb.faults({"lose_responses": {"count": 1, "operations": ["rest:createEndpoint"]}})
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        httpx.post(sb.url + "/v2/serverless", json=body, headers=_auth(sb), timeout=10)
+    listed = httpx.get(sb.url + "/v2/serverless", headers=_auth(sb), timeout=10).json()
+    assert [e["name"] for e in listed["endpoints"]] == ["ep"]  # created all the same
+    huge = {"name": "x" * (2 << 20), **GPU_ENDPOINT}
+    too_big = httpx.post(sb.url + "/v2/serverless", json=huge, headers=_auth(sb), timeout=10)
+    assert too_big.status_code == 413
+    bad = httpx.post(sb.url + "/v2/serverless", content=b"{not json", headers=_auth(sb), timeout=10)
+    assert bad.status_code == 400 and bad.json()["title"] == "Bad Request"
