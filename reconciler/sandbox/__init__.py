@@ -3,7 +3,8 @@
 Modules: `catalog` (GPU types, prices, data centers), `state` (pods, capacity, the state file),
 `schema` (graphql-core over schemas/runpod.graphql and the resolvers), `faults` (injected
 failures), `app` (the ASGI app: auth, faults, /graphql, /_sandbox admin), `rest` (REST v2
-at /v2: routes, kept request schema, views over the same store), `procs` (commands in
+at /v2: routes, kept request schema, views over the same store), `serverless` (endpoints at
+/v2/serverless, queue jobs at /serverless/v2 run by local worker processes), `procs` (commands in
 a private mount namespace, killing a pod's processes), `ssh` (one asyncssh server per pod,
 kept in step with the store), `ssh_server` (the asyncssh pieces, imported lazily),
 `server` (the entry point), `layout` (files in the data dir) and `control` (start/stop/status
