@@ -900,3 +900,11 @@ def test_control_plane_shares_the_rest_transport_and_its_faults(sb: Sandbox):
     assert too_big.status_code == 413
     bad = httpx.post(sb.url + "/v2/serverless", content=b"{not json", headers=_auth(sb), timeout=10)
     assert bad.status_code == 400 and bad.json()["title"] == "Bad Request"
+
+
+def test_purge_queue_rate_limit(sb: Sandbox):
+    endpoint = create_endpoint(sb)
+    codes = [data(sb, "POST", f"{endpoint['id']}/purge-queue").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]  # §2.1: 2 per 10 s per endpoint
+    other = create_endpoint(sb)  # the limit is per endpoint
+    assert data(sb, "POST", f"{other['id']}/purge-queue").status_code == 200

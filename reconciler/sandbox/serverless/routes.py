@@ -15,7 +15,7 @@ import contextlib
 import hmac
 import json
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -56,6 +56,7 @@ RATES = {
     "cancel": (100, 10.0),
     "purge-queue": (2, 10.0),
 }
+HELD = {"runsync": 400, "stream": 400}  # §2.1 concurrent requests per endpoint, where they wait
 RUNSYNC_WAIT_MS = (1000, 90_000, 300_000)  # §2.3: min, default, max of ?wait=
 STREAM_HOLD_S = 9.0  # §2.3 an empty /stream holds ~10 s; below the SDK's 10 s read timeout
 JOB_ROUTES = ("status", "stream", "cancel", "retry")
@@ -85,6 +86,7 @@ class ServerlessRoutes:
         self.faults = faults
         self.api_key = api_key
         self.calls: dict[tuple[str, str], deque[float]] = {}
+        self.held: Counter[tuple[str, str]] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.engine.ensure_started()
@@ -174,11 +176,31 @@ class ServerlessRoutes:
         if method != METHODS[route]:
             await _send(send, 405, {"error": f"use {METHODS[route]} for /{route}"})
             return
-        if self.faults.serverless.take_error(route) or self._over_rate(endpoint_id, route):
-            if route in self.faults.serverless.errors:
-                self.faults.injected["serverless-429"] += 1
+        fault = self.faults.serverless.take_error(route)
+        if fault:
+            self.faults.injected["serverless-429"] += 1
+        held = (endpoint_id, route)
+        busy = route in HELD and self.held[held] >= HELD[route]
+        if fault or busy or self._over_rate(endpoint_id, route):
             await _send(send, 429, {"error": "Too Many Requests"})  # §2.1
             return
+        if route in HELD:  # these answers wait: count them against the concurrency limit
+            self.held[held] += 1
+        try:
+            await self._answer(scope, receive, send, endpoint_id, route, job_id)
+        finally:
+            if route in HELD:
+                self.held[held] -= 1
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        endpoint_id: str,
+        route: str,
+        job_id: str | None,
+    ) -> None:
         engine = self.engine
         if route in ("run", "runsync"):
             await self._submit(scope, receive, send, endpoint_id, route)
