@@ -237,6 +237,7 @@ class Engine:
         job.status = IN_QUEUE
         job.has_output, job.output, job.error = False, None, None
         job.started_at = job.finished_at = job.worker_id = None
+        job.attempts = 0
         job.stream.clear()
         job.created_at = time.time()
         self._count(job.endpoint_id, "retried")
