@@ -154,10 +154,10 @@ async def _walk_remote(sftp: asyncssh.SFTPClient, root: bytes, warn: _Warnings) 
             rel = shown(b"/".join(here))
             why = _bad_name(name)
             if why:
-                warn.add(f"skipped {rel!r}: {why}")
+                warn.add(f"skipped '{rel}': {why}")
                 continue
             if name in seen:
-                warn.add(f"skipped {rel!r}: listed twice by the pod")
+                warn.add(f"skipped '{rel}': listed twice by the pod")
                 continue
             seen.add(name)
             full = posixpath.join(path, name)
@@ -168,7 +168,7 @@ async def _walk_remote(sftp: asyncssh.SFTPClient, root: bytes, warn: _Warnings) 
             kind = _kind(mode)
             if kind == "dir":
                 if len(here) >= MAX_DEPTH:
-                    warn.add(f"skipped {rel!r}: deeper than {MAX_DEPTH} folders")
+                    warn.add(f"skipped '{rel}': deeper than {MAX_DEPTH} folders")
                     continue
                 entries.append(_Entry(here, "dir", mode=stat.S_IMODE(mode)))
                 queue.append((here, full))
@@ -179,7 +179,7 @@ async def _walk_remote(sftp: asyncssh.SFTPClient, root: bytes, warn: _Warnings) 
                 target = target if isinstance(target, bytes) else os.fsencode(target)
                 entries.append(_Entry(here, "link", target=target))
             else:
-                warn.add(f"skipped {rel!r}: {kind}")
+                warn.add(f"skipped '{rel}': {kind}")
     return entries
 
 
@@ -192,7 +192,7 @@ async def _fetch(
         while got < size:
             data = await f.read(min(CHUNK, size - got), got)
             if not data:
-                warn.add(f"{rel!r} shrank while downloading: kept its first {got} bytes")
+                warn.add(f"'{rel}' shrank while downloading: kept its first {got} bytes")
                 break
             assert isinstance(data, bytes)
             view = memoryview(data)
@@ -200,7 +200,7 @@ async def _fetch(
                 view = view[os.write(fd, view) :]
             got += len(data)
         if got == size and await f.read(1, size):
-            warn.add(f"{rel!r} grew while downloading: kept its first {size} bytes")
+            warn.add(f"'{rel}' grew while downloading: kept its first {size} bytes")
     return got
 
 
@@ -255,7 +255,7 @@ def _link_escapes(
             if _inside(real, stage):
                 continue
             os.unlink(entry.parts[-1], dir_fd=tree.folder(entry.parts[:-1]))
-            warn.add(f"skipped the link {entry.rel!r}: it leads outside the download")
+            warn.add(f"skipped the link '{entry.rel}': it leads outside the download")
             removed.add(entry.parts)
             changed = True
     return removed
@@ -431,7 +431,7 @@ async def _stage(
         target = entry.target
         if not target or target.startswith(b"/") or b"\\" in target or b"\0" in target:
             kind = "it is absolute" if target.startswith(b"/") else "an unusable target"
-            warn.add(f"skipped the link {entry.rel!r} -> {shown(target)!r}: {kind}")
+            warn.add(f"skipped the link '{entry.rel}' -> '{shown(target)}': {kind}")
             continue
         os.symlink(target, entry.parts[-1], dir_fd=staged.folder(entry.parts[:-1]))
         made.append(entry)
@@ -500,10 +500,10 @@ def _walk_local(
         if item.is_symlink():
             real = os.path.realpath(path)
             if not (real == root or real.startswith(root + os.sep)):
-                warn.add(f"skipped the link {shown(here)!r}: it points outside the upload")
+                warn.add(f"skipped the link '{shown(here)}': it points outside the upload")
                 continue
             if real in visiting:
-                warn.add(f"skipped the link {shown(here)!r}: it loops back to its own folder")
+                warn.add(f"skipped the link '{shown(here)}': it loops back to its own folder")
                 continue
             path = real
         info = os.stat(path)
@@ -513,7 +513,7 @@ def _walk_local(
         elif stat.S_ISREG(info.st_mode):
             files.append((here, Path(path), stat.S_IMODE(info.st_mode)))
         else:
-            warn.add(f"skipped {shown(here)!r}: {_kind(info.st_mode)}")
+            warn.add(f"skipped '{shown(here)}': {_kind(info.st_mode)}")
 
 
 def local_hashes(plan: UploadPlan) -> dict[str, str]:
