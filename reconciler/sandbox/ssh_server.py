@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,26 @@ class PodSFTP(asyncssh.SFTPServer):
             if full == inside or full.startswith(inside + b"/"):
                 return outside + full[len(inside) :]
         return full
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        """As asyncssh opens files, except a FIFO: opened non-blocking, so one without a
+        writer (or reader) fails or reads empty instead of freezing every pod's server
+        (OpenSSH's sftp-server would block only its own session)."""
+        local = self.map_path(path)
+        try:
+            fifo = stat.S_ISFIFO(os.stat(local).st_mode)
+        except OSError:
+            fifo = False
+        if not fifo:
+            return super().open(path, pflags, attrs)
+        writing = bool(pflags & asyncssh.FXF_WRITE)
+        flags = (os.O_WRONLY if writing else os.O_RDONLY) | os.O_NONBLOCK
+        try:
+            return open(
+                local, "wb" if writing else "rb", buffering=0, opener=lambda p, _: os.open(p, flags)
+            )
+        except OSError as exc:
+            raise asyncssh.SFTPFailure(f"cannot open a FIFO: {exc.strerror}") from None
 
     def reverse_map_path(self, path: bytes) -> bytes:
         for inside, outside in self._maps:

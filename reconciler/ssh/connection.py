@@ -188,6 +188,19 @@ class PodConnection:
 
     # --- transfers ------------------------------------------------------------------------
 
+    @contextlib.asynccontextmanager
+    async def _sftp(self) -> AsyncIterator[asyncssh.SFTPClient]:
+        """An SFTP session whose closing is bounded: a server stuck in a request (a FIFO it
+        opens) never answers the close, and must not hold apply."""
+        async with self._channel():
+            sftp = await self._conn.start_sftp_client()
+            try:
+                yield sftp
+            finally:
+                sftp.exit()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sftp.wait_closed(), 5)
+
     async def upload(
         self, local: Path, remote_path: str, *, timeout_s: float = transfer.TIMEOUT_S
     ) -> TransferStats:
@@ -202,7 +215,7 @@ class PodConnection:
             async with asyncio.timeout(timeout_s):
                 hashes = await asyncio.to_thread(transfer.local_hashes, plan)
                 remote_hashes = await self._remote_hashes(plan.base, [f[0] for f in plan.files])
-                async with self._channel(), self._conn.start_sftp_client() as sftp:
+                async with self._sftp() as sftp:
                     return await transfer.upload(
                         sftp, plan, lambda rel: remote_hashes.get(rel) == hashes[rel]
                     )
@@ -243,7 +256,7 @@ class PodConnection:
         """
         try:
             async with asyncio.timeout(timeout_s):
-                async with self._channel(), self._conn.start_sftp_client() as sftp:
+                async with self._sftp() as sftp:
                     return await transfer.download(sftp, remote_path, local, self.where)
         except TimeoutError:
             raise TransferError(

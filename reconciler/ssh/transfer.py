@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import posixpath
 import shutil
@@ -204,6 +203,14 @@ async def _fetch(
     return got
 
 
+class _Blocked(Exception):
+    """Something other than a folder is where a folder must be."""
+
+    def __init__(self, parts: tuple[bytes, ...], what: str) -> None:
+        super().__init__(f"{shown(b'/'.join(parts))} is {what} locally")
+        self.parts = parts
+
+
 class _Tree:
     """Folders under a root opened by fd, never through a symlink; creates missing ones."""
 
@@ -223,6 +230,10 @@ class _Tree:
             os.mkdir(name, mode, dir_fd=parent)
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
             os.fchmod(fd, mode)  # not the umask's idea of it
+        except OSError:
+            there = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            what = "a symlink" if stat.S_ISLNK(there.st_mode) else "not a folder"
+            raise _Blocked(parts, what) from None
         self.fds[parts] = fd
         return fd
 
@@ -304,11 +315,9 @@ def _place(
                 dest.folder(entry.parts, dir_mode(entry.mode))
                 continue
             parent = dest.folder(entry.parts[:-1])
-        except OSError as exc:
-            what = "a symlink" if exc.errno == errno.ELOOP else "not a folder"
-            bad = entry.parts if entry.kind == "dir" else entry.parts[:-1]
-            out.conflicts.append(f"{shown(b'/'.join(bad))} is {what} locally")
-            blocked.append(bad)
+        except _Blocked as exc:
+            out.conflicts.append(str(exc))
+            blocked.append(exc.parts)
             continue
         name = entry.parts[-1]
         try:

@@ -71,7 +71,11 @@ def test_a_folder_into_a_folder_merges_and_deletes_nothing(podctl: Podctl) -> No
 """,
     )
     assert code == 0, out
-    assert _tree(target) == {"old.txt": "from last week", "same.txt": "new\n", "sub/d.txt": "deep\n"}
+    assert _tree(target) == {
+        "old.txt": "from last week",
+        "same.txt": "new\n",
+        "sub/d.txt": "deep\n",
+    }
     assert [p.name for p in target.parent.iterdir()] == ["folder"]  # no staging left behind
 
 
