@@ -23,9 +23,8 @@ def fetch(
     key: StackKey, root: Node, to: Path | str, remote: str = "/", timeout_s: float = 60
 ) -> TransferStats:
     async def go() -> TransferStats:
-        async with lying_server(root, key) as endpoint:
-            async with await connect(endpoint, key) as conn:
-                return await conn.download(remote, to, timeout_s=timeout_s)
+        async with lying_server(root, key) as endpoint, await connect(endpoint, key) as conn:
+            return await conn.download(remote, to, timeout_s=timeout_s)
 
     return asyncio.run(go())
 

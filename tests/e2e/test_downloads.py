@@ -66,7 +66,9 @@ def test_a_folder_into_a_folder_merges_and_deletes_nothing(podctl: Podctl) -> No
         """\
   out:
     pod: box
-    run: mkdir -p /workspace/out/sub && echo new > /workspace/out/same.txt && echo deep > /workspace/out/sub/d.txt
+    run: >-
+      mkdir -p /workspace/out/sub && echo new > /workspace/out/same.txt &&
+      echo deep > /workspace/out/sub/d.txt
     download: [{from: /workspace/out, to: ./res/folder/}]
 """,
     )
