@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
 from reconciler.ssh import TransferStats, connect
 from tests.test_ssh_openssh import pytestmark, sshd
