@@ -37,8 +37,9 @@ def test_reading_a_fifo_over_sftp_does_not_freeze_the_sandbox(sb, pod, stack_key
     async def body(conn: PodConnection) -> tuple[int, str, str]:
         sftp = await conn._conn.start_sftp_client()
         try:
-            async with sftp.open("/workspace/pipe", "rb") as f:
-                assert await asyncio.wait_for(f.read(10), 10) == b""  # no writer: nothing
+            async with sftp.open(b"/workspace/pipe", "rb") as f:
+                data: bytes = await asyncio.wait_for(f.read(10), 10)
+                assert data == b""  # no writer: nothing
         except asyncssh.SFTPError:
             pass  # or refused: either way the server answers
         finally:

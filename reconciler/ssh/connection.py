@@ -226,7 +226,8 @@ class PodConnection:
             ) from None
         except (asyncssh.Error, OSError) as exc:
             raise TransferError(
-                f"upload of {local} to {self.where}:{remote_path} failed: {_reason(exc)}"
+                f"upload of {local} to {self.where}:{remote_path} failed: "
+                + transfer.shown(_reason(exc))
             ) from exc
 
     async def _remote_hashes(self, base: str, names: list[str]) -> dict[str, str]:
@@ -267,7 +268,8 @@ class PodConnection:
             raise
         except (asyncssh.Error, OSError) as exc:
             raise TransferError(
-                f"download of {self.where}:{remote_path} to {local} failed: {_reason(exc)}"
+                f"download of {self.where}:{remote_path} to {local} failed: "
+                + transfer.shown(_reason(exc))
             ) from exc
 
 

@@ -16,6 +16,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,10 +138,10 @@ def dir_mode(mode: int) -> int:
 async def _walk_remote(sftp: asyncssh.SFTPClient, root: bytes, warn: _Warnings) -> list[_Entry]:
     """Every name under `root`, breadth first; names that cannot be brought are warned about."""
     entries: list[_Entry] = []
-    queue: list[tuple[tuple[bytes, ...], bytes]] = [((), root)]
+    queue: deque[tuple[tuple[bytes, ...], bytes]] = deque([((), root)])
     count = 0
     while queue:
-        parts, path = queue.pop(0)
+        parts, path = queue.popleft()
         seen: set[bytes] = set()
         async for item in sftp.scandir(path):
             name = item.filename if isinstance(item.filename, bytes) else os.fsencode(item.filename)
@@ -354,7 +355,8 @@ async def download(
     except asyncssh.SFTPNoSuchFile:
         raise TransferError(f"cannot download {where}:{remote_path}: it does not exist") from None
     except asyncssh.SFTPError as exc:
-        raise TransferError(f"cannot download {where}:{remote_path}: {exc.reason}") from exc
+        reason = shown(exc.reason or type(exc).__name__)  # the pod's words: escaped
+        raise TransferError(f"cannot download {where}:{remote_path}: {reason}") from exc
     kind = _kind(top.permissions or 0)
     name = posixpath.basename(posixpath.normpath(remote)) or b"root"
     if kind == "dir":

@@ -179,3 +179,25 @@ def test_a_hostile_tree_on_the_pod_reaches_nothing_outside_to(podctl: Podctl) ->
     joined = "\n".join(warnings)
     for name in ("esc", "venv/bin/python", "out_up", "pipe", "back\\slash"):
         assert name in joined, name
+
+
+def test_an_upload_skips_a_link_out_of_its_folder_and_says_so(podctl: Podctl) -> None:
+    data = podctl.folder / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("12345")
+    (data / "alias.txt").symlink_to("in.txt")
+    (podctl.folder / "id_rsa").write_text("not for the pod")
+    (data / "key").symlink_to(podctl.folder / "id_rsa")
+    code, out = _apply(
+        podctl,
+        """\
+  use:
+    pod: box
+    upload: [{from: ./data, to: /workspace/data}]
+    run: ls /workspace/data && cat /workspace/data/alias.txt
+""",
+    )
+    assert code == 0, out
+    assert "[use] alias.txt\n" in out and "[use] in.txt\n" in out and "[use] key" not in out
+    assert "job.use: warning: skipped the link 'key': it points outside the upload" in out
+    assert "uploaded 2 file(s), 10 B" in out
