@@ -165,3 +165,13 @@ def test_too_deep_a_tree_is_cut_with_a_warning(key, tmp_path):
         node = folder({"d": node})
     got = fetch(key, node, f"{tmp_path}/r/")
     assert got.warnings == ("skipped '" + "/".join(["d"] * 64) + "': deeper than 64 folders",)
+
+
+def test_a_staging_folder_left_by_a_killed_podctl_is_swept_once_stale(key, tmp_path):
+    results = tmp_path / "results"
+    stale, fresh = results / ".podctl-download-old", results / ".podctl-download-new"
+    for stage in (stale, fresh):
+        (stage / "half").mkdir(parents=True)
+    os.utime(stale, (0, 0))  # untouched for decades: no download of it still runs
+    fetch(key, folder({"a": file("a")}), f"{results}/")
+    assert sorted(p.name for p in results.iterdir()) == [".podctl-download-new", "a"]

@@ -16,6 +16,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -379,6 +380,7 @@ async def download(
     if note:
         warn.add(note)
     os.makedirs(real, exist_ok=True)
+    _sweep_stale_stages(real)
     dest = _Tree(os.open(real, _DIR_FLAGS))
     stage = tempfile.mkdtemp(prefix=_STAGE_PREFIX.encode(), dir=real)
     staged = _Tree(os.open(stage, _DIR_FLAGS))
@@ -404,6 +406,19 @@ async def download(
             f"placed, the local ones were kept: {listed}{more}; move them aside and apply again"
         )
     return TransferStats(placed.files, size, 0, warn.result(), landed)
+
+
+def _sweep_stale_stages(folder: bytes) -> None:
+    """Remove staging folders a killed podctl left here: untouched for twice the longest a
+    transfer may last, so none of them belongs to a download still running."""
+    cutoff = time.time() - 2 * TIMEOUT_S
+    with contextlib.suppress(OSError), os.scandir(folder) as listing:
+        for item in listing:
+            if not item.name.startswith(_STAGE_PREFIX.encode()):
+                continue
+            info = item.stat(follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode) and info.st_mtime < cutoff:
+                shutil.rmtree(item.path, ignore_errors=True)  # fd-based: never follows a link
 
 
 async def _stage(
