@@ -175,3 +175,16 @@ def test_a_staging_folder_left_by_a_killed_podctl_is_swept_once_stale(key, tmp_p
     os.utime(stale, (0, 0))  # untouched for decades: no download of it still runs
     fetch(key, folder({"a": file("a")}), f"{results}/")
     assert sorted(p.name for p in results.iterdir()) == [".podctl-download-new", "a"]
+
+
+def test_one_file_failing_places_nothing_and_the_pods_words_are_escaped(key, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a").write_text("old a")
+    many = {f"f{i}": file("x" * 100_000) for i in range(20)}
+    root = folder({"a": file("new a"), **many, "zz": file("z", fail="denied\x1b[2J")})
+    with pytest.raises(TransferError) as caught:
+        fetch(key, root, f"{results}/")
+    assert "denied\\x1b[2J" in str(caught.value) and "\x1b" not in str(caught.value)
+    assert sorted(p.name for p in results.iterdir()) == ["a"]
+    assert (results / "a").read_text() == "old a"

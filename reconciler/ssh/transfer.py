@@ -18,9 +18,10 @@ import stat
 import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 
@@ -36,6 +37,7 @@ PARALLEL = 8
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _STAGE_PREFIX = ".podctl-download-"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -449,7 +451,7 @@ async def _stage(
                 os.close(fd)
             return got
 
-    sizes = await asyncio.gather(*(one(e) for e in entries if e.kind == "file"))
+    sizes = await _all([one(e) for e in entries if e.kind == "file"])
     made = []
     for entry in entries:
         if entry.kind != "link":
@@ -462,6 +464,19 @@ async def _stage(
         os.symlink(target, entry.parts[-1], dir_fd=staged.folder(entry.parts[:-1]))
         made.append(entry)
     return sum(sizes), made
+
+
+async def _all(steps: list[Coroutine[object, object, T]]) -> list[T]:
+    """gather(), but a failure cancels the other steps and waits for them: none may go on
+    writing into a file descriptor the caller is about to close."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 def _display(path: bytes | str) -> str:
@@ -572,8 +587,8 @@ async def upload(
         async with gate:
             await step
 
-    await asyncio.gather(
-        *(
+    await _all(
+        [
             gated(
                 sftp.put(
                     str(path),
@@ -583,8 +598,8 @@ async def upload(
                 )
             )
             for rel, path, _ in send
-        ),
-        *(gated(sftp.chmod(posixpath.join(base, rel), mode)) for rel, _, mode in kept),
+        ]
+        + [gated(sftp.chmod(posixpath.join(base, rel), mode)) for rel, _, mode in kept]
     )
     for rel_dir, mode in plan.dirs:
         await sftp.chmod(posixpath.join(base, rel_dir), mode)

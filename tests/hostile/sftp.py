@@ -34,6 +34,7 @@ class Node:
     mode: int | None = None
     endless: bool = False
     hang: bool = False
+    fail: str = ""  # open answers this error text
     target: bytes = b""
     children: dict[bytes, Node] = field(default_factory=dict)
     twice: dict[bytes, Node] = field(default_factory=dict)  # listed again after the first
@@ -118,6 +119,8 @@ class LyingSFTP(asyncssh.SFTPServer):
         node = self._find(path, True)
         if node.hang or node.kind == "fifo":
             await asyncio.Event().wait()  # like opening a FIFO nobody writes to
+        if node.fail:
+            raise asyncssh.SFTPFailure(node.fail)
         if node.kind != "file":
             raise asyncssh.SFTPFailure("not a file")
         return node
