@@ -161,14 +161,16 @@ def stack_key(folder: Path) -> StackKey:
 
 
 def chain_tree(victim: Path, depth: int = 30) -> Node:
-    """`d1/.../dN/up -> ../..` and `esc -> d1/.../dN/up/../../<enough ..>/<victim>/`, plus a
-    file under `esc` (a server that lets a client write through it would land it in victim)."""
+    """`d1/.../dN/up -> ../..` and `esc -> d1/.../dN/up/../../<enough ..>/<victim>/`, then
+    `esc` listed again as a folder holding `precious.txt` and `new.txt` (a client that writes
+    through the link it just made lands them in victim)."""
     inner = folder({"up": link("../..")})
     for i in range(depth, 1, -1):
         inner = folder({f"d{i}": inner})
     ups = "/".join([".."] * (depth + 40))
     target = "/".join(f"d{i}" for i in range(1, depth + 1)) + f"/up/../../{ups}{victim}"
-    return folder({"d1": inner, "esc": link(target), "ok.txt": file("ok\n")})
+    pwn = folder({"precious.txt": file("pwned"), "new.txt": file("planted")})
+    return folder({"d1": inner, "esc": link(target), "ok.txt": file("ok\n")}, esc=pwn)
 
 
 def iter_files(folder_path: Path) -> Iterator[Path]:
