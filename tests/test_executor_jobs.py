@@ -266,3 +266,21 @@ def test_a_job_that_ended_within_its_start_is_not_followed_and_its_lines_still_s
     assert result.ok and shell.follows == 0
     assert lines == [("train", "line 1"), ("train", "line 2")]
     assert journal.kinds() == ["job_started", "job_finished"]
+
+
+def test_a_start_that_fails_before_the_pod_runs_anything_is_recorded_failed() -> None:
+    from reconciler.errors import JobError
+
+    class Refusing(FakeShell):
+        async def start_job(self, run_dir: str, command: str, **kw: Any) -> RemoteJob:
+            raise JobError("a NUL character cannot be passed to a shell")
+
+    api, journal, shell = FakeApi(), ListJournal(), Refusing()
+    _pod_running(api)
+    result = run((job_change(),), api, journal, shell)
+    assert not result.ok
+    assert journal.entries == [
+        ("job_started", "train", "p1", "fp1"),
+        ("job_finished", "train", "failed", None),
+    ]
+    assert "could not be started: a NUL character" in result.results[0].message

@@ -213,8 +213,9 @@ def test_dumps_is_stable_json() -> None:
 
 def test_a_known_secret_is_never_written(store: LockfileStore) -> None:
     secret = 'hf_TOPSECRET"quoted'
-    leaky = record_intent(sample(), stack="llm-eval", pod=secret, uid="u-9", since=T0)
-    with store, pytest.raises(LockfileError, match="secret"):
+    run = JobRecord(fingerprint="f", pod_id="p", status=JobStatus.FAILED, message=f"{secret}!")
+    leaky = record_job(sample(), "leaky", run)
+    with store, pytest.raises(LockfileError, match=r"secret value .*\(jobs\.leaky\.message;"):
         store.write(leaky, forbidden_values=[secret, ""])
     assert not store.path.exists()
     with store:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from reconciler.model import AfterJobs, CloudType, JobSpec, PodState, PodStatus, SecretRef
-from reconciler.planner import pod_fingerprint, spec_digest
+from reconciler.planner import plan, pod_fingerprint, spec_digest
 from reconciler.plans import Action, Placement
 from tests.planner_fixtures import (
     A6000,
@@ -56,12 +56,50 @@ def test_unknown_offer_price_is_none():
     assert change.cost_after is None
 
 
-def test_spot_bid_below_minimum_is_an_error():
+def test_a_fallback_below_its_minimum_bid_is_skipped_with_a_note():
     p = make_plan(desired(pod_spec(spot_bid_per_gpu=0.3)), actual())
-    assert p.errors == (
-        "pod.trainer: spot bid $0.30/GPU/h is below the minimum bid $0.35/GPU/h for RTX 4090 "
-        "(secure); raise pods.trainer.spot.bid_per_gpu or remove that GPU type",
+    assert p.errors == ()
+    (change,) = p.changes
+    assert change.placements == (Placement(A6000, S, 0.3),)
+    assert p.notes == (
+        "pod.trainer: RTX 4090 (secure) is skipped: its minimum spot bid $0.35/GPU/h is above "
+        "spot.bid_per_gpu $0.30",
     )
+
+
+def test_spot_bid_below_every_minimum_is_an_error():
+    p = make_plan(desired(pod_spec(spot_bid_per_gpu=0.2, cloud=S)), actual())
+    assert p.errors == (
+        "pod.trainer: spot bid $0.20/GPU/h is below the minimum bid of every GPU type it may "
+        "use: RTX 4090 (secure) $0.35, RTX A6000 (secure) $0.25; raise "
+        "pods.trainer.spot.bid_per_gpu to at least $0.25 or add GPU types to pods.trainer.gpu.type",
+    )
+
+
+def test_a_bid_equal_to_the_minimum_is_placed():
+    p = make_plan(desired(pod_spec(spot_bid_per_gpu=0.2, cloud=C)), actual())
+    assert p.errors == () and p.notes == ()
+    (change,) = p.changes
+    assert change.placements == (Placement(RTX4090, C, 0.2), Placement(A6000, C, 0.2))
+
+
+def test_an_unknown_gpu_type_is_an_error_with_a_did_you_mean():
+    spec = pod_spec(gpu_types=("NVIDIA RTX 4090", "RTX A6000", "NVIDIA B999"))
+    p = make_plan(desired(spec), actual())
+    assert p.errors == (
+        "pod.trainer: unknown GPU type 'NVIDIA RTX 4090' in pods.trainer.gpu.type; did you mean "
+        f"'{RTX4090}'? (`podctl gpus` lists RunPod's GPU types)",
+        "pod.trainer: unknown GPU type 'RTX A6000' in pods.trainer.gpu.type; did you mean "
+        f"'{A6000}'? (`podctl gpus` lists RunPod's GPU types)",
+        "pod.trainer: unknown GPU type 'NVIDIA B999' in pods.trainer.gpu.type "
+        "(`podctl gpus` lists RunPod's GPU types)",
+    )
+
+
+def test_gpu_types_are_not_checked_without_a_catalogue():
+    d = desired(pod_spec(gpu_types=("NVIDIA RTX 4090",)))
+    p = plan(d, actual(), lockfile(), offers={}, secrets=SECRETS)
+    assert p.errors == ()
 
 
 def test_spot_bid_above_on_demand_is_a_warning():
@@ -261,3 +299,10 @@ def test_observed_digest_takes_secrets_only_as_slow_hashes():
     assert masked != view_digest(view)
     other = {"image": "img:1", "env.HF_TOKEN": "rotated"}
     assert masked != view_digest(other, frozenset({"rotated"}))
+
+
+def test_an_unknown_gpu_type_is_shown_escaped_and_cut():
+    spec = pod_spec(gpu_types=("RTX\x1b[2J4090" + "x" * 200,))
+    (error,) = make_plan(desired(spec), actual()).errors
+    assert "\x1b" not in error and "RTX\\x1b[2J4090xx" in error
+    assert "x" * 80 not in error and "x..." in error

@@ -141,7 +141,7 @@ def make_client(server: FakeRunPod, sleeps: Sleeps | None = None, **kwargs: Any)
     kwargs.setdefault("retry", RetryPolicy(max_attempts=5, base_delay=1.0, max_delay=8.0))
     return RunPodClient(
         KEY,
-        api_url="http://runpod.test",
+        api_url="https://runpod.test",
         transport=httpx.MockTransport(server),
         sleep=sleeps or Sleeps(),
         random=lambda: 0.5,
@@ -207,8 +207,10 @@ def test_graphql_url_resolution() -> None:
     assert resolve_graphql_url(None, {}) == "https://api.runpod.io/graphql"
     env = {"RUNPOD_API_BASE_URL": "http://127.0.0.1:8765/"}
     assert resolve_graphql_url(None, env) == "http://127.0.0.1:8765/graphql"
-    assert resolve_graphql_url("http://x:1", env) == "http://x:1/graphql"
-    assert resolve_graphql_url("http://x:1/graphql", env) == "http://x:1/graphql"
+    assert resolve_graphql_url("http://x:1", env, insecure_http=True) == "http://x:1/graphql"
+    assert (
+        resolve_graphql_url("http://x:1/graphql", env, insecure_http=True) == "http://x:1/graphql"
+    )
 
 
 # --- what is sent ---------------------------------------------------------------------------
@@ -221,7 +223,7 @@ def test_list_pods_is_one_request_for_many_pods_with_bearer_auth() -> None:
     actual = run(server, lambda c: c.list_pods(), on_request=counted.append)
     assert len(server.requests) == 1 and counted == ["ListPods"]
     request = server.requests[0]
-    assert request.method == "POST" and str(request.url) == "http://runpod.test/graphql"
+    assert request.method == "POST" and str(request.url) == "https://runpod.test/graphql"
     assert request.headers["Authorization"] == f"Bearer {KEY}"
     body = server.bodies[0]
     assert body["operationName"] == "ListPods"

@@ -273,7 +273,7 @@ def call_with(operation: str, replies: list[httpx.Response]) -> object:
     async def main() -> object:
         async with RunPodClient(
             KEY,
-            api_url="http://runpod.test",
+            api_url="https://runpod.test",
             transport=httpx.MockTransport(handler),
             retry=RetryPolicy(max_attempts=3, base_delay=0.1, max_delay=1.0, max_total_delay=5.0),
             sleep=no_sleep,

@@ -12,8 +12,11 @@ from reconciler.lockfile import LockfileStore
 from reconciler.model import (
     ActualPod,
     ActualState,
+    CloudType,
     DesiredState,
+    JobRecord,
     JobSpec,
+    JobStatus,
     Lockfile,
     PodMarkers,
     PodRecord,
@@ -123,10 +126,20 @@ def test_journal_touch_without_news_does_not_bump_the_serial(tmp_path: Path) -> 
     assert journal.store.read().serial == first.serial
 
 
-def test_journal_refuses_to_write_a_secret(tmp_path: Path) -> None:
-    journal = _journal(tmp_path, forbidden=("s3cret-value",))
-    with pytest.raises(LockfileError, match="Refusing to write a secret"):
-        journal.intend("trainer", "uid-s3cret-value")
+def test_journal_masks_a_secret_in_a_job_message_and_ignores_chance_matches(
+    tmp_path: Path,
+) -> None:
+    journal = _journal(tmp_path, forbidden=("s3cret-value", "secure"))
+    # `secure` (a from_env value) equals the recorded cloud by chance: no leak, still written
+    journal.created("trainer", PodRecord("p1", "u1", "f", cloud=CloudType.SECURE))
+    assert journal.store.read().pods["trainer"].cloud is CloudType.SECURE
+    failed = JobRecord(
+        fingerprint="f", pod_id="p1", status=JobStatus.FAILED, message="boom: s3cret-value"
+    )
+    journal.job_finished("train", failed)
+    text = journal.store.path.read_text()
+    assert "s3cret-value" not in text
+    assert journal.store.read().jobs["train"].message == "boom: ***"
 
 
 def test_journal_does_not_trip_on_a_short_from_env_value(tmp_path: Path) -> None:

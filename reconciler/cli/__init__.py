@@ -34,6 +34,7 @@ class Settings:
     lockfile: Path | None = None
     sandbox: bool = False
     api_url: str | None = None
+    insecure_http: bool = False
     output_format: str = "text"
     lock_timeout: str = "0"
     ssh_key: Path | None = None
@@ -74,6 +75,15 @@ def global_options(func: F) -> F:
             expose_value=False,
             callback=_set("api_url"),
             help="RunPod API base URL (default: $RUNPOD_API_BASE_URL or https://api.runpod.io).",
+        ),
+        click.option(
+            "--insecure-http",
+            is_flag=True,
+            default=False,
+            expose_value=False,
+            callback=_set("insecure_http"),
+            help="Allow a plain http:// API URL to a host other than this machine (the API key "
+            "then crosses the network unencrypted).",
         ),
         click.option(
             "--format",
@@ -450,6 +460,14 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 @click.argument("job", metavar="JOB")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
 @click.option(
+    "-n",
+    "--tail",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Only the last N lines (read from the end of the log, not all of it).",
+)
+@click.option(
     "--file",
     "paths",
     multiple=True,
@@ -458,9 +476,11 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 )
 @global_options
 @click.pass_obj
-def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) -> int:
+def logs(
+    settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
+) -> int:
     """Show (or follow) a job's log: from its pod, else the copy saved at the last apply."""
-    from reconciler.cli.common import connection, echo_err, paths_or_default
+    from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
     from reconciler.workflow.logs import job_logs
 
     job_logs(
@@ -468,7 +488,8 @@ def logs(settings: Settings, job: str, follow: bool, paths: tuple[Path, ...]) ->
         paths_or_default(paths),
         job,
         follow=follow,
-        on_line=click.echo,
+        tail=tail,
+        on_line=say_log_line,
         on_note=echo_err,
     )
     return 0
@@ -540,13 +561,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except SpecError as exc:
-        click.echo(str(exc), err=True)
         from reconciler import render
+        from reconciler.render.escape import shown
 
+        click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from reconciler.render.escape import shown
+
+        click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
     except BrokenPipeError:
         # stdout closed early (`podctl plan | head`): not an error worth a message
@@ -555,8 +579,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
+        from reconciler.render.escape import shown
+
         click.echo(
-            f"Internal error: {type(exc).__name__}: {exc}\n"
+            f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"
             "This is a bug in podctl. Run again with PODCTL_DEBUG=1 for the traceback "
             "and report it.",
             err=True,

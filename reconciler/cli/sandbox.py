@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.cli.params import SafePath
+from reconciler.cli.params import FiniteFloat, SafePath
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,15 +41,26 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--port", type=int, default=0, show_default=True, help="API port (0: any free).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="API port, 1-65535 (0: any free).",
+)
 @click.option(
     "--start-delay",
-    type=float,
+    type=FiniteFloat(min=0),
     default=2.0,
     show_default=True,
     help="Seconds a new pod shows runtime: null.",
 )
-@click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
+@click.option(
+    "--stock",
+    type=click.IntRange(min=0),
+    default=None,
+    help="GPUs per GPU type and cloud (default 64).",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the fault dice (default 0).")
 @click.option("--detach", is_flag=True, help="Run in the background and return.")
 @_data_dir_option
@@ -178,10 +189,10 @@ def fault_seed(seed: int, data_dir: Path | None) -> int:
 
 
 @fault.command("latency")
-@click.argument("ms", type=float)
+@click.argument("ms", type=FiniteFloat(min=0))
 @_data_dir_option
 def fault_latency(ms: float, data_dir: Path | None) -> int:
-    """Delay every API request by MS milliseconds."""
+    """Delay every API request (GraphQL and REST v2) by MS milliseconds."""
     return _post(data_dir, {"latency_ms": ms})
 
 
@@ -220,6 +231,8 @@ def fault_errors(
     """Fail API requests: 429, 500, 502, reset, garbage.
 
     Each request fails with --probability (under the seed), or the next --count fail.
+    GraphQL and REST v2 (/v2/...) requests alike; REST answers in its own shapes
+    (problem+json; a 429 with Retry-After and RateLimit headers).
     """
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
@@ -266,7 +279,7 @@ def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
 
 @fault.command("stock")
 @click.argument("gpu_type")
-@click.argument("count", type=int)
+@click.argument("count", type=click.IntRange(min=0))
 @click.option(
     "--cloud",
     type=click.Choice(["SECURE", "COMMUNITY"]),
@@ -280,6 +293,25 @@ def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | N
     Running pods use some of them; creates and resumes beyond the rest fail.
     """
     return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
+
+
+@fault.command("refuse-create")
+@click.argument("status", type=click.Choice(["402", "403"]), required=False)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Only the next N creates.")
+@click.option("--lift", is_flag=True, help="Stop refusing creates.")
+@_data_dir_option
+def fault_refuse_create(
+    status: str | None, count: int | None, lift: bool, data_dir: Path | None
+) -> int:
+    """Refuse REST v2 creates: 402 (insufficient balance) or 403 (no access to the pool).
+
+    RunPod's create table (runpod-rest-v2.md 4.4): a 402 means stop, a 403 skip the candidate.
+    """
+    if lift:
+        return _post(data_dir, {"refuse_creates": None})
+    if status is None:
+        raise click.UsageError("Name a STATUS (402 or 403), or --lift.")
+    return _post(data_dir, {"refuse_creates": {"status": int(status), "count": count}})
 
 
 @fault.command("preempt")
@@ -296,8 +328,24 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
     "--on",
     "operations",
     multiple=True,
-    type=click.Choice(["create", "stop", "terminate", "resume", "edit"]),
-    help="Only these mutations (repeatable; default: any).",
+    type=click.Choice(
+        [
+            "create",
+            "stop",
+            "terminate",
+            "resume",
+            "edit",
+            "rest:createPod",
+            "rest:updatePod",
+            "rest:deletePod",
+            "rest:startPod",
+            "rest:stopPod",
+            "rest:restartPod",
+            "rest:terminatePod",
+        ]
+    ),
+    help="Only these mutations (repeatable; default: any, REST v2 included). create, stop, "
+    "terminate, resume and edit name GraphQL mutations; rest:<operation> a REST v2 call.",
 )
 @click.option(
     "--probability",
@@ -320,7 +368,8 @@ def fault_lose_response(
     """Apply mutations, then drop the connection.
 
     The next COUNT mutations that succeed (of the --on kinds) are applied, and then their
-    answer is lost: the connection is reset instead.
+    answer is lost: the connection is reset instead. REST v2 calls count too (a create,
+    PATCH, DELETE or pod action under /v2).
     """
     lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
     if operations:

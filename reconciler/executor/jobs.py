@@ -11,7 +11,8 @@ from pathlib import Path
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
-from reconciler.jobs.remote import RemoteJob, quote, run_dir
+from reconciler.jobs.loglines import split_lines
+from reconciler.jobs.remote import RemoteJob, archive_command, run_dir
 from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
 from reconciler.plans import Change, ChangeResult, Outcome
 
@@ -106,7 +107,7 @@ def _parse_time(text: str | None) -> datetime | None:
 async def _archive(shell: PodShell, where: str) -> None:
     """Move a finished (or lost) run aside, so a fresh start gets an empty run dir."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    code, _, err = await shell.run(f"mv {quote(where)} {quote(f'{where}.old-{stamp}')}")
+    code, _, err = await shell.run(archive_command(where, stamp))
     if code != 0:
         raise ChangeFailed(f"could not move the old run {where} aside: {err.strip()}")
 
@@ -184,13 +185,20 @@ async def _run_locked(
         """Write-ahead, then one round trip that starts the run, or reports a live or ended
         one (the on-pod script starts nothing over an existing run)."""
         await ctx.write(ctx.journal.job_started, job.name, record(JobStatus.RUNNING, None))
-        remote = await shell.start_job(
-            where,
-            job.run,
-            env=job_env(job, ctx.secrets),
-            workdir=job.workdir,
-            timeout_s=job.timeout_s,
-        )
+        try:
+            remote = await shell.start_job(
+                where,
+                job.run,
+                env=job_env(job, ctx.secrets),
+                workdir=job.workdir,
+                timeout_s=job.timeout_s,
+            )
+        except PodctlError as exc:
+            # never left `running`: a run the pod did start anyway is reattached (or
+            # collected) by the next apply, as the start script starts nothing over it
+            why = f"it could not be started: {exc}"
+            await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.FAILED, None, why))
+            raise ChangeFailed(f"failed ({why})") from exc
         if remote.started_now:
             try_ = f" (try {attempt + 1})" if attempt else ""
             ctx.event(change, f"started on {pod.pod_id}{try_}")
@@ -212,7 +220,7 @@ async def _run_locked(
     attempt = 0
     while True:
         if remote.log_text is not None:  # it ended within the start: its whole log came along
-            for line in remote.log_text.splitlines():
+            for line in split_lines(remote.log_text.encode()):  # as follow_log splits
                 on_line(line)
         elif remote.state in ("running", "exited"):
             # stream (or, for a run that already ended, replay) its log: every run's lines

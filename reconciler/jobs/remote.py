@@ -13,7 +13,9 @@ A run dir `<mount>/.podctl/jobs/<job>/<fingerprint>/` holds:
              `finished` (UTC ISO) is written just before it
 The wrapper and the job are detached (`setsid`, SIGHUP ignored as `nohup` would, stdin from
 /dev/null, output to `log`), so neither the SSH session closing nor the client dying touches
-them.
+them. The job's env reaches the wrapper on a pipe and is exported only in the job's own
+process, just before it execs: the wrapper's tools run with a fixed PATH, so a job's
+`PATH: /opt/conda/bin` (or LD_LIBRARY_PATH, IFS...) cannot break the bookkeeping.
 """
 
 from __future__ import annotations
@@ -114,14 +116,24 @@ podctl_sleep() { sleep "$1" 2>/dev/null || sleep 1; }
 # `setsid`, so a timeout or kill signals the job's whole group and the wrapper lives on to
 # record the exit code.
 _WRAPPER = r"""trap '' HUP
+podctl_path=${PATH-}; PATH=/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 d=$1; t=$2; g=$3; wd=$4
+podctl_env=$(cat)
 : > "$d/up"
 sh_=/bin/sh; [ -x /bin/bash ] && sh_=/bin/bash
+setsid_=$(command -v setsid) || setsid_=/usr/bin/setsid
 if [ -n "$wd" ] && ! cd "$wd" 2>/dev/null; then
   echo "podctl: cannot change to the working directory $wd" >> "$d/log"
   rc=1
 else
-  setsid "$sh_" "$d/run.sh" < /dev/null >> "$d/log" 2>&1 &
+  # the job's env (from stdin) only in the job's process: the session's PATH, then its own
+  # (the command is fixed first: a job's env may name `d` or `sh_` too)
+  (
+    set -- "$setsid_" "$sh_" "$d/run.sh"
+    PATH=$podctl_path
+    eval "$podctl_env"
+    exec "$@"
+  ) < /dev/null >> "$d/log" 2>&1 &
   job=$!
   echo "$job" > "$d/pgid.tmp" && mv -f "$d/pgid.tmp" "$d/pgid"
   if [ "$t" -gt 0 ] 2>/dev/null; then
@@ -199,8 +211,9 @@ fi
 printf '%s' {quote(body)} > "$d/run.sh"
 : > "$d/log"
 date -u +%Y-%m-%dT%H:%M:%SZ > "$d/started"
-{exports}setsid /bin/sh -c {quote(_WRAPPER)} podctl-job "$d" {int(timeout_s or 0)} \\
-  {int(grace_s)} {quote(workdir or "")} < /dev/null > /dev/null 2>&1 &
+podctl_env={quote(exports)}
+printf '%s' "$podctl_env" | setsid /bin/sh -c {quote(_WRAPPER)} podctl-job "$d" \\
+  {int(timeout_s or 0)} {int(grace_s)} {quote(workdir or "")} > /dev/null 2>&1 &
 echo "$!" > "$d/pid.tmp" && mv -f "$d/pid.tmp" "$d/pid"
 rmdir -- "$d/.starting"
 # Wait until the wrapper runs (it touches `up` first; then its command line names the run
@@ -266,6 +279,27 @@ def log_script(run_dir: str, offset: int, limit: int) -> str:
 if [ -f "$d/log" ]; then tail -c +{offset + 1} "$d/log" | head -c {limit}; fi
 """
     )
+
+
+def tail_script(run_dir: str, limit: int) -> str:
+    """Shell text printing the status block, then the last `limit` of its `log_bytes` log
+    bytes (so a follow goes on from `log_bytes`; the first may be mid-line)."""
+    if limit <= 0:
+        raise JobError(f"invalid log tail: {limit} bytes")
+    return (
+        _prelude(run_dir)
+        + f"""podctl_status
+if [ -f "$d/log" ]; then
+  s=0; if [ "$lb" -gt {int(limit)} ]; then s=$((lb - {int(limit)})); fi
+  tail -c +$((s + 1)) "$d/log" | head -c $((lb - s))
+fi
+"""
+    )
+
+
+def archive_command(run_dir: str, stamp: str) -> str:
+    """The command that moves a run dir aside to `<run dir>.old-<stamp>`."""
+    return f"mv -- {quote(run_dir)} {quote(f'{run_dir}.old-{stamp}')}"
 
 
 def split_status(output: bytes) -> tuple[RemoteJob, bytes]:

@@ -13,8 +13,10 @@ from reconciler.lockfile.records import (
     record_intent,
     record_job,
     record_pod,
+    redact,
+    with_secret_env,
 )
-from reconciler.lockfile.store import LockfileStore
+from reconciler.lockfile.store import LockfileStore, secret_fields
 
 __all__ = [
     "LockfileStore",
@@ -26,4 +28,7 @@ __all__ = [
     "record_intent",
     "record_job",
     "record_pod",
+    "redact",
+    "secret_fields",
+    "with_secret_env",
 ]

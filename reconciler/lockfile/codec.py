@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import LockfileError
@@ -44,6 +44,7 @@ def dumps(lockfile: Lockfile) -> str:
                 "cloud": r.cloud.value if r.cloud else None,
                 "created_at": _time(r.created_at),
                 "applied_at": _time(r.applied_at),
+                **({"secret_env": sorted(r.secret_env)} if r.secret_env else {}),
             }
             for name, r in sorted(lockfile.pods.items())
         },
@@ -99,14 +100,22 @@ class _Reader:
             raise self.fail(where, "is not an integer")
         return value
 
+    def names(self, value: object, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise self.fail(where, "is not a list")
+        return tuple(sorted({self.str_(v, f"{where}[]") for v in value}))
+
     def time(self, value: object, where: str, *, optional: bool = True) -> datetime | None:
         text = self.str_(value, where, optional=optional)
         if text is None:
             return None
         try:
-            return datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise self.fail(where, "is not an ISO 8601 time") from None
+        # podctl writes UTC; a hand-edited time without a zone is read as UTC, so that times
+        # with and without one still compare
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
     def enum(self, enum_type: Any, value: object, where: str, *, optional: bool = False) -> Any:
         text = self.str_(value, where, optional=optional)
@@ -125,6 +134,8 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
         raw = json.loads(text)
     except ValueError as exc:
         raise r.fail("its JSON", f"does not parse ({exc})") from None
+    except RecursionError:
+        raise r.fail("its JSON", "is nested too deeply to be a lockfile") from None
     top = r.obj(raw, "the document")
     version = top.get("format_version")
     if version != LOCKFILE_FORMAT_VERSION:
@@ -143,6 +154,7 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
             cloud=r.enum(CloudType, p.get("cloud"), f"pods.{name}.cloud", optional=True),
             created_at=r.time(p.get("created_at"), f"pods.{name}.created_at"),
             applied_at=r.time(p.get("applied_at"), f"pods.{name}.applied_at"),
+            secret_env=r.names(p.get("secret_env", []), f"pods.{name}.secret_env"),
         )
         for name, value in r.obj(top.get("pods", {}), "pods").items()
         for p in [r.obj(value, f"pods.{name}")]

@@ -39,6 +39,20 @@ def forget_pod(lockfile: Lockfile, name: str) -> Lockfile:
     return replace(lockfile, pods=pods, host_keys=keys)
 
 
+def with_secret_env(record: PodRecord, keys: Iterable[str]) -> PodRecord:
+    """The record with these env keys added to those it says podctl filled from from_env."""
+    names = tuple(sorted({*record.secret_env, *keys}))
+    return record if names == record.secret_env else replace(record, secret_env=names)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` replaced by `***` (a job's message quoting its env)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def record_job(lockfile: Lockfile, name: str, record: JobRecord) -> Lockfile:
     return replace(lockfile, jobs={**lockfile.jobs, name: record})
 

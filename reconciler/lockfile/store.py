@@ -26,6 +26,22 @@ from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 LockMode = Literal["shared", "exclusive"]
 
 
+def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
+    """The fields of `lockfile` that hold one of `secrets` (from_env values), by path.
+
+    Only the field that can carry env-derived text is compared: job messages (free text from
+    a run). The lockfile holds no env value; the rest are podctl's own enums, hashes, ids,
+    times and the spec's names; comparing a secret with them only finds chance matches (a
+    secret `secure` is no leak in `cloud: secure`, nor `SECRET` in a key `MY_SECRET`), and a
+    refusal then would strand a pod already billing.
+    """
+    values = [s for s in secrets if s]
+    if not values:
+        return []
+    texts = [(f"jobs.{name}.message", r.message) for name, r in lockfile.jobs.items()]
+    return sorted({path for path, text in texts if any(v in text for v in values)})
+
+
 class LockfileStore:
     """One lockfile on disk and its `<lockfile>.lock` sidecar, which carries the flock.
 
@@ -127,7 +143,7 @@ class LockfileStore:
         try:
             text = self.lock_path.read_text(encoding="utf-8")
             info = json.loads(text)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return info if isinstance(info, dict) else {}
 
@@ -199,7 +215,8 @@ class LockfileStore:
 
         Mints the lineage on the first write and bumps the serial only when the content
         changed. `lockfile` must be the latest one read or written (same lineage and serial).
-        Refuses to write any of `forbidden_values` (secrets the caller knows of).
+        Refuses a lockfile holding one of `forbidden_values` (secrets the caller knows of) in
+        a field env-derived text can reach (`secret_fields`).
         """
         if self._mode != "exclusive":
             raise LockfileError(f"{self.path}: writing the lockfile needs the exclusive lock")
@@ -218,14 +235,13 @@ class LockfileStore:
             lineage=on_disk.lineage if exists else (lockfile.lineage or str(uuid.uuid4())),
             serial=(on_disk.serial if exists else lockfile.serial) + 1,
         )
-        text = dumps(new)
-        for secret in forbidden_values:
-            if secret and (secret in text or json.dumps(secret)[1:-1] in text):
-                raise LockfileError(
-                    f"Refusing to write a secret value into the lockfile {self.path} "
-                    "(a bug in podctl: please report it)."
-                )
-        atomic_write(self.path, text)
+        where = secret_fields(new, forbidden_values)
+        if where:
+            raise LockfileError(
+                f"Refusing to write a secret value into the lockfile {self.path} "
+                f"({', '.join(where)}; a bug in podctl: please report it)."
+            )
+        atomic_write(self.path, dumps(new))
         key = self._stat_key()
         self._known = (key, new) if key is not None else None
         return new

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from reconciler.model import (
     ActualPod,
@@ -25,8 +26,9 @@ from reconciler.planner.jobs import (
     own_reasons,
     with_dependants,
 )
+from reconciler.planner.lifetime import without_expired
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
-from reconciler.planner.placement import spot_findings, stopped_storage_cost
+from reconciler.planner.placement import placement_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
 
 ORPHAN = (
@@ -136,16 +138,19 @@ def plan(
     destroy: bool = False,
     force: bool = False,
     job_uploads: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
 
     `job_uploads` maps a job to the digest of its local upload files (the workflow reads
     them; the planner does no I/O). Jobs run when `planner.jobs` says so, and a pod with a
-    job to run is kept (or brought back) running until its jobs are done.
+    job to run is kept (or brought back) running until its jobs are done. `now` checks each
+    pod's max_lifetime: a pod past it is stopped or terminated, and its jobs do not run.
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
-    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons))
+    reasons = without_expired(desired, reasons, recorded, now)
+    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
@@ -173,15 +178,17 @@ def plan(
     ]
     if not force:
         errors += _protect_errors(changes, desired, destroy)
+    notes = [n for d in decisions for n in d.notes]
     for c in changes:
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
             continue
         pod = actual.get(c.pod_id) if c.action is Action.RESUME and c.pod_id else None
         on = (pod.gpu_type_id, pod.cloud) if pod and pod.gpu_type_id and pod.cloud else None
-        spot_errors, spot_warnings = spot_findings(spec, offers, on)
-        errors += spot_errors
-        warnings += [f"{c.address}: {w}" for w in spot_warnings]
+        found = placement_findings(spec, offers, on)
+        errors += found.errors
+        warnings += [f"{c.address}: {w}" for w in found.warnings]
+        notes += found.notes
     return Plan(
         stack=desired.stack,
         changes=tuple(changes),
@@ -197,7 +204,7 @@ def plan(
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),
-        notes=tuple(n for d in decisions for n in d.notes)
+        notes=tuple(dict.fromkeys(notes))
         + tuple(
             FORGOTTEN.format(name=n)
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)

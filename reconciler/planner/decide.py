@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from reconciler.model import (
@@ -19,6 +20,12 @@ from reconciler.model import (
 )
 from reconciler.planner.fields import actual_view, create_fields, field_changes, is_secret
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
+from reconciler.planner.lifetime import (
+    is_lifetime_end,
+    lifetime_note,
+    lifetime_state,
+    unknown_age_warning,
+)
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
 from reconciler.plans import Action, Change, FieldChange, Observed
@@ -44,6 +51,7 @@ class Context:
     offers: Offers
     secrets: Mapping[str, str]
     jobs_to_run: frozenset[str]  # the jobs this plan runs, by name
+    now: datetime | None = None  # for max_lifetime; None: no deadline is checked
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -64,12 +72,22 @@ class Decision:
     ends_stopped_gb: int | None = None  # volume GB billed while stopped once applied
 
 
-def observed(pod: ActualPod | None, secret_values: frozenset[str] = frozenset()) -> Observed:
+def observed(
+    pod: ActualPod | None,
+    secret_values: frozenset[str] = frozenset(),
+    secret_keys: frozenset[str] = frozenset(),
+) -> Observed:
     """What the plan saw of a pod: id, status and a digest of its compared fields."""
     if pod is None:
         return NO_OBSERVED
-    digest = view_digest(actual_view(pod), secret_values)
+    digest = view_digest(actual_view(pod), secret_values, secret_keys)
     return Observed(pod_id=pod.pod_id, status=pod.desired_status.value, digest=digest)
+
+
+def _filled(ctx: Context, pod: str) -> frozenset[str]:
+    """The env keys the lockfile says podctl once filled from from_env on this pod."""
+    record = ctx.recorded.pods.get(pod)
+    return frozenset(record.secret_env) if record is not None else frozenset()
 
 
 def cost_now(pod: ActualPod | None) -> float:
@@ -117,7 +135,7 @@ def _change(
         reason="; ".join(r for r in reasons if r),
         pod=spec.name,
         pod_id=pod.pod_id if pod is not None else None,
-        observed=observed(pod, ctx.secret_values),
+        observed=observed(pod, ctx.secret_values, _filled(ctx, spec.name)),
         cost_before=cost_now(pod),
         cost_after=cost_now(pod),
     )
@@ -129,8 +147,22 @@ def _names(fields: tuple[FieldChange, ...]) -> str:
 
 
 def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
-    """One row of the decision table (desired state x actual status)."""
+    """One row of the decision table (desired state x actual status), max_lifetime applied."""
     state, why = _effective_state(spec, ctx)
+    record = ctx.recorded.pods.get(spec.name)
+    if record is not None and m.pod is not None and record.pod_id != m.pod.pod_id:
+        record = None  # the record is of another pod: its creation time is not this one's
+    state, why = lifetime_state(spec, record, ctx.now, state, why)
+    decision = _decide(spec, m, ctx, state, why)
+    if decision.change.is_noop and is_lifetime_end(why):
+        decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))
+    unknown_age = record is None or record.created_at is None
+    if spec.max_lifetime_s is not None and m.pod is not None and unknown_age:
+        decision.warnings.append(unknown_age_warning(spec, m.pod.pod_id))
+    return decision
+
+
+def _decide(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) -> Decision:
     pod = m.pod
     adopted = "adopted by markers" if m.adopted else ""
     if pod is None:
@@ -154,7 +186,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         and record.pod_id == pod.pod_id
         and record.fingerprint == pod_fingerprint(spec)
     )
-    fields = field_changes(spec, pod, ctx.secrets, drift=drift)
+    fields = field_changes(spec, pod, ctx.secrets, drift=drift, filled=_filled(ctx, spec.name))
     replace_fields = tuple(f for f in fields if f.forces_replace)
     what = _what(spec, fields)
     running = status in RUNNING_LIKE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from reconciler.model import (
     MARKER_POD,
@@ -120,11 +120,18 @@ def is_secret(spec: PodSpec, path: str) -> bool:
     return path.startswith("env.") and isinstance(spec.env.get(path[4:]), SecretRef)
 
 
-def _mask(path: str, value: object, spec: PodSpec, secret_values: frozenset[str]) -> object:
+def _mask(
+    path: str,
+    value: object,
+    spec: PodSpec,
+    secret_values: frozenset[str],
+    filled: frozenset[str] = frozenset(),
+) -> object:
+    """The value as a plan may show it; `filled`: env keys podctl once filled from from_env."""
     if value is None or not path.startswith("env."):
         return value
     key = path.removeprefix("env.")
-    if isinstance(spec.env.get(key), SecretRef):
+    if isinstance(spec.env.get(key), SecretRef) or key in filled:
         return SENSITIVE
     # a key the spec no longer sets may have held a secret the plan cannot know: never shown
     if key not in spec.env or value in secret_values:
@@ -133,15 +140,25 @@ def _mask(path: str, value: object, spec: PodSpec, secret_values: frozenset[str]
 
 
 def field_changes(
-    spec: PodSpec, pod: ActualPod, secrets: Mapping[str, str], *, drift: bool
+    spec: PodSpec,
+    pod: ActualPod,
+    secrets: Mapping[str, str],
+    *,
+    drift: bool,
+    filled: Iterable[str] = (),
 ) -> tuple[FieldChange, ...]:
-    """Every field where the actual pod differs from the spec, replace fields first."""
+    """Every field where the actual pod differs from the spec, replace fields first.
+
+    `filled`: the env keys the lockfile says podctl filled from from_env on this pod; their
+    actual (before) values stay masked even once the spec gives the key a plain value.
+    """
     before, after = actual_view(pod), desired_view(spec, secrets, pod)
     secret_values = frozenset(v for v in secrets.values() if v)
+    once_secret = frozenset(filled)
     changes = [
         FieldChange(
             path=path,
-            before=_mask(path, before.get(path), spec, secret_values),
+            before=_mask(path, before.get(path), spec, secret_values, once_secret),
             after=_mask(path, after.get(path), spec, secret_values),
             drift=drift and not is_secret(spec, path),
             forces_replace=forces_replace(path),

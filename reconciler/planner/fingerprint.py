@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.jobs.fingerprint import env_salted, secret_hash, sha
-from reconciler.model import DesiredState, EnvValue, JobSpec, PodSpec, SecretRef
+from reconciler.model import DesiredState, EnvValue, JobSpec, LifetimeAction, PodSpec, SecretRef
 
 
 def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
@@ -76,18 +76,27 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
             on_resume_failure=spec.on_resume_failure.value,
             protect=spec.protect,
         )
+        if spec.lifetime_action is not LifetimeAction.TERMINATE:  # older digests stay valid
+            shape["lifetime_action"] = spec.lifetime_action.value
         pods[name] = shape
     jobs = {name: _job_shape(job, secrets) for name, job in sorted(desired.jobs.items())}
     return "sha256:" + sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]
 
 
-def view_digest(view: Mapping[str, object], secret_values: frozenset[str] = frozenset()) -> str:
+def view_digest(
+    view: Mapping[str, object],
+    secret_values: frozenset[str] = frozenset(),
+    secret_keys: frozenset[str] = frozenset(),
+) -> str:
     """Hash of the actual fields the planner compared (Observed.digest).
 
-    Env values equal to a known from_env value enter as their salted slow hash, never raw.
+    Env values equal to a known from_env value, and those of `secret_keys` (env keys podctl
+    once filled from from_env), enter as their salted slow hash, never raw.
     """
     masked = {
-        k: {"secret": secret_hash(k, v)} if isinstance(v, str) and v in secret_values else v
+        k: {"secret": secret_hash(k, v)}
+        if isinstance(v, str) and (v in secret_values or k.removeprefix("env.") in secret_keys)
+        else v
         for k, v in view.items()
     }
     return sha(masked)[:16]

@@ -1,10 +1,12 @@
-"""The GPU fallback chain of a pod, its prices, and the spot bid checks."""
+"""The GPU fallback chain of a pod, its prices, and its checks: GPU type names, spot bids."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from reconciler.model import ActualPod, CloudType, GpuOffer, PodSpec
+from reconciler.planner.gpu_names import known_types, shown, suggestion
 from reconciler.plans import Placement
 
 Offers = Mapping[CloudType, Mapping[str, GpuOffer]]
@@ -32,13 +34,35 @@ def _price(spec: PodSpec, offer: GpuOffer | None) -> float | None:
     return round(offer.on_demand_price * spec.gpu_count, 4)
 
 
-def placements(spec: PodSpec, offers: Offers) -> tuple[Placement, ...]:
-    """Each GPU type in order on the first cloud, then (cloud: all) each on COMMUNITY."""
-    return tuple(
-        Placement(gpu_type_id=t, cloud=c, price_per_hr=_price(spec, _offer(offers, c, t)))
-        for c in _clouds(spec.cloud)
-        for t in spec.gpu_types
+def _below_bid(spec: PodSpec, offer: GpuOffer | None) -> bool:
+    """A spot candidate whose minimum bid is above the spec's bid: RunPod refuses it."""
+    bid = spec.spot_bid_per_gpu
+    return (
+        bid is not None
+        and offer is not None
+        and offer.minimum_bid_price is not None
+        and bid < offer.minimum_bid_price
     )
+
+
+def _candidates(spec: PodSpec) -> tuple[tuple[str, CloudType], ...]:
+    """Each GPU type in order on the first cloud, then (cloud: all) each on COMMUNITY."""
+    return tuple((t, c) for c in _clouds(spec.cloud) for t in spec.gpu_types)
+
+
+def placements(spec: PodSpec, offers: Offers) -> tuple[Placement, ...]:
+    """The fallback chain, without the spot candidates whose minimum bid is above the bid.
+
+    When every candidate is below its minimum the whole chain is kept: the plan has an error
+    (`placement_findings`) and is never applied.
+    """
+    chain = [
+        (Placement(gpu_type_id=t, cloud=c, price_per_hr=_price(spec, offer)), offer)
+        for t, c in _candidates(spec)
+        for offer in [_offer(offers, c, t)]
+    ]
+    kept = tuple(p for p, offer in chain if not _below_bid(spec, offer))
+    return kept or tuple(p for p, _ in chain)
 
 
 def running_price(spec: PodSpec, pod: ActualPod, offers: Offers) -> float | None:
@@ -56,38 +80,93 @@ def _name(offer: GpuOffer | None, gpu_type_id: str) -> str:
     return offer.display_name if offer is not None and offer.display_name else gpu_type_id
 
 
-def spot_findings(
-    spec: PodSpec, offers: Offers, on: tuple[str, CloudType] | None = None
-) -> tuple[list[str], list[str]]:
-    """(errors, warnings) about a spot bid against each placement's minimum and on-demand price.
+@dataclass
+class Findings:
+    """What the plan says about a pod's placement: errors, warnings and notes."""
 
-    `on` limits the check to one GPU type and cloud (a resume stays on its machine).
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _usd(value: float) -> str:
+    """$0.35, $0.165: two decimals, three when the third is not zero."""
+    text = f"{value:.3f}"
+    return "$" + (text[:-1] if text.endswith("0") else text)
+
+
+def _unknown(spec: PodSpec, offers: Offers) -> list[str]:
+    known = known_types(offers.values())
+    errors = []
+    for gpu in dict.fromkeys(spec.gpu_types):
+        if gpu in known:
+            continue
+        guess = suggestion(gpu, known)
+        hint = f"; did you mean '{guess}'? " if guess else " "
+        errors.append(
+            f"{spec.address}: unknown GPU type '{shown(gpu)}' in pods.{spec.name}.gpu.type"
+            f"{hint}(`podctl gpus` lists RunPod's GPU types)"
+        )
+    return errors
+
+
+def placement_findings(
+    spec: PodSpec, offers: Offers, on: tuple[str, CloudType] | None = None
+) -> Findings:
+    """Check a pod that is placed now against RunPod's GPU list and minimum spot bids.
+
+    `on` is where a resumed pod stays (its machine): only its bid is checked. Otherwise each
+    GPU type must be one RunPod lists, and a spot candidate whose minimum bid is above the bid
+    is skipped with a note (an error when that leaves none). Empty `offers` (the catalogue
+    was not read) checks nothing.
     """
-    errors: list[str] = []
-    warnings: list[str] = []
+    found = Findings()
+    if not any(offers.values()):
+        return found
     bid = spec.spot_bid_per_gpu
-    if bid is None:
-        return errors, warnings
-    pairs = (
-        [on] if on is not None else [(g, c) for c in _clouds(spec.cloud) for g in spec.gpu_types]
-    )
+    if on is None:
+        found.errors += _unknown(spec, offers)
+        if found.errors:
+            return found
+    pairs = [on] if on is not None else list(_candidates(spec))
+    below: list[tuple[str, float]] = []  # (where, its minimum bid)
     for gpu, cloud in pairs:
         offer = _offer(offers, cloud, gpu)
-        if offer is None:
+        if bid is None or offer is None:
             continue
         where = f"{_name(offer, gpu)} ({cloud.value})"
-        if offer.minimum_bid_price is not None and bid < offer.minimum_bid_price:
-            errors.append(
-                f"{spec.address}: spot bid ${bid:.2f}/GPU/h is below the minimum bid "
-                f"${offer.minimum_bid_price:.2f}/GPU/h for {where}; raise "
-                f"pods.{spec.name}.spot.bid_per_gpu or remove that GPU type"
-            )
+        minimum = offer.minimum_bid_price
+        if minimum is not None and bid < minimum:
+            below.append((where, minimum))
         elif offer.on_demand_price is not None and bid > offer.on_demand_price:
-            warnings.append(
-                f"spot bid ${bid:.2f}/GPU/h is above the on-demand price "
-                f"${offer.on_demand_price:.2f}/GPU/h for {where}"
+            found.warnings.append(
+                f"spot bid {_usd(bid)}/GPU/h is above the on-demand price "
+                f"{_usd(offer.on_demand_price)}/GPU/h for {where}"
             )
-    return errors, warnings
+    if bid is None or not below:
+        return found
+    field_ = f"pods.{spec.name}.spot.bid_per_gpu"
+    if on is not None:
+        ((where, minimum),) = below
+        found.errors.append(
+            f"{spec.address}: spot bid {_usd(bid)}/GPU/h is below the minimum bid "
+            f"{_usd(minimum)}/GPU/h for {where}, where the stopped pod resumes; raise {field_}"
+        )
+    elif len(below) < len(pairs):
+        found.notes += [
+            f"{spec.address}: {where} is skipped: its minimum spot bid "
+            f"{_usd(minimum)}/GPU/h is above spot.bid_per_gpu {_usd(bid)}"
+            for where, minimum in below
+        ]
+    else:
+        lowest = min(minimum for _, minimum in below)
+        each = ", ".join(f"{where} {_usd(minimum)}" for where, minimum in below)
+        found.errors.append(
+            f"{spec.address}: spot bid {_usd(bid)}/GPU/h is below the minimum bid of every "
+            f"GPU type it may use: {each}; raise {field_} to at least {_usd(lowest)} or add "
+            f"GPU types to pods.{spec.name}.gpu.type"
+        )
+    return found
 
 
 def stopped_storage_cost(volume_gb: int | None) -> float:

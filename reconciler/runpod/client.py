@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random as random_module
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -24,13 +25,25 @@ from reconciler.errors import (
     PodctlError,
     PodNotFoundError,
     TransientApiError,
+    UsageError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
 from reconciler.runpod import documents, wire
-from reconciler.runpod.config import resolve_graphql_url
+from reconciler.runpod.body import (
+    ACCEPT_ENCODING,
+    MAX_ANSWER_BYTES,
+    BadEncodingError,
+    BodyReader,
+    BodyTooLargeError,
+)
+from reconciler.runpod.config import resolve_graphql_url, scrub_url, url_secrets
 from reconciler.runpod.retry import OnRetry, RetryPolicy, parse_retry_after
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# a server that sends one byte at a time never trips a read timeout: each request, and each
+# call with all its retries, also has an overall deadline
+REQUEST_DEADLINE_S = 90.0
+CALL_DEADLINE_S = 300.0
 
 # Status codes a server sends before it acts on a request: safe to retry even a create.
 _NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
@@ -53,6 +66,12 @@ class RunPodClient:
       timeout (nothing was sent). A read timeout, 500, 504 or "Something went wrong" is raised
       at once as TransientApiError(maybe_processed=True); the caller's next plan finds the pod by
       its PODCTL_UID marker (or terminates it as an orphan) instead of guessing here.
+
+    Bounds (a hostile or broken server cannot hold podctl, or its lock): each request ends by
+    `request_deadline_s`, each call with all its retries by `call_deadline_s`, whatever the
+    server's pace; an answer over `max_answer_bytes` on the wire or once decompressed is an
+    ApiResponseError; a redirect is never followed (it would carry the key along). Messages
+    show the URL scrubbed (`scrub_url`) and server text with control characters escaped.
     """
 
     def __init__(
@@ -67,14 +86,34 @@ class RunPodClient:
         random: Callable[[], float] = random_module.random,
         on_retry: OnRetry | None = None,
         on_request: OnRequest | None = None,
+        insecure_http: bool = False,
+        request_deadline_s: float | None = None,
+        call_deadline_s: float | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         key = api_key.strip()
         if not key or not key.isascii() or not key.isprintable() or " " in key:
             # an illegal header value would end up quoted in httpx's exception: refuse it here
             raise PodctlError("The RunPod API key is empty or holds characters a key cannot hold.")
         self.__key = key
-        self.url = resolve_graphql_url(api_url)
+        self.url = resolve_graphql_url(api_url, insecure_http=insecure_http)
+        self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
+        try:
+            _ = httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
+        except (httpx.InvalidURL, UnicodeError):  # e.g. a malformed IDNA host (xn--)
+            raise UsageError(
+                f"The API URL {self.shown_url!r} is not a valid URL; write e.g. "
+                "https://api.runpod.io."
+            ) from None
+        self.__secrets: tuple[str, ...] = (key, *url_secrets(self.url))
         self.retry = retry or RetryPolicy()
+        self.request_deadline_s = (
+            REQUEST_DEADLINE_S if request_deadline_s is None else request_deadline_s
+        )
+        self.call_deadline_s = CALL_DEADLINE_S if call_deadline_s is None else call_deadline_s
+        self.max_answer_bytes = max_answer_bytes
+        self._clock = clock
         self._sleep = sleep
         self._random = random
         self._on_retry = on_retry
@@ -84,11 +123,26 @@ class RunPodClient:
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
-            headers={"User-Agent": f"podctl/{__version__}", "Accept": "application/json"},
+            headers={
+                "User-Agent": f"podctl/{__version__}",
+                "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            # a redirect would carry the key to wherever the server points: never followed
+            follow_redirects=False,
         )
 
     def __repr__(self) -> str:
-        return f"RunPodClient(url={self.url!r})"
+        return f"RunPodClient(url={self.shown_url!r})"
+
+    def hide(self, values: Iterable[str]) -> None:
+        """Mask these values too (from_env secrets a create or edit sends) in every message.
+
+        A server that quotes the request back in an error would otherwise put them there.
+        Values shorter than 6 characters are left: masking them would mangle every message.
+        """
+        extra = {v for v in values if len(v) >= 6} - set(self.__secrets)
+        self.__secrets = tuple(sorted({*self.__secrets, *extra}, key=len, reverse=True))
 
     async def __aenter__(self) -> Self:
         return self
@@ -233,13 +287,17 @@ class RunPodClient:
     async def _execute(
         self, document: str, variables: Mapping[str, object], operation: str, *, idempotent: bool
     ) -> dict[str, object]:
-        """Send one GraphQL operation, retrying transient failures as the policy allows."""
+        """Send one GraphQL operation, retrying transient failures as the policy allows.
+
+        The whole call (every attempt and every sleep) ends by `call_deadline_s`.
+        """
         slept = 0.0
         attempt = 0
+        ends = self._clock() + self.call_deadline_s
         while True:
             attempt += 1
             try:
-                return await self._post(document, variables, operation)
+                return await self._post(document, variables, operation, ends)
             except TransientApiError as exc:
                 if attempt >= self.retry.max_attempts:
                     raise
@@ -249,46 +307,103 @@ class RunPodClient:
                     delay = exc.retry_after
                 else:
                     delay = self.retry.backoff(attempt, self._random)
-                if slept + delay > self.retry.max_total_delay:
+                if slept + delay > self.retry.max_total_delay or self._clock() >= ends:
                     raise
+                if self._clock() + delay >= ends:
+                    raise TransientApiError(
+                        f"{exc.message}; no retry: the {self.call_deadline_s:g}s deadline for "
+                        f"the whole {operation} call (all its attempts) would pass first",
+                        errors=exc.errors,
+                        status_code=exc.status_code,
+                        operation=operation,
+                        maybe_processed=exc.maybe_processed,
+                    ) from exc
                 if self._on_retry is not None:
                     self._on_retry(attempt, delay, exc.message)
                 await self._sleep(delay)
                 slept += delay
 
     async def _post(
-        self, document: str, variables: Mapping[str, object], operation: str
+        self, document: str, variables: Mapping[str, object], operation: str, ends: float
     ) -> dict[str, object]:
-        """One HTTP request; every failure comes out as an ApiError subclass."""
+        """One HTTP request; every failure comes out as an ApiError subclass.
+
+        It ends by the request's own deadline, or the call's if that comes sooner.
+        """
         self.request_count += 1
         self.requests_by_operation[operation] += 1
         if self._on_request is not None:
             self._on_request(operation)
         body = {"query": document, "variables": dict(variables), "operationName": operation}
+        left = ends - self._clock()
+        if left <= 0:
+            raise self._late(operation, whole_call=True)
+        whole_call = left < self.request_deadline_s
         try:
-            response = await self._http.post(
-                self.url, json=body, headers={"Authorization": f"Bearer {self.__key}"}
-            )
+            async with asyncio.timeout(min(left, self.request_deadline_s)):
+                status, headers, content = await self._send(body)
+        except TimeoutError:
+            raise self._late(operation, whole_call=whole_call) from None
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # nothing reached the server: safe to retry, even a create
             raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
         except httpx.TransportError as exc:  # read/write timeouts, dropped connections
             raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
-        return self._answer(response, operation)
+        except BodyTooLargeError as exc:
+            raise ApiResponseError(
+                f"RunPod {operation}: {exc} from {self.shown_url}; podctl stopped reading it "
+                "(no RunPod answer is that large)",
+                operation=operation,
+            ) from None
+        except BadEncodingError as exc:
+            raise ApiResponseError(
+                f"RunPod {operation}: the answer from {self.shown_url} has {exc}",
+                operation=operation,
+            ) from None
+        return self._answer(status, headers, content, operation)
+
+    async def _send(self, body: Mapping[str, object]) -> tuple[int, httpx.Headers, bytes]:
+        """POST and read the answer through BodyReader (both sizes capped)."""
+        auth = _Bearer(self.__key)  # explicit: else httpx sends a URL's user:password instead
+        async with self._http.stream("POST", self.url, json=body, auth=auth) as response:
+            if response.is_stream_consumed:  # a test transport's answer, already read and decoded
+                reader = BodyReader(None, limit=self.max_answer_bytes)
+                reader.feed(response.content)
+            else:
+                reader = BodyReader(
+                    response.headers.get("Content-Encoding"), limit=self.max_answer_bytes
+                )
+                async for chunk in response.aiter_raw():
+                    reader.feed(chunk)
+            return response.status_code, response.headers, reader.finish()
+
+    def _late(self, operation: str, *, whole_call: bool) -> TransientApiError:
+        which = (
+            f"the {self.call_deadline_s:g}s deadline for the whole {operation} call "
+            "(all its attempts) ran out"
+            if whole_call
+            else f"the {self.request_deadline_s:g}s deadline for one request ran out"
+        )
+        return TransientApiError(
+            f"RunPod {operation}: no complete answer from {self.shown_url}: {which}",
+            operation=operation,
+            maybe_processed=True,
+        )
 
     def _transient(
         self, exc: httpx.TransportError, operation: str, *, maybe_processed: bool
     ) -> TransientApiError:
         detail = self._scrub(str(exc)) or "no detail"
         return TransientApiError(
-            f"RunPod {operation}: {type(exc).__name__} talking to {self.url} ({detail})",
+            f"RunPod {operation}: {type(exc).__name__} talking to {self.shown_url} ({detail})",
             operation=operation,
             maybe_processed=maybe_processed,
         )
 
-    def _answer(self, response: httpx.Response, operation: str) -> dict[str, object]:
-        status = response.status_code
-        payload = wire.decode(response.content)
+    def _answer(
+        self, status: int, headers: httpx.Headers, content: bytes, operation: str
+    ) -> dict[str, object]:
+        payload = wire.decode(content)
         errors = self._scrub_errors(wire.errors_of(payload))
         first = self._scrub(wire.first_message(errors))
         if status in (401, 403):
@@ -307,12 +422,19 @@ class RunPodClient:
                 errors=errors,
                 status_code=status,
                 operation=operation,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(headers.get("Retry-After")),
                 maybe_processed=status not in _NOT_PROCESSED_STATUS,
             )
         if errors:
             # RunPod answers business errors with HTTP 200 (or 400 for invalid documents)
             raise wire.classify(first, errors, status, operation)
+        if 300 <= status < 400:
+            raise ApiError(
+                f"RunPod {operation}: HTTP {status}: {self.shown_url} redirects elsewhere; "
+                "podctl does not follow it (the API key would go along). Check --api-url.",
+                status_code=status,
+                operation=operation,
+            )
         if status != 200:
             raise ApiError(
                 f"RunPod {operation}: unexpected HTTP {status}",
@@ -331,14 +453,33 @@ class RunPodClient:
         return data
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self.__key, "***") if text else text
+        """Text with the key and the URL's password, user info and query values masked."""
+        if not text:
+            return text
+        text = text.replace(self.url, self.shown_url)
+        for secret in self.__secrets:
+            text = text.replace(secret, "***")
+        return text
 
     def _scrub_errors(self, errors: tuple[dict[str, object], ...]) -> tuple[dict[str, object], ...]:
-        """The errors list with the key masked wherever a server might have echoed it."""
-        if self.__key not in repr(errors):
+        """The errors list with every secret masked wherever a server might have echoed it."""
+        shown = repr(errors)
+        if not any(secret in shown for secret in self.__secrets):
             return errors
         return tuple(json.loads(self._scrub(json.dumps(e, default=str))) for e in errors)
 
     def _cause(self, exc: BaseException) -> BaseException | None:
-        """Chain the original exception, unless its text holds the key (then drop it)."""
-        return None if self.__key in f"{exc!s} {exc!r}" else exc
+        """Chain the original exception, unless its text holds a secret (then drop it)."""
+        shown = f"{exc!s} {exc!r}"
+        return None if any(secret in shown for secret in self.__secrets) else exc
+
+
+class _Bearer(httpx.Auth):
+    """The API key as a Bearer token on every request."""
+
+    def __init__(self, key: str) -> None:
+        self._header = f"Bearer {key}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import ipaddress
 import os
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconciler.errors import PodctlError
+from reconciler.errors import PodctlError, UsageError
 
 DEFAULT_BASE_URL = "https://api.runpod.io"
 KEY_ENV = "RUNPOD_API_KEY"
@@ -45,10 +48,109 @@ def resolve_api_key(env: Mapping[str, str] | None = None, config_path: Path | No
     )
 
 
-def resolve_graphql_url(api_url: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """`--api-url`, else `RUNPOD_API_BASE_URL`, else https://api.runpod.io; plus `/graphql`."""
+def scrub_url(url: str) -> str:
+    """The URL as it is safe to show: no `user:password@`, every query and fragment value `***`.
+
+    Used wherever podctl shows an API URL (errors, retry lines, status); never raises.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rpartition("@")[2]
+        query = "&".join(
+            f"{k}=***" if sep else k
+            for k, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
+        )
+        fragment = "***" if parts.fragment else ""
+        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+    except ValueError:
+        # unparseable: show no more than its scheme, which holds no secret
+        scheme = url.partition("://")[0] if "://" in url else ""
+        return f"{scheme}://<unparseable URL>" if scheme.isalpha() else "<unparseable URL>"
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """What of a URL must not be shown: its password, user info (also as Basic auth), query values.
+
+    A server that echoes the request back would otherwise put them in an error message.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return (url,)
+    found: list[str] = []
+    if "@" in parts.netloc:
+        info = parts.netloc.rpartition("@")[0]
+        plain = urllib.parse.unquote(info)
+        found += [info, plain, base64.b64encode(plain.encode()).decode()]
+        found += [v for v in (info.partition(":")[2], plain.partition(":")[2]) if v]
+    for item in (parts.query + "&" + parts.fragment).split("&"):
+        value = item.partition("=")[2]
+        found += [value, urllib.parse.unquote_plus(value)]
+    # longest first, so a value is masked whole before a shorter one inside it
+    return tuple(sorted({v for v in found if len(v) >= 4}, key=len, reverse=True))
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost` (and its subdomains): traffic that stays on this host."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_graphql_url(
+    api_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    insecure_http: bool = False,
+) -> str:
+    """`--api-url`, else `RUNPOD_API_BASE_URL`, else https://api.runpod.io; plus `/graphql`.
+
+    The path gets `/graphql` (a query string stays after it). UsageError for a URL that is not
+    http(s)://HOST[:PORT], and for plain http:// to a host other than loopback unless
+    `insecure_http`: the API key would cross the network readable by anyone on the path.
+    """
     env = os.environ if env is None else env
-    base = (api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL).strip().rstrip("/")
-    if base.endswith("/graphql"):
-        return base
-    return f"{base}/graphql"
+    given = api_url or env.get(BASE_URL_ENV, "")
+    source = "--api-url" if api_url else BASE_URL_ENV
+    base = (given or DEFAULT_BASE_URL).strip()
+    shown = scrub_url(base)
+    try:
+        parts = urllib.parse.urlsplit(base)
+        port = parts.port  # ValueError when not a number in 0..65535
+    except ValueError as exc:
+        raise UsageError(
+            f"{source} {shown!r} is not a valid URL ({exc}); write e.g. https://api.runpod.io "
+            "or http://127.0.0.1:8080."
+        ) from None
+    if parts.scheme not in ("http", "https") or not base.lower().startswith(parts.scheme + "://"):
+        raise UsageError(
+            f"{source} {shown!r} does not start with http:// or https://; write e.g. "
+            "https://api.runpod.io."
+        )
+    host = parts.hostname or ""
+    if not host:
+        raise UsageError(f"{source} {shown!r} names no host; write e.g. https://api.runpod.io.")
+    if any(not ch.isprintable() or ch.isspace() for ch in base):
+        raise UsageError(f"{source} {shown!r} holds a space or a control character.")
+    if "[" not in parts.netloc and not all(ch.isalnum() or ch in "-._" for ch in host):
+        raise UsageError(
+            f"{source} {shown!r}: {host!r} is no host name (letters, digits, '-', '.' only)."
+        )
+    if port == 0:
+        raise UsageError(f"{source} {shown!r}: port 0 is no port a server listens on.")
+    if parts.scheme == "http" and not insecure_http and not is_loopback(host):
+        raise UsageError(
+            f"{source} {shown!r} is plain http:// to {host}, which is not this machine: the "
+            "RunPod API key would cross the network unencrypted, readable by anyone on the way. "
+            "Use https://, or pass --insecure-http if you accept that."
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/graphql"):
+        path += "/graphql"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))

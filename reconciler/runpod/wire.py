@@ -287,14 +287,26 @@ def errors_of(payload: object) -> tuple[dict[str, object], ...]:
     return tuple(e if isinstance(e, dict) else {"message": str(e)} for e in errors)
 
 
+def printable(text: str) -> str:
+    """Server text safe inside an error message: control and bidi characters as `\\x1b` escapes.
+
+    A server's message could otherwise rewrite the user's terminal (ESC sequences), hide text
+    (CR, backspace) or reorder it (bidi overrides).
+    """
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
+
+
 def first_message(errors: tuple[dict[str, object], ...]) -> str:
-    """`errors[0].message`, cut to MESSAGE_LIMIT characters; "" when there is none."""
+    """`errors[0].message`, printable and cut to MESSAGE_LIMIT characters; "" when none."""
     if not errors:
         return ""
     message = errors[0].get("message")
     if not isinstance(message, str):
         return ""
-    message = message.strip()
+    message = printable(message.strip())
     if len(message) > MESSAGE_LIMIT:
         return f"{message[:MESSAGE_LIMIT]}… ({len(message):,} characters in all)"
     return message

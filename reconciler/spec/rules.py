@@ -25,6 +25,7 @@ RESERVED_ENV_PREFIX = "PODCTL_"
 SSH_PORT = "22/tcp"
 _PORT = re.compile(r"([0-9]+)/(http|tcp)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_ENV_ENTRY = 128 * 1024  # Linux's limit on one `NAME=value` string (MAX_ARG_STRLEN)
 
 
 def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
@@ -36,6 +37,8 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
         problems += _check_durations(doc)
         problems += _check_spot_bids(doc)
         problems += _check_uploads(doc)
+        problems += _check_nul(doc)
+        problems += _check_env_sizes(doc)
     problems += _check_pods(stack)
     problems += _check_job_references(stack)
     problems += _check_cycles(stack)
@@ -376,3 +379,56 @@ def _find_cycles(graph: dict[str, list[str]]) -> Iterator[list[str]]:
                 path.append(following)
                 on_path.add(following)
                 iterators.append(iter(graph[following]))
+
+
+def _strings(value: object, path: DocPath) -> Iterator[tuple[DocPath, str]]:
+    """Every string value under `value` (not mapping keys), with its path."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, (*path, index))
+
+
+def _check_nul(doc: Document) -> list[Problem]:
+    """A NUL cannot reach a pod (a shell, a path, the API): refused before anything is made."""
+    return [
+        doc.problem(
+            path,
+            "contains a NUL character (\\0), which no command, path or environment value can hold",
+            "remove the \\0 escape from the quoted string",
+        )
+        for path, text in _strings(doc.data, ())
+        if "\0" in text and path[-1:] != ("from_env",)  # the schema reports a from_env name
+    ]
+
+
+def _check_env_sizes(doc: Document) -> list[Problem]:
+    """`NAME=value` over 128 KiB cannot be in a process's environment (exec fails)."""
+    problems = []
+    for section in (*_pod_sections(doc), *_job_sections(doc)):
+        env = doc.get((*section, "env"))
+        if not isinstance(env, dict):
+            continue
+        for key, value in env.items():
+            path: DocPath = (*section, "env", key)
+            name = value.get("from_env") if isinstance(value, dict) else None
+            if isinstance(name, str):
+                value, path = os.environ.get(name, ""), (*path, "from_env")
+            if not isinstance(value, str | int | float):
+                continue
+            size = len(f"{key}={value}".encode("utf-8", "surrogateescape"))
+            if size >= MAX_ENV_ENTRY:
+                what = f"the value of ${name}" if isinstance(name, str) else "the value"
+                problems.append(
+                    doc.problem(
+                        path,
+                        f"{what} is too long for an environment variable ({key}=value is "
+                        f"{size} bytes; the limit is 128 KiB, {MAX_ENV_ENTRY} bytes)",
+                        "put large data in a file (upload it) and pass its path instead",
+                    )
+                )
+    return problems

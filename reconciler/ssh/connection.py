@@ -14,6 +14,7 @@ import asyncssh
 
 from reconciler.errors import HostKeyChangedError, JobError, SshError, TransferError
 from reconciler.jobs import remote
+from reconciler.jobs.loglines import LineSplitter
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import SshEndpoint
 from reconciler.ssh import transfer
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 MAX_CHANNELS = 8  # below OpenSSH's MaxSessions (10)
 FIRST_LOG_POLL_S = 0.01
 LOG_CHUNK = 1 << 20  # log bytes read per poll
+OUTPUT_SLACK = 1 << 16  # room for the status block (and a motd) beside the log bytes asked for
+STDERR_KEPT = 1 << 16
 _HASH_SCRIPT = (
     'cd "$1" 2>/dev/null || exit 0\n'
     "command -v sha256sum >/dev/null 2>&1 || exit 3\n"
@@ -156,35 +159,94 @@ class PodConnection:
         *,
         offset: int = 0,
         poll_s: float = 0.2,
+        follow: bool = True,
     ) -> RemoteJob:
-        """Call `on_line` for each complete log line from byte `offset` until the run ends.
+        """Call `on_line` for each log line from byte `offset` until the run ends (without
+        `follow`: until the end of the log as it is now).
 
-        Each poll is a short command reading files: cancelling this (or losing the client)
-        never touches the detached job. Returns the final state ("exited", or "lost"/"absent").
+        Reads LOG_CHUNK bytes per command and keeps at most one capped line between them
+        (a `\\r` ends a line too: see loglines). Each poll is a short command reading files:
+        cancelling this (or losing the client) never touches the detached job. Returns the
+        last state seen ("exited", or "lost"/"absent"; "running" only without `follow`).
         """
         pos = offset
-        pending = b""
+        lines = LineSplitter(on_line)
         delay = min(FIRST_LOG_POLL_S, poll_s)  # short jobs end fast: poll soon, then back off
         while True:
-            out = await self._script(
-                remote.log_script(run_dir, pos, LOG_CHUNK), f"read the log of {run_dir}", 60
+            out = await self._bounded_script(
+                remote.log_script(run_dir, pos, LOG_CHUNK), f"read the log of {run_dir}", LOG_CHUNK
             )
             job, data = remote.split_status(out)
             if job.log_bytes < pos and not data:  # the run was started afresh: a new log
-                pos, pending = 0, b""
+                pos, lines = 0, LineSplitter(on_line)
                 continue
             pos += len(data)
-            *lines, pending = (pending + data).split(b"\n")
-            for line in lines:
-                on_line(_text(line))
+            lines.feed(data)
             if len(data) >= LOG_CHUNK:
                 continue
-            if job.state != "running":
-                if pending:
-                    on_line(_text(pending))
+            if job.state != "running" or not follow:
+                lines.close()
                 return job
             await asyncio.sleep(delay)
             delay = FIRST_LOG_POLL_S if data else min(delay * 2, poll_s)
+
+    async def log_tail(self, run_dir: str, limit: int) -> tuple[RemoteJob, bytes]:
+        """(the run's status, the last `limit` bytes of its log)."""
+        out = await self._bounded_script(
+            remote.tail_script(run_dir, limit), f"read the log of {run_dir}", limit
+        )
+        return remote.split_status(out)
+
+    async def _bounded_script(
+        self, script: str, what: str, limit: int, timeout_s: float = 60
+    ) -> bytes:
+        """As _script, for a script that prints at most `limit` bytes (and a status block):
+        output is read in pieces, and a pod that sends more is refused, not buffered."""
+        cap = limit + OUTPUT_SLACK
+
+        async def read_out(stream: asyncssh.SSHReader[bytes]) -> bytes:
+            got = bytearray()
+            while piece := await stream.read(1 << 16):
+                got += piece
+                if len(got) > cap:
+                    raise JobError(
+                        f"cannot {what} on {self.where}: the pod sent more than the "
+                        f"{cap} bytes asked for"
+                    )
+            return bytes(got)
+
+        async def read_err(stream: asyncssh.SSHReader[bytes]) -> bytes:
+            kept = b""
+            while piece := await stream.read(1 << 16):
+                kept = (kept + piece)[-STDERR_KEPT:]
+            return kept
+
+        async def go() -> tuple[int, bytes, bytes]:
+            proc = await self._conn.create_process("sh -s", input=script.encode(), encoding=None)
+            errs = asyncio.ensure_future(read_err(proc.stderr))
+            try:
+                out = await read_out(proc.stdout)
+                err = await errs
+                await proc.wait_closed()
+            finally:
+                errs.cancel()
+                proc.close()
+            code = proc.exit_status
+            return (255 if code is None else code), out, err
+
+        async with self._channel():
+            try:
+                code, out, err = await asyncio.wait_for(go(), timeout_s)
+            except TimeoutError:
+                raise SshError(
+                    f"a command on {self.where} did not finish within {timeout_s:g}s"
+                ) from None
+            except (asyncssh.Error, OSError) as exc:
+                raise SshError(f"SSH to {self.where} failed: {_reason(exc)}") from exc
+        if code != 0:
+            detail = err.decode("utf-8", "replace").strip()[-500:] or f"exit code {code}"
+            raise JobError(f"cannot {what} on {self.where}: {detail}")
+        return out
 
     # --- transfers ------------------------------------------------------------------------
 
@@ -271,10 +333,6 @@ class PodConnection:
                 f"download of {self.where}:{remote_path} to {local} failed: "
                 + transfer.shown(_reason(exc))
             ) from exc
-
-
-def _text(line: bytes) -> str:
-    return line.rstrip(b"\r").decode("utf-8", "replace")
 
 
 def _reason(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ class Connection:
     lockfile: Path | None = None
     sandbox: bool = False
     api_url: str | None = None
+    insecure_http: bool = False  # allow plain http:// to a host that is not loopback
     lock_timeout: float = 0.0
     command: str = "podctl"
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -77,6 +78,39 @@ def resolve_secrets(desired: DesiredState, env: Mapping[str, str]) -> dict[str, 
     return {name: env[name] for name in uses}
 
 
+def secret_env_keys(desired: DesiredState) -> dict[str, tuple[str, ...]]:
+    """Pod name -> the env keys its spec fills from from_env (what the lockfile records)."""
+    return {
+        pod.name: tuple(sorted(k for k, v in pod.env.items() if isinstance(v, SecretRef)))
+        for pod in desired.pods.values()
+    }
+
+
+def check_secrets_unshown(desired: DesiredState, secrets: Mapping[str, str]) -> None:
+    """Refuse, before anything changes, a from_env value that is also a plain env value.
+
+    A plan shows plain env values; one equal to a secret would print the secret. Compared with
+    env values only, by equality (no field of another kind, no substring: no chance matches).
+    """
+    from reconciler.workflow.journal import MIN_GUARDED_SECRET
+
+    names = {v: n for n, v in secrets.items() if len(v) >= MIN_GUARDED_SECRET}
+    sections = [("pods", p.name, p.env) for p in desired.pods.values()]
+    sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    clashes = [
+        f"  {kind}.{name}.env.{key} holds the value of from_env {names[value]}"
+        for kind, name, env in sections
+        for key, value in sorted(env.items())
+        if isinstance(value, str) and value in names
+    ]
+    if clashes:
+        raise PodctlError(
+            "A secret is also written in the spec as a plain value, which plans would print:\n"
+            + "\n".join(clashes)
+            + "\nUse {from_env: NAME} there too (or another value); nothing was changed."
+        )
+
+
 def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
     """`--lockfile`, else `<stack>.podctl.lock` beside the first spec file (or in `.`).
 
@@ -118,7 +152,9 @@ def connect(connection: Connection) -> RunPodClient:
         info = control.ensure_running(Path(data_dir) if data_dir else None)
         return RunPodClient(info.api_key, api_url=info.url, on_retry=on_retry)
     key = resolve_api_key(connection.env)
-    return RunPodClient(key, api_url=connection.api_url, on_retry=on_retry)
+    return RunPodClient(
+        key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
+    )
 
 
 def key_path(connection: Connection, desired: DesiredState, lockfile: Path) -> Path:

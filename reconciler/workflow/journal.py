@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -14,6 +14,8 @@ from reconciler.lockfile import (
     record_intent,
     record_job,
     record_pod,
+    redact,
+    with_secret_env,
 )
 from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord
 
@@ -31,15 +33,28 @@ class LockfileJournal:
         stack: str,
         actual: ActualState,
         forbidden: Iterable[str] = (),
+        secret_env: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
-        self.lockfile = recorded
+        # the store refuses a lockfile holding one of these in the fields env-derived text can
+        # reach (job messages); a value this short would match by chance
+        self.forbidden = tuple(v for v in forbidden if len(v) >= MIN_GUARDED_SECRET)
+        # a secret an older podctl let into a job's message is masked with the next write,
+        # so the store's guard never refuses a write after a mutation for it
+        self.lockfile = self._redacted(recorded)
         self.stack = stack
         self.actual = actual
-        # the store refuses text holding any of these; a value this short would match by chance
-        self.forbidden = tuple(v for v in forbidden if len(v) >= MIN_GUARDED_SECRET)
+        # pod name -> the env keys its spec fills from from_env, recorded with each pod record
+        self.secret_env = {pod: tuple(keys) for pod, keys in (secret_env or {}).items()}
         self.clock = clock
+
+    def _redacted(self, lockfile: Lockfile) -> Lockfile:
+        jobs = {
+            name: replace(r, message=redact(r.message, self.forbidden))
+            for name, r in lockfile.jobs.items()
+        }
+        return lockfile if jobs == dict(lockfile.jobs) else replace(lockfile, jobs=jobs)
 
     def _write(self, new: Lockfile) -> None:
         self.lockfile = self.store.write(new, forbidden_values=self.forbidden)
@@ -64,15 +79,26 @@ class LockfileJournal:
     def create_failed(self, uid: str) -> None:
         self._write(clear_intent(self.lockfile, uid))
 
+    def _filled(self, pod: str, record: PodRecord) -> PodRecord:
+        """The record, naming every env key podctl filled from from_env on this pod so far."""
+        existing = self.lockfile.pods.get(pod)
+        earlier = existing.secret_env if existing is not None else ()
+        return with_secret_env(record, (*earlier, *self.secret_env.get(pod, ())))
+
     def created(self, pod: str, record: PodRecord) -> None:
+        record = self._filled(pod, record)
         self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
 
     def touched(self, pod: str, pod_id: str, fingerprint: str | None) -> None:
         existing = self.lockfile.pods.get(pod)
         if existing is not None and existing.pod_id == pod_id:
+            filled = self._filled(pod, existing)
             if fingerprint is None or fingerprint == existing.fingerprint:
-                return  # nothing new to record: the serial stays
-            record = replace(existing, fingerprint=fingerprint, applied_at=self.clock())
+                if filled is existing:
+                    return  # nothing new to record: the serial stays
+                record = filled
+            else:
+                record = replace(filled, fingerprint=fingerprint, applied_at=self.clock())
         else:
             seen = self.actual.get(pod_id)
             record = PodRecord(
@@ -83,6 +109,7 @@ class LockfileJournal:
                 cloud=seen.cloud if seen is not None else None,
                 applied_at=self.clock(),
             )
+            record = self._filled(pod, record)
         self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
 
     def forget(self, pods: Iterable[str]) -> None:
@@ -106,6 +133,11 @@ class LockfileJournal:
             self._write(lockfile)
 
     def job_started(self, job: str, record: JobRecord) -> None:
+        # a run's message may quote its output or env: a secret in it is masked, never refused
+        # (a refusal here, after the run, would lose its result and run it again)
+        message = redact(record.message, self.forbidden)
+        if message != record.message:
+            record = replace(record, message=message)
         self._write(record_job(replace(self.lockfile, stack=self.stack), job, record))
 
     job_finished = job_started  # the ledger keeps a job's latest record either way

@@ -1,12 +1,14 @@
-"""`podctl logs JOB [-f]`: the job's log from its pod over SSH, else the last local copy."""
+"""`podctl logs JOB [-f] [--tail N]`: the job's log from its pod over SSH, else the local copy."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
+from reconciler.jobs.loglines import LineSplitter, last_lines, tail_window
 from reconciler.lockfile import LockfileStore
 from reconciler.model import PodStatus
 from reconciler.workflow.context import (
@@ -18,6 +20,8 @@ from reconciler.workflow.context import (
 )
 from reconciler.workflow.joblogs import logs_dir
 
+LOCAL_CHUNK = 1 << 20  # bytes of the local copy read at a time
+
 
 def job_logs(
     connection: Connection,
@@ -27,8 +31,10 @@ def job_logs(
     follow: bool,
     on_line: Callable[[str], None],
     on_note: Callable[[str], None],
+    tail: int | None = None,
 ) -> None:
-    """Print the job's log line by line; with `follow`, until the run ends."""
+    """Print the job's log line by line (only its last `tail` lines, with `tail`); with
+    `follow`, until the run ends."""
     desired = load_desired(paths)
     name = job.removeprefix("job.")
     spec = desired.jobs.get(name)
@@ -43,8 +49,15 @@ def job_logs(
         raise PodctlError(f"Job {name} has not run yet: `podctl apply` runs it.")
     pinned = tuple(recorded.host_keys.get(record.pod_id, ()))
     mount = desired.pods[spec.pod].volume_mount if spec.pod in desired.pods else "/workspace"
+    printed = 0
 
-    async def from_pod() -> bool:
+    def line(text: str) -> None:
+        nonlocal printed
+        printed += 1
+        on_line(text)
+
+    async def from_pod() -> str | None:
+        """None once the log is printed from the pod, else why it could not be."""
         from reconciler.jobs.remote import run_dir
         from reconciler.ssh import connect as ssh_connect
         from reconciler.ssh import ensure_stack_key
@@ -52,34 +65,59 @@ def job_logs(
         async with connect(connection) as client:
             actual = await client.list_pods()
         pod = actual.get(record.pod_id)
-        if pod is None or pod.desired_status is not PodStatus.RUNNING or pod.ssh is None:
-            return False
+        if pod is None or pod.desired_status is not PodStatus.RUNNING:
+            return f"pod {record.pod_id} is not running"
+        if pod.ssh is None:
+            return f"pod {record.pod_id} has no SSH port mapped (yet)"
         key = ensure_stack_key(key_path(connection, desired, path))
+        where = run_dir(mount, name, record.fingerprint)
         try:
             conn = await ssh_connect(pod.ssh, key, pinned=pinned)
+            async with conn:
+                offset = 0
+                if tail is not None:
+                    seen, data = await conn.log_tail(where, tail_window(tail))
+                    if seen.state == "absent":
+                        return f"pod {record.pod_id} has no run of job {name} (its folder is gone)"
+                    for text in last_lines(data, tail, clipped=seen.log_bytes > len(data)):
+                        line(text)
+                    if not follow:
+                        return None
+                    offset = seen.log_bytes
+                seen = await conn.follow_log(where, line, offset=offset, follow=follow)
+                if seen.state == "absent":
+                    return f"pod {record.pod_id} has no run of job {name} (its folder is gone)"
         except PodctlError as exc:
-            on_note(f"podctl: cannot reach pod {pod.pod_id} over SSH ({exc})")
-            return False
-        async with conn:
-            where = run_dir(mount, name, record.fingerprint)
-            if follow:
-                await conn.follow_log(where, on_line)
-            else:
-                code, out, err = await conn.run(f"cat {where}/log")
-                if code != 0:
-                    on_note(f"podctl: no log on the pod ({err.strip()})")
-                    return False
-                for line in out.splitlines():
-                    on_line(line)
-        return True
+            if printed:
+                raise PodctlError(
+                    f"reading the log of job {name} from pod {record.pod_id} failed midway: {exc}"
+                ) from exc
+            return f"SSH to pod {record.pod_id} failed ({exc})"
+        return None
 
-    if asyncio.run(from_pod()):
+    why = asyncio.run(from_pod())
+    if why is None:
         return
     if not local.exists():
         raise PodctlError(
-            f"The pod of job {name} ({record.pod_id}) is not running and no local copy of its "
-            f"log exists ({local})."
+            f"{why[0].upper()}{why[1:]}, and no local copy of its log exists ({local})."
         )
-    on_note(f"podctl: pod {record.pod_id} is not running; showing the log saved at the last apply")
-    for line in local.read_text(encoding="utf-8", errors="replace").splitlines():
-        on_line(line)
+    on_note(f"podctl: {why}; showing the log saved at the last apply")
+    read_local(local, on_line, tail=tail)
+
+
+def read_local(path: Path, on_line: Callable[[str], None], *, tail: int | None) -> None:
+    """The local copy's lines, read in chunks; with `tail`, only its end is read."""
+    with path.open("rb") as f:
+        if tail is not None:
+            size = os.fstat(f.fileno()).st_size
+            window = tail_window(tail)
+            start = max(0, size - window)
+            f.seek(start)
+            for text in last_lines(f.read(window), tail, clipped=start > 0):
+                on_line(text)
+            return
+        lines = LineSplitter(on_line)
+        while chunk := f.read(LOCAL_CHUNK):
+            lines.feed(chunk)
+        lines.close()

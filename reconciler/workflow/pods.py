@@ -18,21 +18,25 @@ from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Loc
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
 from reconciler.workflow.context import (
     Connection,
+    check_secrets_unshown,
     check_stack,
     connect,
     key_path,
     load_desired,
     lockfile_path,
     resolve_secrets,
+    secret_env_keys,
 )
 
 if TYPE_CHECKING:
+    from reconciler.executor.watchdog import WatchdogWiring
     from reconciler.runpod import RunPodClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
     from reconciler.workflow.shells import SshShells
 
 Confirm = Callable[[Plan], bool]
+QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
 OnEvent = Callable[[str], None]
 
 
@@ -73,26 +77,45 @@ class Applied:
     result: ApplyResult | None
     lockfile: Path
     requests: int = 0  # HTTP requests sent to the API (retries included)
+    next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
 async def _read_actual(
-    client: RunPodClient, desired: DesiredState, *, offers: bool = True
+    client: RunPodClient, desired: DesiredState
 ) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has pods, and `offers`) one gpuTypes request."""
+    """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
     actual = await client.list_pods()
-    return actual, (await _read_offers(client, desired) if offers else {})
+    return actual, await _read_offers(client, desired)
 
 
 async def _read_offers(
     client: RunPodClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
-    gpu_types = sorted({t for pod in desired.pods.values() for t in pod.gpu_types})
-    return await client.gpu_offers(gpu_types) if gpu_types else {}
+    """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
+    gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
+    return await client.gpu_offers() if gpu_types else {}
 
 
 def _needs_placement(plan: Plan) -> bool:
     placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
     return any(c.action in placing for c in plan.actionable)
+
+
+async def _plan_lazily(
+    client: RunPodClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+    uploads: Mapping[str, str],
+) -> Plan:
+    """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads)
+    if not _needs_placement(fresh):
+        return fresh
+    offers = await _read_offers(client, desired)
+    return _compute(desired, actual, recorded, offers, secrets, request, uploads)
 
 
 def _compute(
@@ -116,6 +139,7 @@ def _compute(
         destroy=request.destroy,
         force=request.force,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
+        now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
@@ -132,16 +156,22 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 
 
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
-    """`podctl plan`: the plan, computed under the (shared) lock; changes nothing."""
+    """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
+
+    A plan with nothing to place (no create, replace or resume) costs one request.
+    """
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
+    check_secrets_unshown(desired, secrets)
     path = lockfile_path(connection, desired)
     store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
 
     async def run() -> Plan:
         async with connect(connection) as client:
-            actual, offers = await _read_actual(client, desired)
-        return _compute(desired, actual, recorded, offers, secrets, request)
+            client.hide(secrets.values())
+            actual = await client.list_pods()
+            uploads = _uploads(desired, request)
+            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
     with store.lock(shared=True):
         recorded = store.read()
@@ -167,6 +197,11 @@ def load_plan(path: Path) -> Plan:
     except (OSError, ValueError) as exc:
         raise PlanFileError(
             f"The plan file {path} is not a podctl plan (not JSON: {exc}). "
+            "Make one with `podctl plan -out FILE`."
+        ) from None
+    except RecursionError:
+        raise PlanFileError(
+            f"The plan file {path} is not a podctl plan (its JSON is nested too deeply). "
             "Make one with `podctl plan -out FILE`."
         ) from None
     return plan_from_dict(data)
@@ -198,6 +233,7 @@ def apply(
         )
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
+    check_secrets_unshown(desired, secrets)  # before any mutation, not after
     path = lockfile_path(connection, desired)
     store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
     with store.lock():
@@ -240,11 +276,13 @@ async def _apply_locked(
     from reconciler.workflow.journal import LockfileJournal
 
     async with connect(connection) as client:
-        actual, offers = await _read_actual(client, desired, offers=not options.lazy_offers)
+        client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
-        fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
-        if options.lazy_offers and _needs_placement(fresh):
-            offers = await _read_offers(client, desired)
+        if options.lazy_offers:
+            actual = await client.list_pods()
+            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+        else:
+            actual, offers = await _read_actual(client, desired)
             fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
         the_plan = fresh
         gone = forgotten(
@@ -267,17 +305,39 @@ async def _apply_locked(
         show_plan(the_plan)
         if not the_plan.has_changes:
             journal = LockfileJournal(
-                store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+                store,
+                recorded,
+                stack=desired.stack,
+                actual=actual,
+                forbidden=secrets.values(),
+                secret_env=secret_env_keys(desired),
             )
             journal.settle_intents()
-            # record adopted pods even when nothing else changes
-            await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
+            # record adopted pods even when nothing else changes; arm unarmed watchdogs
+            quiet = _watchdog_wiring(connection, desired, store.path, journal, client, options)
+            await execute(
+                the_plan,
+                desired,
+                client,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                shells=quiet[0] if quiet else None,
+                watchdog=quiet[1] if quiet else None,
+                on_event=on_event,
+            )
             journal.forget(gone)
-            return Applied(the_plan, None, store.path, client.request_count)
+            deadline = _next_deadline(desired, journal.lockfile)
+            return Applied(the_plan, None, store.path, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
-            store, recorded, stack=desired.stack, actual=actual, forbidden=secrets.values()
+            store,
+            recorded,
+            stack=desired.stack,
+            actual=actual,
+            forbidden=secrets.values(),
+            secret_env=secret_env_keys(desired),
         )
         journal.settle_intents()
         jobs = _job_wiring(
@@ -306,6 +366,7 @@ async def _apply_locked(
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
                 should_start=options.should_start,
+                watchdog=_watchdog(desired, client, journal),
             )
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
@@ -313,7 +374,14 @@ async def _apply_locked(
         finally:
             jobs.logs.close()
         journal.forget(gone)
-        return Applied(the_plan, result, store.path, client.request_count)
+        deadline = _next_deadline(desired, journal.lockfile)
+        return Applied(the_plan, result, store.path, client.request_count, deadline)
+
+
+def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
+    from reconciler.planner.lifetime import next_deadline
+
+    return next_deadline(desired.pods.values(), recorded, datetime.now(UTC))
 
 
 @dataclass
@@ -340,7 +408,7 @@ def _job_wiring(
     from reconciler.workflow.joblogs import LocalLogs
 
     logs = LocalLogs(lockfile)
-    if not desired.jobs:
+    if not desired.jobs and not _lifetimes(desired):
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
@@ -359,3 +427,46 @@ def _job_wiring(
     prints = job_prints(desired, secrets, uploads)
     inputs = {name: dict(p.inputs) for name, p in prints.items()}
     return _JobWiring(key.public_text, shells, inputs, logs)
+
+
+def _lifetimes(desired: DesiredState) -> bool:
+    """Whether a pod of the stack has a max_lifetime (its watchdog is armed over SSH)."""
+    return any(p.max_lifetime_s is not None for p in desired.pods.values())
+
+
+def _watchdog(
+    desired: DesiredState, client: RunPodClient, journal: LockfileJournal
+) -> WatchdogWiring | None:
+    from reconciler.executor.watchdog import WatchdogWiring
+
+    if not _lifetimes(desired):
+        return None
+    return WatchdogWiring(api_url=client.url, records=lambda: journal.lockfile.pods)
+
+
+def _watchdog_wiring(
+    connection: Connection,
+    desired: DesiredState,
+    lockfile: Path,
+    journal: LockfileJournal,
+    client: RunPodClient,
+    options: ApplyRequest,
+) -> tuple[SshShells, WatchdogWiring] | None:
+    """SSH and the watchdog wiring for an apply with no changes, when a pod has max_lifetime."""
+    wiring = _watchdog(desired, client, journal)
+    if wiring is None:
+        return None
+    from reconciler.ssh import ensure_stack_key
+    from reconciler.workflow.shells import SharedListing, SshShells
+
+    key = ensure_stack_key(key_path(connection, desired, lockfile))
+    listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
+    shells = SshShells(
+        key,
+        journal,
+        refresh=listing.pod,
+        timeout_s=min(options.timeout_s, QUIET_SSH_TIMEOUT_S),
+        initial_s=options.poll_initial_s,
+        max_s=options.poll_max_s,
+    )
+    return shells, wiring

@@ -130,10 +130,10 @@ def podctl(
     original = RunPodClient._post
 
     async def counting(
-        self: RunPodClient, document: str, variables: Any, operation: str
+        self: RunPodClient, document: str, variables: Any, operation: str, *rest: Any
     ) -> dict[str, object]:
         tool.operations[operation] += 1
-        return await original(self, document, variables, operation)
+        return await original(self, document, variables, operation, *rest)
 
     monkeypatch.setattr(RunPodClient, "_post", counting)
     tool.write()

@@ -21,7 +21,7 @@ def test_apply_converges_then_plans_nothing_and_sends_no_mutation(podctl: Podctl
     plan = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert plan.code == 0, plan.out + plan.err
     assert "No changes" in plan.out
-    assert podctl.operations == {"ListPods": 1, "GpuOffers": 1}
+    assert podctl.operations == {"ListPods": 1}  # nothing to place: no gpuTypes
 
     podctl.operations.clear()
     serial = podctl.recorded()["serial"]
