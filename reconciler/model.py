@@ -273,6 +273,7 @@ class GpuOffer:
     minimum_bid_price: float | None = None  # per GPU per hour, spot
     stock_status: str | None = None  # High / Medium / Low / None; a hint, not a promise
     available_gpu_counts: tuple[int, ...] = ()
+    cuda_versions: tuple[str, ...] = ()  # with free capacity now (REST v2's catalog only)
 
 
 # --- recorded state: what the lockfile holds ---------------------------------------------------

@@ -120,6 +120,9 @@ class _Obj:
         return value
 
 
+JsonObject = _Obj  # the REST client reads its answers with the same typed accessors
+
+
 def parse_env(items: list[object] | None, path: str) -> dict[str, str]:
     """RunPod's `["K=V", ...]` as a mapping; the value keeps any further `=` and newlines."""
     env: dict[str, str] = {}
