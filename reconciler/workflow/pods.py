@@ -29,7 +29,7 @@ from reconciler.workflow.context import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.runpod import RunPodClient
+    from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
     from reconciler.workflow.shells import SshShells
@@ -78,7 +78,7 @@ class Applied:
 
 
 async def _read_actual(
-    client: RunPodClient, desired: DesiredState
+    client: ApiClient, desired: DesiredState
 ) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
     """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
     actual = await client.list_pods()
@@ -86,7 +86,7 @@ async def _read_actual(
 
 
 async def _read_offers(
-    client: RunPodClient, desired: DesiredState
+    client: ApiClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
     """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
     gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
@@ -99,7 +99,7 @@ def _needs_placement(plan: Plan) -> bool:
 
 
 async def _plan_lazily(
-    client: RunPodClient,
+    client: ApiClient,
     desired: DesiredState,
     actual: ActualState,
     recorded: Lockfile,
@@ -108,11 +108,12 @@ async def _plan_lazily(
     uploads: Mapping[str, str],
 ) -> Plan:
     """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
-    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads)
+    api = client.api_name
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    return _compute(desired, actual, recorded, offers, secrets, request, uploads)
+    return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
 
 
 def _compute(
@@ -123,8 +124,11 @@ def _compute(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str] | None = None,
+    *,
+    api: str = "graphql",
 ) -> Plan:
     from reconciler import planner
+    from reconciler.workflow.apis import api_findings
 
     result = planner.plan(
         desired,
@@ -138,8 +142,11 @@ def _compute(
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
+    errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
     return replace(
         result,
+        errors=(*result.errors, *errors),
+        warnings=(*result.warnings, *warnings),
         spec_files=files,  # absolute: `apply plan.json` may run from another folder
         created_at=result.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -274,7 +281,9 @@ async def _apply_locked(
             fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
         else:
             actual, offers = await _read_actual(client, desired)
-            fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
+            fresh = _compute(
+                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
+            )
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -372,7 +381,7 @@ def _job_wiring(
     uploads: Mapping[str, str],
     lockfile: Path,
     journal: LockfileJournal,
-    client: RunPodClient,
+    client: ApiClient,
     options: ApplyRequest,
 ) -> _JobWiring:
     from reconciler.planner.jobs import job_prints

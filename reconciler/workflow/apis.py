@@ -1,0 +1,44 @@
+"""What the chosen RunPod API cannot do for a spec: plan errors (spot on REST v2) and warnings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from reconciler.model import DesiredState
+
+
+def api_findings(
+    desired: DesiredState, api: str, *, destroy: bool = False, targets: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for the pods this plan may place over `api` ("graphql" or "rest").
+
+    REST v2 has no spot pods: a spot pod there is an error (nothing is applied). It sizes vCPU
+    and RAM from the GPU type and its catalog lists neither, so min_vcpu / min_memory_gb cannot
+    be asked for or filtered on: a warning. A destroy places nothing and checks nothing.
+    """
+    errors: list[str] = []
+    warnings: list[str] = []
+    if api != "rest" or destroy:
+        return errors, warnings
+    wanted = set(targets)
+    for name, spec in sorted(desired.pods.items()):
+        if wanted and spec.address not in wanted:
+            continue
+        if spec.spot_bid_per_gpu is not None:
+            errors.append(
+                f"{spec.address}: spot pods need --api graphql while RunPod offers them: RunPod's "
+                f"REST API v2 has no spot (interruptible) pods; run with --api graphql, or "
+                f"remove pods.{name}.spot"
+            )
+        asked = [
+            key
+            for key, value in (("min_vcpu", spec.min_vcpu), ("min_memory_gb", spec.min_memory_gb))
+            if value is not None
+        ]
+        if asked:
+            warnings.append(
+                f"{spec.address}: {' and '.join(asked)} cannot be asked for over --api rest "
+                "(REST v2 sizes vCPU and RAM from the GPU type, and its catalog lists neither): "
+                "the pod gets what its GPU type comes with"
+            )
+    return errors, warnings
