@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import httpx
 
@@ -52,6 +52,10 @@ def rest_base_url(
     parts = urllib.parse.urlsplit(graphql)
     path = parts.path.removesuffix("/graphql").rstrip("/").removesuffix("/v2")
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _segment(pod_id: str) -> str:
@@ -245,9 +249,13 @@ class RestClient(HttpApi):
         printed = 0
         try:
             async with self._http.stream("GET", url, headers=headers, auth=self._auth()) as answer:
+                # a test transport's answer is already read: the same bytes, in one chunk
+                chunks = (
+                    _once(answer.content) if answer.is_stream_consumed else answer.aiter_raw()
+                ).__aiter__()
                 if answer.status_code != 200:
                     reader = BodyReader(None, limit=LOG_ERROR_BYTES)
-                    async for chunk in answer.aiter_raw():
+                    async for chunk in chunks:
                         reader.feed(chunk[: LOG_ERROR_BYTES + 1])
                     self._answer(answer.status_code, answer.headers, reader.finish(), operation)
                     raise ApiResponseError(
@@ -261,7 +269,6 @@ class RestClient(HttpApi):
                         "podctl did not ask for",
                         operation=operation,
                     )
-                chunks = answer.aiter_raw().__aiter__()
                 while True:
                     wait = None if follow else (LOG_QUIET_S if printed else LOG_FIRST_S)
                     try:
