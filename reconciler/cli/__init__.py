@@ -495,7 +495,7 @@ def logs(
 
     `pod.NAME` shows that pod's own container log instead (needs --api rest).
     """
-    from reconciler.cli.common import connection, echo_err, paths_or_default
+    from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
     from reconciler.workflow.logs import job_logs, pod_logs
 
     if job.startswith("pod."):
@@ -505,7 +505,7 @@ def logs(
             job,
             follow=follow,
             tail=tail,
-            on_line=click.echo,
+            on_line=say_log_line,
         )
         return 0
     job_logs(
@@ -514,7 +514,7 @@ def logs(
         job,
         follow=follow,
         tail=tail,
-        on_line=click.echo,
+        on_line=say_log_line,
         on_note=echo_err,
     )
     return 0
@@ -586,13 +586,16 @@ def run(argv: Sequence[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except SpecError as exc:
-        click.echo(str(exc), err=True)
         from reconciler import render
+        from reconciler.render.escape import shown
 
+        click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        from reconciler.render.escape import shown
+
+        click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
     except BrokenPipeError:
         # stdout closed early (`podctl plan | head`): not an error worth a message
@@ -601,8 +604,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
+        from reconciler.render.escape import shown
+
         click.echo(
-            f"Internal error: {type(exc).__name__}: {exc}\n"
+            f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"
             "This is a bug in podctl. Run again with PODCTL_DEBUG=1 for the traceback "
             "and report it.",
             err=True,

@@ -59,11 +59,14 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
 
     if parallelism < 1:
         raise UsageError("--parallelism must be at least 1.")
+    timeout_s = parse_duration_option(timeout, "--timeout")
+    if timeout_s <= 0:  # a pod never gets a chance to become ready
+        raise UsageError(f"--timeout {timeout!r} must be more than 0: write e.g. 10m, 30m or 1h.")
     poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
     return ApplyRequest(
         plan_file=plan_file,
         parallelism=parallelism,
-        timeout_s=parse_duration_option(timeout, "--timeout"),
+        timeout_s=timeout_s,
         poll_initial_s=poll,
         poll_max_s=max(poll, 5.0 if poll >= 1 else poll * 5),
     )
@@ -84,5 +87,21 @@ def paths_or_default(paths: tuple[Path, ...]) -> tuple[Path, ...]:
     return paths or default_spec_paths()
 
 
+def say(text: str, *, err: bool = False) -> None:
+    """Print a line that carries text from the API, a pod or a file: its controls escaped."""
+    from reconciler.render.escape import shown
+
+    click.echo(shown(text), err=err)
+
+
 def echo_err(text: str) -> None:
-    click.echo(text, err=True)
+    """Notices, progress events and notes on stderr (their content escaped, as by `say`)."""
+    say(text, err=True)
+
+
+def say_log_line(text: str) -> None:
+    """A job's log line: escaped on a terminal, as the pod wrote it when piped to a file."""
+    if sys.stdout.isatty():
+        say(text)
+    else:
+        click.echo(text)

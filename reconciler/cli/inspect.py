@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.cli.common import connection
+from reconciler.cli.common import connection, say
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """Left-aligned columns, two spaces apart."""
+    """Left-aligned columns, two spaces apart; a cell's controls (and newlines) escaped."""
+    from reconciler.render.escape import shown_inline
+
+    rows = [[shown_inline(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip()
@@ -50,7 +53,7 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
         }
         click.echo(json.dumps(data, indent=2))
         return 0
-    click.echo(f"Stack {stack}:")
+    say(f"Stack {stack}:")
     click.echo(
         table(
             ("POD", "DESIRED", "ACTUAL", "ID", "GPU", "$/H", "UPTIME", "SSH"),
@@ -183,14 +186,14 @@ def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
 
     path, lockfile = state_read(connection(settings), paths)
     for name in sorted(lockfile.pods):
-        click.echo(f"pod.{name}\t{lockfile.pods[name].pod_id}")
+        say(f"pod.{name}\t{lockfile.pods[name].pod_id}")
     for intent in lockfile.intents:
-        click.echo(
+        say(
             f"# pending create of pod.{intent.pod} (uid {intent.uid}, since "
             f"{intent.since.isoformat()})"
         )
     if not lockfile.pods and not lockfile.intents:
-        click.echo(f"# {path}: no pods recorded", err=True)
+        say(f"# {path}: no pods recorded", err=True)
     return 0
 
 
@@ -198,7 +201,7 @@ def state_show_command(settings: Settings, paths: tuple[Path, ...], address: str
     from reconciler.workflow import state_show
 
     record = state_show(connection(settings), paths, address)
-    click.echo("\n".join(_record_lines(address.partition(".")[2], record)))
+    say("\n".join(_record_lines(address.partition(".")[2], record)))
     return 0
 
 
@@ -206,7 +209,7 @@ def state_rm_command(settings: Settings, paths: tuple[Path, ...], address: str) 
     from reconciler.workflow import state_rm
 
     record = state_rm(connection(settings), paths, address)
-    click.echo(
+    say(
         f"Removed {address} (pod {record.pod_id}) from the lockfile; the pod itself still runs. "
         "A later plan adopts it again if it carries this stack's markers."
     )
@@ -218,7 +221,7 @@ def import_command(settings: Settings, paths: tuple[Path, ...], address: str, po
     from reconciler.workflow import import_pod
 
     record = import_pod(connection(settings), paths_or_default(paths), address, pod_id)
-    click.echo(
+    say(
         f"Imported pod {record.pod_id} as {address}. Run `podctl plan` to see what apply "
         "would change on it (an in-place update adds podctl's markers)."
     )

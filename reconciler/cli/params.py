@@ -1,7 +1,8 @@
-"""Click parameter types shared by the commands: paths that refuse a NUL byte cleanly."""
+"""Click parameter types shared by the commands: safe paths, finite numbers."""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -9,10 +10,26 @@ import click
 
 
 class SafePath(click.Path):
-    """click.Path, but a NUL byte in the value is a usage error (click's os.stat raises on it)."""
+    """click.Path, but a NUL byte, or an empty value for a file, is a usage error.
+
+    click's os.stat raises on a NUL byte; `Path("")` is `.`, the working folder, which no
+    file option (`-out`, `--lockfile`) means.
+    """
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         text = os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else str(value)
+        if not text and not self.dir_okay:
+            self.fail("an empty path names no file: give a file name.", param, ctx)
         if "\x00" in text:
             self.fail(f"{text!r} is not a usable path: it holds a NUL byte.", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class FiniteFloat(click.FloatRange):
+    """click.FloatRange that also refuses `nan` and `inf` (which every comparison lets by)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number

@@ -13,6 +13,7 @@ from reconciler.cli.common import (
     connection,
     interactive,
     paths_or_default,
+    say,
 )
 from reconciler.errors import PodctlError, UsageError
 
@@ -118,7 +119,7 @@ def apply_command(
         request,
         options,
         confirm=lambda _plan: _confirm(auto_approve, verb),
-        on_event=lambda text: click.echo(f"  {text}", err=as_json),
+        on_event=lambda text: say(f"  {text}", err=as_json),
         show_plan=lambda plan: click.echo(render_plan(plan, "text"), err=as_json),
     )
     if applied.result is None:

@@ -19,6 +19,7 @@ from reconciler.cli.common import (
     echo_err,
     parse_duration_option,
     paths_or_default,
+    say,
 )
 from reconciler.errors import UsageError
 
@@ -93,7 +94,7 @@ def reconcile_command(
     conn = connection(settings)
 
     def on_round(status: Round) -> None:
-        click.echo(json.dumps(status.as_dict(), sort_keys=True) if as_json else status.text())
+        say(json.dumps(status.as_dict(), sort_keys=True) if as_json else status.text())
 
     def show_plan(plan: Plan) -> None:
         if plan.has_changes and not as_json:
@@ -141,7 +142,7 @@ def state_rebuild_command(settings: Settings, paths: tuple[Path, ...], force: bo
         )
     listed = ", ".join(f"pod.{n} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
     kept = " (jobs and host keys kept)" if rebuilt.kept_jobs_and_keys else ""
-    click.echo(
+    say(
         f"Rebuilt {rebuilt.path} from the pods' markers: {listed}{kept}. "
         "Run `podctl plan` to see what differs from the spec."
     )

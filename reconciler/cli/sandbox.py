@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.cli.params import SafePath
+from reconciler.cli.params import FiniteFloat, SafePath
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,15 +41,26 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--port", type=int, default=0, show_default=True, help="API port (0: any free).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="API port, 1-65535 (0: any free).",
+)
 @click.option(
     "--start-delay",
-    type=float,
+    type=FiniteFloat(min=0),
     default=2.0,
     show_default=True,
     help="Seconds a new pod shows runtime: null.",
 )
-@click.option("--stock", type=int, default=None, help="GPUs per GPU type and cloud (default 64).")
+@click.option(
+    "--stock",
+    type=click.IntRange(min=0),
+    default=None,
+    help="GPUs per GPU type and cloud (default 64).",
+)
 @click.option("--seed", type=int, default=None, help="Seed of the fault dice (default 0).")
 @click.option("--detach", is_flag=True, help="Run in the background and return.")
 @_data_dir_option
@@ -178,7 +189,7 @@ def fault_seed(seed: int, data_dir: Path | None) -> int:
 
 
 @fault.command("latency")
-@click.argument("ms", type=float)
+@click.argument("ms", type=FiniteFloat(min=0))
 @_data_dir_option
 def fault_latency(ms: float, data_dir: Path | None) -> int:
     """Delay every API request by MS milliseconds."""
@@ -266,7 +277,7 @@ def fault_gpu_taken(pod_id: str, free: bool, data_dir: Path | None) -> int:
 
 @fault.command("stock")
 @click.argument("gpu_type")
-@click.argument("count", type=int)
+@click.argument("count", type=click.IntRange(min=0))
 @click.option(
     "--cloud",
     type=click.Choice(["SECURE", "COMMUNITY"]),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import LockfileError
@@ -110,9 +110,12 @@ class _Reader:
         if text is None:
             return None
         try:
-            return datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(text)
         except ValueError:
             raise self.fail(where, "is not an ISO 8601 time") from None
+        # podctl writes UTC; a hand-edited time without a zone is read as UTC, so that times
+        # with and without one still compare
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
     def enum(self, enum_type: Any, value: object, where: str, *, optional: bool = False) -> Any:
         text = self.str_(value, where, optional=optional)
@@ -131,6 +134,8 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
         raw = json.loads(text)
     except ValueError as exc:
         raise r.fail("its JSON", f"does not parse ({exc})") from None
+    except RecursionError:
+        raise r.fail("its JSON", "is nested too deeply to be a lockfile") from None
     top = r.obj(raw, "the document")
     version = top.get("format_version")
     if version != LOCKFILE_FORMAT_VERSION:

@@ -143,7 +143,7 @@ class LockfileStore:
         try:
             text = self.lock_path.read_text(encoding="utf-8")
             info = json.loads(text)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
         return info if isinstance(info, dict) else {}
 

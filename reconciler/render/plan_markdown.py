@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.plans import Action, Plan
 from reconciler.render import style
+from reconciler.render.escape import shown
 from reconciler.render.plan_text import NO_CHANGES, field_line
 
 
@@ -69,4 +70,4 @@ def plan_markdown(plan: Plan) -> str:
             "</details>",
             "",
         ]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return shown("\n".join(lines).rstrip("\n") + "\n")

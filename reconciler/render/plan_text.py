@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.plans import Action, Change, FieldChange, Plan
 from reconciler.render import style
+from reconciler.render.escape import terminal
 
 NO_CHANGES = "No changes. The stack matches the spec."
 INDENT = "    "
@@ -89,4 +90,4 @@ def plan_text(plan: Plan, color: bool, *, show_noops: bool = False) -> str:
         lines.append("")
         lines += [style.paint("Error: ", "1;31", color) + e for e in plan.errors]
         lines.append(f"{len(plan.errors)} error(s): apply refuses this plan.")
-    return "\n".join(lines) + "\n"
+    return terminal("\n".join(lines) + "\n")

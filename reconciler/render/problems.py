@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 
 from reconciler.errors import Problem
+from reconciler.render.escape import shown
 
 
 def problem_dict(problem: Problem) -> dict[str, object]:
@@ -27,4 +28,4 @@ def problems_json(problems: Iterable[Problem]) -> str:
 
 def problems_text(problems: Iterable[Problem]) -> str:
     """One line per problem: `file:line:col: path: severity: message (hint: ...)`."""
-    return "\n".join(str(p) for p in problems)
+    return shown("\n".join(str(p) for p in problems))

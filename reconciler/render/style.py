@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.plans import SENSITIVE, Action, Placement, Plan
+from reconciler.render.escape import CSI_MARK
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -40,8 +41,12 @@ HOURS_PER_MONTH = 730
 
 
 def paint(text: str, code: str, color: bool) -> str:
-    """`text` wrapped in an ANSI SGR code when colour is on."""
-    return f"\033[{code}m{text}\033[0m" if color else text
+    """`text` wrapped in an ANSI SGR code when colour is on.
+
+    The code is marked, not written: `escape.terminal` escapes the whole output and only then
+    makes the marks real, so content can never bring its own escape sequence.
+    """
+    return f"{CSI_MARK}{code}m{text}{CSI_MARK}0m" if color else text
 
 
 def action_colour(action: Action) -> str:

@@ -6,6 +6,7 @@ import json
 
 from reconciler.plans import Action, ApplyResult, ChangeResult, Outcome
 from reconciler.render import style
+from reconciler.render.escape import terminal
 
 _OUTCOME_COLOUR = {Outcome.DONE: "32", Outcome.FAILED: "31", Outcome.SKIPPED: "33"}
 
@@ -32,7 +33,7 @@ def summary_text(result: ApplyResult, color: bool) -> str:
                 lines.append(f"  {label} {r.address}: {r.message}")
         else:
             lines.append(f"  {label} {what}: {r.message or 'no reason given'}")
-    return "\n".join(lines) + "\n"
+    return terminal("\n".join(lines) + "\n")
 
 
 def summary_dict(result: ApplyResult) -> dict[str, object]:

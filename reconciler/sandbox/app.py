@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
-from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities
+from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities, finite
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -30,6 +30,11 @@ BAD_GATEWAY_HTML = (
     b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
     b"</h1></center><hr><center>cloudflare</center></body></html>\n"
 )
+
+
+ROUTES = ("/graphql", "/_sandbox/health", "/_sandbox/faults", "/_sandbox/status", "/_sandbox/reset")
+# far above any request podctl sends (a pod's env is at most a few KiB), far below harm
+MAX_BODY_BYTES = 1 << 20
 
 
 def _err(message: str, code: str) -> dict[str, Any]:
@@ -69,17 +74,21 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
-        body = await _read_body(receive)
-        if path == "/_sandbox/health":
-            await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
-            return
-        if path not in ("/graphql", "/_sandbox/faults", "/_sandbox/status", "/_sandbox/reset"):
+        # the key and the size come from the headers: a stranger's body is never read
+        if path not in ROUTES:
             await _json(send, 404, _err(f"No route {method} {path}", "NOT_FOUND"))
             return
         if not self._authorized(scope):
             await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
             return
-        if path == "/graphql":
+        body = await _read_body(scope, receive)
+        if body is None:
+            too_big = f"Request body larger than {MAX_BODY_BYTES} bytes"
+            await _json(send, 413, _err(too_big, "PAYLOAD_TOO_LARGE"))
+            return
+        if path == "/_sandbox/health":
+            await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
+        elif path == "/graphql":
             await self._graphql(scope, method, body, send)
         else:
             await self._admin(path, method, body, send)
@@ -200,8 +209,10 @@ class SandboxApp:
             for cloud, count in per_cloud.items():
                 if cloud is not None and cloud not in catalog.CLOUDS:
                     raise FaultSpecError(f"unknown cloud {cloud!r}: use {list(catalog.CLOUDS)}")
-                counts.append((gpu, cloud, int(count)))
-        start_delay = None if delay is None else max(0.0, float(delay))
+                if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    raise FaultSpecError(f"stock of {gpu} must be a count >= 0, not {count!r}")
+                counts.append((gpu, cloud, count))
+        start_delay = None if delay is None else finite(delay, "start_delay")
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
@@ -238,13 +249,22 @@ async def _nothing() -> None:
     return None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(scope: Scope, receive: Receive) -> bytes | None:
+    """The request body, or None when it is (or says it is) over MAX_BODY_BYTES."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length" and value.strip().isdigit() and int(value) > MAX_BODY_BYTES:
+            return None
     chunks = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(chunks)

@@ -77,6 +77,8 @@ def request(
         raise SandboxError(f"sandbox answered {exc.code}: {detail}") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise SandboxError(f"cannot reach the sandbox at {info.url}: {exc}") from exc
+    except ValueError as exc:  # not JSON: whatever answers there is not this sandbox
+        raise SandboxError(f"the sandbox at {info.url} answered something not JSON") from exc
 
 
 def find_running(data_dir: Path | None = None) -> SandboxInfo | None:
@@ -93,11 +95,10 @@ def find_running(data_dir: Path | None = None) -> SandboxInfo | None:
         port=int(raw["port"]),
     )
     try:
-        with urllib.request.urlopen(info.url + "/_sandbox/health", timeout=2) as resp:
-            health = json.loads(resp.read())
-    except (OSError, ValueError):
+        health = request(info, "GET", "/_sandbox/health", timeout=2)
+    except SandboxError:
         return None
-    return info if health.get("pid") == info.pid else None
+    return info if isinstance(health, dict) and health.get("pid") == info.pid else None
 
 
 def start_detached(

@@ -36,6 +36,7 @@ GraphQL field names or the aliases create, stop, terminate, resume, edit.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections import Counter
 from collections.abc import Iterable
@@ -59,6 +60,17 @@ Capacity = tuple[str, str]  # (GPU type or ANY, cloud or ANY)
 
 class FaultSpecError(ValueError):
     """A fault request that makes no sense (HTTP 400 from the admin endpoint)."""
+
+
+def finite(value: Any, what: str) -> float:
+    """A number >= 0 and finite (an `inf` delay would hang every request)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise FaultSpecError(f"{what} must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise FaultSpecError(f"{what} must be a finite number >= 0, not {value!r}")
+    return number
 
 
 def _probability(value: Any, what: str) -> float:
@@ -146,7 +158,7 @@ class Faults:
             self.seed = int(spec["seed"])
             self.rng = random.Random(self.seed)
         if "latency_ms" in spec:
-            self.latency_ms = max(0.0, float(spec["latency_ms"]))
+            self.latency_ms = finite(spec["latency_ms"], "latency_ms")
         if "errors" in spec:
             self._apply_errors(spec["errors"] or {})
         if "lose_responses" in spec:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import signal
 import socket
@@ -175,12 +176,33 @@ class Sandbox:
             self.server.should_exit = True
 
 
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port: 1-65535, or 0 for any free one")
+    return port
+
+
+def _not_negative(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return number
+
+
+def _count(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{number} is not a count >= 0")
+    return number
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reconciler.sandbox.server")
     parser.add_argument("--data-dir", type=Path, default=layout.default_data_dir())
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--start-delay", type=float, default=2.0)
-    parser.add_argument("--stock", type=int, default=None)
+    parser.add_argument("--port", type=_port, default=0)
+    parser.add_argument("--start-delay", type=_not_negative, default=2.0)
+    parser.add_argument("--stock", type=_count, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

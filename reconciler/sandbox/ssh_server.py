@@ -5,11 +5,13 @@ Imported only when a pod actually needs an SSH server, so the sandbox starts wit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import posixpath
+import stat
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
@@ -65,6 +67,27 @@ class PodSFTP(asyncssh.SFTPServer):
             if full == inside or full.startswith(inside + b"/"):
                 return outside + full[len(inside) :]
         return full
+
+    # in a worker thread: a FIFO swapped in after the check then blocks it, not the event loop
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
+        self._refuse_special(path)
+        return await asyncio.to_thread(super().open, path, pflags, attrs)
+
+    async def open56(
+        self, path: bytes, desired_access: int, flags: int, attrs: asyncssh.SFTPAttrs
+    ) -> Any:
+        self._refuse_special(path)
+        return await asyncio.to_thread(super().open56, path, desired_access, flags, attrs)
+
+    def _refuse_special(self, path: bytes) -> None:
+        """A FIFO, device or socket is refused: opening one blocks the whole event loop."""
+        try:
+            mode = os.stat(self.map_path(path)).st_mode
+        except OSError:
+            return  # missing: asyncssh creates it or answers the error
+        if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            shown = path.decode(errors="replace")
+            raise asyncssh.SFTPPermissionDenied(f"{shown} is not a regular file")
 
     def reverse_map_path(self, path: bytes) -> bytes:
         for inside, outside in self._maps:

@@ -19,7 +19,13 @@ from reconciler.model import (
     Lockfile,
     PodStatus,
 )
-from reconciler.workflow.context import Connection, connect, load_desired, lockfile_path
+from reconciler.workflow.context import (
+    Connection,
+    check_stack,
+    connect,
+    load_desired,
+    lockfile_path,
+)
 
 
 @dataclass(frozen=True)
@@ -155,7 +161,9 @@ def status(
 ) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...]]:
     """`podctl status`: one list_pods, no lock taken (it changes nothing)."""
     desired = load_desired(paths)
-    recorded = LockfileStore(lockfile_path(connection, desired)).read()
+    path = lockfile_path(connection, desired)
+    recorded = LockfileStore(path).read()
+    check_stack(recorded, desired, path)
 
     async def run() -> ActualState:
         async with connect(connection) as client:

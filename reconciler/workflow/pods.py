@@ -202,6 +202,11 @@ def load_plan(path: Path) -> Plan:
             f"The plan file {path} is not a podctl plan (not JSON: {exc}). "
             "Make one with `podctl plan -out FILE`."
         ) from None
+    except RecursionError:
+        raise PlanFileError(
+            f"The plan file {path} is not a podctl plan (its JSON is nested too deeply). "
+            "Make one with `podctl plan -out FILE`."
+        ) from None
     return plan_from_dict(data)
 
 

@@ -10,7 +10,13 @@ from pathlib import Path
 
 from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.lockfile import LockfileStore, forget_pod, record_pod
-from reconciler.model import LOCKFILE_FORMAT_VERSION, ActualState, Lockfile, PodRecord
+from reconciler.model import (
+    LOCKFILE_FORMAT_VERSION,
+    ActualState,
+    DesiredState,
+    Lockfile,
+    PodRecord,
+)
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -20,10 +26,14 @@ from reconciler.workflow.context import (
 )
 
 
-def _store(connection: Connection, paths: tuple[Path, ...]) -> LockfileStore:
+def _store(
+    connection: Connection, paths: tuple[Path, ...]
+) -> tuple[LockfileStore, DesiredState | None]:
+    """The lockfile's store, and the spec when one was given (or found) to check it against."""
     desired = load_desired(paths) if paths or connection.lockfile is None else None
     path = lockfile_path(connection, desired)
-    return LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    return store, desired
 
 
 def _pod_name(address: str) -> str:
@@ -34,10 +44,13 @@ def _pod_name(address: str) -> str:
 
 
 def state_read(connection: Connection, paths: tuple[Path, ...]) -> tuple[Path, Lockfile]:
-    store = _store(connection, paths)
+    store, desired = _store(connection, paths)
     if not store.path.exists():
         raise PodctlError(f"There is no lockfile at {store.path} yet: nothing was applied there.")
-    return store.path, store.read()
+    lockfile = store.read()
+    if desired is not None:
+        check_stack(lockfile, desired, store.path)
+    return store.path, lockfile
 
 
 def state_show(connection: Connection, paths: tuple[Path, ...], address: str) -> PodRecord:
@@ -53,9 +66,11 @@ def state_show(connection: Connection, paths: tuple[Path, ...], address: str) ->
 def state_rm(connection: Connection, paths: tuple[Path, ...], address: str) -> PodRecord:
     """Forget a pod (the pod itself is untouched; a later plan may adopt it by its markers)."""
     name = _pod_name(address)
-    store = _store(connection, paths)
+    store, desired = _store(connection, paths)
     with store.lock():
         lockfile = store.read()
+        if desired is not None:
+            check_stack(lockfile, desired, store.path)
         record = lockfile.pods.get(name)
         if record is None:
             raise PodctlError(f"{address} is not in the lockfile {store.path}.")
@@ -119,7 +134,7 @@ class Rebuilt:
 def _newer_format(path: Path) -> bool:
     try:
         version = json.loads(path.read_text(encoding="utf-8")).get("format_version")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return False
     return isinstance(version, int) and version > LOCKFILE_FORMAT_VERSION
 
