@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reconciler.model import DesiredState
+from reconciler.runpod_rest.documents import MIN_VOLUME_GB
 
 
 def api_findings(
@@ -12,7 +13,8 @@ def api_findings(
 ) -> tuple[list[str], list[str]]:
     """(errors, warnings) for the pods this plan may place over `api` ("graphql" or "rest").
 
-    REST v2 has no spot pods: a spot pod there is an error (nothing is applied). It sizes vCPU
+    REST v2 has no spot pods: a spot pod there is an error (nothing is applied), as is a volume
+    below its 10 GB floor. It sizes vCPU
     and RAM from the GPU type and its catalog lists neither, so min_vcpu / min_memory_gb cannot
     be asked for or filtered on: a warning. A destroy places nothing and checks nothing.
     """
@@ -29,6 +31,12 @@ def api_findings(
                 f"{spec.address}: spot pods need --api graphql while RunPod offers them: RunPod's "
                 f"REST API v2 has no spot (interruptible) pods; run with --api graphql, or "
                 f"remove pods.{name}.spot"
+            )
+        if 0 < spec.volume_gb < MIN_VOLUME_GB and spec.network_volume is None:
+            errors.append(
+                f"{spec.address}: disk.volume_gb {spec.volume_gb} is below the {MIN_VOLUME_GB} GB "
+                f"RunPod's REST API v2 makes; set pods.{name}.disk.volume_gb to 0 or at least "
+                f"{MIN_VOLUME_GB}"
             )
         asked = [
             key

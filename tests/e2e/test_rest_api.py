@@ -198,3 +198,11 @@ def test_gpus_over_rest_show_stock_and_cuda(rest: Podctl) -> None:
     a4000 = next(g for g in data if g["gpu_type_id"] == "NVIDIA RTX A4000")
     assert a4000["secure_stock"] in ("High", "Medium", "Low") and a4000["cuda_versions"]
     assert a4000["secure_min_bid"] is None  # no spot on v2
+
+
+def test_a_volume_below_v2s_floor_is_a_plan_error_under_rest(rest: Podctl) -> None:
+    rest.write(text=SSH_SPEC.replace("    ports: [22/tcp]\n", "    disk: {volume_gb: 5}\n"))
+    r = rest("--api", "rest", "plan", "-f", str(rest.spec))
+    assert r.code == 1, r.out + r.err
+    assert "disk.volume_gb 5 is below the 10 GB RunPod's REST API v2 makes" in r.out + r.err
+    assert rest("--api", "graphql", "plan", "-f", str(rest.spec)).code in (0, 2)
