@@ -669,3 +669,45 @@ def test_pod_logs_of_an_unknown_pod_is_not_found() -> None:
     server = FakeRest(problem(404, "pod not found"))
     with pytest.raises(PodNotFoundError):
         run(make(server).pod_logs("nope", print))
+
+
+def sse(*events: tuple[str, str]) -> httpx.Response:
+    body = "".join(f"id: {i}\ndata: {json.dumps({'line': line})}\n\n" for i, line in events)
+    return httpx.Response(200, content=body.encode(), headers={"Content-Type": "text/event-stream"})
+
+
+def test_following_resumes_after_the_last_event_and_gives_up_on_a_dead_stream() -> None:
+    quiet = [sse() for _ in range(7)]
+    server = FakeRest(sse(("1/1", "one")), sse(("1/2", "two")), *quiet)
+    lines: list[str] = []
+    sleeps = Sleeps()
+    count = run(make(server, sleeps).pod_logs("p1", lines.append, follow=True))
+    assert lines == ["one", "two"] and count == 2
+    assert "Last-Event-ID" not in server.requests[0].headers
+    assert server.requests[1].headers["Last-Event-ID"] == "1/1"
+    assert server.requests[-1].headers["Last-Event-ID"] == "1/2"
+    assert len(sleeps.delays) == len(server.requests) - 1 and max(sleeps.delays) <= 15.0
+
+
+def test_an_error_answer_to_a_log_request_is_read_up_to_its_cap() -> None:
+    server = FakeRest(httpx.Response(500, content=b"x" * (2 << 20)))
+    with pytest.raises(ApiError, match="larger than"):
+        run(make(server, retry=RetryPolicy(max_attempts=1)).pod_logs("p1", print))
+
+
+def test_an_unknown_podctl_api_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from reconciler.cli import run as podctl
+
+    spec = tmp_path / "podctl.yaml"
+    spec.write_text(
+        "version: 1\nstack: s\npods:\n  a:\n    image: i\n    gpu: {type: NVIDIA RTX A4000}\n"
+    )
+    monkeypatch.setenv("PODCTL_API", "soap")
+    monkeypatch.setenv("RUNPOD_API_KEY", KEY)
+    assert podctl(["plan", "-f", str(spec)]) == 2
+    assert "PODCTL_API 'soap' is no RunPod API podctl speaks: use graphql or rest." in (
+        capsys.readouterr().err
+    )
+    assert podctl(["--api", "soap", "plan", "-f", str(spec)]) == 2

@@ -20,7 +20,7 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
-from reconciler.runpod.body import BodyReader
+from reconciler.runpod.body import BodyReader, BodyTooLargeError
 from reconciler.runpod.client import HttpApi
 from reconciler.runpod.config import resolve_graphql_url
 from reconciler.runpod.documents import PodCreateRequest
@@ -37,6 +37,7 @@ LOG_QUIET_S = 0.75  # a snapshot ends after this long without a line (runpodctl 
 LOG_FIRST_S = 5.0  # ... or this long before the first one
 LOG_RECONNECTS = 5  # `logs -f`: reconnections in a row without a line before giving up
 LOG_ERROR_BYTES = 1 << 20  # an error answer to a log request is read up to this size
+LOG_FOLLOW_TIMEOUT = httpx.Timeout(30.0, connect=10.0, read=None)
 
 OnLine = Callable[[str], None]
 
@@ -248,7 +249,11 @@ class RestClient(HttpApi):
         parser = EventParser()
         printed = 0
         try:
-            async with self._http.stream("GET", url, headers=headers, auth=self._auth()) as answer:
+            # following waits for lines as long as the user wants: no read timeout then
+            timeout = LOG_FOLLOW_TIMEOUT if follow else httpx.USE_CLIENT_DEFAULT
+            async with self._http.stream(
+                "GET", url, headers=headers, auth=self._auth(), timeout=timeout
+            ) as answer:
                 # a test transport's answer is already read: the same bytes, in one chunk
                 chunks = (
                     _once(answer.content) if answer.is_stream_consumed else answer.aiter_raw()
@@ -286,7 +291,7 @@ class RestClient(HttpApi):
             raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
         except httpx.TransportError as exc:
             raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
-        except ValueError as exc:  # EventParser: a line beyond its cap
+        except (ValueError, BodyTooLargeError) as exc:  # a line or an error beyond its cap
             raise ApiResponseError(f"RunPod {operation}: {exc}", operation=operation) from None
 
     # --- transport, errors, rate limits -----------------------------------------------------
