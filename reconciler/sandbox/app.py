@@ -78,9 +78,12 @@ class SandboxApp:
         if path not in ROUTES:
             await _json(send, 404, _err(f"No route {method} {path}", "NOT_FOUND"))
             return
+        pod_scope = None  # a pod's own RUNPOD_API_KEY: GraphQL on that pod only
         if not self._authorized(scope):
-            await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
-            return
+            pod_scope = self.store.pod_for_key(_presented_key(scope))
+            if pod_scope is None or path != "/graphql":
+                await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
+                return
         body = await _read_body(scope, receive)
         if body is None:
             too_big = f"Request body larger than {MAX_BODY_BYTES} bytes"
@@ -89,7 +92,7 @@ class SandboxApp:
         if path == "/_sandbox/health":
             await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
         elif path == "/graphql":
-            await self._graphql(scope, method, body, send)
+            await self._graphql(scope, method, body, send, pod_scope)
         else:
             await self._admin(path, method, body, send)
 
@@ -105,7 +108,9 @@ class SandboxApp:
             given = (qs.get("api_key") or [""])[0]
         return bool(given) and hmac.compare_digest(given.encode(), self.api_key.encode())
 
-    async def _graphql(self, scope: Scope, method: str, body: bytes, send: Send) -> None:
+    async def _graphql(
+        self, scope: Scope, method: str, body: bytes, send: Send, pod_scope: str | None = None
+    ) -> None:
         faults = self.faults
         self.requests["total"] += 1
         if faults.latency_ms:
@@ -150,7 +155,7 @@ class SandboxApp:
         self.requests["mutations" if prepared.mutation else "queries"] += 1
         self.fields.update(prepared.root_fields)
         status, payload = schema.run_prepared(
-            self.store, prepared, variables, request.get("operationName")
+            self.store, prepared, variables, request.get("operationName"), pod_scope
         )
         if prepared.mutation:
             await self.on_change()
@@ -243,6 +248,16 @@ class SandboxApp:
                 "by_field": dict(sorted(self.fields.items())),
             },
         }
+
+
+def _presented_key(scope: Scope) -> str:
+    """The key a request presents: `Authorization: Bearer`, else `?api_key=`."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            given = str(value.decode("latin-1")).strip()
+            return given[7:].strip() if given.lower().startswith("bearer ") else given
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return str((query.get("api_key") or [""])[0])
 
 
 async def _nothing() -> None:

@@ -29,12 +29,14 @@ from reconciler.workflow.context import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.executor.watchdog import WatchdogWiring
     from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
     from reconciler.workflow.shells import SshShells
 
 Confirm = Callable[[Plan], bool]
+QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
 OnEvent = Callable[[str], None]
 
 
@@ -75,6 +77,7 @@ class Applied:
     result: ApplyResult | None
     lockfile: Path
     requests: int = 0  # HTTP requests sent to the API (retries included)
+    next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
 async def _read_actual(
@@ -140,6 +143,7 @@ def _compute(
         destroy=request.destroy,
         force=request.force,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
+        now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
@@ -318,10 +322,22 @@ async def _apply_locked(
                 secret_env=secret_env_keys(desired),
             )
             journal.settle_intents()
-            # record adopted pods even when nothing else changes
-            await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
+            # record adopted pods even when nothing else changes; arm unarmed watchdogs
+            quiet = _watchdog_wiring(connection, desired, store.path, journal, client, options)
+            await execute(
+                the_plan,
+                desired,
+                client,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                shells=quiet[0] if quiet else None,
+                watchdog=quiet[1] if quiet else None,
+                on_event=on_event,
+            )
             journal.forget(gone)
-            return Applied(the_plan, None, store.path, client.request_count)
+            deadline = _next_deadline(desired, journal.lockfile)
+            return Applied(the_plan, None, store.path, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -359,6 +375,7 @@ async def _apply_locked(
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
                 should_start=options.should_start,
+                watchdog=_watchdog(desired, client, journal),
             )
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
@@ -366,7 +383,14 @@ async def _apply_locked(
         finally:
             jobs.logs.close()
         journal.forget(gone)
-        return Applied(the_plan, result, store.path, client.request_count)
+        deadline = _next_deadline(desired, journal.lockfile)
+        return Applied(the_plan, result, store.path, client.request_count, deadline)
+
+
+def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
+    from reconciler.planner.lifetime import next_deadline
+
+    return next_deadline(desired.pods.values(), recorded, datetime.now(UTC))
 
 
 @dataclass
@@ -393,7 +417,7 @@ def _job_wiring(
     from reconciler.workflow.joblogs import LocalLogs
 
     logs = LocalLogs(lockfile)
-    if not desired.jobs:
+    if not desired.jobs and not _lifetimes(desired):
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
@@ -412,3 +436,46 @@ def _job_wiring(
     prints = job_prints(desired, secrets, uploads)
     inputs = {name: dict(p.inputs) for name, p in prints.items()}
     return _JobWiring(key.public_text, shells, inputs, logs)
+
+
+def _lifetimes(desired: DesiredState) -> bool:
+    """Whether a pod of the stack has a max_lifetime (its watchdog is armed over SSH)."""
+    return any(p.max_lifetime_s is not None for p in desired.pods.values())
+
+
+def _watchdog(
+    desired: DesiredState, client: ApiClient, journal: LockfileJournal
+) -> WatchdogWiring | None:
+    from reconciler.executor.watchdog import WatchdogWiring
+
+    if not _lifetimes(desired):
+        return None
+    return WatchdogWiring(api_url=client.url, records=lambda: journal.lockfile.pods)
+
+
+def _watchdog_wiring(
+    connection: Connection,
+    desired: DesiredState,
+    lockfile: Path,
+    journal: LockfileJournal,
+    client: ApiClient,
+    options: ApplyRequest,
+) -> tuple[SshShells, WatchdogWiring] | None:
+    """SSH and the watchdog wiring for an apply with no changes, when a pod has max_lifetime."""
+    wiring = _watchdog(desired, client, journal)
+    if wiring is None:
+        return None
+    from reconciler.ssh import ensure_stack_key
+    from reconciler.workflow.shells import SharedListing, SshShells
+
+    key = ensure_stack_key(key_path(connection, desired, lockfile))
+    listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
+    shells = SshShells(
+        key,
+        journal,
+        refresh=listing.pod,
+        timeout_s=min(options.timeout_s, QUIET_SSH_TIMEOUT_S),
+        initial_s=options.poll_initial_s,
+        max_s=options.poll_max_s,
+    )
+    return shells, wiring
