@@ -87,6 +87,9 @@ class HttpApi:
             raise PodctlError("The RunPod API key is empty or holds characters a key cannot hold.")
         self.__key = key
         self.url = self._resolve_url(api_url, insecure_http)
+        # where GraphQL lives on this base, whichever API this client speaks (the on-pod
+        # watchdog calls it)
+        self.graphql_url = resolve_graphql_url(api_url, insecure_http=insecure_http)
         self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
         try:
             _ = httpx.URL(self.url).host  # decodes the host (IDNA), as a request does

@@ -450,7 +450,7 @@ def _watchdog(
 
     if not _lifetimes(desired):
         return None
-    return WatchdogWiring(api_url=client.url, records=lambda: journal.lockfile.pods)
+    return WatchdogWiring(api_url=client.graphql_url, records=lambda: journal.lockfile.pods)
 
 
 def _watchdog_wiring(

@@ -206,3 +206,15 @@ def test_a_volume_below_v2s_floor_is_a_plan_error_under_rest(rest: Podctl) -> No
     assert r.code == 1, r.out + r.err
     assert "disk.volume_gb 5 is below the 10 GB RunPod's REST API v2 makes" in r.out + r.err
     assert rest("--api", "graphql", "plan", "-f", str(rest.spec)).code in (0, 2)
+
+
+def test_the_watchdog_of_a_pod_made_over_rest_ends_it_with_podctl_gone(rest: Podctl) -> None:
+    from tests.e2e.test_lifetime import WATCHED
+    from tests.e2e.test_reconcile_loop import wait_for
+
+    rest.write(text=WATCHED.format(lifetime="20s", extra=""))
+    r = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    assert r.code == 0, r.out + r.err
+    assert "watchdog armed" in r.out + r.err, r.out
+    rest.lockfile.unlink()  # podctl is gone, and so is its memory of the pod
+    wait_for(lambda: rest.pods() == [], timeout=60)
