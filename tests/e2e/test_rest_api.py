@@ -218,3 +218,18 @@ def test_the_watchdog_of_a_pod_made_over_rest_ends_it_with_podctl_gone(rest: Pod
     assert "watchdog armed" in r.out + r.err, r.out
     rest.lockfile.unlink()  # podctl is gone, and so is its memory of the pod
     wait_for(lambda: rest.pods() == [], timeout=60)
+
+
+def test_the_plan_text_is_the_same_on_both_apis(rest: Podctl) -> None:
+    def both() -> tuple[str, str]:
+        graphql = rest("--api", "graphql", "plan", "-f", str(rest.spec))
+        over_rest = rest("--api", "rest", "plan", "-f", str(rest.spec))
+        assert graphql.code == over_rest.code == 0, graphql.err + over_rest.err
+        return graphql.out, over_rest.out
+
+    graphql, over_rest = both()  # a create: the fallback chain with its prices
+    assert "NVIDIA RTX A5000" in graphql and over_rest == graphql
+    assert rest("apply", "-y", "-f", str(rest.spec)).code == 0
+    rest.write(mode="b", count=2)  # an update and a replace
+    graphql, over_rest = both()
+    assert "MODE" in graphql and over_rest == graphql
