@@ -233,3 +233,24 @@ def test_the_plan_text_is_the_same_on_both_apis(rest: Podctl) -> None:
     rest.write(mode="b", count=2)  # an update and a replace
     graphql, over_rest = both()
     assert "MODE" in graphql and over_rest == graphql
+
+
+def test_a_resume_with_the_host_gpu_taken_over_rest_fails_as_on_graphql(rest: Podctl) -> None:
+    assert rest("--api", "rest", "apply", "-y", "-f", str(rest.spec)).code == 0
+    (pod,) = rest.pods()
+    rest.write(state="stopped")
+    assert rest("--api", "rest", "apply", "-y", "-f", str(rest.spec)).code == 0
+    rest.sb.faults({"gpu_taken": [pod["id"]]})
+    rest.write(state="running")
+    result = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    assert result.code == 1
+    assert "the GPUs of its host machine are taken" in result.out
+    assert [(p["id"], p["desiredStatus"]) for p in rest.pods()] == [(pod["id"], "EXITED")]
+
+
+def test_transient_errors_over_rest_are_retried_and_said_so(rest: Podctl) -> None:
+    rest.sb.faults({"errors": {"kinds": ["429"], "count": 2, "retry_after": 0}})
+    result = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    assert result.code == 0, result.out + result.err
+    assert "HTTP 429" in result.err and "retrying in" in result.err
+    assert len(rest.pods()) == 1 and rest.operations["rest:CreatePod"] <= 3
