@@ -711,3 +711,25 @@ def test_an_unknown_podctl_api_is_a_usage_error(
         capsys.readouterr().err
     )
     assert podctl(["--api", "soap", "plan", "-f", str(spec)]) == 2
+
+
+def test_a_log_snapshot_ends_by_the_request_deadline_whatever_the_server_sends() -> None:
+    class Trickle(httpx.AsyncByteStream):
+        """A keep-alive comment at once, again and again: never quiet, never a line."""
+
+        async def __aiter__(self) -> Any:
+            while True:
+                await asyncio.sleep(0)
+                yield b": keep-alive\n"
+
+    ticks = iter(range(10**6))
+    client = RestClient(
+        KEY,
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, stream=Trickle())),
+        clock=lambda: float(next(ticks)),  # one second per look at the clock
+        request_deadline_s=50.0,
+    )
+    lines: list[str] = []
+    assert run(client.pod_logs("p1", lines.append)) == 0
+    assert lines == []
+    assert next(ticks) < 100  # it stopped at the deadline, not at the end of the counter

@@ -274,8 +274,14 @@ class RestClient(HttpApi):
                         "podctl did not ask for",
                         operation=operation,
                     )
+                # a snapshot ends by the request deadline, however the server trickles
+                ends = self._clock() + self.request_deadline_s
                 while True:
                     wait = None if follow else (LOG_QUIET_S if printed else LOG_FIRST_S)
+                    if wait is not None:
+                        wait = min(wait, ends - self._clock())
+                        if wait <= 0:
+                            return printed
                     try:
                         chunk = await asyncio.wait_for(chunks.__anext__(), wait)
                     except (StopAsyncIteration, TimeoutError):
