@@ -179,6 +179,14 @@ def test_the_rest_base_is_the_graphql_base_without_graphql(given: str, base: str
     assert rest_base_url(given, {}) == base
 
 
+def test_a_rest_client_knows_where_graphql_lives_on_its_base() -> None:
+    client = RestClient(KEY, api_url="https://api.runpod.io/v2")
+    assert (client.url, client.graphql_url) == (
+        "https://api.runpod.io",
+        "https://api.runpod.io/graphql",
+    )
+
+
 def test_the_rest_base_url_is_checked_as_graphqls_is() -> None:
     with pytest.raises(UsageError, match="plain http://"):
         rest_base_url("http://api.example.com", {})

@@ -89,7 +89,7 @@ class HttpApi:
         self.url = self._resolve_url(api_url, insecure_http)
         # where GraphQL lives on this base, whichever API this client speaks (the on-pod
         # watchdog calls it)
-        self.graphql_url = resolve_graphql_url(api_url, insecure_http=insecure_http)
+        self.graphql_url = self._graphql_url()
         self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
         try:
             _ = httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
@@ -126,6 +126,9 @@ class HttpApi:
 
     def _resolve_url(self, api_url: str | None, insecure_http: bool) -> str:
         return resolve_graphql_url(api_url, insecure_http=insecure_http)
+
+    def _graphql_url(self) -> str:
+        return self.url
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self.shown_url!r})"

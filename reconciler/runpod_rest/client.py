@@ -82,6 +82,9 @@ class RestClient(HttpApi):
     def _resolve_url(self, api_url: str | None, insecure_http: bool) -> str:
         return rest_base_url(api_url, insecure_http=insecure_http)
 
+    def _graphql_url(self) -> str:
+        return self.url + "/graphql"
+
     def _url(self, path: str, query: Mapping[str, str] | None = None) -> str:
         return self.url + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
 
