@@ -1,7 +1,4 @@
-"""`podctl --api rest` against the sandbox's REST v2: the same plans, lockfile and pods as GraphQL.
-
-Skipped when the sandbox serves no `/v2` (checked once per sandbox, when the fixture starts).
-"""
+"""`podctl --api rest` on the sandbox's REST v2: the same plans, lockfile and pods as GraphQL."""
 
 from __future__ import annotations
 
@@ -45,8 +42,7 @@ def rest(podctl: Podctl, monkeypatch: pytest.MonkeyPatch) -> Podctl:
     answer = httpx.get(
         podctl.sb.url + "/v2/pods", headers={"Authorization": f"Bearer {podctl.sb.key}"}
     )
-    if answer.status_code != 200 or "pods" not in answer.text:
-        pytest.skip("this sandbox serves no RunPod REST v2 (/v2/pods)")
+    assert answer.status_code == 200 and "pods" in answer.json(), answer.text
     original = RestClient._round_trip
 
     async def counting(
@@ -254,3 +250,15 @@ def test_transient_errors_over_rest_are_retried_and_said_so(rest: Podctl) -> Non
     assert result.code == 0, result.out + result.err
     assert "HTTP 429" in result.err and "retrying in" in result.err
     assert len(rest.pods()) == 1 and rest.operations["rest:CreatePod"] <= 3
+
+
+def test_no_funds_over_rest_stops_at_once_and_says_so(rest: Podctl) -> None:
+    rest.sb.faults({"refuse_creates": {"status": 402, "count": 5}})
+    try:
+        r = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    finally:
+        rest.sb.faults({"refuse_creates": None})
+    assert r.code == 1, r.out + r.err
+    assert "HTTP 402" in r.out + r.err and "has no funds" in r.out + r.err
+    assert rest.operations["rest:CreatePod"] == 1  # not the next fallback: no candidate will do
+    assert rest.pods() == [] and rest.recorded()["intents"] == []
