@@ -262,3 +262,31 @@ def test_no_funds_over_rest_stops_at_once_and_says_so(rest: Podctl) -> None:
     assert "HTTP 402" in r.out + r.err and "has no funds" in r.out + r.err
     assert rest.operations["rest:CreatePod"] == 1  # not the next fallback: no candidate will do
     assert rest.pods() == [] and rest.recorded()["intents"] == []
+
+
+def test_adoption_and_orphan_cleanup_over_rest(rest: Podctl) -> None:
+    assert rest("apply", "-y", "-f", str(rest.spec)).code == 0  # made over GraphQL
+    (pod,) = rest.pods()
+    rest.lockfile.unlink()
+    rest.operations.clear()
+    adopted = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    assert adopted.code == 0, adopted.out + adopted.err
+    assert rest.operations["rest:CreatePod"] == 0 and graphql_requests(rest) == 0
+    assert rest.recorded()["pods"]["box"]["pod_id"] == pod["id"]
+    # a stray pod made over REST with the same pod's markers: an orphan of the stack
+    stray = httpx.post(
+        rest.sb.url + "/v2/pods",
+        headers={"Authorization": f"Bearer {rest.sb.key}"},
+        json={
+            "name": "e2e-box",
+            "image": "img:1",
+            "gpu": {"id": "NVIDIA RTX A4000"},
+            "env": {"PODCTL_STACK": "e2e", "PODCTL_POD": "box", "PODCTL_UID": "stray"},
+        },
+    )
+    assert stray.status_code == 201, stray.text
+    healed = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    assert healed.code == 0, healed.out + healed.err
+    assert "orphan" in healed.out and healed.out.count("terminate pod.box[") == 1
+    assert [p["id"] for p in rest.pods()] == [pod["id"]]
+    assert rest("--api", "rest", "plan", "--detailed-exitcode", "-f", str(rest.spec)).code == 0
