@@ -233,6 +233,7 @@ class ActualPod:
     pod_host_id: str | None = None
     ssh: SshEndpoint | None = None  # None until the runtime maps a public port to 22
     runtime_ready: bool = False  # the container runs (`runtime` is set); SSH may still be closed
+    container_failed: bool = False  # REST v2 says ERROR: the container failed for good
     uptime_s: int | None = None
     last_status_change: str = ""  # free text from RunPod
 

@@ -741,3 +741,25 @@ def test_a_log_snapshot_ends_by_the_request_deadline_whatever_the_server_sends()
     assert run(client.pod_logs("p1", lines.append)) == 0
     assert lines == []
     assert next(ticks) < 100  # it stopped at the deadline, not at the end of the counter
+
+
+def test_readiness_gives_up_at_once_on_a_v2_container_error() -> None:
+    from reconciler.executor.readiness import NotReadyError, Readiness
+    from reconciler.model import ActualState
+
+    errored = wire.parse_pod(v2_pod(status="ERROR", runtime=None))
+    assert errored.container_failed and not errored.runtime_ready
+
+    class Api:
+        async def list_pods(self) -> ActualState:
+            return ActualState(pods={errored.pod_id: errored})
+
+    async def waiting() -> Readiness:
+        sleeps = Sleeps()
+        readiness = Readiness(api=Api(), sleep=sleeps, clock=sleeps.clock)  # type: ignore[arg-type]
+        starting = wire.parse_pod(v2_pod(status="STARTING", runtime=None))
+        with pytest.raises(NotReadyError, match="in ERROR, an unrecoverable error"):
+            await readiness.wait(starting, needs_ssh=True, timeout_s=600)
+        return readiness
+
+    assert run(waiting()).polls == 1  # not after the 600 s timeout

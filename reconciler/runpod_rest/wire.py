@@ -138,6 +138,7 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
         pod_host_id=proxy.opt_str("username") if proxy is not None else None,
         ssh=parse_ssh(pod),
         runtime_ready=status == "RUNNING",
+        container_failed=status == "ERROR",
         uptime_s=runtime.opt_int("uptime") if runtime is not None else None,
     )
 
