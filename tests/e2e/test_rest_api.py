@@ -290,3 +290,15 @@ def test_adoption_and_orphan_cleanup_over_rest(rest: Podctl) -> None:
     assert "orphan" in healed.out and healed.out.count("terminate pod.box[") == 1
     assert [p["id"] for p in rest.pods()] == [pod["id"]]
     assert rest("--api", "rest", "plan", "--detailed-exitcode", "-f", str(rest.spec)).code == 0
+
+
+def test_a_refused_create_over_rest_stops_with_the_key_named(rest: Podctl) -> None:
+    rest.sb.faults({"refuse_creates": {"status": 403, "count": 5}})
+    try:
+        r = rest("--api", "rest", "apply", "-y", "-f", str(rest.spec))
+    finally:
+        rest.sb.faults({"refuse_creates": None})
+    assert r.code == 1, r.out + r.err
+    assert "HTTP 403" in r.out + r.err and "the API key was refused" in r.out + r.err
+    assert rest.operations["rest:CreatePod"] == 1
+    assert rest.pods() == [] and rest.recorded()["intents"] == []
