@@ -306,10 +306,12 @@ async def _apply_locked(
                     + "\nMake a new plan with `podctl plan -out FILE`."
                 )
             the_plan = saved
-        if the_plan.errors:
+        # a saved plan made over another --api may lack what this API refuses (spot on REST)
+        errors = the_plan.errors or fresh.errors
+        if errors:
             raise PlanRefusedError(
                 "The plan has errors; nothing was changed:\n"
-                + "\n".join(f"  - {e}" for e in the_plan.errors)
+                + "\n".join(f"  - {e}" for e in errors)
             )
         show_plan(the_plan)
         if not the_plan.has_changes:

@@ -302,3 +302,13 @@ def test_a_refused_create_over_rest_stops_with_the_key_named(rest: Podctl) -> No
     assert "HTTP 403" in r.out + r.err and "the API key was refused" in r.out + r.err
     assert rest.operations["rest:CreatePod"] == 1
     assert rest.pods() == [] and rest.recorded()["intents"] == []
+
+
+def test_a_saved_graphql_plan_with_a_spot_pod_is_refused_under_rest(rest: Podctl) -> None:
+    rest.write(text=SPOT_SPEC)
+    saved = rest.folder / "plan.json"
+    assert rest("plan", "-out", str(saved), "-f", str(rest.spec)).code == 0
+    r = rest("--api", "rest", "apply", str(saved))
+    assert r.code == 1, r.out + r.err
+    assert "spot pods need --api graphql" in r.err and "nothing was changed" in r.err
+    assert rest.pods() == [] and rest.operations["rest:CreatePod"] == 0
