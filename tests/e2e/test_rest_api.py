@@ -312,3 +312,19 @@ def test_a_saved_graphql_plan_with_a_spot_pod_is_refused_under_rest(rest: Podctl
     assert r.code == 1, r.out + r.err
     assert "spot pods need --api graphql" in r.err and "nothing was changed" in r.err
     assert rest.pods() == [] and rest.operations["rest:CreatePod"] == 0
+
+
+def test_status_over_rest_is_the_status_over_graphql(rest: Podctl) -> None:
+    rest.write(text=SSH_SPEC)
+    assert rest("--api", "rest", "apply", "-y", "-f", str(rest.spec)).code == 0
+
+    def rows(api: str) -> list[dict[str, object]]:
+        r = rest("--api", api, "status", "--format", "json", "--file", str(rest.spec))
+        assert r.code == 0, r.out + r.err
+        pods: list[dict[str, object]] = json.loads(r.out)["pods"]
+        # v2's Pod has no GPU display name: status shows the type id there
+        return [{k: v for k, v in p.items() if k not in ("uptime_s", "gpu")} for p in pods]
+
+    over_rest = rows("rest")
+    assert over_rest == rows("graphql")
+    assert over_rest[0]["actual"] == "RUNNING" and over_rest[0]["ssh"]
