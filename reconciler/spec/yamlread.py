@@ -25,6 +25,7 @@ _SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
 
 
+_NO_MARK = Mark(0, 0)
 _UNREADABLE = object()  # a value already reported; its key is left out to avoid follow-up errors
 
 
@@ -110,6 +111,7 @@ class _Converter:
 
     loader: yaml.SafeLoader
     doc: Document
+    marks: bool = True  # note where each key and value is written (for problems)
     problems: list[Problem] = field(default_factory=list)
     values: int = 0
 
@@ -117,7 +119,8 @@ class _Converter:
         self._count(1, node)
         if depth > MAX_DEPTH:
             raise _too_deep(_mark(node.start_mark))
-        self.doc.value_marks[path] = _mark(node.start_mark)
+        if self.marks:
+            self.doc.value_marks[path] = _mark(node.start_mark)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
@@ -149,9 +152,11 @@ class _Converter:
         if node.tag not in _SCALAR_TAGS:
             self.problems.append(self._unsupported_tag(node, path))
             return _UNREADABLE
-        self.doc.raw_scalars[path] = node.value
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
+            if not isinstance(value, str):  # the text as written of numbers, booleans, null
+                self.doc.raw_scalars[path] = node.value
+            return value
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             if node.tag in (_TAG + "int", _TAG + "float"):
                 message, hint = "the number has too many digits", "write a smaller number"
@@ -187,7 +192,7 @@ class _Converter:
     def _mapping(self, node: MappingNode, path: DocPath, depth: int) -> dict[str, object]:
         result: dict[str, object] = {}
         for key_node, value_node, is_merged in self._pairs(node, depth):
-            key_mark = _mark(key_node.start_mark)
+            key_mark = _mark(key_node.start_mark) if self.marks else _NO_MARK
             if not isinstance(key_node, ScalarNode):
                 self.problems.append(
                     self.doc.problem(
@@ -202,7 +207,7 @@ class _Converter:
             if key in result:
                 if is_merged:
                     continue  # `<<:` fills only keys the mapping does not set itself
-                first = self.doc.key_marks[key_path]
+                first = self.doc.key_marks.get(key_path, Mark(0, 0))
                 self.problems.append(
                     Problem(
                         file=self.doc.file,
@@ -215,7 +220,8 @@ class _Converter:
                     )
                 )
                 continue
-            self.doc.key_marks[key_path] = key_mark
+            if self.marks:
+                self.doc.key_marks[key_path] = key_mark
             value = self.convert(value_node, key_path, depth + 1)
             if value is not _UNREADABLE:
                 result[key] = value
@@ -260,8 +266,9 @@ def _syntax_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
     return file_problem(file, f"YAML error: {exc}")
 
 
-def parse_yaml(doc: Document, text: str) -> list[Problem]:
-    """Fill `doc.data` and its marks from `text`; return the problems found while reading."""
+def parse_yaml(doc: Document, text: str, *, marks: bool = True) -> list[Problem]:
+    """Fill `doc.data` (and its marks, when `marks`) from `text`; return the problems found
+    while reading. Without marks a problem is found just the same, but its place is not."""
     loader: yaml.SafeLoader | None = None
     try:
         loader, root = _compose(text)
@@ -273,7 +280,7 @@ def parse_yaml(doc: Document, text: str) -> list[Problem]:
                     "a spec starts with `version: 1` and `stack: NAME`",
                 )
             ]
-        converter = _Converter(loader, doc)
+        converter = _Converter(loader, doc, marks)
         data = converter.convert(root, (), 1)
         doc.data = None if data is _UNREADABLE else data
         return converter.problems
