@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.errors import SpecError
 from reconciler.spec import load_spec, load_stacks, yamlread
@@ -71,3 +73,36 @@ def test_an_error_found_late_is_located(tmp_path, monkeypatch):
     assert [(p.line, p.col, p.path) for p in caught.value.problems] == [
         (10, 25, "pods.trainer.env.TOKEN.from_env")
     ]
+
+
+def _shallow_by_every_character(text: str) -> bool:
+    """The check as first written: every character walked in Python (slow on big specs)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    if deepest > yamlread.MAX_DEPTH // 2:
+        return False
+    limit = 4 * yamlread.MAX_DEPTH
+    return all(len(line) - len(line.lstrip(" ")) <= limit for line in text.splitlines())
+
+
+_PIECES = st.sampled_from(
+    ["[", "]", "{", "}", "a", ": ", " " * 50, " " * 201, "\n", "\r", "\r\n", "\x85", "\u2028"]
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(_PIECES, max_size=120).map("".join))
+def test_the_fast_depth_check_agrees_with_walking_every_character(text):
+    assert yamlread._shallow(text) == _shallow_by_every_character(text)
+
+
+def test_the_depth_check_refuses_deep_brackets_and_deep_indentation():
+    assert not yamlread._shallow("a: " + "[" * 26 + "]" * 26)
+    assert yamlread._shallow("a: " + "[" * 25 + "]" * 25)
+    assert not yamlread._shallow("a:\n" + " " * 201 + "b: 1\n")
+    assert not yamlread._shallow("a:\r" + " " * 201 + "b: 1\n")

@@ -7,6 +7,7 @@ silently keep the last), and no YAML tag beyond the plain JSON-like ones is cons
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -74,19 +75,29 @@ _CLoader = getattr(yaml, "CSafeLoader", None)  # libyaml: composes ~10x faster t
 _SHALLOW_INDENT = 4 * MAX_DEPTH  # a line indented further may nest deeper than MAX_DEPTH
 
 
+_BRACKET = re.compile(r"[][{}]")
+# a line (as str.splitlines cuts them) indented further than _SHALLOW_INDENT spaces
+_DEEP_INDENT = re.compile(
+    "(?:^|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]) {" + str(_SHALLOW_INDENT + 1) + "}"
+)
+
+
 def _shallow(text: str) -> bool:
     """Cheap check that `text` cannot nest deeper than MAX_DEPTH, so libyaml's recursive
-    composer is safe to use; anything else goes through the bounded Python composer."""
+    composer is safe to use; anything else goes through the bounded Python composer.
+    Scans in C: only the brackets are walked in Python, and only when there are many."""
+    if _DEEP_INDENT.search(text):
+        return False
+    if text.count("[") + text.count("{") <= MAX_DEPTH // 2:
+        return True
     depth = deepest = 0
-    for ch in text:
+    for ch in _BRACKET.findall(text):
         if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "]}":
+        else:
             depth -= 1
-    if deepest > MAX_DEPTH // 2:
-        return False
-    return all(len(line) - len(line.lstrip(" ")) <= _SHALLOW_INDENT for line in text.splitlines())
+    return deepest <= MAX_DEPTH // 2
 
 
 def _compose(text: str) -> tuple[yaml.SafeLoader, Node | None]:
