@@ -104,3 +104,32 @@ def test_the_command_tunes_the_garbage_collector_for_one_shot_work():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip().splitlines()[-1] == "50000 True"
+
+
+def test_version_prints_what_click_prints_without_importing_it():
+    from click.testing import CliRunner
+
+    from reconciler.cli import podctl
+
+    by_click = CliRunner().invoke(podctl, ["--version"]).output
+    code = (
+        "import sys\n"
+        "sys.argv = ['podctl', '--version']\n"
+        "from reconciler.entry import main\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+        "print(code, 'click' in sys.modules, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == by_click
+    assert done.stderr.strip() == "0 False"
+
+
+def test_any_other_arguments_reach_the_command_line():
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--version", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("podctl, version ")
