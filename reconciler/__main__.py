@@ -1,5 +1,5 @@
 """`python -m reconciler` runs the podctl command line."""
 
-from reconciler.cli import main
+from reconciler.entry import main
 
 main()

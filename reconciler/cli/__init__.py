@@ -566,7 +566,21 @@ def reconcile(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the command and map every outcome to an exit code, in one place."""
+    collect_rarely()
     sys.exit(run(argv))
+
+
+def collect_rarely() -> None:
+    """Tune the garbage collector for a command: many long-lived objects, few cycles.
+
+    What start-up made is frozen out of every collection, and a young collection waits for
+    50,000 new objects instead of 700: Python's default spent 10-20 % of a 1,000-pod plan
+    scanning the spec, the pods and the plan again and again. Cycles are still collected.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

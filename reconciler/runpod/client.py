@@ -10,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import json
 import random as random_module
+import ssl
+import sys
 import time
+import types
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Self, TypeVar
+
+if "httpx" not in sys.modules:
+    # httpx imports its command line (click, rich, pygments: ~35 ms) whenever those are
+    # installed; podctl never runs it, and with this stand-in httpx defines a stub instead
+    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
 
 import httpx
 
@@ -112,9 +120,13 @@ class HttpApi:
         self._on_request = on_request
         self.request_count = 0
         self.requests_by_operation: Counter[str] = Counter()
+        # plain http:// (loopback, the sandbox) does no TLS: skip loading the CA bundle (tens
+        # of ms); a context that trusts nothing would fail closed if TLS were ever attempted
+        plain = self.url.lower().startswith("http://")
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=timeout,
+            verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if plain else True,
             headers={
                 "User-Agent": f"podctl/{__version__}",
                 "Accept": "application/json",

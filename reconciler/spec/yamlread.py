@@ -7,6 +7,7 @@ silently keep the last), and no YAML tag beyond the plain JSON-like ones is cons
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -25,6 +26,7 @@ _SEQ_TAG = _TAG + "seq"
 _MERGE_TAG = _TAG + "merge"
 
 
+_NO_MARK = Mark(0, 0)
 _UNREADABLE = object()  # a value already reported; its key is left out to avoid follow-up errors
 
 
@@ -73,19 +75,29 @@ _CLoader = getattr(yaml, "CSafeLoader", None)  # libyaml: composes ~10x faster t
 _SHALLOW_INDENT = 4 * MAX_DEPTH  # a line indented further may nest deeper than MAX_DEPTH
 
 
+_BRACKET = re.compile(r"[][{}]")
+# a line (as str.splitlines cuts them) indented further than _SHALLOW_INDENT spaces
+_DEEP_INDENT = re.compile(
+    "(?:^|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]) {" + str(_SHALLOW_INDENT + 1) + "}"
+)
+
+
 def _shallow(text: str) -> bool:
     """Cheap check that `text` cannot nest deeper than MAX_DEPTH, so libyaml's recursive
-    composer is safe to use; anything else goes through the bounded Python composer."""
+    composer is safe to use; anything else goes through the bounded Python composer.
+    Scans in C: only the brackets are walked in Python, and only when there are many."""
+    if _DEEP_INDENT.search(text):
+        return False
+    if text.count("[") + text.count("{") <= MAX_DEPTH // 2:
+        return True
     depth = deepest = 0
-    for ch in text:
+    for ch in _BRACKET.findall(text):
         if ch in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif ch in "]}":
+        else:
             depth -= 1
-    if deepest > MAX_DEPTH // 2:
-        return False
-    return all(len(line) - len(line.lstrip(" ")) <= _SHALLOW_INDENT for line in text.splitlines())
+    return deepest <= MAX_DEPTH // 2
 
 
 def _compose(text: str) -> tuple[yaml.SafeLoader, Node | None]:
@@ -110,6 +122,7 @@ class _Converter:
 
     loader: yaml.SafeLoader
     doc: Document
+    marks: bool = True  # note where each key and value is written (for problems)
     problems: list[Problem] = field(default_factory=list)
     values: int = 0
 
@@ -117,7 +130,8 @@ class _Converter:
         self._count(1, node)
         if depth > MAX_DEPTH:
             raise _too_deep(_mark(node.start_mark))
-        self.doc.value_marks[path] = _mark(node.start_mark)
+        if self.marks:
+            self.doc.value_marks[path] = _mark(node.start_mark)
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
@@ -149,9 +163,11 @@ class _Converter:
         if node.tag not in _SCALAR_TAGS:
             self.problems.append(self._unsupported_tag(node, path))
             return _UNREADABLE
-        self.doc.raw_scalars[path] = node.value
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
+            if not isinstance(value, str):  # the text as written of numbers, booleans, null
+                self.doc.raw_scalars[path] = node.value
+            return value
         except (yaml.YAMLError, ValueError, OverflowError) as exc:
             if node.tag in (_TAG + "int", _TAG + "float"):
                 message, hint = "the number has too many digits", "write a smaller number"
@@ -187,7 +203,7 @@ class _Converter:
     def _mapping(self, node: MappingNode, path: DocPath, depth: int) -> dict[str, object]:
         result: dict[str, object] = {}
         for key_node, value_node, is_merged in self._pairs(node, depth):
-            key_mark = _mark(key_node.start_mark)
+            key_mark = _mark(key_node.start_mark) if self.marks else _NO_MARK
             if not isinstance(key_node, ScalarNode):
                 self.problems.append(
                     self.doc.problem(
@@ -202,7 +218,7 @@ class _Converter:
             if key in result:
                 if is_merged:
                     continue  # `<<:` fills only keys the mapping does not set itself
-                first = self.doc.key_marks[key_path]
+                first = self.doc.key_marks.get(key_path, Mark(0, 0))
                 self.problems.append(
                     Problem(
                         file=self.doc.file,
@@ -215,7 +231,8 @@ class _Converter:
                     )
                 )
                 continue
-            self.doc.key_marks[key_path] = key_mark
+            if self.marks:
+                self.doc.key_marks[key_path] = key_mark
             value = self.convert(value_node, key_path, depth + 1)
             if value is not _UNREADABLE:
                 result[key] = value
@@ -260,8 +277,9 @@ def _syntax_problem(file: str, exc: yaml.YAMLError, text: str) -> Problem:
     return file_problem(file, f"YAML error: {exc}")
 
 
-def parse_yaml(doc: Document, text: str) -> list[Problem]:
-    """Fill `doc.data` and its marks from `text`; return the problems found while reading."""
+def parse_yaml(doc: Document, text: str, *, marks: bool = True) -> list[Problem]:
+    """Fill `doc.data` (and its marks, when `marks`) from `text`; return the problems found
+    while reading. Without marks a problem is found just the same, but its place is not."""
     loader: yaml.SafeLoader | None = None
     try:
         loader, root = _compose(text)
@@ -273,7 +291,7 @@ def parse_yaml(doc: Document, text: str) -> list[Problem]:
                     "a spec starts with `version: 1` and `stack: NAME`",
                 )
             ]
-        converter = _Converter(loader, doc)
+        converter = _Converter(loader, doc, marks)
         data = converter.convert(root, (), 1)
         doc.data = None if data is _UNREADABLE else data
         return converter.problems
