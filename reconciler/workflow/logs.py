@@ -9,16 +9,15 @@ from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
 from reconciler.jobs.loglines import LineSplitter, last_lines, tail_window
-from reconciler.lockfile import LockfileStore
 from reconciler.model import PodStatus
 from reconciler.workflow.context import (
     Connection,
     connect,
     key_path,
     load_desired,
-    lockfile_path,
+    local_state,
+    open_state,
 )
-from reconciler.workflow.joblogs import logs_dir
 
 LOCAL_CHUNK = 1 << 20  # bytes of the local copy read at a time
 
@@ -41,10 +40,10 @@ def job_logs(
     if spec is None:
         known = ", ".join(desired.jobs) or "(none)"
         raise UsageError(f"No job {name!r} in stack {desired.stack}; its jobs: {known}.")
-    path = lockfile_path(connection, desired)
-    recorded = LockfileStore(path).read()
+    recorded = open_state(connection, desired).read()
     record = recorded.jobs.get(name)
-    local = logs_dir(path) / f"{name}.log"
+    folder = local_state(connection, desired)
+    local = folder.job_logs / f"{name}.log"
     if record is None:
         raise PodctlError(f"Job {name} has not run yet: `podctl apply` runs it.")
     pinned = tuple(recorded.host_keys.get(record.pod_id, ()))
@@ -69,7 +68,7 @@ def job_logs(
             return f"pod {record.pod_id} is not running"
         if pod.ssh is None:
             return f"pod {record.pod_id} has no SSH port mapped (yet)"
-        key = ensure_stack_key(key_path(connection, desired, path))
+        key = ensure_stack_key(key_path(connection, desired, folder))
         where = run_dir(mount, name, record.fingerprint)
         try:
             conn = await ssh_connect(pod.ssh, key, pinned=pinned)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
-from reconciler.lockfile import LockfileStore
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
+from reconciler.state import LocalState, StateStore
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -23,7 +23,8 @@ from reconciler.workflow.context import (
     connect,
     key_path,
     load_desired,
-    lockfile_path,
+    local_state,
+    open_state,
     resolve_secrets,
     secret_env_keys,
 )
@@ -73,7 +74,7 @@ class Applied:
 
     plan: Plan
     result: ApplyResult | None
-    lockfile: Path
+    lockfile: str  # the state store's `where` (the lockfile's path for a lockfile)
     requests: int = 0  # HTTP requests sent to the API (retries included)
 
 
@@ -151,7 +152,7 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
     return {} if request.destroy else upload_digests(desired)
 
 
-def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
+def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
     A plan with nothing to place (no create, replace or resume) costs one request.
@@ -159,8 +160,7 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
     check_secrets_unshown(desired, secrets)
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = open_state(connection, desired)
 
     async def run() -> Plan:
         async with connect(connection) as client:
@@ -171,8 +171,8 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
 
     with store.lock(shared=True):
         recorded = store.read()
-        check_stack(recorded, desired, path)
-        return asyncio.run(run()), path
+        check_stack(recorded, desired, store.where)
+        return asyncio.run(run()), store.where
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -230,11 +230,10 @@ def apply(
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
     check_secrets_unshown(desired, secrets)  # before any mutation, not after
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = open_state(connection, desired)
     with store.lock():
         recorded = store.read()
-        check_stack(recorded, desired, path)
+        check_stack(recorded, desired, store.where)
         return asyncio.run(
             _apply_locked(
                 connection,
@@ -258,7 +257,7 @@ async def _apply_locked(
     options: ApplyRequest,
     desired: DesiredState,
     secrets: Mapping[str, str],
-    store: LockfileStore,
+    store: StateStore,
     recorded: Lockfile,
     saved: Plan | None,
     *,
@@ -312,7 +311,7 @@ async def _apply_locked(
             # record adopted pods even when nothing else changes
             await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
             journal.forget(gone)
-            return Applied(the_plan, None, store.path, client.request_count)
+            return Applied(the_plan, None, store.where, client.request_count)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -325,7 +324,14 @@ async def _apply_locked(
         )
         journal.settle_intents()
         jobs = _job_wiring(
-            connection, desired, secrets, uploads, store.path, journal, client, options
+            connection,
+            desired,
+            secrets,
+            uploads,
+            local_state(connection, desired),
+            journal,
+            client,
+            options,
         )
 
         def on_job_line(job: str, line: str) -> None:
@@ -357,7 +363,7 @@ async def _apply_locked(
         finally:
             jobs.logs.close()
         journal.forget(gone)
-        return Applied(the_plan, result, store.path, client.request_count)
+        return Applied(the_plan, result, store.where, client.request_count)
 
 
 @dataclass
@@ -375,7 +381,7 @@ def _job_wiring(
     desired: DesiredState,
     secrets: Mapping[str, str],
     uploads: Mapping[str, str],
-    lockfile: Path,
+    local: LocalState,
     journal: LockfileJournal,
     client: RunPodClient,
     options: ApplyRequest,
@@ -383,13 +389,13 @@ def _job_wiring(
     from reconciler.planner.jobs import job_prints
     from reconciler.workflow.joblogs import LocalLogs
 
-    logs = LocalLogs(lockfile)
+    logs = LocalLogs(local.job_logs)
     if not desired.jobs:
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
 
-    key = ensure_stack_key(key_path(connection, desired, lockfile))
+    key = ensure_stack_key(key_path(connection, desired, local))
 
     listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
     shells = SshShells(
