@@ -18,10 +18,26 @@ def is_postgres_url(location: str | Path) -> bool:
 def open_store(settings: StateSettings) -> StateStore:
     """The store for `settings.location`; nothing is opened or locked until it is used."""
     sleep = settings.sleep or time.sleep
+    if is_postgres_url(settings.location):
+        from reconciler.state.postgres import PostgresStore
+
+        if not settings.stack:
+            raise UsageError(
+                "A PostgreSQL state store holds many stacks: pass -f SPEC so podctl knows which."
+            )
+        return PostgresStore(
+            str(settings.location),
+            settings.stack,
+            lock_timeout=settings.lock_timeout,
+            command=settings.command,
+            poll_interval=settings.poll_interval,
+            sleep=sleep,
+        )
     if isinstance(settings.location, str) and "://" in settings.location:
         scheme = settings.location.partition("://")[0]
         raise UsageError(
-            f"--state {scheme}://... is not a state store podctl knows: give a lockfile path."
+            f"--state {scheme}://... is not a state store podctl knows: give a lockfile path "
+            "or a postgresql:// URL."
         )
     from reconciler.lockfile import LockfileStore
 
