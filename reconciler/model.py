@@ -38,6 +38,13 @@ class AfterJobs(enum.Enum):
     TERMINATE = "terminate"
 
 
+class LifetimeAction(enum.Enum):
+    """What podctl does to a pod once its max_lifetime has passed."""
+
+    STOP = "stop"
+    TERMINATE = "terminate"
+
+
 class OnResumeFailure(enum.Enum):
     """What to do when a stopped pod cannot resume because its host has no free GPU."""
 
@@ -94,7 +101,8 @@ class PodSpec:
     cuda: tuple[str, ...] = ()
     data_center: str | None = None
     state: PodState = PodState.RUNNING
-    max_lifetime_s: int | None = None
+    max_lifetime_s: int | None = None  # from its recorded creation; enforced by podctl
+    lifetime_action: LifetimeAction = LifetimeAction.TERMINATE
     after_jobs: AfterJobs = AfterJobs.KEEP
     on_resume_failure: OnResumeFailure = OnResumeFailure.FAIL
     protect: bool = False

@@ -6,13 +6,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ParamSpec
+from typing import TYPE_CHECKING, ParamSpec
 
 from reconciler.errors import PodctlError
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import Readiness
 from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, PodSpec
 from reconciler.plans import Change, Placement, Plan
+
+if TYPE_CHECKING:
+    from reconciler.executor.watchdog import WatchdogWiring
 
 OnEvent = Callable[[str], None]
 OnJobLine = Callable[[str, str], None]  # (job, line): a line of a job's log as it streams
@@ -59,6 +62,7 @@ class StepContext:
     ready: dict[str, ActualPod] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)  # pods (by name) this apply created
     pod_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    watchdog: WatchdogWiring | None = None  # arm the on-pod max_lifetime watchdog
 
     def pod_lock(self, pod: str) -> asyncio.Lock:
         """One job at a time per pod (unless a job says `parallel: true`)."""

@@ -36,7 +36,7 @@ def is_ready(pod: ActualPod, needs_ssh: bool) -> bool:
 def why_not_ready(pod: ActualPod | None, needs_ssh: bool) -> str:
     """One sentence per cause, so a user knows where to look."""
     if pod is None:
-        return "the pod disappeared (terminated outside podctl, or by its terminateAfter)"
+        return "the pod disappeared (terminated outside podctl: console, another tool, or the pod)"
     if pod.desired_status not in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING):
         return f"the pod is {pod.desired_status.value}, not RUNNING"
     if not pod.runtime_ready:

@@ -65,7 +65,11 @@ def create_request(
     public_key: str | None = None,
     now: datetime,
 ) -> PodCreateRequest:
-    """What to ask RunPod for: name `<stack>-<pod>`, markers, spot bid, terminateAfter..."""
+    """What to ask RunPod for: name `<stack>-<pod>`, markers, spot bid...
+
+    `terminateAfter` is sent for `max_lifetime`, but RunPod accepts it and never acts on it
+    (runpodctl PR #330): nothing may rely on it.
+    """
     terminate_after = (
         now + timedelta(seconds=spec.max_lifetime_s) if spec.max_lifetime_s is not None else None
     )

@@ -13,6 +13,7 @@ from reconciler.executor.context import Fingerprint, OnEvent, OnJobLine, StepCon
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
 from reconciler.executor.steps import run_change
+from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import ApplyResult, Change, ChangeResult, Outcome, Plan
@@ -38,6 +39,7 @@ async def execute(
     job_inputs: Mapping[str, Mapping[str, str]] | None = None,
     on_job_line: OnJobLine | None = None,
     should_start: Callable[[], bool] | None = None,
+    watchdog: WatchdogWiring | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
@@ -70,6 +72,7 @@ async def execute(
         recorded_jobs=recorded_jobs or {},
         job_inputs=job_inputs or {},
         on_job_line=on_job_line,
+        watchdog=watchdog,
     )
     for change in plan.changes:
         if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
@@ -85,10 +88,16 @@ async def execute(
         waits = {d: list(earlier.get(d, ())) for d in change.depends_on}
         tasks.append(asyncio.create_task(_run_one(ctx, change, future, waits, should_start)))
         earlier.setdefault(change.address, []).append(future)
+    arming = [
+        asyncio.create_task(arm_unchanged(ctx, c))
+        for c in plan.changes
+        if watchdog is not None and c.is_noop and c.address == f"pod.{c.pod}"
+    ]
     try:
         results = await asyncio.gather(*tasks)
+        await asyncio.gather(*arming)
     finally:
-        for task in tasks:
+        for task in (*tasks, *arming):
             task.cancel()
         await ctx.readiness.aclose()
         if shells is not None:

@@ -50,10 +50,14 @@ async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
 
 
 async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str) -> None:
+    from reconciler.planner.lifetime import is_lifetime_end
+
     async with ctx.semaphore:
         ctx.event(change, f"terminating {pod_id} ({why})")
         gone_now = await ctx.api.terminate_pod(pod_id)
-    await ctx.write(ctx.journal.terminated, change.pod, pod_id)
+    if not (change.action is Action.TERMINATE and is_lifetime_end(change.reason)):
+        # a pod ended by its max_lifetime keeps its record: the next plan does not recreate it
+        await ctx.write(ctx.journal.terminated, change.pod, pod_id)
     ctx.event(change, f"terminated {pod_id}" if gone_now else f"{pod_id} was already gone")
 
 
@@ -214,6 +218,9 @@ async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: Actu
     ctx.ready[spec.name] = ready
     where = f" (ssh {ready.ssh.host}:{ready.ssh.port})" if ready.ssh else ""
     ctx.event(change, f"ready{where}")
+    from reconciler.executor.watchdog import arm_watchdog
+
+    await arm_watchdog(ctx, change, spec, ready)
     return ready
 
 

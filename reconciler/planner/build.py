@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 
 from reconciler.model import (
     ActualPod,
@@ -25,6 +26,7 @@ from reconciler.planner.jobs import (
     own_reasons,
     with_dependants,
 )
+from reconciler.planner.lifetime import without_expired
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import placement_findings, stopped_storage_cost
 from reconciler.plans import Action, Change, Plan
@@ -136,16 +138,19 @@ def plan(
     destroy: bool = False,
     force: bool = False,
     job_uploads: Mapping[str, str] | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
 
     `job_uploads` maps a job to the digest of its local upload files (the workflow reads
     them; the planner does no I/O). Jobs run when `planner.jobs` says so, and a pod with a
-    job to run is kept (or brought back) running until its jobs are done.
+    job to run is kept (or brought back) running until its jobs are done. `now` checks each
+    pod's max_lifetime: a pod past it is stopped or terminated, and its jobs do not run.
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
-    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons))
+    reasons = without_expired(desired, reasons, recorded, now)
+    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from reconciler.model import (
@@ -19,6 +20,12 @@ from reconciler.model import (
 )
 from reconciler.planner.fields import actual_view, create_fields, field_changes, is_secret
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
+from reconciler.planner.lifetime import (
+    is_lifetime_end,
+    lifetime_note,
+    lifetime_state,
+    unknown_age_warning,
+)
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
 from reconciler.plans import Action, Change, FieldChange, Observed
@@ -44,6 +51,7 @@ class Context:
     offers: Offers
     secrets: Mapping[str, str]
     jobs_to_run: frozenset[str]  # the jobs this plan runs, by name
+    now: datetime | None = None  # for max_lifetime; None: no deadline is checked
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -139,8 +147,22 @@ def _names(fields: tuple[FieldChange, ...]) -> str:
 
 
 def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
-    """One row of the decision table (desired state x actual status)."""
+    """One row of the decision table (desired state x actual status), max_lifetime applied."""
     state, why = _effective_state(spec, ctx)
+    record = ctx.recorded.pods.get(spec.name)
+    if record is not None and m.pod is not None and record.pod_id != m.pod.pod_id:
+        record = None  # the record is of another pod: its creation time is not this one's
+    state, why = lifetime_state(spec, record, ctx.now, state, why)
+    decision = _decide(spec, m, ctx, state, why)
+    if decision.change.is_noop and is_lifetime_end(why):
+        decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))
+    unknown_age = record is None or record.created_at is None
+    if spec.max_lifetime_s is not None and m.pod is not None and unknown_age:
+        decision.warnings.append(unknown_age_warning(spec, m.pod.pod_id))
+    return decision
+
+
+def _decide(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) -> Decision:
     pod = m.pod
     adopted = "adopted by markers" if m.adopted else ""
     if pod is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.jobs.fingerprint import env_salted, secret_hash, sha
-from reconciler.model import DesiredState, EnvValue, JobSpec, PodSpec, SecretRef
+from reconciler.model import DesiredState, EnvValue, JobSpec, LifetimeAction, PodSpec, SecretRef
 
 
 def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
@@ -76,6 +76,8 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
             on_resume_failure=spec.on_resume_failure.value,
             protect=spec.protect,
         )
+        if spec.lifetime_action is not LifetimeAction.TERMINATE:  # older digests stay valid
+            shape["lifetime_action"] = spec.lifetime_action.value
         pods[name] = shape
     jobs = {name: _job_shape(job, secrets) for name, job in sorted(desired.jobs.items())}
     return "sha256:" + sha({"stack": desired.stack, "pods": pods, "jobs": jobs})[:32]

@@ -1,4 +1,4 @@
-"""The ASGI app: auth, faults, `POST /graphql`, and the `/_sandbox/*` admin endpoints."""
+"""The ASGI app: auth, faults, `POST /graphql`, `/_sandbox/*` admin; `/v2/...` goes to `rest`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities, finite
+from reconciler.sandbox.rest import api as rest
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -60,6 +61,16 @@ class SandboxApp:
         self.info = info
         self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
         self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
+        # RunPod's REST v2 (`/v2/...`) over the same store and faults: reconciler/sandbox/rest
+        self.rest = rest.RestApi(
+            store,
+            faults,
+            api_key,
+            on_change=self._changed,
+            drop=_drop_connection,
+            read_body=_read_body,
+            max_body=MAX_BODY_BYTES,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -74,13 +85,19 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
+        if rest.handles(path):  # auth, body and faults of its own (runpod-rest-v2.md 1, 3, 4)
+            await self.rest(scope, receive, send)
+            return
         # the key and the size come from the headers: a stranger's body is never read
         if path not in ROUTES:
             await _json(send, 404, _err(f"No route {method} {path}", "NOT_FOUND"))
             return
+        pod_scope = None  # a pod's own RUNPOD_API_KEY: GraphQL on that pod only
         if not self._authorized(scope):
-            await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
-            return
+            pod_scope = self.store.pod_for_key(_presented_key(scope))
+            if pod_scope is None or path != "/graphql":
+                await _json(send, 401, _err("Unauthorized", "UNAUTHENTICATED"))
+                return
         body = await _read_body(scope, receive)
         if body is None:
             too_big = f"Request body larger than {MAX_BODY_BYTES} bytes"
@@ -89,9 +106,12 @@ class SandboxApp:
         if path == "/_sandbox/health":
             await _json(send, 200, {"ok": True, "pid": os.getpid(), "pods": len(self.store.pods)})
         elif path == "/graphql":
-            await self._graphql(scope, method, body, send)
+            await self._graphql(scope, method, body, send, pod_scope)
         else:
             await self._admin(path, method, body, send)
+
+    async def _changed(self) -> None:
+        await self.on_change()
 
     def _authorized(self, scope: Scope) -> bool:
         given = ""
@@ -105,7 +125,9 @@ class SandboxApp:
             given = (qs.get("api_key") or [""])[0]
         return bool(given) and hmac.compare_digest(given.encode(), self.api_key.encode())
 
-    async def _graphql(self, scope: Scope, method: str, body: bytes, send: Send) -> None:
+    async def _graphql(
+        self, scope: Scope, method: str, body: bytes, send: Send, pod_scope: str | None = None
+    ) -> None:
         faults = self.faults
         self.requests["total"] += 1
         if faults.latency_ms:
@@ -150,7 +172,7 @@ class SandboxApp:
         self.requests["mutations" if prepared.mutation else "queries"] += 1
         self.fields.update(prepared.root_fields)
         status, payload = schema.run_prepared(
-            self.store, prepared, variables, request.get("operationName")
+            self.store, prepared, variables, request.get("operationName"), pod_scope
         )
         if prepared.mutation:
             await self.on_change()
@@ -178,6 +200,7 @@ class SandboxApp:
             self.faults.clear()
             self.requests.clear()
             self.fields.clear()
+            self.rest.requests = 0
             await self.on_change()
             await _json(send, 200, self.status())
         elif method == "GET":
@@ -243,6 +266,16 @@ class SandboxApp:
                 "by_field": dict(sorted(self.fields.items())),
             },
         }
+
+
+def _presented_key(scope: Scope) -> str:
+    """The key a request presents: `Authorization: Bearer`, else `?api_key=`."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            given = str(value.decode("latin-1")).strip()
+            return given[7:].strip() if given.lower().startswith("bearer ") else given
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    return str((query.get("api_key") or [""])[0])
 
 
 async def _nothing() -> None:

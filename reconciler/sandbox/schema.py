@@ -147,14 +147,18 @@ def run_prepared(
     prepared: Prepared,
     variables: dict[str, Any] | None,
     operation_name: str | None,
+    pod_scope: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON body) for one request whose document is already prepared."""
+    """(HTTP status, JSON body) for one request whose document is already prepared.
+
+    `pod_scope`: the request came with that pod's pod-scoped key, not the account's.
+    """
     if prepared.document is None:
         return 400, {"errors": [_error_json(e, prepared.error_code) for e in prepared.errors]}
     result = execute(
         load_schema(),
         prepared.document,
-        root_value=Root(store),
+        root_value=Root(store) if pod_scope is None else PodRoot(store, pod_scope),
         variable_values=variables,
         operation_name=operation_name,
         executor_class=_FastExecutor,
@@ -314,3 +318,47 @@ class Root:
         if input and input.get("pubKey") is not None:
             self.store.set_pub_key(input["pubKey"])
         return self.myself(info)
+
+
+class PodRoot:
+    """The root value for a pod-scoped key (`RUNPOD_API_KEY` on the pod): its own pod only.
+
+    RunPod documents the key as "Pod-scoped" without saying what it may call; the sandbox
+    assumes the least: read, stop and terminate that one pod. Everything else, `myself`
+    included, is refused.
+    """
+
+    def __init__(self, store: Store, pod_id: str) -> None:
+        self._root = Root(store)
+        self._pod_id = pod_id
+
+    def _own(self, field: str, inp: dict[str, Any] | None) -> None:
+        wanted = (inp or {}).get("podId")
+        if wanted != self._pod_id:
+            raise BusinessError(
+                f"This API key is scoped to pod {self._pod_id}: {field} of another pod is not "
+                "allowed.",
+                "FORBIDDEN",
+            )
+
+    def pod(self, info: Any, input: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        self._own("pod", input)
+        return self._root.pod(info, input)
+
+    def podStop(self, info: Any, input: dict[str, Any]) -> Any:
+        self._own("podStop", input)
+        return self._root.podStop(info, input)
+
+    def podTerminate(self, info: Any, input: dict[str, Any]) -> None:
+        self._own("podTerminate", input)
+        self._root.podTerminate(info, input)
+
+    def __getattr__(self, name: str) -> Any:
+        pod_id = self._pod_id
+
+        def refused(_info: Any, **_args: Any) -> None:
+            raise BusinessError(
+                f"This API key is scoped to pod {pod_id}: {name} is not allowed.", "FORBIDDEN"
+            )
+
+        return refused

@@ -90,7 +90,6 @@ class Sandbox:
                 await asyncio.wait_for(self._wake.wait(), TICK)
             self._wake.clear()
             try:
-                self.store.expire()
                 await self.ssh.sync()
             except Exception:
                 log.exception("sandbox tick failed")

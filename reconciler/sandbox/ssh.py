@@ -218,6 +218,7 @@ class SSHSupervisor:
                 "RUNPOD_MEM_GB": str(pod.memory_gb),
                 "RUNPOD_PUBLIC_IP": "127.0.0.1",
                 "RUNPOD_TCP_PORT_22": str(port),
+                "RUNPOD_API_KEY": pod.api_key,  # pod-scoped, as RunPod's
                 "RUNPOD_VOLUME_MOUNT_PATH": pod.volume_mount_path,
                 "PUBLIC_KEY": authorized_keys_text(pod, self.store.account.pub_key),
                 procs.MARK_DIR: str(self.data_dir),

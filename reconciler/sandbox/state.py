@@ -7,6 +7,7 @@ All changes go through `Store`, which saves the whole state to `state.json` atom
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import os
 import re
@@ -58,6 +59,10 @@ def _iso(ts: float | None) -> str | None:
     if ts is None:
         return None
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_pod_key() -> str:
+    return "sbx_pod_" + secrets.token_urlsafe(24)
 
 
 def parse_datetime(value: Any) -> float | None:
@@ -137,14 +142,14 @@ class Pod:
     template_id: str | None = None
     network_volume_id: str | None = None
     container_registry_auth_id: str | None = None
-    terminate_after: float | None = None
-    stop_after: float | None = None
     last_started_at: float | None = None
     ready_at: float | None = None  # runtime stays null until then
     holds_gpus: bool = False
     generation: int = 0  # bumped on every (re)start: new ports, new container
     port_map: dict[str, int] = field(default_factory=dict)  # "22/tcp" -> public port
     http_ip: str = ""
+    # RunPod's pod-scoped `RUNPOD_API_KEY`: reads, stops and terminates this pod, nothing else
+    api_key: str = field(default_factory=lambda: new_pod_key())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pod:
@@ -359,8 +364,6 @@ class Store:
             "volumeEncrypted": False,
             "gpus": [{"id": f"GPU-{pod.id}-{i}", "podId": pod.id} for i in range(pod.gpu_count)],
             "lowestBidPriceToResume": self._min_bid(pod) if gpu else None,
-            "stopAfter": _iso(pod.stop_after),
-            "terminateAfter": _iso(pod.terminate_after),
         }
 
     def _min_bid(self, pod: Pod) -> float:
@@ -369,6 +372,16 @@ class Store:
 
     def get(self, pod_id: str) -> Pod | None:
         return self.pods.get(pod_id)
+
+    def pod_for_key(self, key: str) -> str | None:
+        """The id of the pod whose pod-scoped API key this is, if any."""
+        if not key:
+            return None
+        found = None
+        for pod in self.pods.values():  # compare every key: no early exit to time
+            if hmac.compare_digest(pod.api_key.encode(), key.encode()):
+                found = pod.id
+        return found
 
     # -- mutations ---------------------------------------------------------------------------
 
@@ -452,9 +465,11 @@ class Store:
             template_id=template,
             network_volume_id=inp.get("networkVolumeId"),
             container_registry_auth_id=inp.get("containerRegistryAuthId"),
-            terminate_after=parse_datetime(inp.get("terminateAfter")),
-            stop_after=parse_datetime(inp.get("stopAfter")),
         )
+        # RunPod validates these as RFC 3339 DateTime, stores them nowhere and never acts on
+        # them (runpodctl PR #330): the pod keeps running and billing past the deadline.
+        parse_datetime(inp.get("terminateAfter"))
+        parse_datetime(inp.get("stopAfter"))
         layout.volume_dir(self.data_dir, pod_id).mkdir(parents=True, exist_ok=True)
         layout.container_dir(self.data_dir, pod_id).mkdir(parents=True, exist_ok=True)
         self._start(pod, now)
@@ -586,23 +601,3 @@ class Store:
     def set_pub_key(self, pub_key: str) -> None:
         self.account.pub_key = pub_key
         self.save()
-
-    def expire(self, now: float | None = None) -> list[str]:
-        """Honour `stopAfter` and `terminateAfter`; returns the ids acted upon."""
-        now = time.time() if now is None else now
-        acted = []
-        for pod in list(self.pods.values()):
-            if pod.terminate_after is not None and now >= pod.terminate_after:
-                self._remove(pod.id)
-                acted.append(pod.id)
-            elif (
-                pod.stop_after is not None
-                and now >= pod.stop_after
-                and pod.desired_status == "RUNNING"
-            ):
-                pod.stop_after = None
-                self.stop(pod.id, why="Stopped by stopAfter")
-                acted.append(pod.id)
-        if acted:
-            self.save()
-        return acted

@@ -30,12 +30,14 @@ from reconciler.workflow.context import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.executor.watchdog import WatchdogWiring
     from reconciler.runpod import RunPodClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
     from reconciler.workflow.shells import SshShells
 
 Confirm = Callable[[Plan], bool]
+QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
 OnEvent = Callable[[str], None]
 
 
@@ -76,6 +78,7 @@ class Applied:
     result: ApplyResult | None
     lockfile: str  # the state store's `where` (the lockfile's path for a lockfile)
     requests: int = 0  # HTTP requests sent to the API (retries included)
+    next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
 async def _read_actual(
@@ -137,6 +140,7 @@ def _compute(
         destroy=request.destroy,
         force=request.force,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
+        now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     return replace(
@@ -308,10 +312,23 @@ async def _apply_locked(
                 secret_env=secret_env_keys(desired),
             )
             journal.settle_intents()
-            # record adopted pods even when nothing else changes
-            await execute(the_plan, desired, client, journal, secrets=secrets, actual=actual)
+            # record adopted pods even when nothing else changes; arm unarmed watchdogs
+            local = local_state(connection, desired)
+            quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
+            await execute(
+                the_plan,
+                desired,
+                client,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                shells=quiet[0] if quiet else None,
+                watchdog=quiet[1] if quiet else None,
+                on_event=on_event,
+            )
             journal.forget(gone)
-            return Applied(the_plan, None, store.where, client.request_count)
+            deadline = _next_deadline(desired, journal.lockfile)
+            return Applied(the_plan, None, store.where, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -356,6 +373,7 @@ async def _apply_locked(
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
                 should_start=options.should_start,
+                watchdog=_watchdog(desired, client, journal),
             )
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
@@ -363,7 +381,14 @@ async def _apply_locked(
         finally:
             jobs.logs.close()
         journal.forget(gone)
-        return Applied(the_plan, result, store.where, client.request_count)
+        deadline = _next_deadline(desired, journal.lockfile)
+        return Applied(the_plan, result, store.where, client.request_count, deadline)
+
+
+def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
+    from reconciler.planner.lifetime import next_deadline
+
+    return next_deadline(desired.pods.values(), recorded, datetime.now(UTC))
 
 
 @dataclass
@@ -390,7 +415,7 @@ def _job_wiring(
     from reconciler.workflow.joblogs import LocalLogs
 
     logs = LocalLogs(local.job_logs)
-    if not desired.jobs:
+    if not desired.jobs and not _lifetimes(desired):
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
@@ -409,3 +434,46 @@ def _job_wiring(
     prints = job_prints(desired, secrets, uploads)
     inputs = {name: dict(p.inputs) for name, p in prints.items()}
     return _JobWiring(key.public_text, shells, inputs, logs)
+
+
+def _lifetimes(desired: DesiredState) -> bool:
+    """Whether a pod of the stack has a max_lifetime (its watchdog is armed over SSH)."""
+    return any(p.max_lifetime_s is not None for p in desired.pods.values())
+
+
+def _watchdog(
+    desired: DesiredState, client: RunPodClient, journal: LockfileJournal
+) -> WatchdogWiring | None:
+    from reconciler.executor.watchdog import WatchdogWiring
+
+    if not _lifetimes(desired):
+        return None
+    return WatchdogWiring(api_url=client.url, records=lambda: journal.lockfile.pods)
+
+
+def _watchdog_wiring(
+    connection: Connection,
+    desired: DesiredState,
+    local: LocalState,
+    journal: LockfileJournal,
+    client: RunPodClient,
+    options: ApplyRequest,
+) -> tuple[SshShells, WatchdogWiring] | None:
+    """SSH and the watchdog wiring for an apply with no changes, when a pod has max_lifetime."""
+    wiring = _watchdog(desired, client, journal)
+    if wiring is None:
+        return None
+    from reconciler.ssh import ensure_stack_key
+    from reconciler.workflow.shells import SharedListing, SshShells
+
+    key = ensure_stack_key(key_path(connection, desired, local))
+    listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
+    shells = SshShells(
+        key,
+        journal,
+        refresh=listing.pod,
+        timeout_s=min(options.timeout_s, QUIET_SSH_TIMEOUT_S),
+        initial_s=options.poll_initial_s,
+        max_s=options.poll_max_s,
+    )
+    return shells, wiring

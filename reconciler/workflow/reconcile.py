@@ -22,6 +22,7 @@ from reconciler.workflow.pods import (
 RoundOutcome = Literal["converged", "changed", "failed", "error"]
 BACKOFF_CAP_S = 300.0  # errors back off up to 5 minutes (or the interval, if longer)
 BACKOFF_BASE_S = 5.0  # the first retry after an error: this, or the interval if shorter
+DEADLINE_SLACK_S = 0.5  # wake just after a max_lifetime deadline, so the round sees it passed
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Round:
     skipped: int = 0
     error: str | None = None
     next_in_s: float | None = None
+    deadline_in_s: float | None = None  # the nearest max_lifetime, to wake up in time for it
 
     @property
     def ok(self) -> bool:
@@ -155,8 +157,11 @@ def run_round(
         return Round(number, ts, "error", error=_error_text(exc)), True
     plan, result = applied.plan, applied.result
     pods = len({c.pod for c in plan.changes})
+    deadline = applied.next_deadline
+    due = None if deadline is None else max(0.0, (deadline - clock()).total_seconds())
     if result is None:
-        return Round(number, ts, "converged", pods=pods, requests=applied.requests), False
+        status = Round(number, ts, "converged", pods=pods, requests=applied.requests)
+        return replace(status, deadline_in_s=due), False
     failed = result.count(Outcome.FAILED)
     status = Round(
         number,
@@ -168,6 +173,7 @@ def run_round(
         done=result.count(Outcome.DONE),
         failed=failed,
         skipped=result.count(Outcome.SKIPPED),
+        deadline_in_s=due,
     )
     return status, not result.ok
 
@@ -202,6 +208,8 @@ def reconcile(
         last = loop.once or enough or stopping()
         failures = failures + 1 if backs_off else 0
         delay = backoff.delay(failures) if backs_off else loop.interval_s
+        if status.deadline_in_s is not None:
+            delay = min(delay, status.deadline_in_s + DEADLINE_SLACK_S)
         on_round(replace(status, next_in_s=None if last else delay))
         if last:
             return 0 if (status.ok or not loop.once) else 1

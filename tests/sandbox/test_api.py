@@ -263,15 +263,34 @@ def test_start_delay_shows_runtime_null_first(sb: Sandbox):
     assert later is not None and later["runtime"]["ports"][0]["privatePort"] == 22
 
 
-def test_terminate_after_is_honoured(sb: Sandbox):
-    soon = (datetime.now(UTC) + timedelta(seconds=0.4)).isoformat().replace("+00:00", "Z")
-    pod = sb.create(terminateAfter=soon)
-    data = sb.gql(f'{{ pod(input: {{podId: "{pod["id"]}"}}) {{ terminateAfter }} }}')
-    assert data["pod"]["terminateAfter"].startswith(soon[:19])
-    deadline = time.monotonic() + 5
-    while sb.pod(pod["id"]) is not None:
-        assert time.monotonic() < deadline, "terminateAfter was not honoured"
-        time.sleep(0.1)
+def test_terminate_after_and_stop_after_are_accepted_and_never_acted_on(sb: Sandbox):
+    """As on RunPod (runpodctl PR #330): the pod keeps running, and billing, past both."""
+    past = (datetime.now(UTC) - timedelta(seconds=5)).isoformat().replace("+00:00", "Z")
+    pod = sb.create(terminateAfter=past, stopAfter=past)
+    time.sleep(1)  # the sandbox's housekeeping ticks every 0.2 s: several went by
+    after = sb.pod(pod["id"])
+    assert after is not None and after["desiredStatus"] == "RUNNING"
+
+
+def test_terminate_after_is_not_a_readable_pod_field(sb: Sandbox):
+    pod = sb.create()
+    for name in ("terminateAfter", "stopAfter"):
+        resp = sb.post(f'{{ pod(input: {{podId: "{pod["id"]}"}}) {{ id {name} }} }}')
+        assert resp.status_code == 400
+        error = resp.json()["errors"][0]
+        assert f"Cannot query field '{name}' on type 'Pod'" in error["message"]
+        assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+def test_terminate_after_must_be_a_datetime(sb: Sandbox):
+    resp = sb.post(
+        "mutation($i: PodFindAndDeployOnDemandInput!) { podFindAndDeployOnDemand(input: $i)"
+        " { id } }",
+        {"i": {"imageName": "x", "gpuTypeId": "NVIDIA RTX A4000", "terminateAfter": "1h"}},
+    )
+    assert resp.status_code == 200
+    assert "Invalid DateTime" in resp.json()["errors"][0]["message"]
+    assert sb.gql("{ myself { pods { id } } }") == {"myself": {"pods": []}}
 
 
 def test_directives_and_nested_fragments_on_pods(sb: Sandbox):

@@ -1,0 +1,165 @@
+"""The on-pod watchdog as POSIX sh text: arm it once, sleep to the deadline, stop or terminate.
+
+Pure: builds and parses text only; the executor sends it over SSH on stdin to `sh -s`.
+
+RunPod never acts on `terminateAfter`, and podctl's own deadline holds only while podctl runs.
+The watchdog holds without it: a detached process on the pod (`setsid`, SIGHUP ignored, stdin
+from /dev/null) sleeps until the deadline, then asks RunPod's API, with the pod-scoped
+`$RUNPOD_API_KEY` RunPod puts in every pod, to stop or terminate `$RUNPOD_POD_ID` (curl, else
+wget, else python3). The key is never on a command line: curl and wget read it from a config
+on stdin or in a 0600 file, python3 from its environment. When the SSH session does not carry
+RunPod's env, the watchdog reads it from `/proc/1/environ` (the container's first process).
+
+Its state lives on the container disk, `$HOME/.podctl/watchdog/` (`pid`, `config`, `log`):
+a container restart (resume, edit, preemption) kills the process and wipes the folder, and the
+next apply arms it again. Arming is idempotent: a live watchdog with the same deadline, action
+and URL is kept; one with another is replaced; never two.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from reconciler.errors import JobError
+from reconciler.jobs.remote import quote
+
+HEADER = "podctl-watchdog"
+ACTIONS = ("stop", "terminate")
+_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/\-]*)?\Z")
+
+# The watchdog itself: `sh WATCHDOG.sh <deadline epoch s> <stop|terminate> <url>`.
+_WATCHDOG = r"""trap '' HUP
+deadline=$1; action=$2; url=$3
+d=$(dirname -- "$0")
+log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$d/log"; }
+from_init() {
+  tr '\0' '\n' < /proc/1/environ 2>/dev/null | sed -n "s/^$1=//p" | head -n 1
+}
+at=$(date -u -d "@$deadline" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$deadline")
+log "armed: $action at $at"
+while :; do
+  now=$(date +%s)
+  [ "$now" -ge "$deadline" ] && break
+  left=$((deadline - now)); [ "$left" -gt 60 ] && left=60
+  sleep "$left"
+done
+key=${RUNPOD_API_KEY:-}; [ -n "$key" ] || key=$(from_init RUNPOD_API_KEY)
+pod=${RUNPOD_POD_ID:-}; [ -n "$pod" ] || pod=$(from_init RUNPOD_POD_ID)
+case $pod in ''|*[!A-Za-z0-9]*) log "error: no usable RUNPOD_POD_ID"; exit 1 ;; esac
+[ -n "$key" ] || { log "error: no RUNPOD_API_KEY"; exit 1; }
+if [ "$action" = stop ]; then
+  body='{"query": "mutation { podStop(input: {podId: \"'$pod'\"}) { id } }"}'
+else
+  body='{"query": "mutation { podTerminate(input: {podId: \"'$pod'\"}) }"}'
+fi
+call() {
+  if command -v curl > /dev/null 2>&1; then
+    printf 'header = "Authorization: Bearer %s"\n' "$key" | curl -sS -m 30 -K - \
+      -H 'Content-Type: application/json' --data-binary "$body" -- "$url"
+  elif command -v wget > /dev/null 2>&1; then
+    (umask 077; printf 'header = Authorization: Bearer %s\n' "$key" > "$d/wgetrc")
+    WGETRC="$d/wgetrc" wget -q -O - -T 30 --header='Content-Type: application/json' \
+      --post-data="$body" -- "$url"
+    rc=$?; rm -f -- "$d/wgetrc"; return "$rc"
+  else
+    RUNPOD_API_KEY=$key python3 -c '
+import os, sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST", headers={
+    "Content-Type": "application/json",
+    "Authorization": "Bearer " + os.environ["RUNPOD_API_KEY"]})
+sys.stdout.write(urllib.request.urlopen(req, timeout=30).read(65536).decode("utf-8", "replace"))
+' "$url" "$body"
+  fi
+}
+i=0
+while [ "$i" -lt 360 ]; do
+  log "deadline reached: $action $pod"
+  out=$(call 2>&1 | head -c 2000 | tr -d '\r')
+  case $out in
+    *'"errors"'*|'') log "answer: $out" ;;
+    *'"data"'*) log "done: $out"; exit 0 ;;
+    *) log "answer: $out" ;;
+  esac
+  i=$((i + 1)); sleep 10
+done
+"""
+
+
+@dataclass(frozen=True)
+class Armed:
+    """What arming found: `started` (now), `armed` (already, same config) or `error`."""
+
+    state: str
+    pid: int | None = None
+    message: str = ""
+
+
+def arm_script(*, deadline_epoch: int, action: str, api_url: str) -> str:
+    """Shell text for `sh -s` that starts the watchdog unless the same one runs; prints a line."""
+    if action not in ACTIONS:
+        raise JobError(f"a watchdog action is stop or terminate, not {action!r}")
+    if not _URL.match(api_url):
+        raise JobError(f"the watchdog cannot call the URL {api_url!r}")
+    if deadline_epoch <= 0:
+        raise JobError(f"invalid watchdog deadline {deadline_epoch}")
+    config = f"{deadline_epoch} {action} {api_url}"
+    return (
+        "set -u\n"
+        + f"""d="${{HOME:-/root}}/.podctl/watchdog"
+want={quote(config)}
+say() {{ printf '{HEADER} %s\\n' "$*"; }}
+alive() {{
+  [ -f "$d/pid" ] || return 1
+  read -r p < "$d/pid" 2>/dev/null || return 1
+  case $p in ''|*[!0-9]*) return 1 ;; esac
+  kill -0 "$p" 2>/dev/null || return 1
+  if [ -r "/proc/$p/cmdline" ]; then
+    grep -Fq -- "$d/watchdog.sh" "/proc/$p/cmdline" 2>/dev/null || return 1
+  fi
+  return 0
+}}
+mkdir -p -- "$d" || {{ say error "cannot create $d"; exit 0; }}
+i=0
+while ! mkdir -- "$d/.arming" 2>/dev/null; do
+  # another arming runs; one left behind by a dead session is taken over after ~5 s
+  i=$((i + 1)); [ "$i" -ge 50 ] && break
+  sleep 0.1 2>/dev/null || sleep 1
+done
+trap 'rmdir -- "$d/.arming" 2>/dev/null' EXIT
+if alive; then
+  if [ "$(cat -- "$d/config" 2>/dev/null)" = "$want" ]; then say armed "$p"; exit 0; fi
+  kill "$p" 2>/dev/null  # another deadline, action or URL: replace it
+fi
+if ! command -v curl > /dev/null 2>&1 && ! command -v wget > /dev/null 2>&1 \\
+    && ! command -v python3 > /dev/null 2>&1; then
+  say error "the pod has no curl, wget or python3 to call RunPod's API"; exit 0
+fi
+key_known() {{
+  [ -n "${{RUNPOD_API_KEY:-}}" ] && return 0
+  tr '\\0' '\\n' < /proc/1/environ 2>/dev/null | grep -q '^RUNPOD_API_KEY=.'
+}}
+key_known || {{ say error "the pod has no RUNPOD_API_KEY (RunPod's pod-scoped key)"; exit 0; }}
+printf '%s' {quote(_WATCHDOG)} > "$d/watchdog.sh"
+printf '%s\\n' "$want" > "$d/config"
+setsid /bin/sh "$d/watchdog.sh" {deadline_epoch} {action} {quote(api_url)} \\
+  < /dev/null > /dev/null 2>&1 &
+echo "$!" > "$d/pid.tmp" && mv -f -- "$d/pid.tmp" "$d/pid"
+say started "$!"
+"""
+    )
+
+
+def parse_armed(output: str) -> Armed:
+    """The last `podctl-watchdog ...` line of the arming output (motd and rc noise ignored)."""
+    for line in reversed(output.splitlines()):
+        head, _, rest = line.strip().partition(" ")
+        if head != HEADER:
+            continue
+        state, _, value = rest.partition(" ")
+        if state in ("started", "armed") and value.strip().isdigit():
+            return Armed(state, int(value.strip()))
+        if state == "error":
+            return Armed("error", message=value.strip())
+    shown = output if len(output) <= 300 else output[:300] + "..."
+    return Armed("error", message=f"unreadable answer from the pod: {shown!r}")
