@@ -1,0 +1,121 @@
+"""Two runners (two working folders) sharing one stack's state on PostgreSQL, via `podctl`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Podctl
+from tests.postgres import PASSWORD, PgServer, pg_server, pg_url
+
+__all__ = ["pg_server", "pg_url"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+SPEC = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  once:
+    pod: box
+    run: echo ran >> LEDGER/once; echo hello-from-once
+"""
+
+
+def _runner(podctl: Podctl, name: str, ledger: Path) -> Path:
+    folder = podctl.folder.parent / name
+    folder.mkdir(exist_ok=True)
+    (folder / "podctl.yaml").write_text(SPEC.replace("LEDGER", str(ledger)))
+    return folder / "podctl.yaml"
+
+
+def test_runner_b_sees_runner_a_s_pods_and_jobs(
+    podctl: Podctl, pg_url: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    spec_a, spec_b = _runner(podctl, "a", ledger), _runner(podctl, "b", ledger)
+    a = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_a))
+    assert a.code == 0, a.err
+    assert (ledger / "once").read_text() == "ran\n"
+    assert (spec_a.parent / "e2e.podctl.logs" / "once.log").read_text() == "hello-from-once\n"
+    # the state is in PostgreSQL, not in either folder; each runner keeps its own key and logs
+    assert sorted(p.name for p in spec_a.parent.iterdir()) == [
+        "e2e.podctl.id_ed25519",
+        "e2e.podctl.id_ed25519.pub",
+        "e2e.podctl.logs",
+        "podctl.yaml",
+    ]
+    plan = podctl("plan", "--state", pg_url, "-f", str(spec_b))
+    assert plan.code == 0, plan.err
+    assert "No changes" in plan.out
+    b = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_b))
+    assert b.code == 0, b.err
+    assert (ledger / "once").read_text() == "ran\n"  # runner B ran nothing again
+    assert len(podctl.pods()) == 1
+    assert sorted(p.name for p in spec_b.parent.iterdir()) == ["podctl.yaml"]
+    listed = podctl("state", "list", "--state", pg_url, "-f", str(spec_b))
+    assert listed.code == 0 and listed.out.startswith("pod.box\t")
+    for text in podctl.outputs:
+        assert PASSWORD not in text
+
+
+def test_pODCTL_STATE_names_the_store_and_errors_hide_the_password(
+    podctl: Podctl, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = _runner(podctl, "a", tmp_path)
+    monkeypatch.setenv("PODCTL_STATE", f"postgresql://podctl:{PASSWORD}@127.0.0.1:1/nope")
+    result = podctl("plan", "-f", str(spec))
+    assert result.code == 1
+    assert "Cannot connect to the state store postgresql://***@127.0.0.1:1/nope" in result.err
+    assert PASSWORD not in result.err + result.out
+    assert "Traceback" not in result.err
+
+
+HOLDER = """
+import sys
+from reconciler.state import StateSettings, open_store
+store = open_store(StateSettings(sys.argv[1], stack="e2e", command="podctl apply (runner A)"))
+store.acquire()
+print(store.backend_pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_runner_frees_the_stack_at_once(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    spec = _runner(podctl, "b", tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, pg_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as runner_a:
+        assert runner_a.stdout is not None
+        backend = int(runner_a.stdout.readline())
+        held = podctl("apply", "-y", "--lock-timeout", "0", "--state", pg_url, "-f", str(spec))
+        assert held.code == 1
+        assert f"locked by pid {runner_a.pid}" in held.err and "podctl apply (runner A)" in held.err
+        os.kill(runner_a.pid, signal.SIGKILL)
+        runner_a.wait()
+    for _ in range(300):  # the server notices the closed socket; bounded
+        if not pg_server.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
+            break
+        time.sleep(0.05)
+    b = podctl("apply", "-y", "--lock-timeout", "0", "--state", pg_url, "-f", str(spec))
+    assert b.code == 0, b.err
+    assert (tmp_path / "once").read_text() == "ran\n"
