@@ -45,6 +45,7 @@ def _free_port() -> int:
 class PgServer:
     port: int
     folder: Path
+    bin_dir: Path
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://podctl:{PASSWORD}@127.0.0.1:{self.port}/{database}"
@@ -97,7 +98,7 @@ def pg_server() -> Iterator[PgServer]:
         **run,
     )
     try:
-        yield PgServer(port, folder)
+        yield PgServer(port, folder, bin_dir)
     finally:
         subprocess.run(
             [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],

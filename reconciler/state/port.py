@@ -14,6 +14,13 @@ from reconciler.model import Lockfile
 LockMode = Literal["shared", "exclusive"]
 
 
+class StateLost(Exception):
+    """A write could not be made safely: the store's connection (so its lock) is gone, or
+    another writer got in. Deliberately not a PodctlError, so it passes the executor's
+    per-change handling and stops the whole run; the workflow reports it as a LockfileError.
+    """
+
+
 class StateStore(Protocol):
     """Where the recorded state lives: read, compare-and-swap write, and a lock with a holder.
 

@@ -25,7 +25,7 @@ import psycopg
 from reconciler.errors import LockfileError, LockHeldError
 from reconciler.lockfile import dumps, loads, secret_fields
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
-from reconciler.state.port import LockMode
+from reconciler.state.port import LockMode, StateLost
 from reconciler.urls import scrub_url, url_secrets
 
 SCHEMA_VERSION = 1
@@ -187,6 +187,17 @@ class PostgresStore:
             raise LockfileError(f"The state store {self.where} failed: {detail}") from None
         finally:
             conn.close()
+
+    @contextlib.contextmanager
+    def _fenced(self) -> Iterator[psycopg.Connection[Any]]:
+        """The locked connection for a write; any loss of it stops the run (StateLost)."""
+        if self._lost or self._conn is None:
+            raise StateLost(LOST.format(where=self.where))
+        try:
+            yield self._conn
+        except psycopg.OperationalError:
+            self._lost = True
+            raise StateLost(LOST.format(where=self.where)) from None
 
     # --- locking --------------------------------------------------------------------------------
 
@@ -350,7 +361,7 @@ class PostgresStore:
                 f"Refusing to write a secret value into the state {self.where} "
                 f"({', '.join(where)}; a bug in podctl: please report it)."
             )
-        with self._session() as conn:
+        with self._fenced() as conn:
             if stored:
                 cursor = conn.execute(
                     """UPDATE stacks SET lineage = %s, serial = %s, document = %s::jsonb,
@@ -366,7 +377,7 @@ class PostgresStore:
                 )
         if cursor.rowcount != 1:
             self._known = None
-            raise LockfileError(
+            raise StateLost(
                 f"The state {self.where} was changed by another writer (its serial is no longer "
                 f"{known.serial}); no further change was made; run apply again."
             )

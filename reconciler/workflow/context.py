@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.model import DesiredState, Lockfile, SecretRef
-from reconciler.state import LocalState, StateSettings, StateStore, is_postgres_url, open_store
+from reconciler.state import (
+    LocalState,
+    StateLost,
+    StateSettings,
+    StateStore,
+    is_postgres_url,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from reconciler.runpod import RunPodClient
@@ -146,6 +154,15 @@ def state_settings(connection: Connection, desired: DesiredState | None) -> Stat
 
 def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:
     return open_store(state_settings(connection, desired))
+
+
+@contextlib.contextmanager
+def stop_on_lost() -> Iterator[None]:
+    """Report a store that lost its lock (or was written behind it) as a LockfileError."""
+    try:
+        yield
+    except StateLost as exc:
+        raise LockfileError(str(exc)) from None
 
 
 def local_state(connection: Connection, desired: DesiredState) -> LocalState:

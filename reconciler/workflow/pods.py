@@ -27,6 +27,7 @@ from reconciler.workflow.context import (
     open_state,
     resolve_secrets,
     secret_env_keys,
+    stop_on_lost,
 )
 
 if TYPE_CHECKING:
@@ -235,7 +236,7 @@ def apply(
     secrets = resolve_secrets(desired, connection.env)
     check_secrets_unshown(desired, secrets)  # before any mutation, not after
     store = open_state(connection, desired)
-    with store.lock():
+    with stop_on_lost(), store.lock():
         recorded = store.read()
         check_stack(recorded, desired, store.where)
         return asyncio.run(

@@ -22,6 +22,7 @@ from reconciler.workflow.context import (
     connect,
     load_desired,
     open_state,
+    stop_on_lost,
 )
 
 
@@ -64,7 +65,7 @@ def state_rm(connection: Connection, paths: tuple[Path, ...], address: str) -> P
     """Forget a pod (the pod itself is untouched; a later plan may adopt it by its markers)."""
     name = _pod_name(address)
     store, desired = _store(connection, paths)
-    with store.lock():
+    with stop_on_lost(), store.lock():
         lockfile = store.read()
         if desired is not None:
             check_stack(lockfile, desired, store.where)
@@ -90,7 +91,7 @@ def import_pod(
         async with connect(connection) as client:
             return await client.get_pod(pod_id)
 
-    with store.lock():
+    with stop_on_lost(), store.lock():
         lockfile = store.read()
         check_stack(lockfile, desired, store.where)
         existing = lockfile.pods.get(name)
@@ -170,7 +171,7 @@ def state_rebuild(connection: Connection, paths: tuple[Path, ...], *, force: boo
         async with connect(connection) as client:
             return await client.list_pods()
 
-    with store.lock():
+    with stop_on_lost(), store.lock():
         old: Lockfile | None = None
         readable = False
         if store.exists():

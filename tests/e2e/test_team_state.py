@@ -119,3 +119,53 @@ def test_a_killed_runner_frees_the_stack_at_once(
     b = podctl("apply", "-y", "--lock-timeout", "0", "--state", pg_url, "-f", str(spec))
     assert b.code == 0, b.err
     assert (tmp_path / "once").read_text() == "ran\n"
+
+
+CUT = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  cut:
+    pod: box
+    run: echo ran >> LEDGER/cut; PSQL -q -c "CODE" URL
+  after:
+    pod: box
+    needs: [cut]
+    run: echo ran >> LEDGER/after
+"""
+# what the `cut` job runs on its pod: drop every other session of the database (podctl's)
+KILL = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def test_a_lost_connection_stops_the_apply_and_the_next_one_finishes(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    plain = pg_url.replace(f":{PASSWORD}@", "@")  # the job's command is shown in the plan
+    psql = pg_server.bin_dir / "psql"
+    spec = podctl.folder / "podctl.yaml"
+    text = CUT.replace("LEDGER", str(ledger)).replace("PSQL", str(psql))
+    spec.write_text(text.replace("CODE", KILL).replace("URL", plain))
+    first = podctl("apply", "-y", "--state", pg_url, "-f", str(spec))
+    assert first.code == 1
+    assert (
+        "The state store connection was lost; no further change was made; run apply again"
+        in first.err
+    )
+    assert "Traceback" not in first.err and PASSWORD not in first.err + first.out
+    assert "Apply complete" not in first.out  # it stopped: no other change was tried
+    assert (ledger / "cut").read_text() == "ran\n"
+    assert not (ledger / "after").exists()  # nothing further ran
+    again = podctl("apply", "-y", "--state", pg_url, "-f", str(spec))
+    assert again.code == 0, again.err
+    assert (ledger / "cut").read_text() == "ran\n"  # collected, not run twice
+    assert (ledger / "after").read_text() == "ran\n"
