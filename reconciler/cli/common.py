@@ -51,6 +51,7 @@ def connection(settings: Settings) -> Connection:
         state=state,
         sandbox=settings.sandbox,
         api_url=settings.api_url,
+        api=settings.api,
         insecure_http=settings.insecure_http,
         lock_timeout=parse_duration_option(settings.lock_timeout, "--lock-timeout"),
         command=command,
