@@ -169,3 +169,26 @@ def test_a_lost_connection_stops_the_apply_and_the_next_one_finishes(
     assert again.code == 0, again.err
     assert (ledger / "cut").read_text() == "ran\n"  # collected, not run twice
     assert (ledger / "after").read_text() == "ran\n"
+
+
+def test_a_corrupt_row_is_refused_then_kept_aside_and_rebuilt(
+    podctl: Podctl, pg_url: str, pg_server: PgServer
+) -> None:
+    database = pg_url.rpartition("/")[2]
+    assert podctl("apply", "-y", "--state", pg_url, "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    bad = '{"format_version": 1, "stack": "e2e", "pods": 5}'
+    pg_server.sql("UPDATE stacks SET document = %s::jsonb", bad, database=database)
+    refused = podctl("plan", "--state", pg_url, "-f", str(podctl.spec))
+    assert refused.code == 1
+    assert "is corrupt: pods is not an object" in refused.err and "state rebuild" in refused.err
+    rebuilt = podctl("state", "rebuild", "--state", pg_url, "-f", str(podctl.spec))
+    assert rebuilt.code == 0, rebuilt.err
+    assert f"pod.box = {pod['id']}" in rebuilt.out
+    rows = pg_server.sql("SELECT stack, document::text FROM stacks ORDER BY 1", database=database)
+    assert len(rows) == 2 and rows[0][0] == "e2e"
+    assert rows[1][0].startswith("e2e.corrupt-") and '"pods": 5' in rows[1][1]  # kept
+    plan = podctl("plan", "--detailed-exitcode", "--state", pg_url, "-f", str(podctl.spec))
+    assert plan.code == 0, plan.out + plan.err
+    assert sorted(p.name for p in podctl.folder.iterdir()) == ["podctl.yaml"]
+    assert PASSWORD not in "".join(podctl.outputs)
