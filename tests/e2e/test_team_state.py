@@ -192,3 +192,16 @@ def test_a_corrupt_row_is_refused_then_kept_aside_and_rebuilt(
     assert plan.code == 0, plan.out + plan.err
     assert sorted(p.name for p in podctl.folder.iterdir()) == ["podctl.yaml"]
     assert PASSWORD not in "".join(podctl.outputs)
+
+
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_the_holder_record_never_holds_the_url_password(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    args = ["--state", pg_url] if form == "separate" else [f"--state={pg_url}"]
+    monkeypatch.setattr(sys, "argv", ["podctl", *args, "apply"])  # what `command` is made of
+    assert podctl("apply", "-y", *args, "-f", str(podctl.spec)).code == 0
+    database = pg_url.rpartition("/")[2]
+    ((command,),) = pg_server.sql("SELECT command FROM holders", database=database)
+    assert command.startswith("podctl --state") and "***@127.0.0.1" in command
+    assert PASSWORD not in command
