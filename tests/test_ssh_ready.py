@@ -16,11 +16,11 @@ from reconciler.errors import SshError, SshNotReadyError
 from reconciler.model import ActualPod, PodStatus, SshEndpoint
 from reconciler.ssh import (
     StackKey,
-    default_key_path,
     diagnose,
     ensure_stack_key,
     wait_ready,
 )
+from reconciler.state import LocalState
 from tests.sandbox.conftest import Sandbox, module_sandbox, sb
 from tests.test_ssh import actual
 
@@ -157,9 +157,11 @@ def test_diagnose_a_stopped_pod_and_a_generic_error():
 # --- keys -----------------------------------------------------------------------------------
 
 
-def test_default_key_path_sits_beside_the_lockfile():
-    assert default_key_path(Path("/x/llm.podctl.lock")) == Path("/x/llm.podctl.id_ed25519")
-    assert default_key_path(Path("odd")) == Path("odd.id_ed25519")
+def test_the_local_state_folder_sits_beside_the_lockfile():
+    local = LocalState.beside(Path("/x/llm.podctl.lock"))
+    assert local.ssh_key == Path("/x/llm.podctl.id_ed25519")
+    assert local.job_logs == Path("/x/llm.podctl.logs")
+    assert LocalState.beside(Path("odd")).ssh_key == Path("odd.id_ed25519")
 
 
 def test_stack_key_is_made_once_private_and_reloaded(tmp_path: Path):

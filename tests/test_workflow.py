@@ -137,6 +137,7 @@ def test_journal_masks_a_secret_in_a_job_message_and_ignores_chance_matches(
         fingerprint="f", pod_id="p1", status=JobStatus.FAILED, message="boom: s3cret-value"
     )
     journal.job_finished("train", failed)
+    assert isinstance(journal.store, LockfileStore)
     text = journal.store.path.read_text()
     assert "s3cret-value" not in text
     assert journal.store.read().jobs["train"].message == "boom: ***"

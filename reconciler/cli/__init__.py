@@ -32,6 +32,7 @@ class Settings:
     """Options that every command accepts, before or after the command name."""
 
     lockfile: Path | None = None
+    state: str | None = None
     sandbox: bool = False
     api_url: str | None = None
     api: str = ""
@@ -60,6 +61,16 @@ def global_options(func: F) -> F:
             expose_value=False,
             callback=_set("lockfile"),
             help="Lockfile path (default: <stack>.podctl.lock beside the spec).",
+        ),
+        click.option(
+            "--state",
+            default=None,
+            metavar="URL",
+            envvar="PODCTL_STATE",
+            expose_value=False,
+            callback=_set("state"),
+            help="Where the recorded state lives: a lockfile path, or postgresql://... for a "
+            "team's shared state (env PODCTL_STATE).",
         ),
         click.option(
             "--sandbox",

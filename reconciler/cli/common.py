@@ -31,12 +31,34 @@ def parse_duration_option(value: str, option: str) -> float:
     return float(seconds)
 
 
+def _shown_arg(arg: str) -> str:
+    """An argument as the lock's holder record may show it: a URL's credentials as `***`."""
+    from reconciler.urls import scrub_url
+
+    if "://" not in arg:
+        return arg
+    flag, sep, url = arg.partition("=") if arg.startswith("-") else ("", "", arg)
+    return flag + sep + scrub_url(url if sep else arg)
+
+
 def connection(settings: Settings) -> Connection:
+    from reconciler.state import is_postgres_url
     from reconciler.workflow import Connection
 
-    command = " ".join(["podctl", *sys.argv[1:3]]) if sys.argv else "podctl"
+    command = " ".join(["podctl", *map(_shown_arg, sys.argv[1:3])]) if sys.argv else "podctl"
+    lockfile, state = settings.lockfile, settings.state
+    if state is not None and lockfile is not None:
+        raise UsageError("Pass --state or --lockfile, not both (PODCTL_STATE sets --state).")
+    if state is not None and not is_postgres_url(state):
+        if "://" in state:
+            raise UsageError(
+                "--state must be a lockfile path or a postgresql:// URL; "
+                f"{state.partition('://')[0]!r} is not a state store podctl knows."
+            )
+        lockfile, state = Path(state), None
     return Connection(
-        lockfile=settings.lockfile,
+        lockfile=lockfile,
+        state=state,
         sandbox=settings.sandbox,
         api_url=settings.api_url,
         api=settings.api,

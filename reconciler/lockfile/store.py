@@ -99,6 +99,21 @@ class LockfileStore:
         self.release()
 
     @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def newer_format(self) -> bool:
+        """Whether the file says it was written by a newer podctl (a later format_version)."""
+        try:
+            version = json.loads(self.path.read_text(encoding="utf-8")).get("format_version")
+        except (OSError, ValueError, AttributeError, RecursionError):
+            return False
+        return isinstance(version, int) and version > LOCKFILE_FORMAT_VERSION
+
+    @property
     def mode(self) -> LockMode | None:
         """The lock this store holds now, if any."""
         return self._mode

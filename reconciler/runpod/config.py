@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import ipaddress
 import os
 import tomllib
@@ -11,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
+from reconciler.urls import scrub_url as scrub_url  # its home; kept importable here
+from reconciler.urls import url_secrets as url_secrets
 
 DEFAULT_BASE_URL = "https://api.runpod.io"
 KEY_ENV = "RUNPOD_API_KEY"
@@ -46,50 +47,6 @@ def resolve_api_key(env: Mapping[str, str] | None = None, config_path: Path | No
         f'No RunPod API key: set {KEY_ENV}, or put `api_key = "..."` under `[default]` '
         f"in {path} (as `runpod config` writes it)."
     )
-
-
-def scrub_url(url: str) -> str:
-    """The URL as it is safe to show: no `user:password@`, every query and fragment value `***`.
-
-    Used wherever podctl shows an API URL (errors, retry lines, status); never raises.
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = "***@" + netloc.rpartition("@")[2]
-        query = "&".join(
-            f"{k}=***" if sep else k
-            for k, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
-        )
-        fragment = "***" if parts.fragment else ""
-        return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
-    except ValueError:
-        # unparseable: show no more than its scheme, which holds no secret
-        scheme = url.partition("://")[0] if "://" in url else ""
-        return f"{scheme}://<unparseable URL>" if scheme.isalpha() else "<unparseable URL>"
-
-
-def url_secrets(url: str) -> tuple[str, ...]:
-    """What of a URL must not be shown: its password, user info (also as Basic auth), query values.
-
-    A server that echoes the request back would otherwise put them in an error message.
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return (url,)
-    found: list[str] = []
-    if "@" in parts.netloc:
-        info = parts.netloc.rpartition("@")[0]
-        plain = urllib.parse.unquote(info)
-        found += [info, plain, base64.b64encode(plain.encode()).decode()]
-        found += [v for v in (info.partition(":")[2], plain.partition(":")[2]) if v]
-    for item in (parts.query + "&" + parts.fragment).split("&"):
-        value = item.partition("=")[2]
-        found += [value, urllib.parse.unquote_plus(value)]
-    # longest first, so a value is masked whole before a shorter one inside it
-    return tuple(sorted({v for v in found if len(v) >= 4}, key=len, reverse=True))
 
 
 def is_loopback(host: str) -> bool:

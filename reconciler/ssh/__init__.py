@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from reconciler.ssh.connection import PodConnection, connect
-    from reconciler.ssh.keys import StackKey, default_key_path, ensure_stack_key
+    from reconciler.ssh.keys import StackKey, ensure_stack_key
     from reconciler.ssh.ready import diagnose, wait_ready
     from reconciler.ssh.transfer import TransferStats
 
@@ -19,7 +19,6 @@ __all__ = [
     "StackKey",
     "TransferStats",
     "connect",
-    "default_key_path",
     "diagnose",
     "ensure_stack_key",
     "wait_ready",
@@ -30,7 +29,6 @@ _HOMES = {
     "TransferStats": "transfer",
     "connect": "connection",
     "StackKey": "keys",
-    "default_key_path": "keys",
     "ensure_stack_key": "keys",
     "diagnose": "ready",
     "wait_ready": "ready",

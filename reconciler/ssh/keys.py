@@ -1,4 +1,4 @@
-"""The stack's SSH key: where it lives beside the lockfile, made once (ed25519, 0600), loaded."""
+"""The stack's SSH key at the path it is given: made once (ed25519, 0600), loaded."""
 
 from __future__ import annotations
 
@@ -16,13 +16,6 @@ class StackKey:
 
     path: Path
     public_text: str
-
-
-def default_key_path(lockfile: Path) -> Path:
-    """`<stack>.podctl.id_ed25519` beside `<stack>.podctl.lock`; the public half adds `.pub`."""
-    name = lockfile.name
-    stem = name[: -len(".lock")] if name.endswith(".lock") else name
-    return lockfile.with_name(stem + ".id_ed25519")
 
 
 def public_path(path: Path) -> Path:

@@ -1,15 +1,24 @@
-"""What every use case needs first: spec paths, the desired state, secrets, lockfile, API client."""
+"""What every use case needs first: spec paths, desired state, secrets, state store, API client."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.model import DesiredState, Lockfile, SecretRef
+from reconciler.state import (
+    LocalState,
+    StateLost,
+    StateSettings,
+    StateStore,
+    is_postgres_url,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from reconciler.runpod import RunPodClient
@@ -24,9 +33,10 @@ DEFAULT_SPEC_DIR = Path("specs")
 
 @dataclass(frozen=True)
 class Connection:
-    """How to reach RunPod (or the sandbox) and where the lockfile lives."""
+    """How to reach RunPod (or the sandbox) and where the recorded state lives."""
 
     lockfile: Path | None = None
+    state: str | None = None  # a postgresql:// URL (--state); a lockfile path goes in lockfile
     sandbox: bool = False
     api_url: str | None = None
     insecure_http: bool = False  # allow plain http:// to a host that is not loopback
@@ -131,10 +141,51 @@ def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
     return Path(name)
 
 
-def check_stack(recorded: Lockfile, desired: DesiredState, path: Path) -> None:
+def state_settings(connection: Connection, desired: DesiredState | None) -> StateSettings:
+    """The store `--state` names (a postgresql:// URL), else the lockfile `lockfile_path` says."""
+    location: str | Path = (
+        connection.state
+        if connection.state is not None and is_postgres_url(connection.state)
+        else lockfile_path(connection, desired)
+    )
+    return StateSettings(
+        location,
+        stack=desired.stack if desired is not None else "",
+        lock_timeout=connection.lock_timeout,
+        command=connection.command,
+    )
+
+
+def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:
+    return open_store(state_settings(connection, desired))
+
+
+@contextlib.contextmanager
+def stop_on_lost() -> Iterator[None]:
+    """Report a store that lost its lock (or was written behind it) as a LockfileError."""
+    try:
+        yield
+    except StateLost as exc:
+        raise LockfileError(str(exc)) from None
+
+
+def local_state(connection: Connection, desired: DesiredState) -> LocalState:
+    """Where this runner keeps the stack's SSH key and job logs (never in a shared store).
+
+    Beside the lockfile for a lockfile store (as always); beside the first spec file for a
+    PostgreSQL store, whose runners each keep their own.
+    """
+    settings = state_settings(connection, desired)
+    if isinstance(settings.location, Path):
+        return LocalState.beside(settings.location)
+    folder = Path(desired.files[0]).resolve().parent if desired.files else Path()
+    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"))
+
+
+def check_stack(recorded: Lockfile, desired: DesiredState, where: str | Path) -> None:
     if recorded.stack and recorded.stack != desired.stack:
         raise LockfileError(
-            f"The lockfile {path} belongs to stack {recorded.stack!r}, not {desired.stack!r}. "
+            f"The lockfile {where} belongs to stack {recorded.stack!r}, not {desired.stack!r}. "
             "Pass --lockfile with another path for this stack."
         )
 
@@ -180,12 +231,10 @@ def connect(connection: Connection) -> ApiClient:
     )
 
 
-def key_path(connection: Connection, desired: DesiredState, lockfile: Path) -> Path:
+def key_path(connection: Connection, desired: DesiredState, local: LocalState) -> Path:
     """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own."""
-    from reconciler.ssh import default_key_path
-
     if connection.ssh_key is not None:
         return connection.ssh_key
     if desired.ssh_key:
         return Path(desired.ssh_key)
-    return default_key_path(lockfile)
+    return local.ssh_key

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import PodctlError
-from reconciler.lockfile import LockfileStore
 from reconciler.model import (
     ActualPod,
     ActualState,
@@ -24,7 +23,7 @@ from reconciler.workflow.context import (
     check_stack,
     connect,
     load_desired,
-    lockfile_path,
+    open_state,
 )
 
 
@@ -163,9 +162,9 @@ def status(
 ) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...]]:
     """`podctl status`: one list_pods, no lock taken (it changes nothing)."""
     desired = load_desired(paths)
-    path = lockfile_path(connection, desired)
-    recorded = LockfileStore(path).read()
-    check_stack(recorded, desired, path)
+    store = open_state(connection, desired)
+    recorded = store.read()
+    check_stack(recorded, desired, store.where)
 
     async def run() -> ActualState:
         async with connect(connection) as client:

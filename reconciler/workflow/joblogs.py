@@ -1,4 +1,4 @@
-"""Local copies of job logs (`<stack>.podctl.logs/<job>.log` beside the lockfile), 0600."""
+"""Local copies of job logs (`<job>.log` in the folder it is given), 0600."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ from pathlib import Path
 from typing import TextIO
 
 
-def logs_dir(lockfile: Path) -> Path:
-    """`quickstart.podctl.lock` -> `quickstart.podctl.logs/` in the same folder."""
-    return lockfile.with_name(lockfile.name.removesuffix(".lock") + ".logs")
-
-
 class LocalLogs:
     """Each job's streamed lines, written to its local log (the last run's whole log)."""
 
-    def __init__(self, lockfile: Path) -> None:
-        self.folder = logs_dir(lockfile)
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder  # the composition's choice (LocalState.job_logs)
         self._files: dict[str, TextIO] = {}
 
     def path(self, job: str) -> Path:

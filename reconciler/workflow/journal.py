@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from reconciler.lockfile import (
-    LockfileStore,
     clear_intent,
     forget_pod,
     record_host_keys,
@@ -18,6 +17,7 @@ from reconciler.lockfile import (
     with_secret_env,
 )
 from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord
+from reconciler.state import StateStore
 
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
 
@@ -27,7 +27,7 @@ class LockfileJournal:
 
     def __init__(
         self,
-        store: LockfileStore,
+        store: StateStore,
         recorded: Lockfile,
         *,
         stack: str,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
 from reconciler.jobs.loglines import LineSplitter, last_lines, tail_window
-from reconciler.lockfile import LockfileStore
 from reconciler.model import PodStatus
 from reconciler.workflow.context import (
     Connection,
@@ -18,9 +17,9 @@ from reconciler.workflow.context import (
     connect,
     key_path,
     load_desired,
-    lockfile_path,
+    local_state,
+    open_state,
 )
-from reconciler.workflow.joblogs import logs_dir
 
 LOCAL_CHUNK = 1 << 20  # bytes of the local copy read at a time
 POD_LOG_TAIL = 100  # lines of a pod's log shown without --tail (RunPod's own default)
@@ -53,7 +52,7 @@ def pod_logs(
     if name not in desired.pods:
         known = ", ".join(desired.pods) or "(none)"
         raise UsageError(f"No pod {name!r} in stack {desired.stack}; its pods: {known}.")
-    record = LockfileStore(lockfile_path(connection, desired)).read().pods.get(name)
+    record = open_state(connection, desired).read().pods.get(name)
 
     async def run() -> None:
         from reconciler.runpod_rest import RestClient
@@ -100,10 +99,10 @@ def job_logs(
     if spec is None:
         known = ", ".join(desired.jobs) or "(none)"
         raise UsageError(f"No job {name!r} in stack {desired.stack}; its jobs: {known}.")
-    path = lockfile_path(connection, desired)
-    recorded = LockfileStore(path).read()
+    recorded = open_state(connection, desired).read()
     record = recorded.jobs.get(name)
-    local = logs_dir(path) / f"{name}.log"
+    folder = local_state(connection, desired)
+    local = folder.job_logs / f"{name}.log"
     if record is None:
         raise PodctlError(f"Job {name} has not run yet: `podctl apply` runs it.")
     pinned = tuple(recorded.host_keys.get(record.pod_id, ()))
@@ -128,7 +127,7 @@ def job_logs(
             return f"pod {record.pod_id} is not running"
         if pod.ssh is None:
             return f"pod {record.pod_id} has no SSH port mapped (yet)"
-        key = ensure_stack_key(key_path(connection, desired, path))
+        key = ensure_stack_key(key_path(connection, desired, folder))
         where = run_dir(mount, name, record.fingerprint)
         try:
             conn = await ssh_connect(pod.ssh, key, pinned=pinned)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
-from reconciler.lockfile import LockfileStore
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
+from reconciler.state import LocalState, StateStore
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -23,9 +23,11 @@ from reconciler.workflow.context import (
     connect,
     key_path,
     load_desired,
-    lockfile_path,
+    local_state,
+    open_state,
     resolve_secrets,
     secret_env_keys,
+    stop_on_lost,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +77,7 @@ class Applied:
 
     plan: Plan
     result: ApplyResult | None
-    lockfile: Path
+    lockfile: str  # the state store's `where` (the lockfile's path for a lockfile)
     requests: int = 0  # HTTP requests sent to the API (retries included)
     next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
@@ -162,7 +164,7 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
     return {} if request.destroy else upload_digests(desired)
 
 
-def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]:
+def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
     A plan with nothing to place (no create, replace or resume) costs one request.
@@ -170,8 +172,7 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
     check_secrets_unshown(desired, secrets)
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = open_state(connection, desired)
 
     async def run() -> Plan:
         async with connect(connection) as client:
@@ -182,8 +183,8 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
 
     with store.lock(shared=True):
         recorded = store.read()
-        check_stack(recorded, desired, path)
-        return asyncio.run(run()), path
+        check_stack(recorded, desired, store.where)
+        return asyncio.run(run()), store.where
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -241,11 +242,10 @@ def apply(
     desired = load_desired(request.paths)
     secrets = resolve_secrets(desired, connection.env)
     check_secrets_unshown(desired, secrets)  # before any mutation, not after
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
-    with store.lock():
+    store = open_state(connection, desired)
+    with stop_on_lost(), store.lock():
         recorded = store.read()
-        check_stack(recorded, desired, path)
+        check_stack(recorded, desired, store.where)
         return asyncio.run(
             _apply_locked(
                 connection,
@@ -269,7 +269,7 @@ async def _apply_locked(
     options: ApplyRequest,
     desired: DesiredState,
     secrets: Mapping[str, str],
-    store: LockfileStore,
+    store: StateStore,
     recorded: Lockfile,
     saved: Plan | None,
     *,
@@ -325,7 +325,8 @@ async def _apply_locked(
             )
             journal.settle_intents()
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
-            quiet = _watchdog_wiring(connection, desired, store.path, journal, client, options)
+            local = local_state(connection, desired)
+            quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
             await execute(
                 the_plan,
                 desired,
@@ -339,7 +340,7 @@ async def _apply_locked(
             )
             journal.forget(gone)
             deadline = _next_deadline(desired, journal.lockfile)
-            return Applied(the_plan, None, store.path, client.request_count, deadline)
+            return Applied(the_plan, None, store.where, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -352,7 +353,14 @@ async def _apply_locked(
         )
         journal.settle_intents()
         jobs = _job_wiring(
-            connection, desired, secrets, uploads, store.path, journal, client, options
+            connection,
+            desired,
+            secrets,
+            uploads,
+            local_state(connection, desired),
+            journal,
+            client,
+            options,
         )
 
         def on_job_line(job: str, line: str) -> None:
@@ -386,7 +394,7 @@ async def _apply_locked(
             jobs.logs.close()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
-        return Applied(the_plan, result, store.path, client.request_count, deadline)
+        return Applied(the_plan, result, store.where, client.request_count, deadline)
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
@@ -410,7 +418,7 @@ def _job_wiring(
     desired: DesiredState,
     secrets: Mapping[str, str],
     uploads: Mapping[str, str],
-    lockfile: Path,
+    local: LocalState,
     journal: LockfileJournal,
     client: ApiClient,
     options: ApplyRequest,
@@ -418,13 +426,13 @@ def _job_wiring(
     from reconciler.planner.jobs import job_prints
     from reconciler.workflow.joblogs import LocalLogs
 
-    logs = LocalLogs(lockfile)
+    logs = LocalLogs(local.job_logs)
     if not desired.jobs and not _lifetimes(desired):
         return _JobWiring(None, None, {}, logs)
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
 
-    key = ensure_stack_key(key_path(connection, desired, lockfile))
+    key = ensure_stack_key(key_path(connection, desired, local))
 
     listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
     shells = SshShells(
@@ -458,7 +466,7 @@ def _watchdog(
 def _watchdog_wiring(
     connection: Connection,
     desired: DesiredState,
-    lockfile: Path,
+    local: LocalState,
     journal: LockfileJournal,
     client: ApiClient,
     options: ApplyRequest,
@@ -470,7 +478,7 @@ def _watchdog_wiring(
     from reconciler.ssh import ensure_stack_key
     from reconciler.workflow.shells import SharedListing, SshShells
 
-    key = ensure_stack_key(key_path(connection, desired, lockfile))
+    key = ensure_stack_key(key_path(connection, desired, local))
     listing = SharedListing(client.list_pods, max_age_s=options.poll_initial_s)
     shells = SshShells(
         key,

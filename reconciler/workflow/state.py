@@ -3,37 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import LockfileError, PodctlError, UsageError
-from reconciler.lockfile import LockfileStore, forget_pod, record_pod
+from reconciler.lockfile import forget_pod, record_pod
 from reconciler.model import (
-    LOCKFILE_FORMAT_VERSION,
     ActualState,
     DesiredState,
     Lockfile,
     PodRecord,
 )
+from reconciler.state import StateStore
 from reconciler.workflow.context import (
     Connection,
     check_stack,
     connect,
     load_desired,
-    lockfile_path,
+    open_state,
+    stop_on_lost,
 )
 
 
 def _store(
     connection: Connection, paths: tuple[Path, ...]
-) -> tuple[LockfileStore, DesiredState | None]:
-    """The lockfile's store, and the spec when one was given (or found) to check it against."""
+) -> tuple[StateStore, DesiredState | None]:
+    """The state's store, and the spec when one was given (or found) to check it against."""
     desired = load_desired(paths) if paths or connection.lockfile is None else None
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
-    return store, desired
+    return open_state(connection, desired), desired
 
 
 def _pod_name(address: str) -> str:
@@ -43,14 +41,14 @@ def _pod_name(address: str) -> str:
     return name
 
 
-def state_read(connection: Connection, paths: tuple[Path, ...]) -> tuple[Path, Lockfile]:
+def state_read(connection: Connection, paths: tuple[Path, ...]) -> tuple[str, Lockfile]:
     store, desired = _store(connection, paths)
-    if not store.path.exists():
-        raise PodctlError(f"There is no lockfile at {store.path} yet: nothing was applied there.")
+    if not store.exists():
+        raise PodctlError(f"There is no lockfile at {store.where} yet: nothing was applied there.")
     lockfile = store.read()
     if desired is not None:
-        check_stack(lockfile, desired, store.path)
-    return store.path, lockfile
+        check_stack(lockfile, desired, store.where)
+    return store.where, lockfile
 
 
 def state_show(connection: Connection, paths: tuple[Path, ...], address: str) -> PodRecord:
@@ -67,13 +65,13 @@ def state_rm(connection: Connection, paths: tuple[Path, ...], address: str) -> P
     """Forget a pod (the pod itself is untouched; a later plan may adopt it by its markers)."""
     name = _pod_name(address)
     store, desired = _store(connection, paths)
-    with store.lock():
+    with stop_on_lost(), store.lock():
         lockfile = store.read()
         if desired is not None:
-            check_stack(lockfile, desired, store.path)
+            check_stack(lockfile, desired, store.where)
         record = lockfile.pods.get(name)
         if record is None:
-            raise PodctlError(f"{address} is not in the lockfile {store.path}.")
+            raise PodctlError(f"{address} is not in the lockfile {store.where}.")
         store.write(forget_pod(lockfile, name))
     return record
 
@@ -87,16 +85,15 @@ def import_pod(
     if name not in desired.pods:
         known = ", ".join(f"pod.{n}" for n in desired.pods) or "none"
         raise PodctlError(f"{address} is not in the spec (its pods: {known}).")
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = open_state(connection, desired)
 
     async def fetch() -> object:
         async with connect(connection) as client:
             return await client.get_pod(pod_id)
 
-    with store.lock():
+    with stop_on_lost(), store.lock():
         lockfile = store.read()
-        check_stack(lockfile, desired, path)
+        check_stack(lockfile, desired, store.where)
         existing = lockfile.pods.get(name)
         if existing is not None:
             raise PodctlError(
@@ -125,18 +122,10 @@ def import_pod(
 class Rebuilt:
     """What `podctl state rebuild` did."""
 
-    path: Path
+    path: str  # the store's `where`
     lockfile: Lockfile
-    moved_to: Path | None  # where an unreadable lockfile was moved (never deleted)
+    moved_to: Path | str | None  # where an unreadable lockfile was moved (never deleted)
     kept_jobs_and_keys: bool  # the old file was readable: its job ledger and host keys stay
-
-
-def _newer_format(path: Path) -> bool:
-    try:
-        version = json.loads(path.read_text(encoding="utf-8")).get("format_version")
-    except (OSError, ValueError, AttributeError, RecursionError):
-        return False
-    return isinstance(version, int) and version > LOCKFILE_FORMAT_VERSION
 
 
 def rebuilt_pods(stack: str, actual: ActualState, old: Lockfile) -> dict[str, PodRecord]:
@@ -175,33 +164,33 @@ def state_rebuild(connection: Connection, paths: tuple[Path, ...], *, force: boo
     unreadable (corrupt, truncated) one is moved aside to `<name>.corrupt-<UTC time>` first.
     """
     desired = load_desired(paths)
-    path = lockfile_path(connection, desired)
-    store = LockfileStore(path, lock_timeout=connection.lock_timeout, command=connection.command)
+    store = open_state(connection, desired)
+    where = store.where
 
     async def fetch() -> ActualState:
         async with connect(connection) as client:
             return await client.list_pods()
 
-    with store.lock():
+    with stop_on_lost(), store.lock():
         old: Lockfile | None = None
         readable = False
-        if path.exists():
+        if store.exists():
             try:
                 old = store.read()
                 readable = True
             except LockfileError:
-                if _newer_format(path) and not force:
+                if store.newer_format() and not force:
                     raise
         if readable and old is not None:
-            check_stack(old, desired, path)
+            check_stack(old, desired, where)
             if not force:
                 raise PodctlError(
-                    f"The lockfile {path} is readable ({len(old.pods)} pod(s) recorded, serial "
+                    f"The lockfile {where} is readable ({len(old.pods)} pod(s) recorded, serial "
                     f"{old.serial}); nothing was changed. Pass --force to rebuild it from the "
                     "pods' markers anyway (its jobs and host keys are kept)."
                 )
         actual = asyncio.run(fetch())  # before moving anything: an API error changes nothing
-        moved_to = store.move_aside() if path.exists() and not readable else None
+        moved_to = store.move_aside() if store.exists() and not readable else None
         base = old if readable and old is not None else Lockfile()
         new = replace(
             base,
@@ -210,4 +199,4 @@ def state_rebuild(connection: Connection, paths: tuple[Path, ...], *, force: boo
             intents=(),
         )
         written = store.write(new)
-    return Rebuilt(path, written, moved_to, readable)
+    return Rebuilt(where, written, moved_to, readable)

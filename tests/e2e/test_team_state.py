@@ -1,0 +1,207 @@
+"""Two runners (two working folders) sharing one stack's state on PostgreSQL, via `podctl`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import Podctl
+from tests.postgres import PASSWORD, PgServer, pg_server, pg_url
+
+__all__ = ["pg_server", "pg_url"]
+
+REPO = Path(__file__).resolve().parents[2]
+
+SPEC = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  once:
+    pod: box
+    run: echo ran >> LEDGER/once; echo hello-from-once
+"""
+
+
+def _runner(podctl: Podctl, name: str, ledger: Path) -> Path:
+    folder = podctl.folder.parent / name
+    folder.mkdir(exist_ok=True)
+    (folder / "podctl.yaml").write_text(SPEC.replace("LEDGER", str(ledger)))
+    return folder / "podctl.yaml"
+
+
+def test_runner_b_sees_runner_a_s_pods_and_jobs(
+    podctl: Podctl, pg_url: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    spec_a, spec_b = _runner(podctl, "a", ledger), _runner(podctl, "b", ledger)
+    a = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_a))
+    assert a.code == 0, a.err
+    assert (ledger / "once").read_text() == "ran\n"
+    assert (spec_a.parent / "e2e.podctl.logs" / "once.log").read_text() == "hello-from-once\n"
+    # the state is in PostgreSQL, not in either folder; each runner keeps its own key and logs
+    assert sorted(p.name for p in spec_a.parent.iterdir()) == [
+        "e2e.podctl.id_ed25519",
+        "e2e.podctl.id_ed25519.pub",
+        "e2e.podctl.logs",
+        "podctl.yaml",
+    ]
+    plan = podctl("plan", "--state", pg_url, "-f", str(spec_b))
+    assert plan.code == 0, plan.err
+    assert "No changes" in plan.out
+    b = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_b))
+    assert b.code == 0, b.err
+    assert (ledger / "once").read_text() == "ran\n"  # runner B ran nothing again
+    assert len(podctl.pods()) == 1
+    assert sorted(p.name for p in spec_b.parent.iterdir()) == ["podctl.yaml"]
+    listed = podctl("state", "list", "--state", pg_url, "-f", str(spec_b))
+    assert listed.code == 0 and listed.out.startswith("pod.box\t")
+    for text in podctl.outputs:
+        assert PASSWORD not in text
+
+
+def test_pODCTL_STATE_names_the_store_and_errors_hide_the_password(
+    podctl: Podctl, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    spec = _runner(podctl, "a", tmp_path)
+    monkeypatch.setenv("PODCTL_STATE", f"postgresql://podctl:{PASSWORD}@127.0.0.1:1/nope")
+    result = podctl("plan", "-f", str(spec))
+    assert result.code == 1
+    assert "Cannot connect to the state store postgresql://***@127.0.0.1:1/nope" in result.err
+    assert PASSWORD not in result.err + result.out
+    assert "Traceback" not in result.err
+
+
+HOLDER = """
+import sys
+from reconciler.state import StateSettings, open_store
+store = open_store(StateSettings(sys.argv[1], stack="e2e", command="podctl apply (runner A)"))
+store.acquire()
+print(store.backend_pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_runner_frees_the_stack_at_once(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    spec = _runner(podctl, "b", tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLDER, pg_url],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as runner_a:
+        assert runner_a.stdout is not None
+        backend = int(runner_a.stdout.readline())
+        held = podctl("apply", "-y", "--lock-timeout", "0", "--state", pg_url, "-f", str(spec))
+        assert held.code == 1
+        assert f"locked by pid {runner_a.pid}" in held.err and "podctl apply (runner A)" in held.err
+        os.kill(runner_a.pid, signal.SIGKILL)
+        runner_a.wait()
+    for _ in range(300):  # the server notices the closed socket; bounded
+        if not pg_server.sql("SELECT 1 FROM pg_stat_activity WHERE pid = %s", backend):
+            break
+        time.sleep(0.05)
+    b = podctl("apply", "-y", "--lock-timeout", "0", "--state", pg_url, "-f", str(spec))
+    assert b.code == 0, b.err
+    assert (tmp_path / "once").read_text() == "ran\n"
+
+
+CUT = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  cut:
+    pod: box
+    run: echo ran >> LEDGER/cut; PSQL -q -c "CODE" URL
+  after:
+    pod: box
+    needs: [cut]
+    run: echo ran >> LEDGER/after
+"""
+# what the `cut` job runs on its pod: drop every other session of the database (podctl's)
+KILL = (
+    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+)
+
+
+def test_a_lost_connection_stops_the_apply_and_the_next_one_finishes(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    plain = pg_url.replace(f":{PASSWORD}@", "@")  # the job's command is shown in the plan
+    psql = pg_server.bin_dir / "psql"
+    spec = podctl.folder / "podctl.yaml"
+    text = CUT.replace("LEDGER", str(ledger)).replace("PSQL", str(psql))
+    spec.write_text(text.replace("CODE", KILL).replace("URL", plain))
+    first = podctl("apply", "-y", "--state", pg_url, "-f", str(spec))
+    assert first.code == 1
+    assert (
+        "The state store connection was lost; no further change was made; run apply again"
+        in first.err
+    )
+    assert "Traceback" not in first.err and PASSWORD not in first.err + first.out
+    assert "Apply complete" not in first.out  # it stopped: no other change was tried
+    assert (ledger / "cut").read_text() == "ran\n"
+    assert not (ledger / "after").exists()  # nothing further ran
+    again = podctl("apply", "-y", "--state", pg_url, "-f", str(spec))
+    assert again.code == 0, again.err
+    assert (ledger / "cut").read_text() == "ran\n"  # collected, not run twice
+    assert (ledger / "after").read_text() == "ran\n"
+
+
+def test_a_corrupt_row_is_refused_then_kept_aside_and_rebuilt(
+    podctl: Podctl, pg_url: str, pg_server: PgServer
+) -> None:
+    database = pg_url.rpartition("/")[2]
+    assert podctl("apply", "-y", "--state", pg_url, "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    bad = '{"format_version": 1, "stack": "e2e", "pods": 5}'
+    pg_server.sql("UPDATE stacks SET document = %s::jsonb", bad, database=database)
+    refused = podctl("plan", "--state", pg_url, "-f", str(podctl.spec))
+    assert refused.code == 1
+    assert "is corrupt: pods is not an object" in refused.err and "state rebuild" in refused.err
+    rebuilt = podctl("state", "rebuild", "--state", pg_url, "-f", str(podctl.spec))
+    assert rebuilt.code == 0, rebuilt.err
+    assert f"pod.box = {pod['id']}" in rebuilt.out
+    rows = pg_server.sql("SELECT stack, document::text FROM stacks ORDER BY 1", database=database)
+    assert len(rows) == 2 and rows[0][0] == "e2e"
+    assert rows[1][0].startswith("e2e.corrupt-") and '"pods": 5' in rows[1][1]  # kept
+    plan = podctl("plan", "--detailed-exitcode", "--state", pg_url, "-f", str(podctl.spec))
+    assert plan.code == 0, plan.out + plan.err
+    assert sorted(p.name for p in podctl.folder.iterdir()) == ["podctl.yaml"]
+    assert PASSWORD not in "".join(podctl.outputs)
+
+
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_the_holder_record_never_holds_the_url_password(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    args = ["--state", pg_url] if form == "separate" else [f"--state={pg_url}"]
+    monkeypatch.setattr(sys, "argv", ["podctl", *args, "apply"])  # what `command` is made of
+    assert podctl("apply", "-y", *args, "-f", str(podctl.spec)).code == 0
+    database = pg_url.rpartition("/")[2]
+    ((command,),) = pg_server.sql("SELECT command FROM holders", database=database)
+    assert command.startswith("podctl --state") and "***@127.0.0.1" in command
+    assert PASSWORD not in command
