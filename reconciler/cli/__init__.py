@@ -325,6 +325,11 @@ def plan(
 @click.argument("plan_file", required=False, type=SafePath(dir_okay=False, path_type=Path))
 @target_option
 @apply_options
+@click.option(
+    "--ignore-budget",
+    is_flag=True,
+    help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
+)
 @global_options
 @click.pass_obj
 def apply(
@@ -335,6 +340,7 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     timeout: str,
+    ignore_budget: bool,
 ) -> int:
     """Converge: create, update, replace, resume, stop or terminate pods; run jobs once.
 
@@ -344,7 +350,16 @@ def apply(
     from reconciler.cli.pods import apply_command
 
     _no_markdown(settings, "apply")
-    return apply_command(settings, paths, plan_file, targets, auto_approve, parallelism, timeout)
+    return apply_command(
+        settings,
+        paths,
+        plan_file,
+        targets,
+        auto_approve,
+        parallelism,
+        timeout,
+        ignore_budget=ignore_budget,
+    )
 
 
 @podctl.command()

@@ -28,6 +28,7 @@ from reconciler.planner.lifetime import (
 )
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
+from reconciler.planner.ttl import ttl_reached
 from reconciler.plans import Action, Change, FieldChange, Observed
 
 RUNNING_LIKE = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING})
@@ -153,6 +154,10 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     if record is not None and m.pod is not None and record.pod_id != m.pod.pod_id:
         record = None  # the record is of another pod: its creation time is not this one's
     state, why = lifetime_state(spec, record, ctx.now, state, why)
+    if state is PodState.STOPPED and m.pod is not None and m.pod.desired_status in STOPPED_LIKE:
+        ttl = ttl_reached(spec, m.pod, record, ctx.now)
+        if ttl:  # a pod left stopped bills its volume: past stopped_ttl it is ended
+            state, why = PodState.ABSENT, f"{why}; {ttl}" if why else ttl
     decision = _decide(spec, m, ctx, state, why)
     if decision.change.is_noop and is_lifetime_end(why):
         decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))

@@ -52,6 +52,7 @@ class PlanRequest:
     targets: frozenset[str] = frozenset()
     destroy: bool = False
     force: bool = False
+    ignore_budget: bool = False  # apply --ignore-budget: past budget.max_usd_per_hour, once
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _compute(
         targets=request.targets,
         destroy=request.destroy,
         force=request.force,
+        ignore_budget=request.ignore_budget,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
         now=datetime.now(UTC),
     )
