@@ -80,6 +80,7 @@ async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
         ctx.event(change, f"stopping {pod_id}")
         await ctx.api.stop_pod(pod_id)
     await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
+    await ctx.write(ctx.journal.stopped, change.pod, pod_id, ctx.now())
     ctx.ready.pop(change.pod, None)
     ctx.event(change, f"stopped {pod_id}")
     return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
@@ -191,6 +192,7 @@ async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> C
     if change.then_stop:
         async with ctx.semaphore:
             await ctx.api.stop_pod(pod.pod_id)
+        await ctx.write(ctx.journal.stopped, change.pod, pod.pod_id, ctx.now())
         ctx.event(change, f"stopped {pod.pod_id} (state: stopped)")
     else:
         try:
@@ -265,6 +267,7 @@ async def _resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResu
             raise ChangeFailed(
                 f"cannot resume {pod_id}: the GPUs of its host machine are taken ({hint})"
             ) from exc
+    await ctx.write(ctx.journal.stopped, change.pod, pod_id, None)
     pending = [f for f in change.fields if not f.forces_replace]
     if pending:
         pod = await _edit(ctx, change, spec, pod_id)

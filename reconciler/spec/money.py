@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reconciler.errors import Problem
 from reconciler.spec.stack import StackSource, effective_pod
 
 SSH_PORT = "22/tcp"
 
 
-def _no_watchdog(name: str, timed: list[str]) -> str:
+def _no_watchdog(name: str, timed: Sequence[str]) -> str:
     head = f"pod {name!r} has no 22/tcp in ports, so podctl cannot arm its on-pod watchdog: "
     parts = []
     if "max_lifetime" in timed:

@@ -17,7 +17,7 @@ from reconciler.lockfile import (
     redact,
     with_secret_env,
 )
-from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord
+from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord, WatchdogArming
 
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
 
@@ -111,6 +111,27 @@ class LockfileJournal:
             )
             record = self._filled(pod, record)
         self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+
+    def _update(self, pod: str, pod_id: str, **fields: object) -> None:
+        """Change fields of the pod's record, when it is the record of that pod."""
+        existing = self.lockfile.pods.get(pod)
+        if existing is None or existing.pod_id != pod_id:
+            return
+        record = replace(existing, **fields)  # type: ignore[arg-type]
+        if record != existing:
+            self._write(record_pod(self.lockfile, pod, record))
+
+    def stopped(
+        self, pod: str, pod_id: str, at: datetime | None, *, keep_earlier: bool = False
+    ) -> None:
+        existing = self.lockfile.pods.get(pod)
+        if keep_earlier and existing is not None and existing.stopped_at is not None:
+            return
+        # a stopped container is gone, and its watchdog with it
+        self._update(pod, pod_id, stopped_at=at, **({"watchdog": None} if at else {}))
+
+    def armed(self, pod: str, pod_id: str, arming: WatchdogArming | None) -> None:
+        self._update(pod, pod_id, watchdog=arming)
 
     def forget(self, pods: Iterable[str]) -> None:
         """Drop the records of these pods (gone outside podctl, no longer wanted)."""
