@@ -144,7 +144,10 @@ async def _run_locked(
     up, down = _Tally(), _Tally()
     for t in job.upload:
         ctx.event(change, f"uploading {t.source} -> {t.target}")
-        up.add(await shell.upload(Path(t.source), t.target))
+        sent = await shell.upload(Path(t.source), t.target)
+        up.add(sent)
+        for warning in sent.warnings:
+            ctx.event(change, f"warning: {warning}")
     where = run_dir(spec.volume_mount, job.name, fingerprint)
     inputs = ctx.job_inputs.get(job.name, {})
     recorded = ctx.recorded_jobs.get(job.name)
@@ -242,10 +245,16 @@ async def _run_locked(
         await ctx.sleep(delay)
         await _archive(shell, where)
         remote = await start(attempt)
+    landed: list[str] = []
     try:
         for t in job.download:
             ctx.event(change, f"downloading {t.source} -> {t.target}")
-            down.add(await shell.download(t.source, Path(t.target)))
+            got = await shell.download(t.source, t.target)
+            down.add(got)
+            for warning in got.warnings:
+                ctx.event(change, f"warning: {warning}")
+            if got.landed and got.landed not in landed:
+                landed.append(got.landed)
     except PodctlError as exc:
         message = f"succeeded, but its results could not be downloaded: {exc}"
         await ctx.write(
@@ -254,11 +263,13 @@ async def _run_locked(
         raise ChangeFailed(
             message + "; the next apply downloads them without running it again"
         ) from exc
-    await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote))
+    where_to = f"results in {', '.join(landed)}" if landed else ""
+    await ctx.write(
+        ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote, where_to)
+    )
     took = time.monotonic() - started
-    parts = [f"succeeded in {took:.1f}s"] + [
-        t for t in (up.text("uploaded"), down.text("downloaded")) if t
-    ]
+    downloaded = down.text("downloaded") + (f" to {', '.join(landed)}" if landed else "")
+    parts = [f"succeeded in {took:.1f}s"] + [t for t in (up.text("uploaded"), downloaded) if t]
     return ChangeResult(
         change.address, change.action, Outcome.DONE, message="; ".join(parts), pod_id=pod.pod_id
     )

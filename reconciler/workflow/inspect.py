@@ -143,6 +143,8 @@ def job_rows(
         note = record.message if record is not None else ""
         if name in reasons and (record is None or record.status is JobStatus.SUCCEEDED):
             status, note = "pending", reasons[name]
+        elif status == "succeeded" and not note and job.download:  # recorded before podctl said
+            note = "results in " + ", ".join(t.target for t in job.download)
         rows.append(
             JobStatusRow(
                 job=name,
