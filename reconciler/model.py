@@ -338,11 +338,12 @@ class WatchdogArming:
     """The on-pod watchdog as last armed over SSH: its config, and the container it runs in.
 
     `container_started` is the container's start as the API reports it (now - uptime): a later
-    start means the container restarted and the watchdog died with it.
+    start, or another `status_change`, means the container restarted and the watchdog died.
     """
 
     config: str  # deadline, action, URL, idle settings: what the arming sent
     container_started: datetime
+    status_change: str = ""  # RunPod's lastStatusChange then: a stop, resume or reset moves it
 
 
 @dataclass(frozen=True)

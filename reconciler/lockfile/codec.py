@@ -52,6 +52,7 @@ def dumps(lockfile: Lockfile) -> str:
                         "watchdog": {
                             "config": r.watchdog.config,
                             "container_started": _time(r.watchdog.container_started),
+                            "status_change": r.watchdog.status_change,
                         }
                     }
                     if r.watchdog
@@ -146,7 +147,8 @@ def _watchdog(r: _Reader, value: object, where: str) -> WatchdogArming | None:
     started = r.time(w.get("container_started"), f"{where}.container_started", optional=False)
     assert started is not None
     config = r.str_(w.get("config"), f"{where}.config")
-    return WatchdogArming(config=config, container_started=started)
+    change = r.str_(w.get("status_change", ""), f"{where}.status_change")
+    return WatchdogArming(config=config, container_started=started, status_change=change)
 
 
 def loads(text: str, source: str = "lockfile") -> Lockfile:

@@ -432,8 +432,10 @@ def _job_wiring(
 
 
 def _lifetimes(desired: DesiredState) -> bool:
-    """Whether a pod of the stack has a max_lifetime (its watchdog is armed over SSH)."""
-    return any(p.max_lifetime_s is not None for p in desired.pods.values())
+    """Whether a pod of the stack has a max_lifetime or idle_timeout (a watchdog, over SSH)."""
+    return any(
+        p.max_lifetime_s is not None or p.idle_timeout_s is not None for p in desired.pods.values()
+    )
 
 
 def _watchdog(
