@@ -31,6 +31,7 @@ from reconciler.planner.lifetime import (
     lifetime_note,
     lifetime_state,
     unknown_age_warning,
+    unwatched_note,
 )
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
@@ -185,6 +186,10 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         decision.notes.append(f"{spec.address}: {why}")
     if decision.change.is_noop and is_lifetime_end(why):
         decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))
+    if m.pod is not None or decision.change.action is Action.CREATE:
+        note = unwatched_note(spec)
+        if note and state is PodState.RUNNING:
+            decision.notes.append(note)
     unknown_age = record is None or record.created_at is None
     if spec.max_lifetime_s is not None and m.pod is not None and unknown_age:
         decision.warnings.append(unknown_age_warning(spec, m.pod.pod_id))
