@@ -226,6 +226,32 @@ say started "$!"
     )
 
 
+CHECK_SCRIPT = f"""set -u
+d="${{HOME:-/root}}/.podctl/watchdog"
+p=$(cat -- "$d/pid" 2>/dev/null)
+case $p in ''|*[!0-9]*) echo "{HEADER} absent"; exit 0 ;; esac
+if kill -0 "$p" 2>/dev/null && grep -Fq -- "$d/watchdog.sh" "/proc/$p/cmdline" 2>/dev/null; then
+  printf '{HEADER} armed %s %s\\n' "$p" "$(head -c 500 -- "$d/config" 2>/dev/null | head -n 1)"
+else
+  echo "{HEADER} absent"
+fi
+"""
+
+
+def parse_check(output: str) -> tuple[bool, str]:
+    """(armed, its config line) from CHECK_SCRIPT's output; (False, "") when not armed."""
+    for line in reversed(output.splitlines()):
+        head, _, rest = line.strip().partition(" ")
+        if head != HEADER:
+            continue
+        state, _, value = rest.partition(" ")
+        pid, _, config = value.partition(" ")
+        if state == "armed" and pid.isdigit():
+            return True, config.strip()
+        return False, ""
+    return False, ""
+
+
 def parse_armed(output: str) -> Armed:
     """The last `podctl-watchdog ...` line of the arming output (motd and rc noise ignored)."""
     for line in reversed(output.splitlines()):

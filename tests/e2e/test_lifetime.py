@@ -262,3 +262,33 @@ def test_a_quiet_apply_opens_no_ssh_and_a_restart_outside_podctl_rearms(
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     assert opened == [pod["id"]] * 3
     assert podctl.recorded()["pods"]["box"]["watchdog"]["config"].split()[1] == "stop"
+
+
+def test_status_shows_the_deadline_the_time_left_and_the_watchdog(podctl: Podctl) -> None:
+    podctl.write(text=WATCHED.format(lifetime="1h", extra=""))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    deadline = _deadline(podctl, 3600)
+
+    def row() -> dict[str, Any]:
+        r = podctl("status", "--format", "json", "-f", str(podctl.spec))
+        assert r.code == 0, r.out + r.err
+        (found,) = json.loads(r.out)["pods"]
+        return dict(found)
+
+    found = row()
+    assert found["deadline"] == deadline.isoformat(timespec="seconds")
+    assert 0 < found["time_left_s"] <= 3600
+    assert found["watchdog"] == "armed"
+    r = podctl("status", "-f", str(podctl.spec))
+    assert "DEADLINE" in r.out and "WATCHDOG" in r.out and " armed" in r.out, r.out
+    # restarted outside podctl: status says so, the next apply arms it again
+    for mutation in ("podStop", "podResume"):
+        podctl.sb.gql(
+            f"mutation($id: String!) {{ {mutation}(input: {{podId: $id}}) {{ id }} }}",
+            {"id": pod["id"]},
+        )
+    podctl.sb.ssh_port(pod["id"])
+    assert row()["watchdog"].startswith("NOT armed")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert row()["watchdog"] == "armed"
