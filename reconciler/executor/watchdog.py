@@ -8,6 +8,7 @@ lastStatusChange: a resume, a reset, a preemption) or the settings changed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -87,7 +88,8 @@ async def arm_watchdog(
         return
     stop = spec.lifetime_action is LifetimeAction.STOP or spec.protect
     idle_stop = spec.idle_action is LifetimeAction.STOP or spec.protect
-    deadline_epoch = int(when.timestamp()) if when is not None else 0
+    # rounded up: the watchdog never fires before the pod's time
+    deadline_epoch = math.ceil(when.timestamp()) if when is not None else 0
     action = "stop" if stop else "terminate"
     idle_s, idle_action = spec.idle_timeout_s or 0, "stop" if idle_stop else "terminate"
     mount = pod.volume_mount or spec.volume_mount
