@@ -597,8 +597,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors: exit 2
         exc.show()
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("Interrupted.", err=True)
+    except (click.Abort, KeyboardInterrupt) as exc:
+        from reconciler.render.escape import shown
+
+        # click turns a KeyboardInterrupt into Abort; apply's (naming what bills on) is the cause
+        cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
+        text = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        click.echo(shown(text) if text else "Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except SpecError as exc:
         from reconciler import render

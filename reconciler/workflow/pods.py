@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import shlex
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +16,8 @@ from typing import TYPE_CHECKING
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
 from reconciler.lockfile import LockfileStore
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
-from reconciler.plans import Action, ApplyResult, Outcome, Plan
+from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
+from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
 OnEvent = Callable[[str], None]
+INTERRUPT_LISTING_S = 10.0  # after Ctrl-C, the listing of what is left running waits this long
 
 
 class PlanRefusedError(PodctlError):
@@ -248,21 +251,76 @@ def apply(
     with store.lock():
         recorded = store.read()
         check_stack(recorded, desired, path)
-        return asyncio.run(
-            _apply_locked(
-                connection,
-                request,
-                options,
-                desired,
-                secrets,
-                store,
-                recorded,
-                saved,
-                confirm=confirm,
-                on_event=on_event,
-                show_plan=show_plan,
-            )
+        # reconcile (should_start set) exits at once on its second signal: no listing then
+        guard = (
+            _left_running_on_interrupt(connection, desired, secrets)
+            if options.should_start is None
+            else contextlib.nullcontext()
         )
+        with guard:
+            return asyncio.run(
+                _apply_locked(
+                    connection,
+                    request,
+                    options,
+                    desired,
+                    secrets,
+                    store,
+                    recorded,
+                    saved,
+                    confirm=confirm,
+                    on_event=on_event,
+                    show_plan=show_plan,
+                )
+            )
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during apply; its text names the pods left running and how to finish."""
+
+
+@contextlib.contextmanager
+def _left_running_on_interrupt(
+    connection: Connection, desired: DesiredState, secrets: Mapping[str, str]
+) -> Iterator[None]:
+    """On Ctrl-C: one listing (10 s at most) says which of the stack's pods bill on."""
+    try:
+        yield
+    except ApplyInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise ApplyInterrupted(interrupted_text(connection, desired, secrets)) from None
+
+
+def interrupted_text(
+    connection: Connection, desired: DesiredState, secrets: Mapping[str, str]
+) -> str:
+    from reconciler.render.summary import left_running_lines
+
+    files = " ".join(shlex.quote(f) for f in desired.files) or "SPEC"
+    head = "Interrupted: the changes under way stopped; jobs already started go on on their pods."
+    finish = (
+        f"Run `podctl apply -f {files}` to finish (it reattaches to running jobs), "
+        f"or `podctl destroy -f {files}` to tear the stack down."
+    )
+
+    async def listing() -> ActualState:
+        async with connect(connection) as client:
+            client.hide(secrets.values())
+            return await asyncio.wait_for(client.list_pods(), INTERRUPT_LISTING_S)
+
+    try:
+        actual = asyncio.run(listing())
+    except (PodctlError, TimeoutError, OSError, KeyboardInterrupt):
+        return "\n".join(
+            [head, "The pods left running could not be listed: run `podctl status`.", finish]
+        )
+    running = tuple(
+        Billing(f"pod.{p.markers.pod if p.markers else p.name}", p.pod_id, p.cost_per_hr)
+        for p in actual.of_stack(desired.stack)
+        if p.desired_status in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING)
+    )
+    return "\n".join([head, *left_running_lines(running), finish])
 
 
 async def _apply_locked(

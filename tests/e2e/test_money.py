@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tests.e2e.conftest import Podctl
+from tests.e2e.test_reconcile_loop import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
 
 STOPPED = """\
 version: 1
@@ -172,3 +180,47 @@ def test_on_failure_terminate_ends_the_pod(podctl: Podctl) -> None:
     assert r.code == 1, r.out + r.err
     assert podctl.pods() == []
     assert "terminated: job.train failed (on_failure: terminate)" in r.out, r.out
+
+
+def test_ctrl_c_during_apply_names_the_pods_left_running_and_what_to_run(
+    podctl: Podctl, tmp_path: Path
+) -> None:
+    podctl.write(
+        text="""\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  slow:
+    pod: box
+    run: echo started; sleep 30
+"""
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = tmp_path / "apply.out"
+    argv = [sys.executable, "-m", "reconciler", "apply", "-y", "--sandbox", "-f", str(podctl.spec)]
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            wait_for(
+                lambda: podctl.lockfile.exists() and "slow" in podctl.recorded().get("jobs", {}),
+                timeout=120,
+            )
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = out.read_text()
+    assert proc.returncode == 130, text
+    (pod,) = podctl.pods()
+    assert "Interrupted: the changes under way stopped" in text, text
+    assert f"Left running (billing):\n  pod.box ({pod['id']}): $0.32/h\n  total: $0.32/h" in text
+    spec = str(podctl.spec)
+    assert f"`podctl apply -f {spec}` to finish" in text, text
+    assert f"`podctl destroy -f {spec}` to tear the stack down" in text, text
