@@ -188,6 +188,20 @@ class DesiredState:
 MARKER_STACK = "PODCTL_STACK"
 MARKER_POD = "PODCTL_POD"
 MARKER_UID = "PODCTL_UID"
+# when podctl created the pod (ISO UTC): a pod adopted without its lockfile keeps its deadline
+MARKER_CREATED = "PODCTL_CREATED"
+
+
+def created_marker(env: Mapping[str, str]) -> datetime | None:
+    """The PODCTL_CREATED time of a pod's env; None when absent or unreadable."""
+    text = env.get(MARKER_CREATED)
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 class PodStatus(enum.Enum):

@@ -14,9 +14,11 @@ from reconciler.model import (
     JobRecord,
     JobStatus,
     Lockfile,
+    PodRecord,
     PodSpec,
     PodState,
     PodStatus,
+    created_marker,
 )
 from reconciler.planner.fields import (
     actual_view,
@@ -164,6 +166,10 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     record = ctx.recorded.pods.get(spec.name)
     if record is not None and m.pod is not None and record.pod_id != m.pod.pod_id:
         record = None  # the record is of another pod: its creation time is not this one's
+    if record is None and m.pod is not None and m.pod.markers is not None:
+        created = created_marker(m.pod.env)  # adopted without its lockfile: the pod says
+        if created is not None:
+            record = PodRecord(m.pod.pod_id, m.pod.markers.uid, "", created_at=created)
     state, why = lifetime_state(spec, record, ctx.now, state, why)
     idle = spec.idle_timeout_s is not None and not ctx.jobs_left(spec.name)
     if (

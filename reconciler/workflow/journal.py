@@ -17,7 +17,14 @@ from reconciler.lockfile import (
     redact,
     with_secret_env,
 )
-from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord, WatchdogArming
+from reconciler.model import (
+    ActualState,
+    JobRecord,
+    Lockfile,
+    PodRecord,
+    WatchdogArming,
+    created_marker,
+)
 
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
 
@@ -107,6 +114,7 @@ class LockfileJournal:
                 fingerprint=fingerprint or "",
                 gpu_type_id=seen.gpu_type_id if seen is not None else None,
                 cloud=seen.cloud if seen is not None else None,
+                created_at=created_marker(seen.env) if seen is not None else None,
                 applied_at=self.clock(),
             )
             record = self._filled(pod, record)

@@ -292,3 +292,18 @@ def test_status_shows_the_deadline_the_time_left_and_the_watchdog(podctl: Podctl
     assert row()["watchdog"].startswith("NOT armed")
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     assert row()["watchdog"] == "armed"
+
+
+def test_a_lost_lockfile_keeps_the_deadline_from_the_pods_marker(podctl: Podctl) -> None:
+    _write(podctl)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    deadline = _deadline(podctl, 3)
+    podctl.lockfile.unlink()  # a fresh CI runner: the pod is adopted by its markers
+    code, out = _plan(podctl)
+    assert "is not enforced" not in out, out  # its PODCTL_CREATED marker gives its age
+    _sleep_past(deadline)
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert podctl.pods() == []
+    code, out = _plan(podctl)  # recorded as ended: not created again
+    assert code == 0 and "max_lifetime 3s reached at" in out, out
