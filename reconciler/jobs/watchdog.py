@@ -10,6 +10,11 @@ wget, else python3). The key is never on a command line: curl and wget read it f
 on stdin or in a 0600 file, python3 from its environment. When the SSH session does not carry
 RunPod's env, the watchdog reads it from `/proc/1/environ` (the container's first process).
 
+With `idle_timeout`, it also looks every idle_timeout/10 (1 to 60 s) whether a podctl job runs
+on the pod (a run dir under `<mount>/.podctl/jobs/` with a live wrapper and no exit file) and
+whether every GPU is below 5 % (`nvidia-smi --query-gpu=utilization.gpu`; unreadable counts as
+busy); idle that long, it stops or terminates the pod (idle_action).
+
 Its state lives on the container disk, `$HOME/.podctl/watchdog/` (`pid`, `config`, `log`):
 a container restart (resume, edit, preemption) kills the process and wipes the folder, and the
 next apply arms it again. Arming is idempotent: a live watchdog with the same deadline, action

@@ -51,8 +51,8 @@ def check_money(stack: StackSource) -> list[Problem]:
             problems.append(
                 doc.problem(
                     ("budget", "max_usd_total"),
-                    "budget.max_usd_total is not enforced by this podctl: it reads RunPod's "
-                    "billing over REST v2, which this podctl does not speak yet",
+                    "budget.max_usd_total is not enforced by this podctl yet: reading what the "
+                    "stack's pods cost (RunPod's /v2/billing/pods) is not built",
                     "use budget.max_usd_per_hour and max_lifetime meanwhile",
                     at_key=True,
                     severity="warning",
