@@ -30,20 +30,20 @@ def _status(podctl: Podctl) -> list[str]:
 
 
 def test_an_idle_pod_is_stopped_but_not_while_a_job_runs(podctl: Podctl) -> None:
-    podctl.write(text=IDLE.format(extra="    idle_timeout: 2s\n", jobs=JOB.format(seconds=5)))
+    podctl.write(text=IDLE.format(extra="    idle_timeout: 4s\n", jobs=JOB.format(seconds=7)))
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
-    assert "once idle for 2s (no podctl job, GPUs below 5 %)" in r.out + r.err, r.out + r.err
-    # the job ran 5 s, longer than idle_timeout: the pod was not stopped under it
+    assert "once idle for 4s (no podctl job, GPUs below 5 %)" in r.out + r.err, r.out + r.err
+    # the job ran 7 s, longer than idle_timeout: the pod was not stopped under it
     assert "worked" in r.out + r.err
     assert podctl.recorded()["jobs"]["work"]["status"] == "succeeded"
     # idle now: the watchdog stops it, with podctl gone
     wait_for(lambda: _status(podctl) == ["EXITED"], timeout=60)
     r = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err  # stopped while idle is converged: no resume
-    assert "stopped while idle (idle_timeout 2s)" in r.out, r.out
+    assert "stopped while idle (idle_timeout 4s)" in r.out, r.out
     # a job to run brings it back
-    podctl.write(text=IDLE.format(extra="    idle_timeout: 2s\n", jobs=JOB.format(seconds=0)))
+    podctl.write(text=IDLE.format(extra="    idle_timeout: 4s\n", jobs=JOB.format(seconds=0)))
     r = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert r.code == 2 and "resume" in r.out, r.out
 
