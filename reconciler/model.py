@@ -106,6 +106,26 @@ class PodSpec:
     after_jobs: AfterJobs = AfterJobs.KEEP
     on_resume_failure: OnResumeFailure = OnResumeFailure.FAIL
     protect: bool = False
+    # stop (idle_action) a running pod whose GPUs stayed idle, with no podctl job, this long
+    idle_timeout_s: int | None = None
+    idle_action: LifetimeAction = LifetimeAction.STOP
+    stopped_ttl_s: int | None = None  # a pod left stopped this long is terminated
+    on_failure: AfterJobs | None = None  # after a failed job; None: from after_jobs (below)
+
+    @property
+    def failure_action(self) -> AfterJobs:
+        """What a failed job leaves: on_failure, else keep when after_jobs keeps, else stop.
+
+        Stop, not terminate, by default: the volume keeps the failed run's files and log for a
+        look, the GPUs stop billing, and stopped_ttl (if set) ends the stored volume later.
+        """
+        if self.on_failure is not None:
+            return self.on_failure
+        return AfterJobs.KEEP if self.after_jobs is AfterJobs.KEEP else AfterJobs.STOP
+
+    @property
+    def has_ssh(self) -> bool:
+        return any(p.replace(" ", "") == "22/tcp" for p in self.ports)
 
     @property
     def address(self) -> str:
@@ -134,6 +154,22 @@ class JobSpec:
         return f"job.{self.name}"
 
 
+class BudgetAction(enum.Enum):
+    """What a stack whose max_usd_total is reached does with its pods."""
+
+    STOP = "stop"
+    TERMINATE = "terminate"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A stack's `budget:`: a ceiling on $/h after a plan, and on the total spent so far."""
+
+    max_usd_per_hour: float | None = None
+    max_usd_total: float | None = None
+    action: BudgetAction = BudgetAction.STOP
+
+
 @dataclass(frozen=True)
 class DesiredState:
     """Everything a spec (one file or a folder of files, one stack) asks for."""
@@ -144,6 +180,7 @@ class DesiredState:
     files: tuple[str, ...] = ()  # the spec files it was read from, in order
     warnings: tuple[Problem, ...] = ()  # problems that do not stop validate
     ssh_key: str | None = None  # `ssh_key:` (absolute), else podctl's key per stack
+    budget: Budget = field(default_factory=Budget)
 
 
 # --- actual state: what RunPod reports --------------------------------------------------------
@@ -151,6 +188,20 @@ class DesiredState:
 MARKER_STACK = "PODCTL_STACK"
 MARKER_POD = "PODCTL_POD"
 MARKER_UID = "PODCTL_UID"
+# when podctl created the pod (ISO UTC): a pod adopted without its lockfile keeps its deadline
+MARKER_CREATED = "PODCTL_CREATED"
+
+
+def created_marker(env: Mapping[str, str]) -> datetime | None:
+    """The PODCTL_CREATED time of a pod's env; None when absent or unreadable."""
+    text = env.get(MARKER_CREATED)
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
 
 
 class PodStatus(enum.Enum):
@@ -299,6 +350,19 @@ class JobStatus(enum.Enum):
 
 
 @dataclass(frozen=True)
+class WatchdogArming:
+    """The on-pod watchdog as last armed over SSH: its config, and the container it runs in.
+
+    `container_started` is the container's start as the API reports it (now - uptime): a later
+    start, or another `status_change`, means the container restarted and the watchdog died.
+    """
+
+    config: str  # deadline, action, URL, idle settings: what the arming sent
+    container_started: datetime
+    status_change: str = ""  # RunPod's lastStatusChange then: a stop, resume or reset moves it
+
+
+@dataclass(frozen=True)
 class PodRecord:
     """A pod podctl created (or adopted), as recorded after the mutation succeeded."""
 
@@ -312,6 +376,8 @@ class PodRecord:
     # env keys podctl ever filled from from_env on this pod (names, never values): their old
     # values stay masked in plans even after the spec makes the key a plain value
     secret_env: tuple[str, ...] = ()
+    stopped_at: datetime | None = None  # when podctl stopped it (or first saw it stopped)
+    watchdog: WatchdogArming | None = None
 
 
 @dataclass(frozen=True)

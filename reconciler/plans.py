@@ -148,11 +148,21 @@ class ChangeResult:
 
 
 @dataclass(frozen=True)
+class Billing:
+    """A pod of the stack left running (so billing) when an apply ended, and its $/h."""
+
+    address: str
+    pod_id: str
+    cost_per_hr: float | None = None
+
+
+@dataclass(frozen=True)
 class ApplyResult:
     """Every change's result, in plan order; exit 1 when any failed."""
 
     stack: str
     results: tuple[ChangeResult, ...] = ()
+    left_running: tuple[Billing, ...] = ()  # the stack's pods running at the end
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome is outcome)

@@ -7,6 +7,7 @@ import itertools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from reconciler.errors import (
@@ -26,6 +27,7 @@ from reconciler.model import (
     PodSpec,
     PodStatus,
     SshEndpoint,
+    WatchdogArming,
 )
 from reconciler.plans import Action, Change, Placement, Plan
 from reconciler.runpod.documents import PodCreateRequest
@@ -172,6 +174,7 @@ class ListJournal:
     """Records every journal call in order (as the workflow's lockfile journal would write)."""
 
     entries: list[tuple[Any, ...]] = field(default_factory=list)
+    noted: list[tuple[Any, ...]] = field(default_factory=list)  # stopped_at, watchdog arming
 
     def intend(self, pod: str, uid: str) -> None:
         self.entries.append(("intend", pod, uid))
@@ -187,6 +190,14 @@ class ListJournal:
 
     def terminated(self, pod: str, pod_id: str) -> None:
         self.entries.append(("terminated", pod, pod_id))
+
+    def stopped(
+        self, pod: str, pod_id: str, at: datetime | None, *, keep_earlier: bool = False
+    ) -> None:
+        self.noted.append(("stopped", pod, pod_id, at))
+
+    def armed(self, pod: str, pod_id: str, arming: WatchdogArming | None) -> None:
+        self.noted.append(("armed", pod, pod_id, arming))
 
     def job_started(self, job: str, record: JobRecord) -> None:
         self.entries.append(("job_started", job, record.pod_id, record.fingerprint))

@@ -56,6 +56,7 @@ def test_create_request_carries_name_markers_secrets_lifetime_and_spot() -> None
         "PODCTL_STACK": "st",
         "PODCTL_POD": "box",
         "PODCTL_UID": "u1",
+        "PODCTL_CREATED": NOW.isoformat(timespec="seconds"),
         "PUBLIC_KEY": "ssh-ed25519 AAA",
     }
     fields = request.to_input()

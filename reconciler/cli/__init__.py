@@ -346,6 +346,11 @@ def plan(
 @click.argument("plan_file", required=False, type=SafePath(dir_okay=False, path_type=Path))
 @target_option
 @apply_options
+@click.option(
+    "--ignore-budget",
+    is_flag=True,
+    help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
+)
 @global_options
 @click.pass_obj
 def apply(
@@ -356,6 +361,7 @@ def apply(
     auto_approve: bool,
     parallelism: int,
     timeout: str,
+    ignore_budget: bool,
 ) -> int:
     """Converge: create, update, replace, resume, stop or terminate pods; run jobs once.
 
@@ -365,7 +371,16 @@ def apply(
     from reconciler.cli.pods import apply_command
 
     _no_markdown(settings, "apply")
-    return apply_command(settings, paths, plan_file, targets, auto_approve, parallelism, timeout)
+    return apply_command(
+        settings,
+        paths,
+        plan_file,
+        targets,
+        auto_approve,
+        parallelism,
+        timeout,
+        ignore_budget=ignore_budget,
+    )
 
 
 @podctl.command()
@@ -607,8 +622,13 @@ def run(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:  # usage errors: exit 2
         exc.show()
         return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("Interrupted.", err=True)
+    except (click.Abort, KeyboardInterrupt) as exc:
+        from reconciler.render.escape import shown
+
+        # click turns a KeyboardInterrupt into Abort; apply's (naming what bills on) is the cause
+        cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
+        text = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        click.echo(shown(text) if text else "Interrupted.", err=True)
         return EXIT_INTERRUPTED
     except SpecError as exc:
         from reconciler import render

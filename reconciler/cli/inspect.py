@@ -56,7 +56,19 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     say(f"Stack {stack}:")
     click.echo(
         table(
-            ("POD", "DESIRED", "ACTUAL", "ID", "GPU", "$/H", "UPTIME", "SSH"),
+            (
+                "POD",
+                "DESIRED",
+                "ACTUAL",
+                "ID",
+                "GPU",
+                "$/H",
+                "UPTIME",
+                "SSH",
+                "DEADLINE",
+                "LEFT",
+                "WATCHDOG",
+            ),
             [
                 (
                     r.pod,
@@ -67,6 +79,9 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
                     _money(r.cost_per_hr),
                     _uptime(r.uptime_s),
                     r.ssh or "-",
+                    r.deadline or "-",
+                    _uptime(r.time_left_s),
+                    r.watchdog,
                 )
                 for r in rows
             ],

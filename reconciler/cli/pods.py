@@ -98,6 +98,7 @@ def apply_command(
     *,
     destroy: bool = False,
     force: bool = False,
+    ignore_budget: bool = False,
 ) -> int:
 
     from reconciler.workflow import PlanRequest, apply
@@ -111,6 +112,7 @@ def apply_command(
         targets=_targets(targets),
         destroy=destroy,
         force=force,
+        ignore_budget=ignore_budget,
     )
     as_json = settings.output_format == "json"
     # with --format json, stdout carries only the JSON summary; progress goes to stderr

@@ -324,6 +324,15 @@ def fault_refuse_create(
     return _post(data_dir, {"refuse_creates": {"status": int(status), "count": count}})
 
 
+@fault.command("gpu-util")
+@click.argument("pod_id")
+@click.argument("percent", type=click.IntRange(min=0, max=100))
+@_data_dir_option
+def fault_gpu_util(pod_id: str, percent: int, data_dir: Path | None) -> int:
+    """Make POD_ID's nvidia-smi report PERCENT utilisation on each GPU (default 0: idle)."""
+    return _post(data_dir, {"gpu_util": {pod_id: percent}})
+
+
 @fault.command("preempt")
 @click.argument("pod_id")
 @_data_dir_option

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from reconciler.jobs.remote import RemoteJob
-from reconciler.model import ActualPod, ActualState, JobRecord, PodRecord, PodStatus
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    JobRecord,
+    PodRecord,
+    PodStatus,
+    WatchdogArming,
+)
 from reconciler.runpod.documents import PodCreateRequest
 
 
@@ -66,6 +74,17 @@ class Journal(Protocol):
 
     def terminated(self, pod: str, pod_id: str) -> None:
         """A pod is gone: forget it if it is the one recorded for `pod` (and its intent)."""
+
+    def stopped(
+        self, pod: str, pod_id: str, at: datetime | None, *, keep_earlier: bool = False
+    ) -> None:
+        """The pod stopped at `at` (None: it runs again), for stopped_ttl.
+
+        `keep_earlier`: a stop podctl only saw (not made) keeps an earlier recorded time.
+        """
+
+    def armed(self, pod: str, pod_id: str, arming: WatchdogArming | None) -> None:
+        """The pod's watchdog as armed over SSH (None: not known to be armed)."""
 
     def job_started(self, job: str, record: JobRecord) -> None:
         """Before a job starts on its pod (write-ahead): a crash after this reattaches."""

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from reconciler.errors import PodctlError
-from reconciler.model import CloudType, PodMarkers, PodSpec, SecretRef
+from reconciler.model import MARKER_CREATED, CloudType, PodMarkers, PodSpec, SecretRef
 from reconciler.plans import Placement
 from reconciler.runpod.documents import PodCreateRequest
 
@@ -36,10 +36,13 @@ def pod_env(
     uid: str,
     secrets: Mapping[str, str],
     public_key: str | None = None,
+    created: str | None = None,
 ) -> dict[str, str]:
     """The env a podctl pod carries: the spec's, plus the ownership markers (and PUBLIC_KEY)."""
     env = resolve_env(spec, secrets)
     env.update(PodMarkers(stack=stack, pod=spec.name, uid=uid).as_env())
+    if created:
+        env[MARKER_CREATED] = created
     if public_key:
         env[PUBLIC_KEY_ENV] = public_key
     return env
@@ -79,7 +82,14 @@ def create_request(
         gpu_type_id=placement.gpu_type_id,
         gpu_count=spec.gpu_count,
         cloud=placement.cloud,
-        env=pod_env(spec, stack=stack, uid=uid, secrets=secrets, public_key=public_key),
+        env=pod_env(
+            spec,
+            stack=stack,
+            uid=uid,
+            secrets=secrets,
+            public_key=public_key,
+            created=now.isoformat(timespec="seconds"),
+        ),
         ports=spec.ports,
         container_disk_gb=spec.container_disk_gb,
         volume_gb=spec.volume_gb,

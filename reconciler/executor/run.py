@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from reconciler.errors import PodctlError
 from reconciler.executor.context import Fingerprint, OnEvent, OnJobLine, StepContext
+from reconciler.executor.failure import apply_on_failure, left_running
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
 from reconciler.executor.steps import run_change
@@ -17,6 +18,8 @@ from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import ApplyResult, Change, ChangeResult, Outcome, Plan
+
+STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 
 
 async def execute(
@@ -79,6 +82,11 @@ async def execute(
             # an adopted pod that needs nothing is recorded as is (same fingerprint when equal)
             recorded_print = None if change.fields else ctx.fingerprint(desired.pods[change.pod])
             await ctx.write(journal.touched, change.pod, change.pod_id, recorded_print)
+            seen = change.observed.status if change.observed is not None else ""
+            if seen in STOPPED_STATUSES:  # for stopped_ttl: first seen stopped
+                await ctx.write(
+                    journal.stopped, change.pod, change.pod_id, now(), keep_earlier=True
+                )
     actionable = plan.actionable
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in actionable]
@@ -94,15 +102,20 @@ async def execute(
         if watchdog is not None and c.is_noop and c.address == f"pod.{c.pod}"
     ]
     try:
-        results = await asyncio.gather(*tasks)
+        results = list(await asyncio.gather(*tasks))
         await asyncio.gather(*arming)
+        results += await apply_on_failure(ctx, results)
     finally:
         for task in (*tasks, *arming):
             task.cancel()
         await ctx.readiness.aclose()
         if shells is not None:
             await shells.aclose()
-    return ApplyResult(stack=plan.stack, results=tuple(results))
+    return ApplyResult(
+        stack=plan.stack,
+        results=tuple(results),
+        left_running=left_running(ctx, actionable, results),
+    )
 
 
 async def _run_one(

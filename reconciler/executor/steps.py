@@ -15,7 +15,7 @@ from reconciler.errors import (
 from reconciler.executor.context import ChangeFailed, Landed, StepContext
 from reconciler.executor.readiness import NotReadyError
 from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
-from reconciler.model import ActualPod, OnResumeFailure, PodRecord, PodSpec
+from reconciler.model import MARKER_CREATED, ActualPod, OnResumeFailure, PodRecord, PodSpec
 from reconciler.plans import Action, Change, ChangeResult, Outcome, Placement
 
 
@@ -52,10 +52,14 @@ async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
 async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str) -> None:
     from reconciler.planner.lifetime import is_lifetime_end
 
+    lifetime_end = change.action is Action.TERMINATE and is_lifetime_end(change.reason)
+    if lifetime_end:
+        # recorded first (an adopted pod has no record yet): the next plan does not recreate it
+        await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
     async with ctx.semaphore:
         ctx.event(change, f"terminating {pod_id} ({why})")
         gone_now = await ctx.api.terminate_pod(pod_id)
-    if not (change.action is Action.TERMINATE and is_lifetime_end(change.reason)):
+    if not lifetime_end:
         # a pod ended by its max_lifetime keeps its record: the next plan does not recreate it
         await ctx.write(ctx.journal.terminated, change.pod, pod_id)
     ctx.event(change, f"terminated {pod_id}" if gone_now else f"{pod_id} was already gone")
@@ -80,6 +84,7 @@ async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
         ctx.event(change, f"stopping {pod_id}")
         await ctx.api.stop_pod(pod_id)
     await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
+    await ctx.write(ctx.journal.stopped, change.pod, pod_id, ctx.now())
     ctx.ready.pop(change.pod, None)
     ctx.event(change, f"stopped {pod_id}")
     return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
@@ -191,6 +196,7 @@ async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> C
     if change.then_stop:
         async with ctx.semaphore:
             await ctx.api.stop_pod(pod.pod_id)
+        await ctx.write(ctx.journal.stopped, change.pod, pod.pod_id, ctx.now())
         ctx.event(change, f"stopped {pod.pod_id} (state: stopped)")
     else:
         try:
@@ -265,6 +271,7 @@ async def _resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResu
             raise ChangeFailed(
                 f"cannot resume {pod_id}: the GPUs of its host machine are taken ({hint})"
             ) from exc
+    await ctx.write(ctx.journal.stopped, change.pod, pod_id, None)
     pending = [f for f in change.fields if not f.forces_replace]
     if pending:
         pod = await _edit(ctx, change, spec, pod_id)
@@ -289,6 +296,7 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
         uid=_markers_uid(ctx, pod_id),
         secrets=ctx.secrets,
         public_key=public_key,
+        created=seen.env.get(MARKER_CREATED) if seen else None,
     )
     async with ctx.semaphore:
         ctx.event(change, f"updating {pod_id} in place (the container is reset)")

@@ -10,6 +10,11 @@ wget, else python3). The key is never on a command line: curl and wget read it f
 on stdin or in a 0600 file, python3 from its environment. When the SSH session does not carry
 RunPod's env, the watchdog reads it from `/proc/1/environ` (the container's first process).
 
+With `idle_timeout`, it also looks every idle_timeout/10 (1 to 60 s) whether a podctl job runs
+on the pod (a run dir under `<mount>/.podctl/jobs/` with a live wrapper and no exit file) and
+whether every GPU is below 5 % (`nvidia-smi --query-gpu=utilization.gpu`; unreadable counts as
+busy); idle that long, it stops or terminates the pod (idle_action).
+
 Its state lives on the container disk, `$HOME/.podctl/watchdog/` (`pid`, `config`, `log`):
 a container restart (resume, edit, preemption) kills the process and wipes the folder, and the
 next apply arms it again. Arming is idempotent: a live watchdog with the same deadline, action
@@ -26,22 +31,65 @@ from reconciler.jobs.remote import quote
 
 HEADER = "podctl-watchdog"
 ACTIONS = ("stop", "terminate")
+_MOUNT = re.compile(r"/[A-Za-z0-9._/\-]*\Z")
 _URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/\-]*)?\Z")
 
-# The watchdog itself: `sh WATCHDOG.sh <deadline epoch s> <stop|terminate> <url>`.
+# The watchdog itself: `sh WATCHDOG.sh <deadline epoch s|0> <stop|terminate> <url>
+#   <idle timeout s|0> <idle action> <volume mount>`. Deadline 0: no max_lifetime; idle 0: none.
 _WATCHDOG = r"""trap '' HUP
-deadline=$1; action=$2; url=$3
+deadline=$1; action=$2; url=$3; idle=$4; idle_action=$5; mount=$6
 d=$(dirname -- "$0")
 log() { printf '%s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >> "$d/log"; }
 from_init() {
   tr '\0' '\n' < /proc/1/environ 2>/dev/null | sed -n "s/^$1=//p" | head -n 1
 }
-at=$(date -u -d "@$deadline" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$deadline")
-log "armed: $action at $at"
+# a podctl job runs: a run dir with a live wrapper pid and no exit file yet
+job_runs() {
+  for j in "$mount"/.podctl/jobs/*/*; do
+    [ -f "$j/pid" ] && [ ! -f "$j/exit" ] || continue
+    read -r p < "$j/pid" 2>/dev/null || continue
+    case $p in ''|*[!0-9]*) continue ;; esac
+    kill -0 "$p" 2>/dev/null && return 0
+  done
+  return 1
+}
+# every GPU below 5 % (nvidia-smi); unreadable: not idle, never stopped on a guess
+gpus_idle() {
+  out=$(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits 2>/dev/null) \
+    || return 1
+  [ -n "$out" ] || return 1
+  for u in $out; do
+    case $u in ''|*[!0-9]*) return 1 ;; esac
+    [ "$u" -lt 5 ] || return 1
+  done
+  return 0
+}
+step=60
+if [ "$idle" -gt 0 ]; then
+  step=$((idle / 10)); [ "$step" -lt 1 ] && step=1; [ "$step" -gt 60 ] && step=60
+fi
+if [ "$deadline" -gt 0 ]; then
+  at=$(date -u -d "@$deadline" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo "$deadline")
+  log "armed: $action at $at"
+fi
+[ "$idle" -gt 0 ] && log "armed: $idle_action after ${idle}s idle"
+idle_since=
+why=
 while :; do
   now=$(date +%s)
-  [ "$now" -ge "$deadline" ] && break
-  left=$((deadline - now)); [ "$left" -gt 60 ] && left=60
+  if [ "$deadline" -gt 0 ] && [ "$now" -ge "$deadline" ]; then why="max_lifetime"; break; fi
+  if [ "$idle" -gt 0 ]; then
+    if ! job_runs && gpus_idle; then
+      [ -n "$idle_since" ] || idle_since=$now
+      if [ $((now - idle_since)) -ge "$idle" ]; then
+        why="idle_timeout"; action=$idle_action; break
+      fi
+    else
+      idle_since=
+    fi
+  fi
+  left=$step
+  if [ "$deadline" -gt 0 ] && [ $((deadline - now)) -lt "$left" ]; then left=$((deadline - now)); fi
   sleep "$left"
 done
 key=${RUNPOD_API_KEY:-}; [ -n "$key" ] || key=$(from_init RUNPOD_API_KEY)
@@ -74,7 +122,7 @@ sys.stdout.write(urllib.request.urlopen(req, timeout=30).read(65536).decode("utf
 }
 i=0
 while [ "$i" -lt 360 ]; do
-  log "deadline reached: $action $pod"
+  log "$why reached: $action $pod"
   out=$(call 2>&1 | head -c 2000 | tr -d '\r')
   case $out in
     *'"errors"'*|'') log "answer: $out" ;;
@@ -95,15 +143,48 @@ class Armed:
     message: str = ""
 
 
-def arm_script(*, deadline_epoch: int, action: str, api_url: str) -> str:
-    """Shell text for `sh -s` that starts the watchdog unless the same one runs; prints a line."""
-    if action not in ACTIONS:
-        raise JobError(f"a watchdog action is stop or terminate, not {action!r}")
+def watchdog_config(
+    *,
+    deadline_epoch: int,
+    action: str,
+    api_url: str,
+    idle_timeout_s: int = 0,
+    idle_action: str = "stop",
+    mount: str = "/workspace",
+) -> str:
+    """The watchdog's settings as one line: what arming compares and the lockfile records."""
+    if action not in ACTIONS or idle_action not in ACTIONS:
+        raise JobError(f"a watchdog action is stop or terminate, not {action!r}/{idle_action!r}")
     if not _URL.match(api_url):
         raise JobError(f"the watchdog cannot call the URL {api_url!r}")
-    if deadline_epoch <= 0:
-        raise JobError(f"invalid watchdog deadline {deadline_epoch}")
-    config = f"{deadline_epoch} {action} {api_url}"
+    if deadline_epoch < 0 or idle_timeout_s < 0 or not (deadline_epoch or idle_timeout_s):
+        raise JobError(f"invalid watchdog deadline {deadline_epoch} / idle {idle_timeout_s}")
+    if not _MOUNT.match(mount):
+        raise JobError(f"the watchdog cannot watch the volume at {mount!r}")
+    return f"{deadline_epoch} {action} {api_url} {idle_timeout_s} {idle_action} {mount}"
+
+
+def arm_script(
+    *,
+    deadline_epoch: int,
+    action: str,
+    api_url: str,
+    idle_timeout_s: int = 0,
+    idle_action: str = "stop",
+    mount: str = "/workspace",
+) -> str:
+    """Shell text for `sh -s` that starts the watchdog unless the same one runs; prints a line.
+
+    `deadline_epoch` 0: no max_lifetime; `idle_timeout_s` 0: no idle_timeout (one of them set).
+    """
+    config = watchdog_config(
+        deadline_epoch=deadline_epoch,
+        action=action,
+        api_url=api_url,
+        idle_timeout_s=idle_timeout_s,
+        idle_action=idle_action,
+        mount=mount,
+    )
     return (
         "set -u\n"
         + f"""d="${{HOME:-/root}}/.podctl/watchdog"
@@ -143,11 +224,37 @@ key_known || {{ say error "the pod has no RUNPOD_API_KEY (RunPod's pod-scoped ke
 printf '%s' {quote(_WATCHDOG)} > "$d/watchdog.sh"
 printf '%s\\n' "$want" > "$d/config"
 setsid /bin/sh "$d/watchdog.sh" {deadline_epoch} {action} {quote(api_url)} \\
-  < /dev/null > /dev/null 2>&1 &
+  {idle_timeout_s} {idle_action} {quote(mount)} < /dev/null > /dev/null 2>&1 &
 echo "$!" > "$d/pid.tmp" && mv -f -- "$d/pid.tmp" "$d/pid"
 say started "$!"
 """
     )
+
+
+CHECK_SCRIPT = f"""set -u
+d="${{HOME:-/root}}/.podctl/watchdog"
+p=$(cat -- "$d/pid" 2>/dev/null)
+case $p in ''|*[!0-9]*) echo "{HEADER} absent"; exit 0 ;; esac
+if kill -0 "$p" 2>/dev/null && grep -Fq -- "$d/watchdog.sh" "/proc/$p/cmdline" 2>/dev/null; then
+  printf '{HEADER} armed %s %s\\n' "$p" "$(head -c 500 -- "$d/config" 2>/dev/null | head -n 1)"
+else
+  echo "{HEADER} absent"
+fi
+"""
+
+
+def parse_check(output: str) -> tuple[bool, str]:
+    """(armed, its config line) from CHECK_SCRIPT's output; (False, "") when not armed."""
+    for line in reversed(output.splitlines()):
+        head, _, rest = line.strip().partition(" ")
+        if head != HEADER:
+            continue
+        state, _, value = rest.partition(" ")
+        pid, _, config = value.partition(" ")
+        if state == "armed" and pid.isdigit():
+            return True, config.strip()
+        return False, ""
+    return False, ""
 
 
 def parse_armed(output: str) -> Armed:

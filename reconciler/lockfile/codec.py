@@ -15,6 +15,7 @@ from reconciler.model import (
     JobStatus,
     Lockfile,
     PodRecord,
+    WatchdogArming,
 )
 
 RECOVERY_HINT = (
@@ -45,6 +46,18 @@ def dumps(lockfile: Lockfile) -> str:
                 "created_at": _time(r.created_at),
                 "applied_at": _time(r.applied_at),
                 **({"secret_env": sorted(r.secret_env)} if r.secret_env else {}),
+                **({"stopped_at": _time(r.stopped_at)} if r.stopped_at else {}),
+                **(
+                    {
+                        "watchdog": {
+                            "config": r.watchdog.config,
+                            "container_started": _time(r.watchdog.container_started),
+                            "status_change": r.watchdog.status_change,
+                        }
+                    }
+                    if r.watchdog
+                    else {}
+                ),
             }
             for name, r in sorted(lockfile.pods.items())
         },
@@ -127,6 +140,17 @@ class _Reader:
             raise self.fail(where, f"has an unknown value {text!r}") from None
 
 
+def _watchdog(r: _Reader, value: object, where: str) -> WatchdogArming | None:
+    if value is None:
+        return None
+    w = r.obj(value, where)
+    started = r.time(w.get("container_started"), f"{where}.container_started", optional=False)
+    assert started is not None
+    config = r.str_(w.get("config"), f"{where}.config")
+    change = r.str_(w.get("status_change", ""), f"{where}.status_change")
+    return WatchdogArming(config=config, container_started=started, status_change=change)
+
+
 def loads(text: str, source: str = "lockfile") -> Lockfile:
     """Parse and validate a lockfile's JSON text; LockfileError (with a recovery hint) if bad."""
     r = _Reader(source)
@@ -155,6 +179,8 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
             created_at=r.time(p.get("created_at"), f"pods.{name}.created_at"),
             applied_at=r.time(p.get("applied_at"), f"pods.{name}.applied_at"),
             secret_env=r.names(p.get("secret_env", []), f"pods.{name}.secret_env"),
+            stopped_at=r.time(p.get("stopped_at"), f"pods.{name}.stopped_at"),
+            watchdog=_watchdog(r, p.get("watchdog"), f"pods.{name}.watchdog"),
         )
         for name, value in r.obj(top.get("pods", {}), "pods").items()
         for p in [r.obj(value, f"pods.{name}")]

@@ -15,6 +15,7 @@ from reconciler.model import (
     Lockfile,
     PodStatus,
 )
+from reconciler.planner.budget import budget_findings
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.forget import FORGOTTEN, forgotten
@@ -137,6 +138,7 @@ def plan(
     targets: frozenset[str] = frozenset(),
     destroy: bool = False,
     force: bool = False,
+    ignore_budget: bool = False,
     job_uploads: Mapping[str, str] | None = None,
     now: datetime | None = None,
 ) -> Plan:
@@ -189,6 +191,17 @@ def plan(
         errors += found.errors
         warnings += [f"{c.address}: {w}" for w in found.warnings]
         notes += found.notes
+    before, after = _per_pod(changes, first=True), _per_pod(changes, first=False)
+    if not destroy:
+        over, warned = budget_findings(
+            desired.budget,
+            sum(before.values()),
+            sum(after.values()),
+            after,
+            ignore=ignore_budget,
+        )
+        errors += over
+        warnings += warned
     return Plan(
         stack=desired.stack,
         changes=tuple(changes),
@@ -199,8 +212,8 @@ def plan(
         spec_digest=spec_digest(desired, secrets),
         spec_files=tuple(desired.files),
         targets=tuple(sorted(targets)),
-        total_cost_before=round(sum(_per_pod(changes, first=True).values()), 4),
-        total_cost_after=round(sum(_per_pod(changes, first=False).values()), 4),
+        total_cost_before=round(sum(before.values()), 4),
+        total_cost_after=round(sum(after.values()), 4),
         stopped_storage_cost_after=round(
             sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
         ),

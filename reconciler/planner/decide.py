@@ -14,20 +14,30 @@ from reconciler.model import (
     JobRecord,
     JobStatus,
     Lockfile,
+    PodRecord,
     PodSpec,
     PodState,
     PodStatus,
+    created_marker,
 )
-from reconciler.planner.fields import actual_view, create_fields, field_changes, is_secret
+from reconciler.planner.fields import (
+    actual_view,
+    create_fields,
+    field_changes,
+    format_duration,
+    is_secret,
+)
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
 from reconciler.planner.lifetime import (
     is_lifetime_end,
     lifetime_note,
     lifetime_state,
     unknown_age_warning,
+    unwatched_note,
 )
 from reconciler.planner.match import Match
 from reconciler.planner.placement import Offers, placements, running_price
+from reconciler.planner.ttl import ttl_reached
 from reconciler.plans import Action, Change, FieldChange, Observed
 
 RUNNING_LIKE = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING})
@@ -38,6 +48,10 @@ CONTAINER_RESET = (
 REPLACE_LOSES = "the pod is terminated and created again: its volume and container are lost"
 REPLACE_NETWORK = (
     "the pod is terminated and created again: its network volume is kept, the rest is lost"
+)
+IDLE_STOPPED = (
+    "stopped while idle (idle_timeout {idle}); it resumes when a job needs it, or once "
+    "idle_timeout is removed"
 )
 NO_OBSERVED = Observed(pod_id=None, status="", digest="")
 
@@ -152,10 +166,36 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     record = ctx.recorded.pods.get(spec.name)
     if record is not None and m.pod is not None and record.pod_id != m.pod.pod_id:
         record = None  # the record is of another pod: its creation time is not this one's
+    if record is None and m.pod is not None and m.pod.markers is not None:
+        created = created_marker(m.pod.env)  # adopted without its lockfile: the pod says
+        if created is not None:
+            record = PodRecord(m.pod.pod_id, m.pod.markers.uid, "", created_at=created)
     state, why = lifetime_state(spec, record, ctx.now, state, why)
+    idle = spec.idle_timeout_s is not None and not ctx.jobs_left(spec.name)
+    if (
+        state is PodState.RUNNING
+        and idle
+        and m.pod is not None
+        and m.pod.desired_status in STOPPED_LIKE
+    ):
+        # the watchdog (or anyone) stopped it while idle: no job wants it, so it stays stopped
+        state, why = (
+            PodState.STOPPED,
+            IDLE_STOPPED.format(idle=format_duration(spec.idle_timeout_s)),
+        )
+    if state is PodState.STOPPED and m.pod is not None and m.pod.desired_status in STOPPED_LIKE:
+        ttl = ttl_reached(spec, m.pod, record, ctx.now)
+        if ttl:  # a pod left stopped bills its volume: past stopped_ttl it is ended
+            state, why = PodState.ABSENT, f"{why}; {ttl}" if why else ttl
     decision = _decide(spec, m, ctx, state, why)
+    if decision.change.is_noop and why.startswith(IDLE_STOPPED.split("{", 1)[0]):
+        decision.notes.append(f"{spec.address}: {why}")
     if decision.change.is_noop and is_lifetime_end(why):
         decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))
+    if m.pod is not None or decision.change.action is Action.CREATE:
+        note = unwatched_note(spec)
+        if note and state is PodState.RUNNING:
+            decision.notes.append(note)
     unknown_age = record is None or record.created_at is None
     if spec.max_lifetime_s is not None and m.pod is not None and unknown_age:
         decision.warnings.append(unknown_age_warning(spec, m.pod.pod_id))

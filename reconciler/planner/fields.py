@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from reconciler.model import (
+    MARKER_CREATED,
     MARKER_POD,
     MARKER_STACK,
     MARKER_UID,
@@ -16,7 +17,7 @@ from reconciler.model import (
 from reconciler.plans import SENSITIVE, FieldChange
 
 # env keys podctl sets itself: never part of the diff
-IGNORED_ENV = frozenset({MARKER_STACK, MARKER_POD, MARKER_UID, "PUBLIC_KEY"})
+IGNORED_ENV = frozenset({MARKER_STACK, MARKER_POD, MARKER_UID, MARKER_CREATED, "PUBLIC_KEY"})
 # fields podEditJob can change in place (the container is reset)
 UPDATE_FIELDS = ("image", "env", "ports", "disk.container_gb", "docker_args")
 # fields RunPod cannot change on a pod: terminate, then create

@@ -108,3 +108,14 @@ def unknown_age_warning(spec: PodSpec, pod_id: str) -> str:
         "record when it was created (adopted or imported); it is enforced on the next pod "
         "podctl creates"
     )
+
+
+def unwatched_note(spec: PodSpec) -> str:
+    """Why a pod's max_lifetime holds only while podctl runs: no 22/tcp, so no watchdog."""
+    if spec.max_lifetime_s is None or spec.has_ssh:
+        return ""
+    return (
+        f"{spec.address}: max_lifetime {format_duration(spec.max_lifetime_s)} is enforced only "
+        "while podctl reconcile runs (or at the next plan/apply): without 22/tcp in ports, "
+        "podctl cannot arm the watchdog that ends the pod with podctl gone"
+    )

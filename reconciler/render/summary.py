@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plans import Action, ApplyResult, ChangeResult, Outcome
+from reconciler.plans import Action, ApplyResult, Billing, ChangeResult, Outcome
 from reconciler.render import style
 from reconciler.render.escape import terminal
 
@@ -29,11 +29,28 @@ def summary_text(result: ApplyResult, color: bool) -> str:
         if r.outcome is Outcome.DONE:
             if r.action in (Action.CREATE, Action.REPLACE) and r.gpu_type_id:
                 lines.append(f"  {label} {what}: {_landed(r)}")
-            elif r.action is Action.RUN_JOB:
+            elif r.action is Action.RUN_JOB or "(on_failure: " in r.message:
                 lines.append(f"  {label} {r.address}: {r.message}")
         else:
             lines.append(f"  {label} {what}: {r.message or 'no reason given'}")
+    if not result.ok:
+        lines += left_running_lines(result.left_running)
     return terminal("\n".join(lines) + "\n")
+
+
+def left_running_lines(pods: tuple[Billing, ...]) -> list[str]:
+    """`Left running (billing): ...`, a line per pod with its $/h, and the total."""
+    if not pods:
+        return ["Left running: none of the stack's pods bills for GPUs."]
+    lines = ["Left running (billing):"]
+    lines += [f"  {p.address} ({p.pod_id}): {_cost(p.cost_per_hr)}" for p in pods]
+    known = [p.cost_per_hr for p in pods if p.cost_per_hr is not None]
+    lines.append(f"  total: ${sum(known):.2f}/h")
+    return lines
+
+
+def _cost(cost: float | None) -> str:
+    return "$?/h" if cost is None else f"${cost:.2f}/h"
 
 
 def summary_dict(result: ApplyResult) -> dict[str, object]:
@@ -53,6 +70,10 @@ def summary_dict(result: ApplyResult) -> dict[str, object]:
                 "duration_s": round(r.duration_s, 3),
             }
             for r in result.results
+        ],
+        "left_running": [
+            {"address": p.address, "pod_id": p.pod_id, "cost_per_hr": p.cost_per_hr}
+            for p in result.left_running
         ],
     }
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities, finite
+from reconciler.sandbox.gpus import set_util
 from reconciler.sandbox.rest import api as rest
 from reconciler.sandbox.serverless import routes as serverless
 from reconciler.sandbox.serverless.engine import Engine
@@ -233,6 +234,15 @@ class SandboxApp:
         request = dict(request)
         stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
         delay = request.pop("start_delay", None)
+        util = request.pop("gpu_util", None) or {}  # {"<pod id>": percent}: its nvidia-smi
+        if not isinstance(util, dict) or any(
+            p not in self.store.pods
+            or isinstance(v, bool)
+            or not isinstance(v, int)
+            or not 0 <= v <= 100
+            for p, v in util.items()
+        ):
+            raise FaultSpecError("gpu_util must be {pod id: percent 0-100} of existing pods")
         if not isinstance(stock, dict):
             raise FaultSpecError("stock must be an object: {GPU type: count}")
         counts: list[tuple[str, str | None, int]] = []
@@ -262,6 +272,8 @@ class SandboxApp:
             self.store.start_delay = start_delay
         for pod_id in preempt:
             self.store.preempt(pod_id)
+        for pod_id, percent in util.items():
+            set_util(self.store.data_dir, pod_id, percent)
 
     def status(self) -> dict[str, Any]:
         pods = self.store.pods.values()

@@ -16,6 +16,7 @@ app at once).
      "restore": [...],                 # same shapes: give that capacity back
      "gpu_taken": ["<pod id>"], "gpu_free": [...],  # resuming that pod fails (GPU taken)
      "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
+     "gpu_util": {"<pod id>": 80},     # what the pod's nvidia-smi stand-in reports (gpus.py)
      "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
      "refuse_creates": {"status": 402, "count": 1},  # REST v2 creates: 402 balance, 403 pool

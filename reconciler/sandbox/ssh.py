@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reconciler.sandbox import layout, procs
+from reconciler.sandbox import gpus, layout, procs
 from reconciler.sandbox.state import Pod, Store, free_tcp_port
 
 if TYPE_CHECKING:
@@ -108,6 +108,7 @@ class SSHSupervisor:
         container = layout.container_dir(self.data_dir, pod.id)
         volume.mkdir(parents=True, exist_ok=True)
         container.mkdir(parents=True, exist_ok=True)
+        gpus.install(self.data_dir, pod.id, pod.gpu_count)
         if self.use_ns:
             try:
                 if procs.prepare_mount_point(pod.volume_mount_path):
@@ -200,7 +201,7 @@ class SSHSupervisor:
     def pod_env(self, pod: Pod, port: int) -> dict[str, str]:
         shell = procs.login_shell()
         env = {
-            "PATH": _PATH,
+            "PATH": f"{gpus.bin_dir(self.data_dir, pod.id)}:{_PATH}",  # nvidia-smi's stand-in
             "HOME": "/root",
             "USER": "root",
             "LOGNAME": "root",

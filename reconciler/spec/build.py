@@ -8,6 +8,8 @@ from typing import Any
 from reconciler.errors import Problem
 from reconciler.model import (
     AfterJobs,
+    Budget,
+    BudgetAction,
     CloudType,
     DesiredState,
     EnvValue,
@@ -41,7 +43,22 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         files=stack.files,
         warnings=tuple(warnings),
         ssh_key=_ssh_key(stack),
+        budget=_budget(stack),
     )
+
+
+def _budget(stack: StackSource) -> Budget:
+    """`budget:` of the first file that sets it."""
+    for doc in stack.docs:
+        value = doc.data.get("budget") if isinstance(doc.data, dict) else None
+        if isinstance(value, dict):
+            per_hour, total = value.get("max_usd_per_hour"), value.get("max_usd_total")
+            return Budget(
+                max_usd_per_hour=None if per_hour is None else float(per_hour),
+                max_usd_total=None if total is None else float(total),
+                action=BudgetAction(value.get("action", BudgetAction.STOP.value)),
+            )
+    return Budget()
 
 
 def _ssh_key(stack: StackSource) -> str | None:
@@ -89,6 +106,10 @@ def _build_pod(stack: StackSource, name: str, pod: Entry) -> PodSpec:
         after_jobs=AfterJobs(get("after_jobs", AfterJobs.KEEP.value)),
         on_resume_failure=OnResumeFailure(get("on_resume_failure", OnResumeFailure.FAIL.value)),
         protect=bool(get("protect", False)),
+        idle_timeout_s=parse_duration(get("idle_timeout")),
+        idle_action=LifetimeAction(get("idle_action", LifetimeAction.STOP.value)),
+        stopped_ttl_s=parse_duration(get("stopped_ttl")),
+        on_failure=None if get("on_failure") is None else AfterJobs(get("on_failure")),
     )
 
 

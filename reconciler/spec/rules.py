@@ -16,6 +16,7 @@ from pathlib import Path
 from reconciler.errors import Problem
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import MAX_SECONDS, parse_duration
+from reconciler.spec.money import check_money
 from reconciler.spec.schema import did_you_mean
 from reconciler.spec.stack import Entry, StackSource, effective_pod
 
@@ -43,6 +44,7 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     problems += _check_job_references(stack)
     problems += _check_cycles(stack)
     problems += check_download_collisions(stack)
+    problems += check_money(stack)
     return problems
 
 
@@ -125,7 +127,11 @@ def _check_ports(doc: Document) -> list[Problem]:
 
 
 def _check_durations(doc: Document) -> list[Problem]:
-    paths = [(*section, "max_lifetime") for section in _pod_sections(doc)]
+    paths = [
+        (*section, key)
+        for section in _pod_sections(doc)
+        for key in ("max_lifetime", "idle_timeout", "stopped_ttl")
+    ]
     paths += [(*section, "timeout") for section in _job_sections(doc)]
     problems = []
     for path in paths:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from reconciler.errors import PodctlError
@@ -22,7 +23,9 @@ from reconciler.workflow.context import (
     Connection,
     check_stack,
     connect,
+    key_path,
     load_desired,
+    local_state,
     open_state,
 )
 
@@ -39,6 +42,9 @@ class PodStatusRow:
     cost_per_hr: float | None
     uptime_s: int | None
     ssh: str | None
+    deadline: str | None = None  # max_lifetime's, ISO UTC
+    time_left_s: int | None = None  # until the deadline (0: past it)
+    watchdog: str = "-"  # armed / NOT armed / unknown (why) / - (none wanted or not running)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -50,6 +56,9 @@ class PodStatusRow:
             "cost_per_hr": self.cost_per_hr,
             "uptime_s": self.uptime_s,
             "ssh": self.ssh,
+            "deadline": self.deadline,
+            "time_left_s": self.time_left_s,
+            "watchdog": self.watchdog,
         }
 
 
@@ -174,7 +183,56 @@ def status(
     jobs = job_rows(desired, recorded, connection.env)
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
-    return desired.stack, rows, jobs
+    key = key_path(connection, desired, local_state(connection, desired))
+    return desired.stack, _with_lifetimes(rows, desired, actual, recorded, key), jobs
+
+
+def _with_lifetimes(
+    rows: tuple[PodStatusRow, ...],
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    key: Path,
+) -> tuple[PodStatusRow, ...]:
+    """Each row with its max_lifetime deadline, the time left, and its watchdog (over SSH)."""
+    from reconciler.planner.lifetime import deadline
+    from reconciler.workflow.watchcheck import watchdog_states
+
+    now = datetime.now(UTC)
+    out: list[PodStatusRow] = []
+    ask: dict[str, ActualPod] = {}
+    for row in rows:
+        spec = desired.pods.get(row.pod)
+        record = recorded.pods.get(row.pod)
+        if spec is None or row.pod_id is None or record is None or record.pod_id != row.pod_id:
+            out.append(row)
+            continue
+        when = deadline(spec, record)
+        left = None if when is None else max(0, int((when - now).total_seconds()))
+        watched = spec.max_lifetime_s is not None or spec.idle_timeout_s is not None
+        watchdog = "-"
+        if watched and row.actual == PodStatus.RUNNING.value:
+            watchdog = "no SSH (22/tcp)" if not spec.has_ssh else "?"
+        out.append(
+            replace(
+                row,
+                deadline=when.isoformat(timespec="seconds") if when else None,
+                time_left_s=left,
+                watchdog=watchdog,
+            )
+        )
+    pods = {r.pod: r for r in out if r.watchdog == "?"}
+    for name in pods:
+        pod = actual.get(pods[name].pod_id or "")
+        if pod is not None and pod.ssh is not None:
+            ask[name] = pod
+    found = asyncio.run(watchdog_states(ask, key, recorded)) if ask else {}
+    return tuple(
+        replace(r, watchdog=found.get(r.pod, "unknown (no SSH endpoint yet)"))
+        if r.watchdog == "?"
+        else r
+        for r in out
+    )
 
 
 def _desired_state(

@@ -16,7 +16,14 @@ from reconciler.lockfile import (
     redact,
     with_secret_env,
 )
-from reconciler.model import ActualState, JobRecord, Lockfile, PodRecord
+from reconciler.model import (
+    ActualState,
+    JobRecord,
+    Lockfile,
+    PodRecord,
+    WatchdogArming,
+    created_marker,
+)
 from reconciler.state import StateStore
 
 MIN_GUARDED_SECRET = 6  # shorter from_env values ("1", "true") are not substring-checked
@@ -107,10 +114,32 @@ class LockfileJournal:
                 fingerprint=fingerprint or "",
                 gpu_type_id=seen.gpu_type_id if seen is not None else None,
                 cloud=seen.cloud if seen is not None else None,
+                created_at=created_marker(seen.env) if seen is not None else None,
                 applied_at=self.clock(),
             )
             record = self._filled(pod, record)
         self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+
+    def _update(self, pod: str, pod_id: str, **fields: object) -> None:
+        """Change fields of the pod's record, when it is the record of that pod."""
+        existing = self.lockfile.pods.get(pod)
+        if existing is None or existing.pod_id != pod_id:
+            return
+        record = replace(existing, **fields)  # type: ignore[arg-type]
+        if record != existing:
+            self._write(record_pod(self.lockfile, pod, record))
+
+    def stopped(
+        self, pod: str, pod_id: str, at: datetime | None, *, keep_earlier: bool = False
+    ) -> None:
+        existing = self.lockfile.pods.get(pod)
+        if keep_earlier and existing is not None and existing.stopped_at is not None:
+            return
+        # a stopped container is gone, and its watchdog with it
+        self._update(pod, pod_id, stopped_at=at, **({"watchdog": None} if at else {}))
+
+    def armed(self, pod: str, pod_id: str, arming: WatchdogArming | None) -> None:
+        self._update(pod, pod_id, watchdog=arming)
 
     def forget(self, pods: Iterable[str]) -> None:
         """Drop the records of these pods (gone outside podctl, no longer wanted)."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+import shlex
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
-from reconciler.plans import Action, ApplyResult, Outcome, Plan
+from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
+from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
 from reconciler.workflow.context import (
     Connection,
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
 OnEvent = Callable[[str], None]
+INTERRUPT_LISTING_S = 10.0  # after Ctrl-C, the listing of what is left running waits this long
 
 
 class PlanRefusedError(PodctlError):
@@ -54,6 +57,7 @@ class PlanRequest:
     targets: frozenset[str] = frozenset()
     destroy: bool = False
     force: bool = False
+    ignore_budget: bool = False  # apply --ignore-budget: past budget.max_usd_per_hour, once
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,7 @@ def _compute(
         targets=request.targets,
         destroy=request.destroy,
         force=request.force,
+        ignore_budget=request.ignore_budget,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
         now=datetime.now(UTC),
     )
@@ -246,21 +251,76 @@ def apply(
     with stop_on_lost(), store.lock():
         recorded = store.read()
         check_stack(recorded, desired, store.where)
-        return asyncio.run(
-            _apply_locked(
-                connection,
-                request,
-                options,
-                desired,
-                secrets,
-                store,
-                recorded,
-                saved,
-                confirm=confirm,
-                on_event=on_event,
-                show_plan=show_plan,
-            )
+        # reconcile (should_start set) exits at once on its second signal: no listing then
+        guard = (
+            _left_running_on_interrupt(connection, desired, secrets)
+            if options.should_start is None
+            else contextlib.nullcontext()
         )
+        with guard:
+            return asyncio.run(
+                _apply_locked(
+                    connection,
+                    request,
+                    options,
+                    desired,
+                    secrets,
+                    store,
+                    recorded,
+                    saved,
+                    confirm=confirm,
+                    on_event=on_event,
+                    show_plan=show_plan,
+                )
+            )
+
+
+class ApplyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during apply; its text names the pods left running and how to finish."""
+
+
+@contextlib.contextmanager
+def _left_running_on_interrupt(
+    connection: Connection, desired: DesiredState, secrets: Mapping[str, str]
+) -> Iterator[None]:
+    """On Ctrl-C: one listing (10 s at most) says which of the stack's pods bill on."""
+    try:
+        yield
+    except ApplyInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise ApplyInterrupted(interrupted_text(connection, desired, secrets)) from None
+
+
+def interrupted_text(
+    connection: Connection, desired: DesiredState, secrets: Mapping[str, str]
+) -> str:
+    from reconciler.render.summary import left_running_lines
+
+    files = " ".join(shlex.quote(f) for f in desired.files) or "SPEC"
+    head = "Interrupted: the changes under way stopped; jobs already started go on on their pods."
+    finish = (
+        f"Run `podctl apply -f {files}` to finish (it reattaches to running jobs), "
+        f"or `podctl destroy -f {files}` to tear the stack down."
+    )
+
+    async def listing() -> ActualState:
+        async with connect(connection) as client:
+            client.hide(secrets.values())
+            return await asyncio.wait_for(client.list_pods(), INTERRUPT_LISTING_S)
+
+    try:
+        actual = asyncio.run(listing())
+    except (PodctlError, TimeoutError, OSError, KeyboardInterrupt):
+        return "\n".join(
+            [head, "The pods left running could not be listed: run `podctl status`.", finish]
+        )
+    running = tuple(
+        Billing(f"pod.{p.markers.pod if p.markers else p.name}", p.pod_id, p.cost_per_hr)
+        for p in actual.of_stack(desired.stack)
+        if p.desired_status in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING)
+    )
+    return "\n".join([head, *left_running_lines(running), finish])
 
 
 async def _apply_locked(
@@ -449,8 +509,10 @@ def _job_wiring(
 
 
 def _lifetimes(desired: DesiredState) -> bool:
-    """Whether a pod of the stack has a max_lifetime (its watchdog is armed over SSH)."""
-    return any(p.max_lifetime_s is not None for p in desired.pods.values())
+    """Whether a pod of the stack has a max_lifetime or idle_timeout (a watchdog, over SSH)."""
+    return any(
+        p.max_lifetime_s is not None or p.idle_timeout_s is not None for p in desired.pods.values()
+    )
 
 
 def _watchdog(

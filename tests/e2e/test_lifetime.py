@@ -7,6 +7,9 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.e2e.conftest import Podctl
 from tests.e2e.test_reconcile_loop import start_loop, wait_for
@@ -48,6 +51,7 @@ def test_a_pod_past_its_max_lifetime_is_terminated_and_not_created_again(podctl:
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
     assert "watchdog not armed: the pod has no SSH (22/tcp in ports)" in r.out + r.err
+    assert "pod.box: max_lifetime 3s is enforced only while podctl reconcile runs" in r.out
     (pod,) = podctl.pods()
     deadline = _deadline(podctl, 3)
     _sleep_past(deadline)
@@ -206,3 +210,100 @@ def test_the_watchdog_is_rearmed_after_a_restart_and_stops_with_lifetime_action_
     assert [p for p in _watchdog_pids(podctl, pod["id"]) if p != second]
     podctl.lockfile.unlink()
     wait_for(lambda: [p["desiredStatus"] for p in podctl.pods()] == ["EXITED"], timeout=60)
+
+
+def _count_ssh(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SSH connection podctl opens (by pod id), through the one place that opens them."""
+    import reconciler.ssh
+
+    opened: list[str] = []
+    original = reconciler.ssh.wait_ready
+
+    async def counting(pod: Any, *args: Any, **kw: Any) -> Any:
+        opened.append(pod.pod_id)
+        return await original(pod, *args, **kw)
+
+    monkeypatch.setattr(reconciler.ssh, "wait_ready", counting)
+    return opened
+
+
+def test_a_quiet_apply_opens_no_ssh_and_a_restart_outside_podctl_rearms(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    podctl.write(text=WATCHED.format(lifetime="1h", extra=""))
+    opened = _count_ssh(monkeypatch)
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0 and "watchdog armed" in r.out + r.err, r.out + r.err
+    (pod,) = podctl.pods()
+    assert opened == [pod["id"]]
+    arming = podctl.recorded()["pods"]["box"]["watchdog"]
+    assert arming["config"].split()[1] == "terminate"
+    # nothing to change: the recorded arming holds, no SSH is opened
+    for _ in range(2):
+        r = podctl("apply", "-y", "-f", str(podctl.spec))
+        assert r.code == 0, r.out + r.err
+    assert opened == [pod["id"]]
+    assert len(_watchdog_pids(podctl, pod["id"])) == 1
+    # restarted outside podctl (stop + resume): the watchdog died, the next apply re-arms it
+    for mutation in ("podStop", "podResume"):
+        podctl.sb.gql(
+            f"mutation($id: String!) {{ {mutation}(input: {{podId: $id}}) {{ id }} }}",
+            {"id": pod["id"]},
+        )
+    assert _watchdog_pids(podctl, pod["id"]) == []
+    podctl.sb.ssh_port(pod["id"])
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0 and "watchdog armed" in r.out + r.err, r.out + r.err
+    assert opened == [pod["id"], pod["id"]]
+    assert len(_watchdog_pids(podctl, pod["id"])) == 1
+    # a changed action is a changed arming: checked over SSH once, then quiet again
+    podctl.write(text=WATCHED.format(lifetime="1h", extra="    lifetime_action: stop\n"))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert opened == [pod["id"]] * 3
+    assert podctl.recorded()["pods"]["box"]["watchdog"]["config"].split()[1] == "stop"
+
+
+def test_status_shows_the_deadline_the_time_left_and_the_watchdog(podctl: Podctl) -> None:
+    podctl.write(text=WATCHED.format(lifetime="1h", extra=""))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    (pod,) = podctl.pods()
+    deadline = _deadline(podctl, 3600)
+
+    def row() -> dict[str, Any]:
+        r = podctl("status", "--format", "json", "-f", str(podctl.spec))
+        assert r.code == 0, r.out + r.err
+        (found,) = json.loads(r.out)["pods"]
+        return dict(found)
+
+    found = row()
+    assert found["deadline"] == deadline.isoformat(timespec="seconds")
+    assert 0 < found["time_left_s"] <= 3600
+    assert found["watchdog"] == "armed"
+    r = podctl("status", "-f", str(podctl.spec))
+    assert "DEADLINE" in r.out and "WATCHDOG" in r.out and " armed" in r.out, r.out
+    # restarted outside podctl: status says so, the next apply arms it again
+    for mutation in ("podStop", "podResume"):
+        podctl.sb.gql(
+            f"mutation($id: String!) {{ {mutation}(input: {{podId: $id}}) {{ id }} }}",
+            {"id": pod["id"]},
+        )
+    podctl.sb.ssh_port(pod["id"])
+    assert row()["watchdog"].startswith("NOT armed")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert row()["watchdog"] == "armed"
+
+
+def test_a_lost_lockfile_keeps_the_deadline_from_the_pods_marker(podctl: Podctl) -> None:
+    _write(podctl)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    deadline = _deadline(podctl, 3)
+    podctl.lockfile.unlink()  # a fresh CI runner: the pod is adopted by its markers
+    code, out = _plan(podctl)
+    assert "is not enforced" not in out, out  # its PODCTL_CREATED marker gives its age
+    _sleep_past(deadline)
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert podctl.pods() == []
+    code, out = _plan(podctl)  # recorded as ended: not created again
+    assert code == 0 and "max_lifetime 3s reached at" in out, out
