@@ -145,6 +145,7 @@ class ChangeResult:
     gpu_type_id: str | None = None  # the fallback that landed (create/replace)
     cloud: CloudType | None = None
     duration_s: float = 0.0
+    exit_code: int | None = None  # run-job: the exit code of its last run, when it had one
 
 
 @dataclass(frozen=True)
