@@ -192,7 +192,7 @@ def fault_seed(seed: int, data_dir: Path | None) -> int:
 @click.argument("ms", type=FiniteFloat(min=0))
 @_data_dir_option
 def fault_latency(ms: float, data_dir: Path | None) -> int:
-    """Delay every API request by MS milliseconds."""
+    """Delay every API request (GraphQL and REST v2) by MS milliseconds."""
     return _post(data_dir, {"latency_ms": ms})
 
 
@@ -231,6 +231,8 @@ def fault_errors(
     """Fail API requests: 429, 500, 502, reset, garbage.
 
     Each request fails with --probability (under the seed), or the next --count fail.
+    GraphQL and REST v2 (/v2/...) requests alike; REST answers in its own shapes
+    (problem+json; a 429 with Retry-After and RateLimit headers).
     """
     errors: dict[str, Any] = {"kinds": list(kinds), "retry_after": retry_after}
     if rate is not None:
@@ -293,6 +295,25 @@ def fault_stock(gpu_type: str, count: int, cloud: str | None, data_dir: Path | N
     return _post(data_dir, {"stock": {gpu_type: {cloud: count} if cloud else count}})
 
 
+@fault.command("refuse-create")
+@click.argument("status", type=click.Choice(["402", "403"]), required=False)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Only the next N creates.")
+@click.option("--lift", is_flag=True, help="Stop refusing creates.")
+@_data_dir_option
+def fault_refuse_create(
+    status: str | None, count: int | None, lift: bool, data_dir: Path | None
+) -> int:
+    """Refuse REST v2 creates: 402 (insufficient balance) or 403 (no access to the pool).
+
+    RunPod's create table (runpod-rest-v2.md 4.4): a 402 means stop, a 403 skip the candidate.
+    """
+    if lift:
+        return _post(data_dir, {"refuse_creates": None})
+    if status is None:
+        raise click.UsageError("Name a STATUS (402 or 403), or --lift.")
+    return _post(data_dir, {"refuse_creates": {"status": int(status), "count": count}})
+
+
 @fault.command("preempt")
 @click.argument("pod_id")
 @_data_dir_option
@@ -307,8 +328,24 @@ def fault_preempt(pod_id: str, data_dir: Path | None) -> int:
     "--on",
     "operations",
     multiple=True,
-    type=click.Choice(["create", "stop", "terminate", "resume", "edit"]),
-    help="Only these mutations (repeatable; default: any).",
+    type=click.Choice(
+        [
+            "create",
+            "stop",
+            "terminate",
+            "resume",
+            "edit",
+            "rest:createPod",
+            "rest:updatePod",
+            "rest:deletePod",
+            "rest:startPod",
+            "rest:stopPod",
+            "rest:restartPod",
+            "rest:terminatePod",
+        ]
+    ),
+    help="Only these mutations (repeatable; default: any, REST v2 included). create, stop, "
+    "terminate, resume and edit name GraphQL mutations; rest:<operation> a REST v2 call.",
 )
 @click.option(
     "--probability",
@@ -331,7 +368,8 @@ def fault_lose_response(
     """Apply mutations, then drop the connection.
 
     The next COUNT mutations that succeed (of the --on kinds) are applied, and then their
-    answer is lost: the connection is reset instead.
+    answer is lost: the connection is reset instead. REST v2 calls count too (a create,
+    PATCH, DELETE or pod action under /v2).
     """
     lose: dict[str, Any] = {"count": None if unlimited else count, "probability": probability}
     if operations:

@@ -1,4 +1,4 @@
-"""The ASGI app: auth, faults, `POST /graphql`, and the `/_sandbox/*` admin endpoints."""
+"""The ASGI app: auth, faults, `POST /graphql`, `/_sandbox/*` admin; `/v2/...` goes to `rest`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from reconciler.sandbox import catalog, schema
 from reconciler.sandbox.faults import ANY, Faults, FaultSpecError, capacities, finite
+from reconciler.sandbox.rest import api as rest
 from reconciler.sandbox.state import BusinessError, Store
 
 Scope = MutableMapping[str, Any]
@@ -60,6 +61,16 @@ class SandboxApp:
         self.info = info
         self.requests: Counter[str] = Counter()  # GraphQL requests received, since start/reset
         self.fields: Counter[str] = Counter()  # ... by top-level field (pod, myself, podStop...)
+        # RunPod's REST v2 (`/v2/...`) over the same store and faults: reconciler/sandbox/rest
+        self.rest = rest.RestApi(
+            store,
+            faults,
+            api_key,
+            on_change=self._changed,
+            drop=_drop_connection,
+            read_body=_read_body,
+            max_body=MAX_BODY_BYTES,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -74,6 +85,9 @@ class SandboxApp:
             return
         path = scope["path"].rstrip("/") or "/"
         method = scope["method"]
+        if rest.handles(path):  # auth, body and faults of its own (runpod-rest-v2.md 1, 3, 4)
+            await self.rest(scope, receive, send)
+            return
         # the key and the size come from the headers: a stranger's body is never read
         if path not in ROUTES:
             await _json(send, 404, _err(f"No route {method} {path}", "NOT_FOUND"))
@@ -95,6 +109,9 @@ class SandboxApp:
             await self._graphql(scope, method, body, send, pod_scope)
         else:
             await self._admin(path, method, body, send)
+
+    async def _changed(self) -> None:
+        await self.on_change()
 
     def _authorized(self, scope: Scope) -> bool:
         given = ""
@@ -183,6 +200,7 @@ class SandboxApp:
             self.faults.clear()
             self.requests.clear()
             self.fields.clear()
+            self.rest.requests = 0
             await self.on_change()
             await _json(send, 200, self.status())
         elif method == "GET":

@@ -5,7 +5,7 @@ app at once).
 `POST /_sandbox/faults` (same Bearer key as the API) merges a JSON object; every key optional:
 
     {"seed": 7,                        # restart the dice
-     "latency_ms": 250,                # delay every /graphql request
+     "latency_ms": 250,                # delay every API request (/graphql and /v2/...)
      "errors": {"probability": 0.3,    # each request fails with this probability ("rate" too)
                 "kinds": ["429", "500", "502", "reset", "garbage", "wrong-types"],
                 "count": 3,            # or: fail exactly the next 3 requests (probability 1)
@@ -18,6 +18,7 @@ app at once).
      "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
      "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
+     "refuse_creates": {"status": 402, "count": 1},  # REST v2 creates: 402 balance, 403 pool
      "clear": true}                    # drop every fault first
 
 `GET` (and `/_sandbox/status`) also count the faults injected since the last clear or reset,
@@ -28,7 +29,11 @@ reset (the connection drops), garbage (HTTP 200 whose body is not JSON) are answ
 of running the request: nothing was applied. wrong-types runs the request (a mutation is
 applied) and answers HTTP 200 with values of the wrong type inside `data`: a client must treat
 it like a lost response. Lost responses hit only mutations that succeeded. `operations` take
-GraphQL field names or the aliases create, stop, terminate, resume, edit.
+GraphQL field names, REST v2 operations (`rest:createPod`, `rest:updatePod`, `rest:deletePod`,
+`rest:startPod`, `rest:stopPod`, `rest:restartPod`, `rest:terminatePod`; the default: all of
+them) or the GraphQL aliases create, stop, terminate, resume, edit. Every fault applies to REST
+v2 requests as to GraphQL ones, answered in REST's shapes (problem+json, 429 with Retry-After
+and RateLimit headers).
 
 `GET` shows the faults in force, `DELETE` clears them; `podctl sandbox fault ...` wraps it all.
 """
@@ -46,6 +51,17 @@ from typing import Any
 ERROR_KINDS = ("429", "500", "502", "reset", "garbage", "wrong-types")
 CLOUDS = ("SECURE", "COMMUNITY")
 ANY = "*"
+# REST v2 operations are named `rest:<operation>` (reconciler/sandbox/rest/api.py); the
+# aliases name GraphQL mutations only
+REST_OPERATIONS = (
+    "rest:createPod",
+    "rest:updatePod",
+    "rest:deletePod",
+    "rest:startPod",
+    "rest:stopPod",
+    "rest:restartPod",
+    "rest:terminatePod",
+)
 OPERATION_ALIASES: dict[str, frozenset[str]] = {
     "create": frozenset({"podFindAndDeployOnDemand", "podRentInterruptable", "deployCpuPod"}),
     "stop": frozenset({"podStop"}),
@@ -53,7 +69,7 @@ OPERATION_ALIASES: dict[str, frozenset[str]] = {
     "resume": frozenset({"podResume", "podBidResume"}),
     "edit": frozenset({"podEditJob"}),
 }
-MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values())
+MUTATION_FIELDS = frozenset().union(*OPERATION_ALIASES.values(), REST_OPERATIONS)
 
 Capacity = tuple[str, str]  # (GPU type or ANY, cloud or ANY)
 
@@ -94,6 +110,20 @@ def _capacity(item: Any) -> Capacity:
     )
 
 
+def _refusal(value: Any) -> tuple[int, int | None] | None:
+    """`{"status": 402|403, "count": N}` (no count: every create); null lifts it."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"status", "count"}:
+        raise FaultSpecError("refuse_creates must be {'status': 402|403, 'count': N} or null")
+    status, count = value.get("status"), value.get("count")
+    if status not in (402, 403):
+        raise FaultSpecError(f"refuse_creates status must be 402 or 403, not {status!r}")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise FaultSpecError(f"refuse_creates count must be a count >= 1, not {count!r}")
+    return (status, count)
+
+
 def capacities(items: Iterable[Any]) -> list[Capacity]:
     return [_capacity(item) for item in items]
 
@@ -126,6 +156,8 @@ class Faults:
     lose_operations: frozenset[str] = MUTATION_FIELDS  # GraphQL mutation fields affected
     exhausted: set[Capacity] = field(default_factory=set)  # no capacity on create
     gpu_taken: set[str] = field(default_factory=set)  # pods whose GPUs are taken on resume
+    # REST v2 creates refused with 402 (balance) or 403 (pool): (status, count or None = all)
+    refuse_creates: tuple[int, int | None] | None = None
     rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False)
     injected: Counter[str] = field(default_factory=Counter)  # by kind, since the last clear
 
@@ -146,6 +178,7 @@ class Faults:
             "gpu_taken",
             "gpu_free",
             "preempt",
+            "refuse_creates",
             "clear",
         }
         if unknown:
@@ -165,6 +198,8 @@ class Faults:
             self._apply_lose(spec["lose_responses"])
         self.exhausted |= set(exhaust)
         self.exhausted -= set(restore)
+        if "refuse_creates" in spec:
+            self.refuse_creates = _refusal(spec["refuse_creates"])
         self.gpu_taken |= set(spec.get("gpu_taken") or [])
         self.gpu_taken -= set(spec.get("gpu_free") or [])
 
@@ -210,6 +245,7 @@ class Faults:
         self.lose_operations = MUTATION_FIELDS
         self.exhausted = set()
         self.gpu_taken = set()
+        self.refuse_creates = None
         self.rng = random.Random(self.seed)
         self.injected = Counter()
 
@@ -234,8 +270,23 @@ class Faults:
                 gpu if cloud == ANY else f"{gpu}/{cloud}" for gpu, cloud in self.exhausted
             ),
             "gpu_taken": sorted(self.gpu_taken),
+            "refuse_creates": (
+                None
+                if self.refuse_creates is None
+                else {"status": self.refuse_creates[0], "count": self.refuse_creates[1]}
+            ),
             "injected": dict(sorted(self.injected.items())),
         }
+
+    def take_refusal(self) -> int | None:
+        """The status (402, 403) this REST v2 create is refused with, or None."""
+        if self.refuse_creates is None:
+            return None
+        status, count = self.refuse_creates
+        if count is not None:
+            self.refuse_creates = None if count <= 1 else (status, count - 1)
+        self.injected[str(status)] += 1
+        return status
 
     def is_exhausted(self, gpu_type_id: str, cloud: str) -> bool:
         """True when a create of this GPU type in this cloud finds no capacity now."""
