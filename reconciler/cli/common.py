@@ -52,7 +52,8 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
     """How changes run, from --parallelism and --timeout (apply, destroy, reconcile).
 
     `PODCTL_POLL_INTERVAL` (seconds) sets the first readiness poll; it backs off to 5 s, or to
-    5x a sub-second first interval (the tests' quick polls).
+    5x a sub-second first interval (the tests' quick polls). `PODCTL_HEARTBEAT_INTERVAL`
+    (seconds, default 30) sets how often a running change reports it still runs.
     """
     from reconciler.workflow import ApplyRequest
 
@@ -62,7 +63,10 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
     if timeout_s <= 0:  # a pod never gets a chance to become ready
         raise UsageError(f"--timeout {timeout!r} must be more than 0: write e.g. 10m, 30m or 1h.")
     poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
+    # a "still running" event per running change this often (without a terminal: a line)
+    heartbeat = float(os.environ.get("PODCTL_HEARTBEAT_INTERVAL", "30") or 30)
     return ApplyRequest(
+        heartbeat_s=heartbeat if heartbeat > 0 else None,
         plan_file=plan_file,
         parallelism=parallelism,
         timeout_s=timeout_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,13 +14,12 @@ from reconciler.cli.common import (
     connection,
     interactive,
     paths_or_default,
-    say,
 )
 from reconciler.errors import PodctlError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
-    from reconciler.plans import ApplyResult, Plan
+    from reconciler.plans import Plan
 
 EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 
@@ -79,14 +79,6 @@ def _confirm(auto_approve: bool, verb: str) -> bool:
     return answer.strip() == "yes"
 
 
-def _summary(result: ApplyResult, output_format: str) -> str:
-    from reconciler import render
-
-    if output_format == "json":
-        return render.summary_json(result)
-    return render.summary_text(result, color())
-
-
 def apply_command(
     settings: Settings,
     paths: tuple[Path, ...],
@@ -113,20 +105,41 @@ def apply_command(
         force=force,
     )
     as_json = settings.output_format == "json"
-    # with --format json, stdout carries only the JSON summary; progress goes to stderr
+    from reconciler.cli.progress import Progress
+    from reconciler.plans import plan_to_dict
+
+    # with --format json, stdout carries JSON lines only: the plan, each event, the summary
+    progress = Progress(as_json)
+
+    def show_plan(plan: Plan) -> None:
+        if as_json:
+            progress.record("plan", plan_to_dict(plan))
+        else:
+            click.echo(render_plan(plan, "text"))
+
+    started = time.monotonic()
     applied = apply(
         connection(settings),
         request,
         options,
         confirm=lambda _plan: _confirm(auto_approve, verb),
-        on_event=lambda text: say(f"  {text}", err=as_json),
-        show_plan=lambda plan: click.echo(render_plan(plan, "text"), err=as_json),
+        on_event=progress,
+        show_plan=show_plan,
     )
-    if applied.result is None:
-        if as_json:
+    took = time.monotonic() - started
+    result = applied.result
+    if as_json:
+        from reconciler.render.summary import summary_dict
+
+        if result is None:
             from reconciler.plans import ApplyResult
 
-            click.echo(_summary(ApplyResult(stack=applied.plan.stack), "json"))
+            result = ApplyResult(stack=applied.plan.stack)
+        progress.record("summary", summary_dict(result, applied.plan, took))
+        return 0 if result.ok else 1
+    if result is None:
         return 0
-    click.echo(_summary(applied.result, settings.output_format))
-    return 0 if applied.result.ok else 1
+    from reconciler import render
+
+    click.echo(render.summary_text(result, color(), plan=applied.plan, took_s=took))
+    return 0 if result.ok else 1

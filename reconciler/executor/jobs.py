@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
@@ -170,7 +171,7 @@ async def _run_locked(
         if ctx.on_job_line is not None:
             ctx.on_job_line(job.name, line)
         else:
-            ctx.on_event(f"[{job.name}] {line}")
+            ctx.emit(ev.LogLine(change.address, line))
 
     counted = (
         recorded is not None
@@ -195,10 +196,9 @@ async def _run_locked(
             # collected) by the next apply, as the start script starts nothing over it
             why = f"it could not be started: {exc}"
             await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.FAILED, None, why))
-            raise ChangeFailed(f"failed ({why})") from exc
+            raise ChangeFailed(why) from exc
         if remote.started_now:
-            try_ = f" (try {attempt + 1})" if attempt else ""
-            ctx.event(change, f"started on {pod.pod_id}{try_}")
+            ctx.emit(ev.JobStarted(change.address, pod.pod_id, attempt + 1))
         return remote
 
     remote = await start(0)
@@ -211,9 +211,9 @@ async def _run_locked(
         remote = await start(0)
     if not remote.started_now:
         if remote.state == "running":
-            ctx.event(change, f"reattaching to the run on {pod.pod_id} (not starting it again)")
+            ctx.emit(ev.JobReattached(change.address, pod.pod_id, ended=False))
         elif remote.succeeded:
-            ctx.event(change, "already ran on the pod (exit 0): collecting, not running again")
+            ctx.emit(ev.JobReattached(change.address, pod.pod_id, ended=True))
     attempt = 0
     while True:
         if remote.log_text is not None:  # it ended within the start: its whole log came along
@@ -233,12 +233,11 @@ async def _run_locked(
             await ctx.write(
                 ctx.journal.job_finished, job.name, record(JobStatus.FAILED, remote, why)
             )
-            raise ChangeFailed(
-                f"failed ({why}) after {attempt + 1} try(s); log: podctl logs {job.name}"
-            )
+            tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
+            raise ChangeFailed(f"{why} after {tries}; log: podctl logs {job.name}", job_exit=code)
         attempt += 1
         delay = min(ctx.readiness.policy.initial_s * 2**attempt, RETRY_BACKOFF_CAP_S)
-        ctx.event(change, f"failed ({why}); retrying in {delay:g}s ({attempt}/{job.retries})")
+        ctx.emit(ev.JobRetrying(change.address, why, delay, attempt, job.retries))
         await ctx.sleep(delay)
         await _archive(shell, where)
         remote = await start(attempt)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
+from reconciler.events import Event, LogLine
 from reconciler.lockfile import LockfileStore
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile
 from reconciler.plans import Action, ApplyResult, Outcome, Plan
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
-OnEvent = Callable[[str], None]
+OnEvent = Callable[[Event], None]
 
 
 class PlanRefusedError(PodctlError):
@@ -67,6 +68,7 @@ class ApplyRequest:
     # resume), so a quiet round costs one request; and stop starting changes on a signal
     lazy_offers: bool = False
     should_start: Callable[[], bool] | None = None
+    heartbeat_s: float | None = None  # a StillRunning event per running change this often
 
 
 @dataclass(frozen=True)
@@ -346,7 +348,7 @@ async def _apply_locked(
 
         def on_job_line(job: str, line: str) -> None:
             jobs.logs.line(job, line)
-            on_event(f"[{job}] {line}")
+            on_event(LogLine(f"job.{job}", line))
 
         try:
             result = await execute(
@@ -366,6 +368,7 @@ async def _apply_locked(
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
                 should_start=options.should_start,
+                heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
             )
             for done in result.results:  # a run that printed nothing still leaves its log

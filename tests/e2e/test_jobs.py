@@ -127,7 +127,7 @@ def test_a_failing_job_exits_1_skips_its_dependants_and_others_complete(podctl: 
     ledger = _write(podctl, fail=True, after="terminate")
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 1
-    assert "failed  job.eval (run-job): failed (exit 7) after 1 try(s)" in r.out
+    assert "failed  job.eval (run-job): exit 7 after 1 try; log: podctl logs eval" in r.out
     assert "skipped pod.box (terminate)" in r.out  # after_jobs waits for every job
     assert _runs(ledger) == {"eval": 1, "prep": 1, "side": 1, "train": 1}
     assert len(podctl.pods()) == 1  # not terminated: a job failed
