@@ -121,6 +121,11 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.actionable)
 
+    @property
+    def waiting(self) -> tuple[Change, ...]:
+        """No-ops that still differ from the spec: changes that wait for a stopped pod to run."""
+        return tuple(c for c in self.changes if c.is_noop and c.fields)
+
 
 # --- what an apply did --------------------------------------------------------------------------
 

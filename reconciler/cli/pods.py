@@ -60,7 +60,7 @@ def plan_command(
             click.echo(f"Saved the plan to {out}; apply exactly it with `podctl apply {out}`.")
     if plan.errors:
         return 1
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and (plan.has_changes or plan.waiting):
         return EXIT_CHANGES
     return 0
 

@@ -105,6 +105,12 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
+def _run_seconds(remote: RemoteJob) -> float | None:
+    """The run's own duration by its pod's clock (as the ledger records it), once it ended."""
+    start, end = _parse_time(remote.started_at), _parse_time(remote.finished_at)
+    return round((end - start).total_seconds(), 1) if start and end else None
+
+
 async def _archive(shell: PodShell, where: str) -> None:
     """Move a finished (or lost) run aside, so a fresh start gets an empty run dir."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -254,10 +260,16 @@ async def _run_locked(
             message + "; the next apply downloads them without running it again"
         ) from exc
     await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote))
-    took = time.monotonic() - started
-    parts = [f"succeeded in {took:.1f}s"] + [
+    took = _run_seconds(remote)  # what the ledger and `podctl status` say, a reattach too
+    took = round(time.monotonic() - started, 1) if took is None else took
+    parts = [f"succeeded in {took:g}s"] + [
         t for t in (up.text("uploaded"), down.text("downloaded")) if t
     ]
     return ChangeResult(
-        change.address, change.action, Outcome.DONE, message="; ".join(parts), pod_id=pod.pod_id
+        change.address,
+        change.action,
+        Outcome.DONE,
+        message="; ".join(parts),
+        pod_id=pod.pod_id,
+        duration_s=took,
     )

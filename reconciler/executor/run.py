@@ -197,7 +197,8 @@ async def _run_one(
         finally:
             if beat is not None:
                 beat.cancel()
-        if not result.duration_s:  # a job that reattached knows its run's own duration
+        if change.action is not Action.RUN_JOB or result.outcome is not Outcome.DONE:
+            # a job that ran gives its run's own duration (a reattach too), as its ledger
             result = replace(result, duration_s=round(time.monotonic() - started, 3))
         return _finished(ctx, result)
     finally:

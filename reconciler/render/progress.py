@@ -39,7 +39,7 @@ def _finished(e: ev.ChangeFinished) -> str:
     if e.outcome == "skipped":
         return e.message or "skipped"
     if e.action == "run-job":
-        return f"succeeded in {e.duration_s:.1f}s"
+        return f"succeeded in {e.duration_s:g}s"
     return f"{e.action} done in {e.duration_s:.1f}s"
 
 

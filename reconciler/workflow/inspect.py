@@ -99,7 +99,7 @@ class JobStatusRow:
 
     job: str
     pod: str
-    status: str  # pending / running / succeeded / failed
+    status: str  # pending / blocked (a job it needs failed) / running / succeeded / failed
     exit_code: int | None
     duration_s: float | None
     note: str  # why it is pending, or why it failed
@@ -132,7 +132,8 @@ def job_rows(
             uploads = {}
         secrets = {name: env[name] for name in secret_uses(desired)}
         reasons = own_reasons(desired, recorded, job_prints(desired, secrets, uploads))
-    rows = []
+    rows: list[JobStatusRow] = []
+    blocked: dict[str, str] = {}  # job -> the failed job upstream that blocks it
     for name in job_order(desired.jobs):
         job = desired.jobs[name]
         record = recorded.jobs.get(name)
@@ -143,6 +144,10 @@ def job_rows(
         note = record.message if record is not None else ""
         if name in reasons and (record is None or record.status is JobStatus.SUCCEEDED):
             status, note = "pending", reasons[name]
+        upstream = [blocked.get(n, n) for n in job.needs if n in blocked or _failed(rows, n)]
+        if upstream and status == "pending":  # it cannot run until that one succeeds
+            blocked[name] = upstream[0]
+            status, note = "blocked", f"blocked by job.{upstream[0]} (failed)"
         rows.append(
             JobStatusRow(
                 job=name,
@@ -154,6 +159,10 @@ def job_rows(
             )
         )
     return tuple(rows)
+
+
+def _failed(rows: list[JobStatusRow], job: str) -> bool:
+    return any(r.job == job and r.status == "failed" for r in rows)
 
 
 def status(
@@ -184,7 +193,7 @@ def _desired_state(
 
     spec = desired.pods[name]
     mine = [j.job for j in jobs if j.pod == name]
-    left = [j.job for j in jobs if j.pod == name and j.status == "pending"]
+    left = [j.job for j in jobs if j.pod == name and j.status in ("pending", "blocked")]
     state, why = converged_state(spec, left, recorded.jobs, mine)
     return f"{state.value} (after jobs)" if why and state is not spec.state else state.value
 

@@ -140,3 +140,67 @@ def test_reconcile_format_json_rounds_and_events_are_json_lines(podctl: Podctl) 
     rounds = [e for e in lines if e["event"] == "round"]
     assert len(rounds) == 1 and rounds[0]["outcome"] == "changed"
     assert "pod_created" in [e["event"] for e in lines]
+
+
+def _job_lines(out: str) -> dict[str, list[str]]:
+    table = out[out.index("JOB ") :].splitlines()[1:]
+    return {line.split()[0]: line.split() for line in table if line.strip()}
+
+
+def test_status_shows_a_job_blocked_by_a_failed_dependency(podctl: Podctl) -> None:
+    _write(podctl, fail=True)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 1
+    r = podctl("status", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    jobs = _job_lines(r.out)
+    assert jobs["train"][:4] == ["train", "box", "failed", "3"]
+    assert " ".join(jobs["evaluate"]).endswith("blocked - - blocked by job.train (failed)")
+    assert list(jobs) == ["train", "evaluate"]  # in run order
+    data = json.loads(podctl("status", "--format", "json", "-f", str(podctl.spec)).out)
+    evaluate = next(j for j in data["jobs"] if j["job"] == "evaluate")
+    assert evaluate["status"] == "blocked" and evaluate["note"] == "blocked by job.train (failed)"
+
+
+def test_status_shows_a_changed_job_pending_with_the_plans_reason(podctl: Podctl) -> None:
+    _write(podctl)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(text=podctl.spec.read_text().replace("echo evaluated", "echo evaluated v2"))
+    jobs = _job_lines(podctl("status", "-f", str(podctl.spec)).out)
+    assert jobs["evaluate"][2] == "pending" and jobs["evaluate"][-2:] == ["changed:", "run"]
+    assert jobs["train"][2] == "succeeded"
+
+
+def test_a_jobs_duration_is_the_same_in_the_summary_status_and_lockfile(
+    podctl: Podctl,
+) -> None:
+    _write(podctl, sleep=1.2)
+    r = podctl("apply", "-y", "--format", "json", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    summary = _events(r.out)[-1]
+    train = next(x for x in summary["results"] if x["address"] == "job.train")
+    record = podctl.recorded()["jobs"]["train"]
+    from datetime import datetime
+
+    ledger = (
+        datetime.fromisoformat(record["finished_at"]) - datetime.fromisoformat(record["started_at"])
+    ).total_seconds()
+    assert train["duration_s"] == ledger
+    assert train["message"] == f"succeeded in {ledger:g}s"
+    jobs = _job_lines(podctl("status", "-f", str(podctl.spec)).out)
+    assert jobs["train"][4] == f"{ledger:g}s"
+
+
+def test_a_change_that_waits_for_a_stopped_pod_is_pending_in_plan(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(state="stopped")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(state="stopped", mode="b")  # an env change: RunPod edits only running pods
+    r = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert r.code == 2, r.out + r.err
+    assert "No changes" not in r.out
+    assert "~ waiting pod.box (" in r.out and '~ env.MODE: "a" -> "b"' in r.out
+    assert "Nothing to apply now: the changes above wait until their pod runs again." in r.out
+    assert "1 waiting for a stopped pod to run." in r.out
+    podctl.write(state="stopped")  # back as it is: nothing pending
+    r = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert r.code == 0 and "No changes" in r.out, r.out

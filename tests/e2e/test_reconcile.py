@@ -102,6 +102,7 @@ def _round(out: str) -> dict[str, Any]:
     """The one round line of a `--once --format json` run (its events are JSON lines too)."""
     lines = [json.loads(line) for line in out.splitlines()]
     (status,) = [line for line in lines if line["event"] == "round"]
+    assert isinstance(status, dict)
     return status
 
 
