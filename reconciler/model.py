@@ -233,6 +233,7 @@ class ActualPod:
     pod_host_id: str | None = None
     ssh: SshEndpoint | None = None  # None until the runtime maps a public port to 22
     runtime_ready: bool = False  # the container runs (`runtime` is set); SSH may still be closed
+    container_failed: bool = False  # REST v2 says ERROR: the container failed for good
     uptime_s: int | None = None
     last_status_change: str = ""  # free text from RunPod
 
@@ -281,6 +282,7 @@ class GpuOffer:
     minimum_bid_price: float | None = None  # per GPU per hour, spot
     stock_status: str | None = None  # High / Medium / Low / None; a hint, not a promise
     available_gpu_counts: tuple[int, ...] = ()
+    cuda_versions: tuple[str, ...] = ()  # with free capacity now (REST v2's catalog only)
 
 
 # --- recorded state: what the lockfile holds ---------------------------------------------------

@@ -36,6 +36,8 @@ class Moved:
     files: int = 1
     bytes: int = 10
     skipped: int = 0
+    warnings: tuple[str, ...] = ()
+    landed: str = ""
 
 
 @dataclass
@@ -48,7 +50,7 @@ class FakeShell:
     commands: list[str] = field(default_factory=list)
     envs: list[Mapping[str, str]] = field(default_factory=list)
     uploads: list[tuple[Path, str]] = field(default_factory=list)
-    downloads: list[tuple[str, Path]] = field(default_factory=list)
+    downloads: list[tuple[str, Path | str]] = field(default_factory=list)
     log: list[str] = field(default_factory=lambda: ["line 1", "line 2"])
     quick: bool = False  # runs end within the start: the log comes back with it
     follows: int = 0
@@ -102,9 +104,9 @@ class FakeShell:
         self.uploads.append((local, remote_path))
         return Moved()
 
-    async def download(self, remote_path: str, local: Path) -> Moved:
+    async def download(self, remote_path: str, local: Path | str) -> Moved:
         self.downloads.append((remote_path, local))
-        return Moved(files=2, bytes=2000)
+        return Moved(files=2, bytes=2000, warnings=("skipped 'x': a FIFO",), landed="out/")
 
 
 @dataclass
@@ -193,10 +195,11 @@ def test_a_job_runs_once_written_ahead_with_uploads_downloads_and_streamed_lines
     ]
     assert lines == [("train", "line 1"), ("train", "line 2")]
     assert shell.uploads == [(Path("/tmp/data"), "/workspace/data")]
-    assert shell.downloads == [("/workspace/out", Path("/tmp/out"))]
+    assert shell.downloads == [("/workspace/out", "/tmp/out")]
     assert shell.envs == [{"EPOCHS": "3"}]
     message = result.results[0].message
-    assert "uploaded 1 file(s), 10 B" in message and "downloaded 2 file(s), 2.0 kB" in message
+    assert "uploaded 1 file(s), 10 B" in message
+    assert "downloaded 2 file(s), 2.0 kB to out/" in message
 
 
 def test_a_run_still_going_on_the_pod_is_reattached_not_started_again() -> None:

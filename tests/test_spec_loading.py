@@ -163,7 +163,7 @@ def test_job_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch):
     job = load([Path("sub/spec.yaml")]).jobs["hello"]
     base = os.path.abspath(spec.parent)
     assert job.upload == (Transfer(source=f"{base}/data", target="/workspace/data"),)
-    assert job.download == (Transfer(source="/workspace/out", target=f"{base}/results"),)
+    assert job.download == (Transfer(source="/workspace/out", target=f"{base}/results/"),)
     assert (job.timeout_s, job.retries, job.rerun, job.parallel) == (900, 2, Rerun.ALWAYS, True)
     assert job.workdir == "/tmp"
 

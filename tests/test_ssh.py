@@ -236,7 +236,7 @@ def test_upload_skips_unchanged_files_and_keeps_modes(sb, pod, stack_key, tmp_pa
         with_conn(pod, stack_key, lambda c: c.upload(tmp_path / "nope", "/workspace/x"))
 
 
-def test_download_lands_atomically(sb, pod, stack_key, tmp_path):
+def test_download_merges_like_cp_and_keeps_what_it_does_not_bring(sb, pod, stack_key, tmp_path):
     vol = volume(sb, pod)
     (vol / "out/deep").mkdir(parents=True)
     (vol / "out/a.txt").write_text("a")
@@ -263,7 +263,7 @@ def test_download_lands_atomically(sb, pod, stack_key, tmp_path):
         "a.txt", "deep", "deep/b.sh", "keep.txt",
     ]  # fmt: skip
     assert stat.S_IMODE((results / "deep/b.sh").stat().st_mode) == 0o751
-    assert sorted(p.name for p in replaced.iterdir()) == ["a.txt", "deep"]  # old one is gone
+    assert sorted(p.name for p in replaced.iterdir()) == ["a.txt", "deep", "old"]  # kept
     assert (single.files, (tmp_path / "file.txt").read_text()) == (1, "a")  # type: ignore[attr-defined]
     # nothing half-done is left beside the destinations (the failed one changed nothing)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "replaced", "results"]

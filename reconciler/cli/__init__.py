@@ -34,6 +34,7 @@ class Settings:
     lockfile: Path | None = None
     sandbox: bool = False
     api_url: str | None = None
+    api: str = ""
     insecure_http: bool = False
     output_format: str = "text"
     lock_timeout: str = "0"
@@ -75,6 +76,15 @@ def global_options(func: F) -> F:
             expose_value=False,
             callback=_set("api_url"),
             help="RunPod API base URL (default: $RUNPOD_API_BASE_URL or https://api.runpod.io).",
+        ),
+        click.option(
+            "--api",
+            type=click.Choice(["graphql", "rest"]),
+            default=None,
+            expose_value=False,
+            callback=_set("api"),
+            help="Which RunPod API to speak: graphql (default; RunPod retires it early 2027) or "
+            "rest (REST API v2). Default: $PODCTL_API, else graphql.",
         ),
         click.option(
             "--insecure-http",
@@ -457,8 +467,10 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 
 
 @podctl.command()
-@click.argument("job", metavar="JOB")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing until the run ends.")
+@click.argument("job", metavar="JOB|pod.NAME")
+@click.option(
+    "-f", "--follow", is_flag=True, help="Keep printing until the run ends (a pod: until ^C)."
+)
 @click.option(
     "-n",
     "--tail",
@@ -479,10 +491,23 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 def logs(
     settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
 ) -> int:
-    """Show (or follow) a job's log: from its pod, else the copy saved at the last apply."""
-    from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
-    from reconciler.workflow.logs import job_logs
+    """Show (or follow) a job's log: from its pod, else the copy saved at the last apply.
 
+    `pod.NAME` shows that pod's own container log instead (needs --api rest).
+    """
+    from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
+    from reconciler.workflow.logs import job_logs, pod_logs
+
+    if job.startswith("pod."):
+        pod_logs(
+            connection(settings),
+            paths_or_default(paths),
+            job,
+            follow=follow,
+            tail=tail,
+            on_line=say_log_line,
+        )
+        return 0
     job_logs(
         connection(settings),
         paths_or_default(paths),

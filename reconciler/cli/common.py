@@ -39,6 +39,7 @@ def connection(settings: Settings) -> Connection:
         lockfile=settings.lockfile,
         sandbox=settings.sandbox,
         api_url=settings.api_url,
+        api=settings.api,
         insecure_http=settings.insecure_http,
         lock_timeout=parse_duration_option(settings.lock_timeout, "--lock-timeout"),
         command=command,

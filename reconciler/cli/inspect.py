@@ -13,7 +13,7 @@ from reconciler.cli.common import connection, say
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
-    from reconciler.model import PodRecord
+    from reconciler.model import GpuOffer, PodRecord
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -112,14 +112,17 @@ def gpus_command(settings: Settings) -> int:
                 "community_stock": community[gpu].stock_status if gpu in community else None,
                 "secure_min_bid": secure[gpu].minimum_bid_price if gpu in secure else None,
                 "community_min_bid": community[gpu].minimum_bid_price if gpu in community else None,
+                "cuda_versions": _cuda(secure.get(gpu), community.get(gpu)),
             }
             for gpu in ids
         ]
         click.echo(json.dumps(data, indent=2))
         return 0
-    rows = []
+    rows: list[tuple[str, ...]] = []
+    with_cuda = any(o.cuda_versions for cloud in (secure, community) for o in cloud.values())
     for gpu in ids:
         any_offer = secure.get(gpu) or community[gpu]
+        cuda = (" ".join(_cuda(secure.get(gpu), community.get(gpu))) or "-",) if with_cuda else ()
         rows.append(
             (
                 gpu,
@@ -134,15 +137,35 @@ def gpus_command(settings: Settings) -> int:
                     (o.stock_status or "None") if o else "-"
                     for o in (secure.get(gpu), community.get(gpu))
                 ),
+                *cuda,
             )
         )
-    headers = ("TYPE", "MEMORY", "SECURE", "COMMUNITY", "SPOT MIN BID (S/C)", "STOCK (S/C)")
+    headers: tuple[str, ...] = (
+        "TYPE",
+        "MEMORY",
+        "SECURE",
+        "COMMUNITY",
+        "SPOT MIN BID (S/C)",
+        "STOCK (S/C)",
+    )
+    if with_cuda:  # REST v2's catalog lists them; GraphQL's does not
+        headers += ("CUDA",)
     click.echo(table(headers, rows))
     click.echo(
         "Prices are per GPU per hour: on demand, and the lowest spot bid RunPod accepts now; "
         "stock is a hint, not a promise."
     )
     return 0
+
+
+def _cuda(*offers: GpuOffer | None) -> list[str]:
+    """The CUDA versions with capacity now on either cloud, newest first."""
+    found = {v for o in offers if o is not None for v in o.cuda_versions}
+    return sorted(found, key=_version_key, reverse=True)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
 def _record_lines(name: str, record: PodRecord) -> list[str]:

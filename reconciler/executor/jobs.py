@@ -150,8 +150,14 @@ async def _run_locked(
     started = time.monotonic()
     up, down = _Tally(), _Tally()
     for t in job.upload:
-        ctx.event(change, f"uploading {t.source} -> {t.target}")
-        up.add(await shell.upload(Path(t.source), t.target))
+        ctx.emit(ev.Transfer(change.address, "upload", t.source, t.target))
+        sent = await shell.upload(Path(t.source), t.target)
+        up.add(sent)
+        ctx.emit(
+            ev.Transfer(change.address, "upload", t.source, t.target, True, sent.files, sent.bytes)
+        )
+        for warning in sent.warnings:
+            ctx.event(change, f"warning: {warning}")
     where = run_dir(spec.volume_mount, job.name, fingerprint)
     inputs = ctx.job_inputs.get(job.name, {})
     recorded = ctx.recorded_jobs.get(job.name)
@@ -247,10 +253,21 @@ async def _run_locked(
         await ctx.sleep(delay)
         await _archive(shell, where)
         remote = await start(attempt)
+    landed: list[str] = []
     try:
         for t in job.download:
-            ctx.event(change, f"downloading {t.source} -> {t.target}")
-            down.add(await shell.download(t.source, Path(t.target)))
+            ctx.emit(ev.Transfer(change.address, "download", t.source, t.target))
+            got = await shell.download(t.source, t.target)
+            down.add(got)
+            ctx.emit(
+                ev.Transfer(
+                    change.address, "download", t.source, t.target, True, got.files, got.bytes
+                )
+            )
+            for warning in got.warnings:
+                ctx.event(change, f"warning: {warning}")
+            if got.landed and got.landed not in landed:
+                landed.append(got.landed)
     except PodctlError as exc:
         message = f"succeeded, but its results could not be downloaded: {exc}"
         await ctx.write(
@@ -259,12 +276,14 @@ async def _run_locked(
         raise ChangeFailed(
             message + "; the next apply downloads them without running it again"
         ) from exc
-    await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote))
+    where_to = f"results in {', '.join(landed)}" if landed else ""
+    await ctx.write(
+        ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote, where_to)
+    )
     took = _run_seconds(remote)  # what the ledger and `podctl status` say, a reattach too
     took = round(time.monotonic() - started, 1) if took is None else took
-    parts = [f"succeeded in {took:g}s"] + [
-        t for t in (up.text("uploaded"), down.text("downloaded")) if t
-    ]
+    downloaded = down.text("downloaded") + (f" to {', '.join(landed)}" if landed else "")
+    parts = [f"succeeded in {took:g}s"] + [t for t in (up.text("uploaded"), downloaded) if t]
     return ChangeResult(
         change.address,
         change.action,

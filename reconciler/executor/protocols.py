@@ -86,6 +86,12 @@ class Transferred(Protocol):
     @property
     def skipped(self) -> int: ...
 
+    @property
+    def warnings(self) -> tuple[str, ...]: ...
+
+    @property
+    def landed(self) -> str: ...
+
 
 class PodShell(Protocol):
     """One SSH connection to one pod (reused for all its jobs and files)."""
@@ -112,7 +118,7 @@ class PodShell(Protocol):
 
     async def upload(self, local: Path, remote_path: str) -> Transferred: ...
 
-    async def download(self, remote_path: str, local: Path) -> Transferred: ...
+    async def download(self, remote_path: str, local: Path | str) -> Transferred: ...
 
 
 class Shells(Protocol):

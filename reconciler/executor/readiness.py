@@ -37,6 +37,12 @@ def why_not_ready(pod: ActualPod | None, needs_ssh: bool) -> str:
     """One sentence per cause, so a user knows where to look."""
     if pod is None:
         return "the pod disappeared (terminated outside podctl: console, another tool, or the pod)"
+    if pod.container_failed:
+        return (
+            f"RunPod reports the container of {pod.pod_id} in ERROR, an unrecoverable error (an "
+            "image that cannot start, or a failing command?); `podctl --api rest logs pod.NAME` "
+            "shows its log"
+        )
     if pod.desired_status not in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING):
         return f"the pod is {pod.desired_status.value}, not RUNNING"
     if not pod.runtime_ready:
@@ -98,8 +104,8 @@ class Readiness:
                 waiter.last = pod
                 if pod is not None and is_ready(pod, waiter.needs_ssh):
                     self._settle(waiter, pod)
-                elif pod is None:
-                    self._fail(waiter, why_not_ready(None, waiter.needs_ssh))
+                elif pod is None or pod.container_failed:  # neither comes right by waiting
+                    self._fail(waiter, why_not_ready(pod, waiter.needs_ssh))
             self._give_up_expired("")
 
     def _give_up_expired(self, suffix: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -50,7 +51,7 @@ async def arm_watchdog(
     stop = spec.lifetime_action is LifetimeAction.STOP or spec.protect
     try:
         script = arm_script(
-            deadline_epoch=int(when.timestamp()),
+            deadline_epoch=math.ceil(when.timestamp()),  # never before the deadline
             action="stop" if stop else "terminate",
             api_url=wiring.api_url,
         )

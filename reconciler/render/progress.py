@@ -22,11 +22,15 @@ def elapsed(seconds: float) -> str:
 
 
 def _bytes(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"  # pragma: no cover
+    """42 B, 2.0 kB, 104.9 MB (decimal units, as the summary counts them)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"
 
 
 def _where(gpu_type_id: str, cloud: str) -> str:
@@ -72,7 +76,7 @@ def event_text(e: ev.Event) -> str:
             verb = "uploaded" if e.direction == "upload" else "downloaded"
             if not e.done:
                 return f"{e.direction}ing {e.source} -> {e.target}"
-            return f"{verb} {e.source} -> {e.target} ({e.files} files, {_bytes(e.bytes)})"
+            return f"{verb} {e.source} -> {e.target} ({e.files} file(s), {_bytes(e.bytes)})"
         case ev.JobStarted():
             return f"started on {e.pod_id}" + (f" (try {e.attempt})" if e.attempt > 1 else "")
         case ev.JobReattached():

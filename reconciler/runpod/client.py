@@ -1,7 +1,8 @@
 """RunPodClient: RunPod's GraphQL API over httpx, as ActualPod/ActualState and typed errors.
 
-The only module of podctl that imports httpx. It owns transport, auth, error mapping and retries;
-the documents live in `documents`, the answer parsing in `wire`.
+With reconciler.runpod_rest, the only home of httpx. HttpApi here owns the transport both
+clients share (auth, deadlines, size caps, retries, scrubbing); RunPodClient adds GraphQL's
+error mapping. The documents live in `documents`, the answer parsing in `wire`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
 import httpx
 
@@ -50,29 +51,17 @@ _NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
 
 Sleep = Callable[[float], Awaitable[None]]
 OnRequest = Callable[[str], None]  # the operation name, once per HTTP request sent
+T = TypeVar("T")
 
 
-class RunPodClient:
-    """Async client of RunPod's GraphQL API; use it as `async with RunPodClient(key) as api:`.
+class HttpApi:
+    """What RunPod's GraphQL and REST clients share: key, URL, retries, deadlines, caps, scrub.
 
-    Retry policy (per call, one place):
-    - Queries, `stop_pod` and `terminate_pod` are idempotent: any transient failure (429, 5xx,
-      connection errors, timeouts, "Something went wrong") is retried with exponential backoff
-      and full jitter, honouring `Retry-After`, up to `retry.max_attempts` requests and
-      `retry.max_total_delay` seconds of sleep.
-    - `create_pod`, `resume_pod`, `bid_resume_pod` and `edit_pod` are not idempotent: a create
-      retried after its answer was lost can create a second billed pod. They are retried only
-      when the server surely did not act: 429, 502, 503, a refused connection, a connect or pool
-      timeout (nothing was sent). A read timeout, 500, 504 or "Something went wrong" is raised
-      at once as TransientApiError(maybe_processed=True); the caller's next plan finds the pod by
-      its PODCTL_UID marker (or terminates it as an orphan) instead of guessing here.
-
-    Bounds (a hostile or broken server cannot hold podctl, or its lock): each request ends by
-    `request_deadline_s`, each call with all its retries by `call_deadline_s`, whatever the
-    server's pace; an answer over `max_answer_bytes` on the wire or once decompressed is an
-    ApiResponseError; a redirect is never followed (it would carry the key along). Messages
-    show the URL scrubbed (`scrub_url`) and server text with control characters escaped.
+    Subclasses say where the API lives (`_resolve_url`) and how an answer reads; one attempt
+    goes through `_round_trip`, a whole call with its retries through `_with_retries`.
     """
+
+    api_name = ""  # "graphql" or "rest": what `--api` names
 
     def __init__(
         self,
@@ -97,7 +86,10 @@ class RunPodClient:
             # an illegal header value would end up quoted in httpx's exception: refuse it here
             raise PodctlError("The RunPod API key is empty or holds characters a key cannot hold.")
         self.__key = key
-        self.url = resolve_graphql_url(api_url, insecure_http=insecure_http)
+        self.url = self._resolve_url(api_url, insecure_http)
+        # where GraphQL lives on this base, whichever API this client speaks (the on-pod
+        # watchdog calls it)
+        self.graphql_url = self._graphql_url()
         self.shown_url = scrub_url(self.url)  # what messages say: no password, no query values
         try:
             _ = httpx.URL(self.url).host  # decodes the host (IDNA), as a request does
@@ -132,8 +124,14 @@ class RunPodClient:
             follow_redirects=False,
         )
 
+    def _resolve_url(self, api_url: str | None, insecure_http: bool) -> str:
+        return resolve_graphql_url(api_url, insecure_http=insecure_http)
+
+    def _graphql_url(self) -> str:
+        return self.url
+
     def __repr__(self) -> str:
-        return f"RunPodClient(url={self.shown_url!r})"
+        return f"{type(self).__name__}(url={self.shown_url!r})"
 
     def hide(self, values: Iterable[str]) -> None:
         """Mask these values too (from_env secrets a create or edit sends) in every message.
@@ -157,6 +155,181 @@ class RunPodClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _auth(self) -> httpx.Auth:
+        """The key as a Bearer header (explicit: else httpx sends a URL's user:password)."""
+        return _Bearer(self.__key)
+
+    # --- transport, errors, retries ---------------------------------------------------------
+
+    async def _with_retries(
+        self, operation: str, attempt: Callable[[float], Awaitable[T]], *, idempotent: bool
+    ) -> T:
+        """Run `attempt(ends)`, retrying transient failures as the policy allows.
+
+        The whole call (every attempt and every sleep) ends by `call_deadline_s`.
+        """
+        slept = 0.0
+        tries = 0
+        ends = self._clock() + self.call_deadline_s
+        while True:
+            tries += 1
+            try:
+                return await attempt(ends)
+            except TransientApiError as exc:
+                if tries >= self.retry.max_attempts:
+                    raise
+                if exc.maybe_processed and not idempotent:
+                    raise
+                if exc.retry_after is not None:
+                    delay = exc.retry_after
+                else:
+                    delay = self.retry.backoff(tries, self._random)
+                if slept + delay > self.retry.max_total_delay or self._clock() >= ends:
+                    raise
+                if self._clock() + delay >= ends:
+                    raise TransientApiError(
+                        f"{exc.message}; no retry: the {self.call_deadline_s:g}s deadline for "
+                        f"the whole {operation} call (all its attempts) would pass first",
+                        errors=exc.errors,
+                        status_code=exc.status_code,
+                        operation=operation,
+                        maybe_processed=exc.maybe_processed,
+                    ) from exc
+                if self._on_retry is not None:
+                    self._on_retry(tries, delay, exc.message)
+                await self._sleep(delay)
+                slept += delay
+
+    async def _round_trip(
+        self, method: str, url: str, body: object | None, operation: str, ends: float
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One HTTP request; every transport failure comes out as an ApiError subclass.
+
+        It ends by the request's own deadline, or the call's if that comes sooner.
+        """
+        self.request_count += 1
+        self.requests_by_operation[operation] += 1
+        if self._on_request is not None:
+            self._on_request(operation)
+        left = ends - self._clock()
+        if left <= 0:
+            raise self._late(operation, whole_call=True)
+        whole_call = left < self.request_deadline_s
+        try:
+            async with asyncio.timeout(min(left, self.request_deadline_s)):
+                return await self._send(method, url, body)
+        except TimeoutError:
+            raise self._late(operation, whole_call=whole_call) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # nothing reached the server: safe to retry, even a create
+            raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
+        except httpx.TransportError as exc:  # read/write timeouts, dropped connections
+            raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
+        except BodyTooLargeError as exc:
+            raise ApiResponseError(
+                f"RunPod {operation}: {exc} from {self.shown_url}; podctl stopped reading it "
+                "(no RunPod answer is that large)",
+                operation=operation,
+            ) from None
+        except BadEncodingError as exc:
+            raise ApiResponseError(
+                f"RunPod {operation}: the answer from {self.shown_url} has {exc}",
+                operation=operation,
+            ) from None
+
+    async def _send(
+        self, method: str, url: str, body: object | None
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """Send and read the answer through BodyReader (both sizes capped)."""
+        async with self._http.stream(method, url, json=body, auth=self._auth()) as response:
+            if response.is_stream_consumed:  # a test transport's answer, already read and decoded
+                reader = BodyReader(None, limit=self.max_answer_bytes)
+                reader.feed(response.content)
+            else:
+                reader = BodyReader(
+                    response.headers.get("Content-Encoding"), limit=self.max_answer_bytes
+                )
+                async for chunk in response.aiter_raw():
+                    reader.feed(chunk)
+            return response.status_code, response.headers, reader.finish()
+
+    def _late(self, operation: str, *, whole_call: bool) -> TransientApiError:
+        which = (
+            f"the {self.call_deadline_s:g}s deadline for the whole {operation} call "
+            "(all its attempts) ran out"
+            if whole_call
+            else f"the {self.request_deadline_s:g}s deadline for one request ran out"
+        )
+        return TransientApiError(
+            f"RunPod {operation}: no complete answer from {self.shown_url}: {which}",
+            operation=operation,
+            maybe_processed=True,
+        )
+
+    def _transient(
+        self, exc: httpx.TransportError, operation: str, *, maybe_processed: bool
+    ) -> TransientApiError:
+        detail = self._scrub(str(exc)) or "no detail"
+        return TransientApiError(
+            f"RunPod {operation}: {type(exc).__name__} talking to {self.shown_url} ({detail})",
+            operation=operation,
+            maybe_processed=maybe_processed,
+        )
+
+    def _redirect(self, status: int, operation: str) -> ApiError:
+        return ApiError(
+            f"RunPod {operation}: HTTP {status}: {self.shown_url} redirects elsewhere; "
+            "podctl does not follow it (the API key would go along). Check --api-url.",
+            status_code=status,
+            operation=operation,
+        )
+
+    def _scrub(self, text: str) -> str:
+        """Text with the key and the URL's password, user info and query values masked."""
+        if not text:
+            return text
+        text = text.replace(self.url, self.shown_url)
+        for secret in self.__secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _scrub_errors(self, errors: tuple[dict[str, object], ...]) -> tuple[dict[str, object], ...]:
+        """The errors list with every secret masked wherever a server might have echoed it."""
+        shown = repr(errors)
+        if not any(secret in shown for secret in self.__secrets):
+            return errors
+        return tuple(json.loads(self._scrub(json.dumps(e, default=str))) for e in errors)
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        """Chain the original exception, unless its text holds a secret (then drop it)."""
+        shown = f"{exc!s} {exc!r}"
+        return None if any(secret in shown for secret in self.__secrets) else exc
+
+
+class RunPodClient(HttpApi):
+    """Async client of RunPod's GraphQL API; use it as `async with RunPodClient(key) as api:`.
+
+    Retry policy (per call, one place):
+    - Queries, `stop_pod` and `terminate_pod` are idempotent: any transient failure (429, 5xx,
+      connection errors, timeouts, "Something went wrong") is retried with exponential backoff
+      and full jitter, honouring `Retry-After`, up to `retry.max_attempts` requests and
+      `retry.max_total_delay` seconds of sleep.
+    - `create_pod`, `resume_pod`, `bid_resume_pod` and `edit_pod` are not idempotent: a create
+      retried after its answer was lost can create a second billed pod. They are retried only
+      when the server surely did not act: 429, 502, 503, a refused connection, a connect or pool
+      timeout (nothing was sent). A read timeout, 500, 504 or "Something went wrong" is raised
+      at once as TransientApiError(maybe_processed=True); the caller's next plan finds the pod by
+      its PODCTL_UID marker (or terminates it as an orphan) instead of guessing here.
+
+    Bounds (a hostile or broken server cannot hold podctl, or its lock): each request ends by
+    `request_deadline_s`, each call with all its retries by `call_deadline_s`, whatever the
+    server's pace; an answer over `max_answer_bytes` on the wire or once decompressed is an
+    ApiResponseError; a redirect is never followed (it would carry the key along). Messages
+    show the URL scrubbed (`scrub_url`) and server text with control characters escaped.
+    """
+
+    api_name = "graphql"
 
     # --- queries ----------------------------------------------------------------------------
 
@@ -282,123 +455,25 @@ class RunPodClient:
         data = await self._execute(documents.EDIT, {"input": fields}, "EditPod", idempotent=False)
         return wire.parse_pod(data.get("podEditJob"), "data.podEditJob")
 
-    # --- transport, errors, retries ---------------------------------------------------------
+    # --- GraphQL over the shared transport -------------------------------------------------
 
     async def _execute(
         self, document: str, variables: Mapping[str, object], operation: str, *, idempotent: bool
     ) -> dict[str, object]:
-        """Send one GraphQL operation, retrying transient failures as the policy allows.
+        """Send one GraphQL operation, retrying transient failures as the policy allows."""
 
-        The whole call (every attempt and every sleep) ends by `call_deadline_s`.
-        """
-        slept = 0.0
-        attempt = 0
-        ends = self._clock() + self.call_deadline_s
-        while True:
-            attempt += 1
-            try:
-                return await self._post(document, variables, operation, ends)
-            except TransientApiError as exc:
-                if attempt >= self.retry.max_attempts:
-                    raise
-                if exc.maybe_processed and not idempotent:
-                    raise
-                if exc.retry_after is not None:
-                    delay = exc.retry_after
-                else:
-                    delay = self.retry.backoff(attempt, self._random)
-                if slept + delay > self.retry.max_total_delay or self._clock() >= ends:
-                    raise
-                if self._clock() + delay >= ends:
-                    raise TransientApiError(
-                        f"{exc.message}; no retry: the {self.call_deadline_s:g}s deadline for "
-                        f"the whole {operation} call (all its attempts) would pass first",
-                        errors=exc.errors,
-                        status_code=exc.status_code,
-                        operation=operation,
-                        maybe_processed=exc.maybe_processed,
-                    ) from exc
-                if self._on_retry is not None:
-                    self._on_retry(attempt, delay, exc.message)
-                await self._sleep(delay)
-                slept += delay
+        async def attempt(ends: float) -> dict[str, object]:
+            return await self._post(document, variables, operation, ends)
+
+        return await self._with_retries(operation, attempt, idempotent=idempotent)
 
     async def _post(
         self, document: str, variables: Mapping[str, object], operation: str, ends: float
     ) -> dict[str, object]:
-        """One HTTP request; every failure comes out as an ApiError subclass.
-
-        It ends by the request's own deadline, or the call's if that comes sooner.
-        """
-        self.request_count += 1
-        self.requests_by_operation[operation] += 1
-        if self._on_request is not None:
-            self._on_request(operation)
+        """One GraphQL request; every failure comes out as an ApiError subclass."""
         body = {"query": document, "variables": dict(variables), "operationName": operation}
-        left = ends - self._clock()
-        if left <= 0:
-            raise self._late(operation, whole_call=True)
-        whole_call = left < self.request_deadline_s
-        try:
-            async with asyncio.timeout(min(left, self.request_deadline_s)):
-                status, headers, content = await self._send(body)
-        except TimeoutError:
-            raise self._late(operation, whole_call=whole_call) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # nothing reached the server: safe to retry, even a create
-            raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
-        except httpx.TransportError as exc:  # read/write timeouts, dropped connections
-            raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
-        except BodyTooLargeError as exc:
-            raise ApiResponseError(
-                f"RunPod {operation}: {exc} from {self.shown_url}; podctl stopped reading it "
-                "(no RunPod answer is that large)",
-                operation=operation,
-            ) from None
-        except BadEncodingError as exc:
-            raise ApiResponseError(
-                f"RunPod {operation}: the answer from {self.shown_url} has {exc}",
-                operation=operation,
-            ) from None
+        status, headers, content = await self._round_trip("POST", self.url, body, operation, ends)
         return self._answer(status, headers, content, operation)
-
-    async def _send(self, body: Mapping[str, object]) -> tuple[int, httpx.Headers, bytes]:
-        """POST and read the answer through BodyReader (both sizes capped)."""
-        auth = _Bearer(self.__key)  # explicit: else httpx sends a URL's user:password instead
-        async with self._http.stream("POST", self.url, json=body, auth=auth) as response:
-            if response.is_stream_consumed:  # a test transport's answer, already read and decoded
-                reader = BodyReader(None, limit=self.max_answer_bytes)
-                reader.feed(response.content)
-            else:
-                reader = BodyReader(
-                    response.headers.get("Content-Encoding"), limit=self.max_answer_bytes
-                )
-                async for chunk in response.aiter_raw():
-                    reader.feed(chunk)
-            return response.status_code, response.headers, reader.finish()
-
-    def _late(self, operation: str, *, whole_call: bool) -> TransientApiError:
-        which = (
-            f"the {self.call_deadline_s:g}s deadline for the whole {operation} call "
-            "(all its attempts) ran out"
-            if whole_call
-            else f"the {self.request_deadline_s:g}s deadline for one request ran out"
-        )
-        return TransientApiError(
-            f"RunPod {operation}: no complete answer from {self.shown_url}: {which}",
-            operation=operation,
-            maybe_processed=True,
-        )
-
-    def _transient(
-        self, exc: httpx.TransportError, operation: str, *, maybe_processed: bool
-    ) -> TransientApiError:
-        detail = self._scrub(str(exc)) or "no detail"
-        return TransientApiError(
-            f"RunPod {operation}: {type(exc).__name__} talking to {self.shown_url} ({detail})",
-            operation=operation,
-            maybe_processed=maybe_processed,
-        )
 
     def _answer(
         self, status: int, headers: httpx.Headers, content: bytes, operation: str
@@ -429,9 +504,12 @@ class RunPodClient:
             # RunPod answers business errors with HTTP 200 (or 400 for invalid documents)
             raise wire.classify(first, errors, status, operation)
         if 300 <= status < 400:
+            raise self._redirect(status, operation)
+        if status == 410:
             raise ApiError(
-                f"RunPod {operation}: HTTP {status}: {self.shown_url} redirects elsewhere; "
-                "podctl does not follow it (the API key would go along). Check --api-url.",
+                f"RunPod {operation}: HTTP 410 Gone: RunPod has retired its GraphQL API at "
+                f"{self.shown_url}; run podctl with --api rest (or set PODCTL_API=rest), which "
+                "speaks its REST API v2.",
                 status_code=status,
                 operation=operation,
             )
@@ -451,27 +529,6 @@ class RunPodClient:
                 f"RunPod {operation}: the answer has no `data`", operation=operation
             )
         return data
-
-    def _scrub(self, text: str) -> str:
-        """Text with the key and the URL's password, user info and query values masked."""
-        if not text:
-            return text
-        text = text.replace(self.url, self.shown_url)
-        for secret in self.__secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def _scrub_errors(self, errors: tuple[dict[str, object], ...]) -> tuple[dict[str, object], ...]:
-        """The errors list with every secret masked wherever a server might have echoed it."""
-        shown = repr(errors)
-        if not any(secret in shown for secret in self.__secrets):
-            return errors
-        return tuple(json.loads(self._scrub(json.dumps(e, default=str))) for e in errors)
-
-    def _cause(self, exc: BaseException) -> BaseException | None:
-        """Chain the original exception, unless its text holds a secret (then drop it)."""
-        shown = f"{exc!s} {exc!r}"
-        return None if any(secret in shown for secret in self.__secrets) else exc
 
 
 class _Bearer(httpx.Auth):

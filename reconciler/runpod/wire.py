@@ -120,6 +120,9 @@ class _Obj:
         return value
 
 
+JsonObject = _Obj  # the REST client reads its answers with the same typed accessors
+
+
 def parse_env(items: list[object] | None, path: str) -> dict[str, str]:
     """RunPod's `["K=V", ...]` as a mapping; the value keeps any further `=` and newlines."""
     env: dict[str, str] = {}
@@ -166,6 +169,8 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
     # [INF] a spot pod is billed at its bid, so cost / gpu count is the bid per GPU
     bid = cost / gpu_count if interruptible and cost is not None and gpu_count else None
     uptime = runtime.opt_int("uptimeInSeconds") if runtime else None
+    volume_gb = pod.opt_int("volumeInGb")
+    network = pod.opt_str("networkVolumeId")
     return ActualPod(
         pod_id=pod.str_("id"),
         name=pod.opt_str("name") or "",
@@ -178,15 +183,16 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
         interruptible=interruptible,
         bid_per_gpu=bid,
         container_disk_gb=pod.opt_int("containerDiskInGb"),
-        volume_gb=pod.opt_int("volumeInGb"),
-        volume_mount=pod.opt_str("volumeMountPath"),
+        volume_gb=volume_gb,
+        # a pod without a volume has no mount, whatever path RunPod echoes (as REST v2 says)
+        volume_mount=None if volume_gb == 0 and not network else pod.opt_str("volumeMountPath"),
         ports=parse_ports(pod.opt_str("ports")),
         env=env,
         markers=PodMarkers.from_env(env),
         docker_args=pod.opt_str("dockerArgs") or "",
         vcpu_count=pod.opt_float("vcpuCount"),
         memory_gb=pod.opt_float("memoryInGb"),
-        network_volume_id=pod.opt_str("networkVolumeId"),
+        network_volume_id=network,
         cost_per_hr=cost,
         data_center_id=machine.opt_str("dataCenterId") if machine else None,
         location=machine.opt_str("location") if machine else None,

@@ -22,7 +22,7 @@ from reconciler.model import (
 )
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import parse_duration
-from reconciler.spec.rules import local_path
+from reconciler.spec.rules import download_target, local_path
 from reconciler.spec.stack import Entry, StackSource, effective_pod
 
 DEFAULT_CONTAINER_GB = 20
@@ -137,7 +137,7 @@ def _build_job(name: str, job: Entry, pods: Mapping[str, PodSpec]) -> JobSpec:
             for item in value.get("upload", ())
         ),
         download=tuple(
-            Transfer(source=item["from"], target=str(local_path(doc, item["to"])))
+            Transfer(source=item["from"], target=download_target(doc, item["to"]))
             for item in value.get("download", ())
         ),
         needs=tuple(value.get("needs", ())),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     problems += _check_pods(stack)
     problems += _check_job_references(stack)
     problems += _check_cycles(stack)
+    problems += check_download_collisions(stack)
     return problems
 
 
@@ -154,6 +156,52 @@ def local_path(doc: Document, written: str) -> Path:
     """A local path from the spec: `~` expanded, relative ones against the spec's folder."""
     path = Path(written).expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else doc.folder / path))
+
+
+def download_target(doc: Document, written: str) -> str:
+    """A download's `to` as a local path; a trailing "/" (into that folder) is kept."""
+    path = str(local_path(doc, written))
+    into = written.endswith(("/", os.sep)) and not path.endswith(os.sep)
+    return path + os.sep if into else path
+
+
+def check_download_collisions(stack: StackSource) -> list[Problem]:
+    """Two downloads of the stack that would write one local path (the later one would win).
+
+    A `to` ending in "/" writes `<to>/<name of from>` (a folder's contents merge there, file
+    by file, so two folders into one `to/` are fine when their names differ).
+    """
+    problems = []
+    seen: dict[str, str] = {}
+    for name, job in stack.jobs.items():
+        downloads = job.doc.get((*job.path, "download"))
+        if not isinstance(downloads, list):
+            continue
+        for index, item in enumerate(downloads):
+            source = item.get("from") if isinstance(item, dict) else None
+            target = item.get("to") if isinstance(item, dict) else None
+            if not (isinstance(source, str) and isinstance(target, str) and source and target):
+                continue
+            if "\0" in source or "\0" in target:
+                continue
+            path = (*job.path, "download", index, "to")
+            written = download_target(job.doc, target)
+            if written.endswith(os.sep):
+                leaf = posixpath.basename(posixpath.normpath(source)) or "root"
+                written = os.path.join(written, leaf)
+            here = f"job.{name} download {index + 1} ({job.doc.location(path)})"
+            other = seen.setdefault(written, here)
+            if other != here:
+                problems.append(
+                    job.doc.problem(
+                        path,
+                        f"this download writes {written}, as {other} does: the later one "
+                        "would replace the other's files",
+                        "give each download its own `to` (a folder ending in / receives "
+                        "the remote file or folder contents)",
+                    )
+                )
+    return problems
 
 
 def _check_uploads(doc: Document) -> list[Problem]:

@@ -9,9 +9,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reconciler.ssh.connection import PodConnection, TransferStats, connect
+    from reconciler.ssh.connection import PodConnection, connect
     from reconciler.ssh.keys import StackKey, default_key_path, ensure_stack_key
     from reconciler.ssh.ready import diagnose, wait_ready
+    from reconciler.ssh.transfer import TransferStats
 
 __all__ = [
     "PodConnection",
@@ -26,7 +27,7 @@ __all__ = [
 
 _HOMES = {
     "PodConnection": "connection",
-    "TransferStats": "connection",
+    "TransferStats": "transfer",
     "connect": "connection",
     "StackKey": "keys",
     "default_key_path": "keys",

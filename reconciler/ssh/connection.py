@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import posixpath
-import shutil
-import stat
-import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -18,12 +13,13 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from reconciler.errors import HostKeyChangedError, JobError, SshError, TransferError
-from reconciler.filehash import file_sha256
 from reconciler.jobs import remote
 from reconciler.jobs.loglines import LineSplitter
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import SshEndpoint
+from reconciler.ssh import transfer
 from reconciler.ssh.keys import StackKey
+from reconciler.ssh.transfer import TransferStats
 
 if TYPE_CHECKING:
     from typing import Self
@@ -39,15 +35,6 @@ _HASH_SCRIPT = (
     "tr '\\n' '\\000' | xargs -0 -r sha256sum -- 2>/dev/null\n"
     "exit 0\n"
 )
-
-
-@dataclass(frozen=True)
-class TransferStats:
-    """What an upload or download moved: files sent, their bytes, files skipped as unchanged."""
-
-    files: int
-    bytes: int
-    skipped: int
 
 
 def host_key_line(key: asyncssh.SSHKey) -> str:
@@ -263,58 +250,47 @@ class PodConnection:
 
     # --- transfers ------------------------------------------------------------------------
 
-    async def upload(self, local: Path, remote_path: str) -> TransferStats:
+    @contextlib.asynccontextmanager
+    async def _sftp(self) -> AsyncIterator[asyncssh.SFTPClient]:
+        """An SFTP session whose closing is bounded: a server stuck in a request (a FIFO it
+        opens) never answers the close, and must not hold apply."""
+        async with self._channel():
+            sftp = await self._conn.start_sftp_client()
+            try:
+                yield sftp
+            finally:
+                sftp.exit()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(sftp.wait_closed(), 5)
+
+    async def upload(
+        self, local: Path, remote_path: str, *, timeout_s: float = transfer.TIMEOUT_S
+    ) -> TransferStats:
         """Send a file or folder; files whose sha256 (so also size) matches are skipped.
 
         A folder's contents land in `remote_path` (created with its parents); a file lands at
-        `remote_path`, or inside it when it ends with "/". Modes are preserved.
+        `remote_path`, or inside it when it ends with "/". Modes are preserved. A symlink in
+        the folder is sent as what it points to only when that is inside the folder.
         """
-        local = Path(local)
-        if not local.exists():
-            raise TransferError(f"cannot upload {local}: it does not exist")
-        if local.is_dir():
-            base = posixpath.normpath(remote_path) if remote_path.strip("/") else "/"
-            files, dirs = await asyncio.to_thread(_walk, local)
-        else:
-            if remote_path.endswith("/"):
-                base, name = posixpath.normpath(remote_path), local.name
-            else:
-                base, name = posixpath.split(posixpath.normpath(remote_path))
-            base = base or "."
-            info = local.stat()
-            files, dirs = [(name, local, info.st_size, stat.S_IMODE(info.st_mode))], []
-        hashes = await asyncio.to_thread(_local_hashes, files)
-        remote_hashes = await self._remote_hashes(base, [f[0] for f in files])
-        send = [f for f in files if remote_hashes.get(f[0]) != hashes[f[0]]]
-        same = [f for f in files if remote_hashes.get(f[0]) == hashes[f[0]]]
+        plan = await asyncio.to_thread(transfer.plan_upload, Path(local), remote_path)
         try:
-            async with self._channel(), self._conn.start_sftp_client() as sftp:
-                parents = {base} | {
-                    posixpath.dirname(posixpath.join(base, rel)) for rel, *_ in send
-                }
-                for folder in sorted(parents | {posixpath.join(base, d) for d, _ in dirs}):
-                    await sftp.makedirs(folder, exist_ok=True)
-                gate = asyncio.Semaphore(8)
-
-                async def put(rel: str, path: Path) -> None:
-                    async with gate:
-                        await sftp.put(str(path), posixpath.join(base, rel), preserve=True)
-
-                async def chmod(rel: str, mode: int) -> None:
-                    async with gate:
-                        await sftp.chmod(posixpath.join(base, rel), mode)
-
-                await asyncio.gather(
-                    *(put(rel, path) for rel, path, _, _ in send),
-                    *(chmod(rel, mode) for rel, _, _, mode in same),
-                )
-                for rel_dir, mode in dirs:
-                    await sftp.chmod(posixpath.join(base, rel_dir), mode)
+            async with asyncio.timeout(timeout_s):
+                hashes = await asyncio.to_thread(transfer.local_hashes, plan)
+                remote_hashes = await self._remote_hashes(plan.base, [f[0] for f in plan.files])
+                async with self._sftp() as sftp:
+                    return await transfer.upload(
+                        sftp, plan, lambda rel: remote_hashes.get(rel) == hashes[rel]
+                    )
+        except TimeoutError:
+            raise TransferError(
+                f"upload of {local} to {self.where}:{remote_path} did not finish within "
+                f"{timeout_s:g}s"
+            ) from None
         except (asyncssh.Error, OSError) as exc:
             raise TransferError(
-                f"upload of {local} to {self.where}:{remote_path} failed: {_reason(exc)}"
+                f"upload of {local} to {self.where}:{remote_path} failed: "
+                + transfer.shown(_reason(exc))
             ) from exc
-        return TransferStats(files=len(send), bytes=sum(f[2] for f in send), skipped=len(same))
 
     async def _remote_hashes(self, base: str, names: list[str]) -> dict[str, str]:
         """sha256 of those of `names` that exist under `base`, in one command ({} if unknown)."""
@@ -332,55 +308,31 @@ class PodConnection:
                 result[name] = digest
         return result
 
-    async def download(self, remote_path: str, local: Path | str) -> TransferStats:
-        """Fetch a file or folder into a temp dir beside `local`, then rename it into place.
+    async def download(
+        self, remote_path: str, local: Path | str, *, timeout_s: float = transfer.TIMEOUT_S
+    ) -> TransferStats:
+        """Bring a file or folder like `cp -r` (no deletes); see reconciler.ssh.transfer.
 
-        `local` names the result; a `local` ending in "/" is a folder that receives the remote
-        folder's contents (or the remote file under its own name). A failure leaves the
-        destination as it was.
+        `local` ending in "/" (or naming an existing folder) receives the remote file under
+        its own name, or the remote folder's contents; each file is renamed into place from a
+        staging folder, so a failure leaves the old copy.
         """
-        into = str(local).endswith(("/", os.sep))
-        dest = Path(local)
-        name = posixpath.basename(posixpath.normpath(remote_path)) or "root"
-        stage_parent = dest.parent if not into else (dest.parent if dest.name else Path("."))
         try:
-            async with self._channel(), self._conn.start_sftp_client() as sftp:
-                try:
-                    is_dir = await sftp.isdir(remote_path)
-                    if not is_dir and not await sftp.isfile(remote_path):
-                        raise TransferError(
-                            f"cannot download {self.where}:{remote_path}: it does not exist"
-                        )
-                except asyncssh.SFTPError as exc:
-                    raise TransferError(
-                        f"cannot download {self.where}:{remote_path}: {_reason(exc)}"
-                    ) from exc
-                stage_parent.mkdir(parents=True, exist_ok=True)
-                if into:
-                    dest.mkdir(parents=True, exist_ok=True)
-                tmp = Path(
-                    tempfile.mkdtemp(prefix=f".{dest.name or name}.podctl-", dir=stage_parent)
-                )
-                try:
-                    staged = tmp / name
-                    await sftp.get(remote_path, str(staged), recurse=True, preserve=True)
-                    files, size = await asyncio.to_thread(_count, staged)
-                    if into and is_dir:
-                        for child in sorted(staged.iterdir()):
-                            _replace(child, dest / child.name, tmp)
-                    elif into:
-                        _replace(staged, dest / name, tmp)
-                    else:
-                        _replace(staged, dest, tmp)
-                finally:
-                    shutil.rmtree(tmp, ignore_errors=True)
+            async with asyncio.timeout(timeout_s):
+                async with self._sftp() as sftp:
+                    return await transfer.download(sftp, remote_path, local, self.where)
+        except TimeoutError:
+            raise TransferError(
+                f"download of {self.where}:{remote_path} to {local} did not finish within "
+                f"{timeout_s:g}s; nothing of it was placed"
+            ) from None
         except TransferError:
             raise
         except (asyncssh.Error, OSError) as exc:
             raise TransferError(
-                f"download of {self.where}:{remote_path} to {local} failed: {_reason(exc)}"
+                f"download of {self.where}:{remote_path} to {local} failed: "
+                + transfer.shown(_reason(exc))
             ) from exc
-        return TransferStats(files=files, bytes=size, skipped=0)
 
 
 def _reason(exc: BaseException) -> str:
@@ -389,52 +341,6 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
-
-
-def _walk(root: Path) -> tuple[list[tuple[str, Path, int, int]], list[tuple[str, int]]]:
-    """(files as (relative posix path, path, size, mode), folders as (relative path, mode))."""
-    files: list[tuple[str, Path, int, int]] = []
-    dirs: list[tuple[str, int]] = []
-    for folder, subdirs, names in os.walk(root):
-        subdirs.sort()
-        here = Path(folder)
-        rel_dir = here.relative_to(root).as_posix()
-        if rel_dir != ".":
-            dirs.append((rel_dir, stat.S_IMODE(here.stat().st_mode)))
-        for name in sorted(names):
-            path = here / name
-            if not path.is_file():
-                continue  # sockets, fifos, dangling links
-            info = path.stat()
-            rel = path.relative_to(root).as_posix()
-            files.append((rel, path, info.st_size, stat.S_IMODE(info.st_mode)))
-    return files, dirs
-
-
-def _local_hashes(files: list[tuple[str, Path, int, int]]) -> dict[str, str]:
-    return {rel: file_sha256(path) for rel, path, _, _ in files}
-
-
-def _count(path: Path) -> tuple[int, int]:
-    if path.is_file():
-        return 1, path.stat().st_size
-    files = size = 0
-    for folder, _, names in os.walk(path):
-        for name in names:
-            files += 1
-            size += (Path(folder) / name).lstat().st_size
-    return files, size
-
-
-def _replace(src: Path, dst: Path, scratch: Path) -> None:
-    """Rename `src` to `dst`; an existing folder at `dst` is moved aside first, then removed."""
-    if dst.is_dir() and not dst.is_symlink():
-        aside = scratch / f".old-{dst.name}"
-        os.replace(dst, aside)
-        os.replace(src, dst)
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        os.replace(src, dst)
 
 
 async def connect(

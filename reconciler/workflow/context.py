@@ -13,6 +13,9 @@ from reconciler.model import DesiredState, Lockfile, SecretRef
 
 if TYPE_CHECKING:
     from reconciler.runpod import RunPodClient
+    from reconciler.runpod_rest import RestClient
+
+    ApiClient = RunPodClient | RestClient
 
 LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")
@@ -32,6 +35,7 @@ class Connection:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     on_notice: Callable[[str], None] | None = None  # e.g. "retrying in 2s" lines, to stderr
     ssh_key: Path | None = None  # default: <stack>.podctl.id_ed25519 beside the lockfile
+    api: str = ""  # "graphql" or "rest" (`--api`); "" reads PODCTL_API, else graphql
 
 
 def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:
@@ -135,9 +139,28 @@ def check_stack(recorded: Lockfile, desired: DesiredState, path: Path) -> None:
         )
 
 
-def connect(connection: Connection) -> RunPodClient:
-    """A RunPodClient for RunPod, or for the local sandbox (started if none runs)."""
+API_ENV = "PODCTL_API"
+APIS = ("graphql", "rest")
+
+
+def api_of(connection: Connection) -> str:
+    """Which RunPod API to speak: `--api`, else $PODCTL_API, else graphql."""
+    chosen = (connection.api or connection.env.get(API_ENV, "") or "graphql").strip().lower()
+    if chosen not in APIS:
+        source = "--api" if connection.api else API_ENV
+        raise UsageError(
+            f"{source} {chosen[:40]!r} is no RunPod API podctl speaks: use graphql or rest."
+        )
+    return chosen
+
+
+def connect(connection: Connection) -> ApiClient:
+    """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
+    local sandbox (started if none runs)."""
     from reconciler.runpod import RunPodClient, resolve_api_key
+    from reconciler.runpod_rest import RestClient
+
+    kind = RestClient if api_of(connection) == "rest" else RunPodClient
 
     notice = connection.on_notice
 
@@ -150,9 +173,9 @@ def connect(connection: Connection) -> RunPodClient:
 
         data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
         info = control.ensure_running(Path(data_dir) if data_dir else None)
-        return RunPodClient(info.api_key, api_url=info.url, on_retry=on_retry)
+        return kind(info.api_key, api_url=info.url, on_retry=on_retry)
     key = resolve_api_key(connection.env)
-    return RunPodClient(
+    return kind(
         key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
     )
 

@@ -144,6 +144,8 @@ def job_rows(
         note = record.message if record is not None else ""
         if name in reasons and (record is None or record.status is JobStatus.SUCCEEDED):
             status, note = "pending", reasons[name]
+        elif status == "succeeded" and not note and job.download:  # recorded before podctl said
+            note = "results in " + ", ".join(t.target for t in job.download)
         upstream = [blocked.get(n, n) for n in job.needs if n in blocked or _failed(rows, n)]
         if upstream and status == "pending":  # it cannot run until that one succeeds
             blocked[name] = upstream[0]

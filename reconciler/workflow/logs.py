@@ -1,4 +1,5 @@
-"""`podctl logs JOB [-f] [--tail N]`: the job's log from its pod over SSH, else the local copy."""
+"""`podctl logs JOB|pod.NAME [-f] [--tail N]`: a job's log (its pod over SSH, else the local
+copy), or a pod's own container log (RunPod REST v2)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from reconciler.lockfile import LockfileStore
 from reconciler.model import PodStatus
 from reconciler.workflow.context import (
     Connection,
+    api_of,
     connect,
     key_path,
     load_desired,
@@ -21,6 +23,63 @@ from reconciler.workflow.context import (
 from reconciler.workflow.joblogs import logs_dir
 
 LOCAL_CHUNK = 1 << 20  # bytes of the local copy read at a time
+POD_LOG_TAIL = 100  # lines of a pod's log shown without --tail (RunPod's own default)
+NO_GRAPHQL_LOGS = (
+    "RunPod's GraphQL API has no pod logs: run `podctl --api rest logs {address}` (or set "
+    "PODCTL_API=rest) to read them over its REST API v2. `podctl logs JOB` shows a job's log "
+    "over SSH on either API."
+)
+
+
+def pod_logs(
+    connection: Connection,
+    paths: tuple[Path, ...],
+    pod: str,
+    *,
+    follow: bool,
+    on_line: Callable[[str], None],
+    tail: int | None = None,
+) -> None:
+    """Print the container log of the stack's pod `pod.NAME` (`GET /v2/pods/{id}/logs`).
+
+    The pod is the one the lockfile records, else the one its markers name. Without `follow`
+    it prints what RunPod replays (the last `tail` lines) and returns once the stream is quiet.
+    """
+    address = pod if pod.startswith("pod.") else f"pod.{pod}"
+    if api_of(connection) != "rest":
+        raise UsageError(NO_GRAPHQL_LOGS.format(address=address))
+    desired = load_desired(paths)
+    name = address.removeprefix("pod.")
+    if name not in desired.pods:
+        known = ", ".join(desired.pods) or "(none)"
+        raise UsageError(f"No pod {name!r} in stack {desired.stack}; its pods: {known}.")
+    record = LockfileStore(lockfile_path(connection, desired)).read().pods.get(name)
+
+    async def run() -> None:
+        from reconciler.runpod_rest import RestClient
+
+        async with connect(connection) as client:
+            if not isinstance(client, RestClient):  # api_of said rest: never so
+                raise UsageError(NO_GRAPHQL_LOGS.format(address=address))
+            pod_id = record.pod_id if record is not None else None
+            if pod_id is None:
+                found = (await client.list_pods()).find_by_markers(desired.stack, name)
+                if not found:
+                    raise PodctlError(
+                        f"{address} has no pod on RunPod (none recorded, none with its "
+                        "markers): `podctl apply` creates it."
+                    )
+                pod_id = found[-1].pod_id
+            elif await client.get_pod(pod_id) is None:
+                raise PodctlError(
+                    f"{address}: RunPod no longer knows its recorded pod {pod_id}; "
+                    "`podctl plan` shows what to do."
+                )
+            await client.pod_logs(
+                pod_id, on_line, follow=follow, tail=POD_LOG_TAIL if tail is None else tail
+            )
+
+    asyncio.run(run())
 
 
 def job_logs(

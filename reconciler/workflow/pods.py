@@ -31,7 +31,7 @@ from reconciler.workflow.context import (
 
 if TYPE_CHECKING:
     from reconciler.executor.watchdog import WatchdogWiring
-    from reconciler.runpod import RunPodClient
+    from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
     from reconciler.workflow.shells import SshShells
@@ -83,7 +83,7 @@ class Applied:
 
 
 async def _read_actual(
-    client: RunPodClient, desired: DesiredState
+    client: ApiClient, desired: DesiredState
 ) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
     """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
     actual = await client.list_pods()
@@ -91,7 +91,7 @@ async def _read_actual(
 
 
 async def _read_offers(
-    client: RunPodClient, desired: DesiredState
+    client: ApiClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
     """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
     gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
@@ -104,7 +104,7 @@ def _needs_placement(plan: Plan) -> bool:
 
 
 async def _plan_lazily(
-    client: RunPodClient,
+    client: ApiClient,
     desired: DesiredState,
     actual: ActualState,
     recorded: Lockfile,
@@ -113,11 +113,12 @@ async def _plan_lazily(
     uploads: Mapping[str, str],
 ) -> Plan:
     """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
-    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads)
+    api = client.api_name
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    return _compute(desired, actual, recorded, offers, secrets, request, uploads)
+    return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
 
 
 def _compute(
@@ -128,8 +129,11 @@ def _compute(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str] | None = None,
+    *,
+    api: str = "graphql",
 ) -> Plan:
     from reconciler import planner
+    from reconciler.workflow.apis import api_findings
 
     result = planner.plan(
         desired,
@@ -144,8 +148,11 @@ def _compute(
         now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
+    errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
     return replace(
         result,
+        errors=(*result.errors, *errors),
+        warnings=(*result.warnings, *warnings),
         spec_files=files,  # absolute: `apply plan.json` may run from another folder
         created_at=result.created_at or datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -285,7 +292,9 @@ async def _apply_locked(
             fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
         else:
             actual, offers = await _read_actual(client, desired)
-            fresh = _compute(desired, actual, recorded, offers, secrets, request, uploads)
+            fresh = _compute(
+                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
+            )
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -299,10 +308,12 @@ async def _apply_locked(
                     + "\nMake a new plan with `podctl plan -out FILE`."
                 )
             the_plan = saved
-        if the_plan.errors:
+        # a saved plan made over another --api may lack what this API refuses (spot on REST)
+        errors = the_plan.errors or fresh.errors
+        if errors:
             raise PlanRefusedError(
                 "The plan has errors; nothing was changed:\n"
-                + "\n".join(f"  - {e}" for e in the_plan.errors)
+                + "\n".join(f"  - {e}" for e in errors)
             )
         show_plan(the_plan)
         if not the_plan.has_changes:
@@ -404,7 +415,7 @@ def _job_wiring(
     uploads: Mapping[str, str],
     lockfile: Path,
     journal: LockfileJournal,
-    client: RunPodClient,
+    client: ApiClient,
     options: ApplyRequest,
 ) -> _JobWiring:
     from reconciler.planner.jobs import job_prints
@@ -438,13 +449,13 @@ def _lifetimes(desired: DesiredState) -> bool:
 
 
 def _watchdog(
-    desired: DesiredState, client: RunPodClient, journal: LockfileJournal
+    desired: DesiredState, client: ApiClient, journal: LockfileJournal
 ) -> WatchdogWiring | None:
     from reconciler.executor.watchdog import WatchdogWiring
 
     if not _lifetimes(desired):
         return None
-    return WatchdogWiring(api_url=client.url, records=lambda: journal.lockfile.pods)
+    return WatchdogWiring(api_url=client.graphql_url, records=lambda: journal.lockfile.pods)
 
 
 def _watchdog_wiring(
@@ -452,7 +463,7 @@ def _watchdog_wiring(
     desired: DesiredState,
     lockfile: Path,
     journal: LockfileJournal,
-    client: RunPodClient,
+    client: ApiClient,
     options: ApplyRequest,
 ) -> tuple[SshShells, WatchdogWiring] | None:
     """SSH and the watchdog wiring for an apply with no changes, when a pod has max_lifetime."""
