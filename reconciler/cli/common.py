@@ -81,6 +81,11 @@ def color() -> bool:
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
+def live_terminal() -> bool:
+    """A live, redrawn progress view: stdout is a terminal that can move its cursor."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
+
+
 def interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +14,7 @@ from reconciler.cli.common import (
     color,
     connection,
     interactive,
+    live_terminal,
     paths_or_default,
 )
 from reconciler.errors import PodctlError, UsageError
@@ -105,17 +107,23 @@ def apply_command(
         force=force,
     )
     as_json = settings.output_format == "json"
-    from reconciler.cli.progress import Progress
+    from reconciler.cli.progress import LiveProgress, Progress
     from reconciler.plans import plan_to_dict
 
     # with --format json, stdout carries JSON lines only: the plan, each event, the summary
-    progress = Progress(as_json)
+    live = not as_json and live_terminal()
+    progress: Progress = Progress(as_json)
+    if live:
+        progress = LiveProgress()
+        options = replace(options, heartbeat_s=min(options.heartbeat_s or 1.0, 1.0))
 
     def show_plan(plan: Plan) -> None:
         if as_json:
             progress.record("plan", plan_to_dict(plan))
         else:
             click.echo(render_plan(plan, "text"))
+        if isinstance(progress, LiveProgress):
+            progress.planned(plan)
 
     started = time.monotonic()
     applied = apply(
@@ -127,6 +135,8 @@ def apply_command(
         show_plan=show_plan,
     )
     took = time.monotonic() - started
+    if isinstance(progress, LiveProgress):
+        progress.close()
     result = applied.result
     if as_json:
         from reconciler.render.summary import summary_dict

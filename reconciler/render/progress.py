@@ -21,7 +21,7 @@ def elapsed(seconds: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def _bytes(n: int) -> str:
+def size(n: int) -> str:
     """42 B, 2.0 kB, 104.9 MB (decimal units, as the summary counts them)."""
     if n < 1000:
         return f"{n} B"
@@ -76,7 +76,7 @@ def event_text(e: ev.Event) -> str:
             verb = "uploaded" if e.direction == "upload" else "downloaded"
             if not e.done:
                 return f"{e.direction}ing {e.source} -> {e.target}"
-            return f"{verb} {e.source} -> {e.target} ({e.files} file(s), {_bytes(e.bytes)})"
+            return f"{verb} {e.source} -> {e.target} ({e.files} file(s), {size(e.bytes)})"
         case ev.JobStarted():
             return f"started on {e.pod_id}" + (f" (try {e.attempt})" if e.attempt > 1 else "")
         case ev.JobReattached():
