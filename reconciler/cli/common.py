@@ -34,6 +34,11 @@ def parse_duration_option(value: str, option: str) -> float:
 def connection(settings: Settings) -> Connection:
     from reconciler.workflow import Connection
 
+    if settings.sandbox and settings.api_url:  # which one is meant? never override silently
+        raise UsageError(
+            "--sandbox and --api-url both name the API: pass --sandbox for the local sandbox, "
+            "or --api-url URL for another server, not both."
+        )
     command = " ".join(["podctl", *sys.argv[1:3]]) if sys.argv else "podctl"
     return Connection(
         lockfile=settings.lockfile,

@@ -185,6 +185,19 @@ def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.workflow import state_read
 
     path, lockfile = state_read(connection(settings), paths)
+    if settings.output_format == "json":
+        data = {
+            "lockfile": str(path),
+            "pods": [
+                {"pod": name, "pod_id": lockfile.pods[name].pod_id}
+                for name in sorted(lockfile.pods)
+            ],
+            "intents": [
+                {"pod": i.pod, "uid": i.uid, "since": i.since.isoformat()} for i in lockfile.intents
+            ],
+        }
+        say(json.dumps(data, indent=2))
+        return 0
     for name in sorted(lockfile.pods):
         say(f"pod.{name}\t{lockfile.pods[name].pod_id}")
     for intent in lockfile.intents:

@@ -182,6 +182,10 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, Path]
             uploads = _uploads(desired, request)
             return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
+    if not path.exists() and not store.lock_path.exists():
+        # nothing recorded yet: a read-only plan leaves no lock file behind
+        recorded = store.read()
+        return asyncio.run(run()), path
     with store.lock(shared=True):
         recorded = store.read()
         check_stack(recorded, desired, path)
