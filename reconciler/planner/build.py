@@ -13,6 +13,7 @@ from reconciler.model import (
     DesiredState,
     GpuOffer,
     Lockfile,
+    PodState,
     PodStatus,
 )
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
@@ -150,6 +151,8 @@ def plan(
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
     reasons = without_expired(desired, reasons, recorded, now)
+    unrun = _jobs_of_absent_pods(desired, reasons)
+    reasons = {n: r for n, r in reasons.items() if n not in unrun}
     ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
@@ -178,7 +181,7 @@ def plan(
     ]
     if not force:
         errors += _protect_errors(changes, desired, destroy)
-    notes = [n for d in decisions for n in d.notes]
+    notes = [n for d in decisions for n in d.notes] + list(unrun.values())
     for c in changes:
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
@@ -210,6 +213,24 @@ def plan(
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
         ),
     )
+
+
+def _jobs_of_absent_pods(desired: DesiredState, reasons: Mapping[str, str]) -> dict[str, str]:
+    """Jobs that would run on a pod declared `state: absent` (it is torn down instead), and the
+    jobs that need them: job -> the note that says why it does not run."""
+    from reconciler.jobs import job_order
+
+    out: dict[str, str] = {}
+    for name in job_order(desired.jobs):
+        job = desired.jobs[name]
+        pod = desired.pods.get(job.pod)
+        if name not in reasons:
+            continue
+        if pod is not None and pod.state is PodState.ABSENT:
+            out[name] = f"job.{name}: not run: pod.{job.pod} is `state: absent`"
+        elif blocked := [n for n in job.needs if n in out]:
+            out[name] = f"job.{name}: not run: it needs job.{blocked[0]}, which does not run"
+    return out
 
 
 def _pods(targets: frozenset[str]) -> frozenset[str]:

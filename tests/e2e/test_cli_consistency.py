@@ -28,3 +28,40 @@ def test_sandbox_with_an_explicit_api_url_is_a_usage_error(podctl: Podctl) -> No
     assert r.code == 2
     assert "--sandbox and --api-url both name the API" in r.err
     assert r.out == ""
+
+
+ABSENT = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+    state: STATE
+jobs:
+  train:
+    pod: box
+    run: echo trained
+  report:
+    pod: box
+    needs: [train]
+    run: echo reported
+"""
+
+
+def test_state_absent_on_a_pod_with_jobs_tears_it_down_and_runs_none(podctl: Podctl) -> None:
+    podctl.write(text=ABSENT.replace("STATE", "running"))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    assert len(podctl.pods()) == 1
+    podctl.write(text=ABSENT.replace("STATE", "absent").replace("echo trained", "echo v2"))
+    assert podctl("validate", "-f", str(podctl.spec)).code == 0
+    r = podctl("plan", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert "- terminate pod.box" in r.out and "run-job" not in r.out
+    assert "Note: job.train: not run: pod.box is `state: absent`" in r.out
+    assert "Note: job.report: not run: pod.box is `state: absent`" in r.out
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert podctl.pods() == []
+    assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
