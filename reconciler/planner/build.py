@@ -50,11 +50,16 @@ def _terminate(name: str, pod: ActualPod, reason: str, address: str, ctx: Contex
     )
 
 
+TERMINATE_STOPPED_LOSES = "the pod is stopped, not gone: terminating it deletes its volume"
+
+
 def _terminate_decision(
     name: str, pod: ActualPod, reason: str, address: str, ctx: Context
 ) -> Decision:
     """Terminate a pod of the stack, unless RunPod reports a status podctl does not know."""
     change = _terminate(name, pod, reason, address, ctx)
+    if pod.desired_status is PodStatus.EXITED:  # all it keeps is its volume: that goes too
+        change = replace(change, warnings=(*change.warnings, TERMINATE_STOPPED_LOSES))
     if pod.desired_status is not PodStatus.UNKNOWN:
         return Decision(change)
     held = replace(change, action=Action.NOOP, reason=f"{reason}; status UNKNOWN: no action")

@@ -65,3 +65,13 @@ def test_state_absent_on_a_pod_with_jobs_tears_it_down_and_runs_none(podctl: Pod
     assert r.code == 0, r.out + r.err
     assert podctl.pods() == []
     assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
+
+
+def test_destroy_of_a_stopped_pod_warns_that_its_volume_goes(podctl: Podctl) -> None:
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(state="stopped")
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    r = podctl("destroy", "-y", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    block = r.out[r.out.index("- terminate pod.box") :]
+    assert "! the pod is stopped, not gone: terminating it deletes its volume" in block
