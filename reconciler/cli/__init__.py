@@ -128,15 +128,14 @@ def global_options(func: F) -> F:
     return func
 
 
-def spec_paths_option(func: F) -> F:
+def optional_spec_paths(func: F) -> F:
     return click.option(
         "-f",
         "--file",
         "paths",
         multiple=True,
-        required=True,
         type=SafePath(path_type=Path),
-        help="A spec file, or a folder of *.yaml/*.yml files making one stack (repeatable).",
+        help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
     )(func)
 
 
@@ -200,7 +199,7 @@ def podctl(ctx: click.Context) -> None:
 
 
 @podctl.command()
-@spec_paths_option
+@optional_spec_paths
 @global_options
 @click.pass_obj
 def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
@@ -209,10 +208,11 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
     Files of several stacks may be checked together; each stack is checked on its own.
     """
     from reconciler import render
+    from reconciler.cli.common import paths_or_default
     from reconciler.spec import load_stacks
 
     try:
-        stacks = load_stacks(paths, strict_env=False)
+        stacks = load_stacks(paths_or_default(paths), strict_env=False)
     except SpecError as exc:
         _emit_problems(settings, exc.problems)
         return EXIT_ERROR
@@ -239,17 +239,6 @@ def _emit_problems(settings: Settings, problems: Sequence[Any]) -> None:
         click.echo(render.problems_text(problems), err=True)
         errors = sum(1 for p in problems if p.severity == "error")
         click.echo(f"{errors} error(s) in the spec; nothing was changed.", err=True)
-
-
-def optional_spec_paths(func: F) -> F:
-    return click.option(
-        "-f",
-        "--file",
-        "paths",
-        multiple=True,
-        type=SafePath(path_type=Path),
-        help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
-    )(func)
 
 
 def target_option(func: F) -> F:
@@ -469,7 +458,10 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 @podctl.command()
 @click.argument("job", metavar="JOB|pod.NAME")
 @click.option(
-    "-f", "--follow", is_flag=True, help="Keep printing until the run ends (a pod: until ^C)."
+    "-F",
+    "--follow",
+    is_flag=True,
+    help="Keep printing until the run ends (a pod: until ^C).",
 )
 @click.option(
     "-n",
@@ -479,13 +471,7 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     metavar="N",
     help="Only the last N lines (read from the end of the log, not all of it).",
 )
-@click.option(
-    "--file",
-    "paths",
-    multiple=True,
-    type=SafePath(path_type=Path),
-    help="A spec file or folder (default: ./podctl.yaml, else ./specs/).",
-)
+@optional_spec_paths
 @global_options
 @click.pass_obj
 def logs(

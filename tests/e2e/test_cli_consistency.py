@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.e2e.conftest import Podctl
 
 
@@ -75,3 +77,22 @@ def test_destroy_of_a_stopped_pod_warns_that_its_volume_goes(podctl: Podctl) -> 
     assert r.code == 0, r.out + r.err
     block = r.out[r.out.index("- terminate pod.box") :]
     assert "! the pod is stopped, not gone: terminating it deletes its volume" in block
+
+
+def test_validate_finds_the_spec_like_the_other_commands(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(podctl.folder)  # ./podctl.yaml
+    r = podctl("validate", sandbox=False)
+    assert r.code == 0, r.out + r.err
+    assert r.out == "Valid: stack 'e2e', 1 pod(s), 0 job(s) in 1 file(s).\n"
+
+
+def test_f_is_the_spec_file_for_logs_too(podctl: Podctl) -> None:
+    podctl.write(text=ABSENT.replace("STATE", "running"))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    r = podctl("logs", "train", "-f", str(podctl.spec))
+    assert r.code == 0, r.out + r.err
+    assert r.out == "trained\n"
+    r = podctl("logs", "train", "--follow", "-f", str(podctl.spec))  # it ended: returns
+    assert r.code == 0 and r.out == "trained\n", r.out + r.err
