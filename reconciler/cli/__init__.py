@@ -506,6 +506,29 @@ def logs(
     return 0
 
 
+@podctl.command(context_settings={"ignore_unknown_options": True})
+@click.argument("pod", metavar="pod.NAME")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
+@optional_spec_paths
+@global_options
+@click.pass_obj
+def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Path, ...]) -> int:
+    """A shell on a pod (or one command after `--`), with the stack's key and the pod's
+    pinned host key: a pod whose host key changed is refused."""
+    import subprocess
+
+    from reconciler.cli.common import connection, paths_or_default
+    from reconciler.workflow.sshcmd import ssh_call
+
+    if not pod.startswith("pod.") or pod == "pod.":
+        raise UsageError(f"{pod!r}: write pod.NAME (e.g. podctl ssh pod.trainer).")
+    call = ssh_call(connection(settings), paths_or_default(paths), pod, command)
+    try:
+        return subprocess.call(call.argv)
+    finally:
+        call.known_hosts.unlink(missing_ok=True)
+
+
 @state.command("rebuild")
 @optional_spec_paths
 @click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
