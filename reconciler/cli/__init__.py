@@ -128,6 +128,18 @@ def global_options(func: F) -> F:
     return func
 
 
+def _complete_pods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from reconciler.cli.complete import pods
+
+    return pods(ctx, param, incomplete)
+
+
+def _complete_jobs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from reconciler.cli.complete import jobs_and_pods
+
+    return jobs_and_pods(ctx, param, incomplete)
+
+
 def optional_spec_paths(func: F) -> F:
     return click.option(
         "-f",
@@ -247,6 +259,7 @@ def target_option(func: F) -> F:
         "targets",
         multiple=True,
         metavar="pod.NAME",
+        shell_complete=_complete_pods,
         help="Only this pod (repeatable).",
     )(func)
 
@@ -403,7 +416,7 @@ def gpus(settings: Settings) -> int:
 
 
 @podctl.command("import")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("pod_id", metavar="POD_ID")
 @optional_spec_paths
 @global_options
@@ -432,7 +445,7 @@ def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
 
 
 @state.command("show")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
 @global_options
 @click.pass_obj
@@ -444,7 +457,7 @@ def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int
 
 
 @state.command("rm")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
 @global_options
 @click.pass_obj
@@ -456,7 +469,7 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 
 
 @podctl.command()
-@click.argument("job", metavar="JOB|pod.NAME")
+@click.argument("job", metavar="JOB|pod.NAME", shell_complete=_complete_jobs)
 @click.option(
     "-F",
     "--follow",
@@ -507,7 +520,7 @@ def logs(
 
 
 @podctl.command(context_settings={"ignore_unknown_options": True})
-@click.argument("pod", metavar="pod.NAME")
+@click.argument("pod", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
 @optional_spec_paths
 @global_options
