@@ -67,3 +67,30 @@ def test_zsh_and_fish_scripts_are_served() -> None:
             timeout=60,
         )
         assert "_podctl_completion" in r.stdout, (shell, r.stdout, r.stderr)
+
+
+def _help(*command: str) -> str:
+    from click.testing import CliRunner
+
+    from reconciler.cli import podctl
+
+    result = CliRunner().invoke(podctl, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_each_commands_help_shows_only_the_options_it_takes() -> None:
+    validate = _help("validate")
+    assert "--format" in validate and "-f, --file" in validate
+    for other in ("--lockfile", "--sandbox", "--api-url", "--ssh-key", "--lock-timeout"):
+        assert other not in validate
+    gpus = _help("gpus")
+    assert "--sandbox" in gpus and "--lockfile" not in gpus and "--ssh-key" not in gpus
+    status = _help("status")
+    assert "--ssh-key" not in status and "--lock-timeout" not in status
+    assert "--ssh-key" not in _help("plan")
+    assert "--format" not in _help("ssh") and "--ssh-key" in _help("ssh")
+    state_list = _help("state", "list")
+    assert "--sandbox" not in state_list and "--lockfile" in state_list
+    apply = _help("apply")
+    assert "--ssh-key" in apply and "--lock-timeout" in apply  # apply takes them all

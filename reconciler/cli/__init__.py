@@ -51,8 +51,39 @@ def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def global_options(func: F) -> F:
-    """Add the global options; they work on the group and on every command."""
-    options = [
+    """Add every global option (the group, and the commands that take them all)."""
+    return options_of(*_OPTION_NAMES)(func)
+
+
+def options_of(*names: str) -> Callable[[F], F]:
+    """The global options a command takes (given after its name; the group takes them all),
+    so that its --help lists only those."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(
+            [o for n, o in zip(_OPTION_NAMES, _options(), strict=True) if n in names]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+_OPTION_NAMES = (
+    "lockfile",
+    "sandbox",
+    "api-url",
+    "api",
+    "insecure-http",
+    "format",
+    "ssh-key",
+    "lock-timeout",
+)
+API = ("sandbox", "api-url", "api", "insecure-http")
+
+
+def _options() -> list[Callable[[F], F]]:
+    return [
         click.option(
             "--lockfile",
             type=SafePath(dir_okay=False, path_type=Path),
@@ -123,9 +154,6 @@ def global_options(func: F) -> F:
             "the holder).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
 def _complete_pods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -212,7 +240,7 @@ def podctl(ctx: click.Context) -> None:
 
 @podctl.command()
 @optional_spec_paths
-@global_options
+@options_of("format")
 @click.pass_obj
 def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
     """Check spec files: every problem at once, each with file:line:col and a hint.
@@ -317,7 +345,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     is_flag=True,
     help="Exit 0 with no changes, 2 with changes, 1 on an error.",
 )
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -394,7 +422,7 @@ def destroy(
 
 @podctl.command()
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "format")
 @click.pass_obj
 def status(settings: Settings, paths: tuple[Path, ...]) -> int:
     """Show the stack's pods (desired, actual, GPU, $/h, uptime, SSH) and its jobs."""
@@ -405,7 +433,7 @@ def status(settings: Settings, paths: tuple[Path, ...]) -> int:
 
 
 @podctl.command()
-@global_options
+@options_of(*API, "format")
 @click.pass_obj
 def gpus(settings: Settings) -> int:
     """List GPU types: memory, per-GPU price on each cloud, and stock."""
@@ -419,7 +447,7 @@ def gpus(settings: Settings) -> int:
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("pod_id", metavar="POD_ID")
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
     """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
@@ -435,7 +463,7 @@ def state() -> None:
 
 @state.command("list")
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format")
 @click.pass_obj
 def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
     """List the recorded pods (and pending creates)."""
@@ -447,7 +475,7 @@ def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
 @state.command("show")
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format")
 @click.pass_obj
 def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Show one recorded pod."""
@@ -459,7 +487,7 @@ def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int
 @state.command("rm")
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format", "lock-timeout")
 @click.pass_obj
 def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Forget a recorded pod (the pod itself is not touched)."""
@@ -485,7 +513,7 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     help="Only the last N lines (read from the end of the log, not all of it).",
 )
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "ssh-key")
 @click.pass_obj
 def logs(
     settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
@@ -523,7 +551,7 @@ def logs(
 @click.argument("pod", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "ssh-key")
 @click.pass_obj
 def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Path, ...]) -> int:
     """A shell on a pod (or one command after `--`), with the stack's key and the pod's
@@ -545,7 +573,7 @@ def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Pat
 @state.command("rebuild")
 @optional_spec_paths
 @click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
     """Rebuild the lockfile from the PODCTL_* markers on the pods (a corrupt one is kept aside)."""
