@@ -157,3 +157,27 @@ def test_elapsed_reads_as_a_person_would() -> None:
         "1h00m",
         "1h02m",
     ]
+
+
+def test_the_live_block_shows_waits_and_pods_idle_while_another_pods_job_runs() -> None:
+    from reconciler.render.live import live_block
+
+    progress = PlainProgress()
+    for e in (
+        ev.PodCreating("pod.gpu", "NVIDIA RTX A4000", "secure"),
+        ev.Waiting("job.train", ("pod.cpu",)),
+        ev.Waiting("job.eval", ("pod.gpu", "job.train")),
+        ev.ChangeFinished("pod.gpu", "create", "done", 40.0),
+        ev.JobStarted("job.train", "p1", 1),
+        ev.StillRunning("job.train", 95.0),
+        ev.LogLine("job.train", "epoch 2 \x1b[2J"),
+    ):
+        progress.line(e)
+    block = live_block(progress.tracker, 80, 0.69)
+    assert block == [
+        "pod.gpu    idle, billing, while job.train runs",
+        "job.train  running [1m35s elapsed]  | epoch 2 \\x1b[2J",  # escaped: it comes from a pod
+        "job.eval   waits for job.train",
+        "1 of 3 done; the stack costs $0.69/h",
+    ]
+    assert all(len(line) <= 30 for line in live_block(progress.tracker, 30, 0.69))
