@@ -210,7 +210,9 @@ def plan(
         total_cost_before=round(sum(_per_pod(changes, first=True).values()), 4),
         total_cost_after=round(sum(_per_pod(changes, first=False).values()), 4),
         stopped_storage_cost_after=round(
-            sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
+            sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions)
+            + sum(stopped_storage_cost(gb) for gb in _stopped_after_jobs(changes, desired)),
+            6,
         ),
         notes=tuple(dict.fromkeys(notes))
         + tuple(
@@ -218,6 +220,19 @@ def plan(
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
         ),
     )
+
+
+def _stopped_after_jobs(changes: list[Change], desired: DesiredState) -> list[int]:
+    """Volume GB of the pods `after_jobs: stop` stops in this plan: billed once it ran, so the
+    first plan already counts what the plans after it show."""
+    return [
+        desired.pods[c.pod].volume_gb
+        for c in changes
+        if c.action is Action.STOP
+        and c.depends_on
+        and c.pod in desired.pods
+        and all(d.startswith("job.") for d in c.depends_on)
+    ]
 
 
 def _jobs_of_absent_pods(desired: DesiredState, reasons: Mapping[str, str]) -> dict[str, str]:

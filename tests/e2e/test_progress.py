@@ -204,3 +204,13 @@ def test_a_change_that_waits_for_a_stopped_pod_is_pending_in_plan(podctl: Podctl
     podctl.write(state="stopped")  # back as it is: nothing pending
     r = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert r.code == 0 and "No changes" in r.out, r.out
+
+
+def test_the_first_plans_stopped_storage_is_the_one_after_apply(podctl: Podctl) -> None:
+    _write(podctl, after="stop")
+    first = podctl("plan", "-f", str(podctl.spec)).out
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    after = podctl("plan", "-f", str(podctl.spec)).out
+    storage = [line for line in after.splitlines() if "stopped storage" in line]
+    assert storage and "; stopped storage $0.0055/h ($4.00/month)" in storage[0], after
+    assert "; stopped storage $0.0055/h ($4.00/month)" in first, first
