@@ -30,7 +30,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.3f}/h"
+    from reconciler.render.style import per_hour
+
+    return "-" if value is None else per_hour(value)
 
 
 def _uptime(seconds: int | None) -> str:
@@ -118,6 +120,8 @@ def gpus_command(settings: Settings) -> int:
         ]
         click.echo(json.dumps(data, indent=2))
         return 0
+    from reconciler.render.style import money
+
     rows: list[tuple[str, ...]] = []
     with_cuda = any(o.cuda_versions for cloud in (secure, community) for o in cloud.values())
     for gpu in ids:
@@ -130,7 +134,7 @@ def gpus_command(settings: Settings) -> int:
                 _money(secure[gpu].on_demand_price) if gpu in secure else "-",
                 _money(community[gpu].on_demand_price) if gpu in community else "-",
                 "/".join(
-                    f"${o.minimum_bid_price:.3f}" if o and o.minimum_bid_price is not None else "-"
+                    money(o.minimum_bid_price) if o and o.minimum_bid_price is not None else "-"
                     for o in (secure.get(gpu), community.get(gpu))
                 ),
                 "/".join(

@@ -214,3 +214,11 @@ def test_the_first_plans_stopped_storage_is_the_one_after_apply(podctl: Podctl) 
     storage = [line for line in after.splitlines() if "stopped storage" in line]
     assert storage and "; stopped storage $0.0055/h ($4.00/month)" in storage[0], after
     assert "; stopped storage $0.0055/h ($4.00/month)" in first, first
+
+
+def test_money_is_formatted_one_way_in_plan_summary_and_status(podctl: Podctl) -> None:
+    _write(podctl)
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert "gpu: RTX A4000 (secure $0.32/h)" in r.out and "$0.32/h after" in r.out
+    status = podctl("status", "-f", str(podctl.spec)).out
+    assert " $0.32/h " in status and "$0.320" not in status
