@@ -105,7 +105,7 @@ def test_batch_runs_each_job_once_then_nothing(podctl: Podctl) -> None:
     ]
     r = podctl("logs", "train", "--file", str(podctl.spec))
     assert r.code == 0 and r.out == "trained\n", r
-    r = podctl("logs", "train", "-f", "--file", str(podctl.spec))  # the run ended: it returns
+    r = podctl("logs", "train", "-F", "--file", str(podctl.spec))  # the run ended: it returns
     assert r.code == 0 and r.out == "trained\n", r
 
 
@@ -210,7 +210,7 @@ jobs:
     assert podctl.lockfile.exists(), out.read_text()
     assert podctl.recorded()["jobs"]["slow"]["status"] == "running"
     # the job goes on without podctl: `logs -f` follows it on the pod to its end
-    r = podctl("logs", "slow", "-f", "--file", str(podctl.spec))
+    r = podctl("logs", "slow", "-F", "--file", str(podctl.spec))
     assert r.code == 0 and r.out == "started\nfinished\n", r
     r = podctl("plan", "-f", str(podctl.spec))
     assert "unfinished" in r.out
