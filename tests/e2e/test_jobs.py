@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -217,6 +218,12 @@ jobs:
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
     assert "reattaching" in r.out + r.err or "collecting" in r.out + r.err
+    # its duration is the run's own (the ledger's), not the time this apply spent collecting it
+    record = podctl.recorded()["jobs"]["slow"]
+    ran = (
+        datetime.fromisoformat(record["finished_at"]) - datetime.fromisoformat(record["started_at"])
+    ).total_seconds()
+    assert ran >= 3 and f"done    job.slow (run-job): succeeded in {ran:g}s" in r.out, r.out
     time.sleep(0.2)
     assert _runs(ledger) == {"slow": 1}
     assert podctl.recorded()["jobs"]["slow"]["status"] == "succeeded"
