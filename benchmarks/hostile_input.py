@@ -104,7 +104,7 @@ class Bench:
         control.stop(self.sandbox.data_dir)
 
     def run(self, args: list[str], *, tty: bool = False, sandbox: bool = True) -> Ran:
-        argv = [*podctl_command(), *args, *(["--sandbox"] if sandbox else [])]
+        argv = [*podctl_command(), *(["--sandbox"] if sandbox else []), *args]
         if tty:
             return _on_a_terminal(argv, self.env, self.work)
         try:

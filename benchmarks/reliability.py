@@ -239,7 +239,7 @@ class Lab:
     # --- running podctl ---------------------------------------------------------------------------
 
     def argv(self, *args: str) -> list[str]:
-        return [*podctl_command(), *args, "--sandbox", "-f", str(self.spec)]
+        return [*podctl_command(), "--sandbox", *args, "-f", str(self.spec)]
 
     def podctl(self, *args: str, timeout: float = 180) -> Run:
         start = time.perf_counter()

@@ -121,6 +121,11 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.actionable)
 
+    @property
+    def waiting(self) -> tuple[Change, ...]:
+        """No-ops that still differ from the spec: changes that wait for a stopped pod to run."""
+        return tuple(c for c in self.changes if c.is_noop and c.fields)
+
 
 # --- what an apply did --------------------------------------------------------------------------
 
@@ -145,6 +150,7 @@ class ChangeResult:
     gpu_type_id: str | None = None  # the fallback that landed (create/replace)
     cloud: CloudType | None = None
     duration_s: float = 0.0
+    exit_code: int | None = None  # run-job: the exit code of its last run, when it had one
 
 
 @dataclass(frozen=True)

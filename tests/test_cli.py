@@ -22,8 +22,8 @@ def test_help_lists_commands(capsys):
 
 
 def test_usage_error_exits_2(capsys):
-    assert run(["validate"]) == 2
-    assert "Missing option '-f' / '--file'" in capsys.readouterr().err
+    assert run(["logs"]) == 2
+    assert "Missing argument 'JOB|pod.NAME'" in capsys.readouterr().err
 
 
 def test_unknown_command_exits_2(capsys):

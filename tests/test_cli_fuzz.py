@@ -143,7 +143,7 @@ def test_every_help_page_exits_0(path: list[str], workdir: Path) -> None:
 def test_odd_spec_paths_are_problems_not_crashes(value: str, workdir: Path) -> None:
     code, output = invoke(["validate", "-f", value], workdir)
     assert code == 1, output
-    assert "1 error(s) in the spec; nothing was changed." in output
+    assert "1 error(s) in the spec." in output
 
 
 @pytest.mark.parametrize(

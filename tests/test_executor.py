@@ -12,6 +12,7 @@ from reconciler.errors import ApiResponseError, TransientApiError
 from reconciler.executor import PollPolicy, create_request, execute
 from reconciler.model import CloudType, OnResumeFailure, PodStatus, SecretRef
 from reconciler.plans import Action, ApplyResult, Outcome, Placement, Plan
+from reconciler.render.progress import event_line
 from tests.executor_fakes import FakeApi, ListJournal, change, desired, plan, spec
 
 FAST = PollPolicy(initial_s=0.001, max_s=0.002)
@@ -89,7 +90,13 @@ def test_create_walks_the_fallback_chain_on_no_capacity() -> None:
     api, journal = FakeApi(exhausted={"NVIDIA RTX A4000"}), ListJournal()
     pod = spec()
     events: list[str] = []
-    result = run(plan(change(pod, Action.CREATE)), api, journal, pod, on_event=events.append)
+    result = run(
+        plan(change(pod, Action.CREATE)),
+        api,
+        journal,
+        pod,
+        on_event=lambda e: events.append(event_line(e)),
+    )
     assert result.results[0].gpu_type_id == "NVIDIA RTX A5000"
     assert journal.kinds() == ["intend", "create_failed", "intend", "created"]
     assert "pod.box: no capacity on NVIDIA RTX A4000 (secure); trying the next fallback" in events

@@ -238,7 +238,8 @@ def test_failures_retry_then_fail_and_skip_dependants() -> None:
     changes = (job_change(job), job_change(after, depends_on=("job.train",), fingerprint="fp2"))
     result = run(changes, api, journal, shell, jobs=(job, after))
     assert [r.outcome for r in result.results] == [Outcome.FAILED, Outcome.SKIPPED]
-    assert result.results[0].message == "failed (exit 4) after 2 try(s); log: podctl logs train"
+    assert result.results[0].message == "exit 4 after 2 tries; log: podctl logs train"
+    assert result.results[0].exit_code == 4
     assert shell.starts == Counter({RUN_DIR: 2})
     assert journal.entries[-1] == ("job_finished", "train", "failed", 4)
 

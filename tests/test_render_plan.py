@@ -159,7 +159,10 @@ def test_summary_json_golden():
 
 def test_summary_all_done():
     ok = ApplyResult(stack="demo", results=(ChangeResult("pod.a", Action.STOP, Outcome.DONE),))
-    assert summary_text(ok, color=False) == "Apply complete: 1 done, 0 failed, 0 skipped.\n"
+    assert summary_text(ok, color=False) == (
+        "Apply complete: 1 done, 0 failed, 0 skipped.\n  done    pod.a (stop): stopped\n"
+        "Changed: 1 stopped\n"
+    )
     assert summary_text(ok, color=True).startswith("\033[1;32mApply complete")
 
 

@@ -322,13 +322,6 @@ CASES = [
         'quote it: "4090"',
     ),
     case(
-        "job-on-absent-pod",
-        POD + "    state: absent\n" + JOB,
-        "10:10",
-        "jobs.hello.pod",
-        "pod 'box' is declared `state: absent`; a job cannot run on it",
-    ),
-    case(
         "python-tag",
         POD + "    docker_args: !!python/object:os.system x\n",
         "7:18",

@@ -52,8 +52,39 @@ def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def global_options(func: F) -> F:
-    """Add the global options; they work on the group and on every command."""
-    options = [
+    """Add every global option (the group, and the commands that take them all)."""
+    return options_of(*_OPTION_NAMES)(func)
+
+
+def options_of(*names: str) -> Callable[[F], F]:
+    """The global options a command takes (given after its name; the group takes them all),
+    so that its --help lists only those."""
+
+    def decorate(func: F) -> F:
+        for option in reversed(
+            [o for n, o in zip(_OPTION_NAMES, _options(), strict=True) if n in names]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+_OPTION_NAMES = (
+    "lockfile",
+    "sandbox",
+    "api-url",
+    "api",
+    "insecure-http",
+    "format",
+    "ssh-key",
+    "lock-timeout",
+)
+API = ("sandbox", "api-url", "api", "insecure-http")
+
+
+def _options() -> list[Callable[[F], F]]:
+    return [
         click.option(
             "--lockfile",
             type=SafePath(dir_okay=False, path_type=Path),
@@ -134,20 +165,28 @@ def global_options(func: F) -> F:
             "the holder).",
         ),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
 
 
-def spec_paths_option(func: F) -> F:
+def _complete_pods(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from reconciler.cli.complete import pods
+
+    return pods(ctx, param, incomplete)
+
+
+def _complete_jobs(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from reconciler.cli.complete import jobs_and_pods
+
+    return jobs_and_pods(ctx, param, incomplete)
+
+
+def optional_spec_paths(func: F) -> F:
     return click.option(
         "-f",
         "--file",
         "paths",
         multiple=True,
-        required=True,
         type=SafePath(path_type=Path),
-        help="A spec file, or a folder of *.yaml/*.yml files making one stack (repeatable).",
+        help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
     )(func)
 
 
@@ -211,8 +250,8 @@ def podctl(ctx: click.Context) -> None:
 
 
 @podctl.command()
-@spec_paths_option
-@global_options
+@optional_spec_paths
+@options_of("format")
 @click.pass_obj
 def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
     """Check spec files: every problem at once, each with file:line:col and a hint.
@@ -220,10 +259,11 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
     Files of several stacks may be checked together; each stack is checked on its own.
     """
     from reconciler import render
+    from reconciler.cli.common import paths_or_default
     from reconciler.spec import load_stacks
 
     try:
-        stacks = load_stacks(paths, strict_env=False)
+        stacks = load_stacks(paths_or_default(paths), strict_env=False)
     except SpecError as exc:
         _emit_problems(settings, exc.problems)
         return EXIT_ERROR
@@ -249,18 +289,7 @@ def _emit_problems(settings: Settings, problems: Sequence[Any]) -> None:
     else:
         click.echo(render.problems_text(problems), err=True)
         errors = sum(1 for p in problems if p.severity == "error")
-        click.echo(f"{errors} error(s) in the spec; nothing was changed.", err=True)
-
-
-def optional_spec_paths(func: F) -> F:
-    return click.option(
-        "-f",
-        "--file",
-        "paths",
-        multiple=True,
-        type=SafePath(path_type=Path),
-        help="A spec file or folder (repeatable; default ./podctl.yaml, else ./specs/).",
-    )(func)
+        click.echo(f"{errors} error(s) in the spec.", err=True)  # validate changes nothing
 
 
 def target_option(func: F) -> F:
@@ -269,6 +298,7 @@ def target_option(func: F) -> F:
         "targets",
         multiple=True,
         metavar="pod.NAME",
+        shell_complete=_complete_pods,
         help="Only this pod (repeatable).",
     )(func)
 
@@ -326,7 +356,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     is_flag=True,
     help="Exit 0 with no changes, 2 with changes, 1 on an error.",
 )
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -418,7 +448,7 @@ def destroy(
 
 @podctl.command()
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "format")
 @click.pass_obj
 def status(settings: Settings, paths: tuple[Path, ...]) -> int:
     """Show the stack's pods (desired, actual, GPU, $/h, uptime, SSH) and its jobs."""
@@ -429,7 +459,7 @@ def status(settings: Settings, paths: tuple[Path, ...]) -> int:
 
 
 @podctl.command()
-@global_options
+@options_of(*API, "format")
 @click.pass_obj
 def gpus(settings: Settings) -> int:
     """List GPU types: memory, per-GPU price on each cloud, and stock."""
@@ -440,10 +470,10 @@ def gpus(settings: Settings) -> int:
 
 
 @podctl.command("import")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("pod_id", metavar="POD_ID")
 @optional_spec_paths
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
     """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
@@ -459,7 +489,7 @@ def state() -> None:
 
 @state.command("list")
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format")
 @click.pass_obj
 def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
     """List the recorded pods (and pending creates)."""
@@ -469,9 +499,9 @@ def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
 
 
 @state.command("show")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format")
 @click.pass_obj
 def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Show one recorded pod."""
@@ -481,9 +511,9 @@ def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int
 
 
 @state.command("rm")
-@click.argument("address", metavar="pod.NAME")
+@click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@global_options
+@options_of("lockfile", "format", "lock-timeout")
 @click.pass_obj
 def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Forget a recorded pod (the pod itself is not touched)."""
@@ -493,9 +523,12 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
 
 
 @podctl.command()
-@click.argument("job", metavar="JOB|pod.NAME")
+@click.argument("job", metavar="JOB|pod.NAME", shell_complete=_complete_jobs)
 @click.option(
-    "-f", "--follow", is_flag=True, help="Keep printing until the run ends (a pod: until ^C)."
+    "-F",
+    "--follow",
+    is_flag=True,
+    help="Keep printing until the run ends (a pod: until ^C).",
 )
 @click.option(
     "-n",
@@ -505,14 +538,8 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     metavar="N",
     help="Only the last N lines (read from the end of the log, not all of it).",
 )
-@click.option(
-    "--file",
-    "paths",
-    multiple=True,
-    type=SafePath(path_type=Path),
-    help="A spec file or folder (default: ./podctl.yaml, else ./specs/).",
-)
-@global_options
+@optional_spec_paths
+@options_of("lockfile", *API, "ssh-key")
 @click.pass_obj
 def logs(
     settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
@@ -546,10 +573,33 @@ def logs(
     return 0
 
 
+@podctl.command(context_settings={"ignore_unknown_options": True})
+@click.argument("pod", metavar="pod.NAME", shell_complete=_complete_pods)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
+@optional_spec_paths
+@options_of("lockfile", *API, "ssh-key")
+@click.pass_obj
+def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Path, ...]) -> int:
+    """A shell on a pod (or one command after `--`), with the stack's key and the pod's
+    pinned host key: a pod whose host key changed is refused."""
+    import subprocess
+
+    from reconciler.cli.common import connection, paths_or_default
+    from reconciler.workflow.sshcmd import ssh_call
+
+    if not pod.startswith("pod.") or pod == "pod.":
+        raise UsageError(f"{pod!r}: write pod.NAME (e.g. podctl ssh pod.trainer).")
+    call = ssh_call(connection(settings), paths_or_default(paths), pod, command)
+    try:
+        return subprocess.call(call.argv)
+    finally:
+        call.known_hosts.unlink(missing_ok=True)
+
+
 @state.command("rebuild")
 @optional_spec_paths
 @click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
-@global_options
+@options_of("lockfile", *API, "format", "lock-timeout")
 @click.pass_obj
 def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
     """Rebuild the lockfile from the PODCTL_* markers on the pods (a corrupt one is kept aside)."""

@@ -45,6 +45,11 @@ def connection(settings: Settings) -> Connection:
     from reconciler.state import is_postgres_url
     from reconciler.workflow import Connection
 
+    if settings.sandbox and settings.api_url:  # which one is meant? never override silently
+        raise UsageError(
+            "--sandbox and --api-url both name the API: pass --sandbox for the local sandbox, "
+            "or --api-url URL for another server, not both."
+        )
     command = " ".join(["podctl", *map(_shown_arg, sys.argv[1:3])]) if sys.argv else "podctl"
     lockfile, state = settings.lockfile, settings.state
     if state is not None and lockfile is not None:
@@ -75,7 +80,8 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
     """How changes run, from --parallelism and --timeout (apply, destroy, reconcile).
 
     `PODCTL_POLL_INTERVAL` (seconds) sets the first readiness poll; it backs off to 5 s, or to
-    5x a sub-second first interval (the tests' quick polls).
+    5x a sub-second first interval (the tests' quick polls). `PODCTL_HEARTBEAT_INTERVAL`
+    (seconds, default 30) sets how often a running change reports it still runs.
     """
     from reconciler.workflow import ApplyRequest
 
@@ -85,7 +91,10 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
     if timeout_s <= 0:  # a pod never gets a chance to become ready
         raise UsageError(f"--timeout {timeout!r} must be more than 0: write e.g. 10m, 30m or 1h.")
     poll = float(os.environ.get("PODCTL_POLL_INTERVAL", "1") or 1)
+    # a "still running" event per running change this often (without a terminal: a line)
+    heartbeat = float(os.environ.get("PODCTL_HEARTBEAT_INTERVAL", "30") or 30)
     return ApplyRequest(
+        heartbeat_s=heartbeat if heartbeat > 0 else None,
         plan_file=plan_file,
         parallelism=parallelism,
         timeout_s=timeout_s,
@@ -97,6 +106,11 @@ def apply_request(parallelism: int, timeout: str, plan_file: Path | None = None)
 def color() -> bool:
     """ANSI colour only when stdout is a terminal (and NO_COLOR is not set)."""
     return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def live_terminal() -> bool:
+    """A live, redrawn progress view: stdout is a terminal that can move its cursor."""
+    return sys.stdout.isatty() and os.environ.get("TERM", "") not in ("", "dumb")
 
 
 def interactive() -> bool:

@@ -30,7 +30,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"${value:.3f}/h"
+    from reconciler.render.style import per_hour
+
+    return "-" if value is None else per_hour(value)
 
 
 def _uptime(seconds: int | None) -> str:
@@ -133,6 +135,8 @@ def gpus_command(settings: Settings) -> int:
         ]
         click.echo(json.dumps(data, indent=2))
         return 0
+    from reconciler.render.style import money
+
     rows: list[tuple[str, ...]] = []
     with_cuda = any(o.cuda_versions for cloud in (secure, community) for o in cloud.values())
     for gpu in ids:
@@ -145,7 +149,7 @@ def gpus_command(settings: Settings) -> int:
                 _money(secure[gpu].on_demand_price) if gpu in secure else "-",
                 _money(community[gpu].on_demand_price) if gpu in community else "-",
                 "/".join(
-                    f"${o.minimum_bid_price:.3f}" if o and o.minimum_bid_price is not None else "-"
+                    money(o.minimum_bid_price) if o and o.minimum_bid_price is not None else "-"
                     for o in (secure.get(gpu), community.get(gpu))
                 ),
                 "/".join(
@@ -200,6 +204,19 @@ def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.workflow import state_read
 
     path, lockfile = state_read(connection(settings), paths)
+    if settings.output_format == "json":
+        data = {
+            "lockfile": str(path),
+            "pods": [
+                {"pod": name, "pod_id": lockfile.pods[name].pod_id}
+                for name in sorted(lockfile.pods)
+            ],
+            "intents": [
+                {"pod": i.pod, "uid": i.uid, "since": i.since.isoformat()} for i in lockfile.intents
+            ],
+        }
+        say(json.dumps(data, indent=2))
+        return 0
     for name in sorted(lockfile.pods):
         say(f"pod.{name}\t{lockfile.pods[name].pod_id}")
     for intent in lockfile.intents:

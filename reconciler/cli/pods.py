@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,14 +14,14 @@ from reconciler.cli.common import (
     color,
     connection,
     interactive,
+    live_terminal,
     paths_or_default,
-    say,
 )
 from reconciler.errors import PodctlError, UsageError
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
-    from reconciler.plans import ApplyResult, Plan
+    from reconciler.plans import Plan
 
 EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 
@@ -60,7 +62,7 @@ def plan_command(
             click.echo(f"Saved the plan to {out}; apply exactly it with `podctl apply {out}`.")
     if plan.errors:
         return 1
-    if detailed_exitcode and plan.has_changes:
+    if detailed_exitcode and (plan.has_changes or plan.waiting):
         return EXIT_CHANGES
     return 0
 
@@ -77,14 +79,6 @@ def _confirm(auto_approve: bool, verb: str) -> bool:
         f"Do you want to {verb}? Only 'yes' will be accepted", default="", show_default=False
     )
     return answer.strip() == "yes"
-
-
-def _summary(result: ApplyResult, output_format: str) -> str:
-    from reconciler import render
-
-    if output_format == "json":
-        return render.summary_json(result)
-    return render.summary_text(result, color())
 
 
 def apply_command(
@@ -115,20 +109,49 @@ def apply_command(
         ignore_budget=ignore_budget,
     )
     as_json = settings.output_format == "json"
-    # with --format json, stdout carries only the JSON summary; progress goes to stderr
+    from reconciler.cli.progress import LiveProgress, Progress
+    from reconciler.plans import plan_to_dict
+
+    # with --format json, stdout carries JSON lines only: the plan, each event, the summary
+    live = not as_json and live_terminal()
+    progress: Progress = Progress(as_json)
+    if live:
+        progress = LiveProgress()
+        options = replace(options, heartbeat_s=min(options.heartbeat_s or 1.0, 1.0))
+
+    def show_plan(plan: Plan) -> None:
+        if as_json:
+            progress.record("plan", plan_to_dict(plan))
+        else:
+            click.echo(render_plan(plan, "text"))
+        if isinstance(progress, LiveProgress):
+            progress.planned(plan)
+
+    started = time.monotonic()
     applied = apply(
         connection(settings),
         request,
         options,
         confirm=lambda _plan: _confirm(auto_approve, verb),
-        on_event=lambda text: say(f"  {text}", err=as_json),
-        show_plan=lambda plan: click.echo(render_plan(plan, "text"), err=as_json),
+        on_event=progress,
+        show_plan=show_plan,
     )
-    if applied.result is None:
-        if as_json:
+    took = time.monotonic() - started
+    if isinstance(progress, LiveProgress):
+        progress.close()
+    result = applied.result
+    if as_json:
+        from reconciler.render.summary import summary_dict
+
+        if result is None:
             from reconciler.plans import ApplyResult
 
-            click.echo(_summary(ApplyResult(stack=applied.plan.stack), "json"))
+            result = ApplyResult(stack=applied.plan.stack)
+        progress.record("summary", summary_dict(result, applied.plan, took))
+        return 0 if result.ok else 1
+    if result is None:
         return 0
-    click.echo(_summary(applied.result, settings.output_format))
-    return 0 if applied.result.ok else 1
+    from reconciler import render
+
+    click.echo(render.summary_text(result, color(), plan=applied.plan, took_s=took))
+    return 0 if result.ok else 1

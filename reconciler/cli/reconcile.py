@@ -93,8 +93,16 @@ def reconcile_command(
     as_json = settings.output_format == "json"
     conn = connection(settings)
 
+    from reconciler.cli.progress import Progress
+
+    # with --format json, stdout carries JSON lines: each round, and each event of a round
+    progress = Progress(as_json, err=True)
+
     def on_round(status: Round) -> None:
-        say(json.dumps(status.as_dict(), sort_keys=True) if as_json else status.text())
+        if as_json:
+            say(json.dumps({"event": "round", **status.as_dict()}, sort_keys=True))
+        else:
+            say(status.text())
 
     def show_plan(plan: Plan) -> None:
         if plan.has_changes and not as_json:
@@ -110,7 +118,7 @@ def reconcile_command(
             options,
             LoopOptions(interval_s=interval_s, once=once),
             on_round=on_round,
-            on_event=lambda text: echo_err(f"  {text}"),
+            on_event=progress,
             stopping=signals.stopping,
             wait=signals.wait,
             show_plan=show_plan,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ParamSpec
 
 from reconciler.errors import PodctlError
+from reconciler.events import Event, Note
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import Readiness
 from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, PodSpec
@@ -17,7 +18,7 @@ from reconciler.plans import Change, Placement, Plan
 if TYPE_CHECKING:
     from reconciler.executor.watchdog import WatchdogWiring
 
-OnEvent = Callable[[str], None]
+OnEvent = Callable[[Event], None]
 OnJobLine = Callable[[str, str], None]  # (job, line): a line of a job's log as it streams
 Fingerprint = Callable[[PodSpec], str]
 P = ParamSpec("P")
@@ -25,6 +26,10 @@ P = ParamSpec("P")
 
 class ChangeFailed(PodctlError):
     """One change did not work; the message is what the summary shows."""
+
+    def __init__(self, message: str, *, job_exit: int | None = None) -> None:
+        super().__init__(message)
+        self.job_exit = job_exit  # the exit code of a job's run that ended with one
 
 
 @dataclass
@@ -76,7 +81,11 @@ class StepContext:
         return ready.pod_id if ready is not None else None
 
     def event(self, change: Change, text: str) -> None:
-        self.on_event(f"{change.address}: {text}")
+        """A free-text note about `change` (typed events go through `emit`)."""
+        self.on_event(Note(change.address, text))
+
+    def emit(self, event: Event) -> None:
+        self.on_event(event)
 
     async def write(self, fn: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
         """One journal write at a time; durable when this returns."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import StepContext
 from reconciler.model import AfterJobs, PodStatus
@@ -52,16 +53,16 @@ async def apply_on_failure(ctx: StepContext, results: list[ChangeResult]) -> lis
         address = spec.address
         try:
             if action is Action.STOP:
-                ctx.on_event(f"{address}: stopping {pod.pod_id}: {why}")
+                ctx.emit(ev.PodStopping(address, pod.pod_id))
                 await ctx.api.stop_pod(pod.pod_id)
                 await ctx.write(ctx.journal.touched, name, pod.pod_id, None)
                 await ctx.write(ctx.journal.stopped, name, pod.pod_id, ctx.now())
             else:
-                ctx.on_event(f"{address}: terminating {pod.pod_id}: {why}")
+                ctx.emit(ev.PodTerminating(address, pod.pod_id, why))
                 await ctx.api.terminate_pod(pod.pod_id)
                 await ctx.write(ctx.journal.terminated, name, pod.pod_id)
         except PodctlError as exc:
-            ctx.on_event(f"{address}: on_failure {how.value} failed: {exc}")
+            ctx.emit(ev.Note(address, f"on_failure {how.value} failed: {exc}"))
             out.append(
                 ChangeResult(address, action, Outcome.FAILED, f"{why}: {exc}", pod_id=pod.pod_id)
             )

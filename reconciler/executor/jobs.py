@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
@@ -104,6 +105,12 @@ def _parse_time(text: str | None) -> datetime | None:
         return None
 
 
+def _run_seconds(remote: RemoteJob) -> float | None:
+    """The run's own duration by its pod's clock (as the ledger records it), once it ended."""
+    start, end = _parse_time(remote.started_at), _parse_time(remote.finished_at)
+    return round((end - start).total_seconds(), 1) if start and end else None
+
+
 async def _archive(shell: PodShell, where: str) -> None:
     """Move a finished (or lost) run aside, so a fresh start gets an empty run dir."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -143,9 +150,12 @@ async def _run_locked(
     started = time.monotonic()
     up, down = _Tally(), _Tally()
     for t in job.upload:
-        ctx.event(change, f"uploading {t.source} -> {t.target}")
+        ctx.emit(ev.Transfer(change.address, "upload", t.source, t.target))
         sent = await shell.upload(Path(t.source), t.target)
         up.add(sent)
+        ctx.emit(
+            ev.Transfer(change.address, "upload", t.source, t.target, True, sent.files, sent.bytes)
+        )
         for warning in sent.warnings:
             ctx.event(change, f"warning: {warning}")
     where = run_dir(spec.volume_mount, job.name, fingerprint)
@@ -173,7 +183,7 @@ async def _run_locked(
         if ctx.on_job_line is not None:
             ctx.on_job_line(job.name, line)
         else:
-            ctx.on_event(f"[{job.name}] {line}")
+            ctx.emit(ev.LogLine(change.address, line))
 
     counted = (
         recorded is not None
@@ -198,10 +208,9 @@ async def _run_locked(
             # collected) by the next apply, as the start script starts nothing over it
             why = f"it could not be started: {exc}"
             await ctx.write(ctx.journal.job_finished, job.name, record(JobStatus.FAILED, None, why))
-            raise ChangeFailed(f"failed ({why})") from exc
+            raise ChangeFailed(why) from exc
         if remote.started_now:
-            try_ = f" (try {attempt + 1})" if attempt else ""
-            ctx.event(change, f"started on {pod.pod_id}{try_}")
+            ctx.emit(ev.JobStarted(change.address, pod.pod_id, attempt + 1))
         return remote
 
     remote = await start(0)
@@ -214,9 +223,9 @@ async def _run_locked(
         remote = await start(0)
     if not remote.started_now:
         if remote.state == "running":
-            ctx.event(change, f"reattaching to the run on {pod.pod_id} (not starting it again)")
+            ctx.emit(ev.JobReattached(change.address, pod.pod_id, ended=False))
         elif remote.succeeded:
-            ctx.event(change, "already ran on the pod (exit 0): collecting, not running again")
+            ctx.emit(ev.JobReattached(change.address, pod.pod_id, ended=True))
     attempt = 0
     while True:
         if remote.log_text is not None:  # it ended within the start: its whole log came along
@@ -236,21 +245,25 @@ async def _run_locked(
             await ctx.write(
                 ctx.journal.job_finished, job.name, record(JobStatus.FAILED, remote, why)
             )
-            raise ChangeFailed(
-                f"failed ({why}) after {attempt + 1} try(s); log: podctl logs {job.name}"
-            )
+            tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
+            raise ChangeFailed(f"{why} after {tries}; log: podctl logs {job.name}", job_exit=code)
         attempt += 1
         delay = min(ctx.readiness.policy.initial_s * 2**attempt, RETRY_BACKOFF_CAP_S)
-        ctx.event(change, f"failed ({why}); retrying in {delay:g}s ({attempt}/{job.retries})")
+        ctx.emit(ev.JobRetrying(change.address, why, delay, attempt, job.retries))
         await ctx.sleep(delay)
         await _archive(shell, where)
         remote = await start(attempt)
     landed: list[str] = []
     try:
         for t in job.download:
-            ctx.event(change, f"downloading {t.source} -> {t.target}")
+            ctx.emit(ev.Transfer(change.address, "download", t.source, t.target))
             got = await shell.download(t.source, t.target)
             down.add(got)
+            ctx.emit(
+                ev.Transfer(
+                    change.address, "download", t.source, t.target, True, got.files, got.bytes
+                )
+            )
             for warning in got.warnings:
                 ctx.event(change, f"warning: {warning}")
             if got.landed and got.landed not in landed:
@@ -267,9 +280,15 @@ async def _run_locked(
     await ctx.write(
         ctx.journal.job_finished, job.name, record(JobStatus.SUCCEEDED, remote, where_to)
     )
-    took = time.monotonic() - started
+    took = _run_seconds(remote)  # what the ledger and `podctl status` say, a reattach too
+    took = round(time.monotonic() - started, 1) if took is None else took
     downloaded = down.text("downloaded") + (f" to {', '.join(landed)}" if landed else "")
-    parts = [f"succeeded in {took:.1f}s"] + [t for t in (up.text("uploaded"), downloaded) if t]
+    parts = [f"succeeded in {took:g}s"] + [t for t in (up.text("uploaded"), downloaded) if t]
     return ChangeResult(
-        change.address, change.action, Outcome.DONE, message="; ".join(parts), pod_id=pod.pod_id
+        change.address,
+        change.action,
+        Outcome.DONE,
+        message="; ".join(parts),
+        pod_id=pod.pod_id,
+        duration_s=took,
     )

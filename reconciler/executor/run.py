@@ -8,8 +8,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from reconciler import events as ev
 from reconciler.errors import PodctlError
-from reconciler.executor.context import Fingerprint, OnEvent, OnJobLine, StepContext
+from reconciler.executor.context import (
+    ChangeFailed,
+    Fingerprint,
+    OnEvent,
+    OnJobLine,
+    StepContext,
+)
 from reconciler.executor.failure import apply_on_failure, left_running
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
@@ -17,7 +24,7 @@ from reconciler.executor.steps import run_change
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
-from reconciler.plans import ApplyResult, Change, ChangeResult, Outcome, Plan
+from reconciler.plans import Action, ApplyResult, Change, ChangeResult, Outcome, Plan
 
 STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 
@@ -31,7 +38,7 @@ async def execute(
     parallelism: int = 10,
     timeout_s: float = 600.0,
     secrets: Mapping[str, str],
-    on_event: OnEvent = lambda _text: None,
+    on_event: OnEvent = lambda _event: None,
     actual: ActualState | None = None,
     public_key: str | None = None,
     poll: PollPolicy | None = None,
@@ -43,6 +50,7 @@ async def execute(
     on_job_line: OnJobLine | None = None,
     should_start: Callable[[], bool] | None = None,
     watchdog: WatchdogWiring | None = None,
+    heartbeat_s: float | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
@@ -56,6 +64,9 @@ async def execute(
 
     `should_start` (e.g. "no stop signal yet") is asked before each change starts: when it
     says no, the change is skipped, while those already started run to their end.
+
+    Every change emits a `ChangeFinished` event when it ends and, with `heartbeat_s`, a
+    `StillRunning` event every `heartbeat_s` seconds while it runs.
     """
     ctx = StepContext(
         plan=plan,
@@ -94,7 +105,9 @@ async def execute(
     tasks = []
     for change, future in zip(actionable, futures, strict=True):
         waits = {d: list(earlier.get(d, ())) for d in change.depends_on}
-        tasks.append(asyncio.create_task(_run_one(ctx, change, future, waits, should_start)))
+        tasks.append(
+            asyncio.create_task(_run_one(ctx, change, future, waits, should_start, heartbeat_s))
+        )
         earlier.setdefault(change.address, []).append(future)
     arming = [
         asyncio.create_task(arm_unchanged(ctx, c))
@@ -118,21 +131,46 @@ async def execute(
     )
 
 
+async def _heartbeat(ctx: StepContext, change: Change, started: float, every_s: float) -> None:
+    """`StillRunning` every `every_s` seconds until cancelled (the change ended)."""
+    while True:
+        await asyncio.sleep(every_s)
+        ctx.emit(ev.StillRunning(change.address, round(time.monotonic() - started, 1)))
+
+
+def _finished(ctx: StepContext, result: ChangeResult) -> ChangeResult:
+    ctx.emit(
+        ev.ChangeFinished(
+            result.address,
+            result.action.value,
+            result.outcome.value,
+            result.duration_s,
+            result.message,
+            result.pod_id,
+            result.exit_code,
+        )
+    )
+    return result
+
+
 async def _run_one(
     ctx: StepContext,
     change: Change,
     done: asyncio.Future[Outcome],
     waits: Mapping[str, list[asyncio.Future[Outcome]]],
     should_start: Callable[[], bool] | None = None,
+    heartbeat_s: float | None = None,
 ) -> ChangeResult:
     started = time.monotonic()
     result: ChangeResult | None = None
     try:
+        pending = [d for d in change.depends_on if any(not f.done() for f in waits.get(d, ()))]
+        if pending:
+            ctx.emit(ev.Waiting(change.address, tuple(pending)))
         for dependency in change.depends_on:
             for future in waits.get(dependency, ()):
                 outcome = await asyncio.shield(future)
                 if outcome is not Outcome.DONE:
-                    ctx.event(change, f"skipped: {dependency} did not succeed")
                     result = ChangeResult(
                         change.address,
                         change.action,
@@ -140,9 +178,8 @@ async def _run_one(
                         message=f"skipped because {dependency} did not succeed",
                         pod_id=change.pod_id,
                     )
-                    return result
+                    return _finished(ctx, result)
         if should_start is not None and not should_start():
-            ctx.event(change, "not started: podctl is stopping")
             result = ChangeResult(
                 change.address,
                 change.action,
@@ -150,19 +187,33 @@ async def _run_one(
                 message="not started: podctl is stopping",
                 pod_id=change.pod_id,
             )
-            return result
+            return _finished(ctx, result)
+        started = time.monotonic()  # its duration counts from its start, not its wait
+        beat = (
+            asyncio.create_task(_heartbeat(ctx, change, started, heartbeat_s))
+            if heartbeat_s
+            else None
+        )
         try:
             result = await run_change(ctx, change)
+            if change.action is Action.RUN_JOB and result.exit_code is None:
+                result = replace(result, exit_code=0)
         except PodctlError as exc:  # API errors, not ready, a journal write refused...
-            ctx.event(change, f"failed: {exc}")
             result = ChangeResult(
                 change.address,
                 change.action,
                 Outcome.FAILED,
                 message=str(exc),
                 pod_id=change.pod_id,
+                exit_code=exc.job_exit if isinstance(exc, ChangeFailed) else None,
             )
-        return replace(result, duration_s=round(time.monotonic() - started, 3))
+        finally:
+            if beat is not None:
+                beat.cancel()
+        if change.action is not Action.RUN_JOB or result.outcome is not Outcome.DONE:
+            # a job that ran gives its run's own duration (a reattach too), as its ledger
+            result = replace(result, duration_s=round(time.monotonic() - started, 3))
+        return _finished(ctx, result)
     finally:
         if not done.done():
             done.set_result(result.outcome if result is not None else Outcome.SKIPPED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
+from reconciler import events as ev
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -57,12 +58,12 @@ async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str
         # recorded first (an adopted pod has no record yet): the next plan does not recreate it
         await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
     async with ctx.semaphore:
-        ctx.event(change, f"terminating {pod_id} ({why})")
+        ctx.emit(ev.PodTerminating(change.address, pod_id, why))
         gone_now = await ctx.api.terminate_pod(pod_id)
     if not lifetime_end:
         # a pod ended by its max_lifetime keeps its record: the next plan does not recreate it
         await ctx.write(ctx.journal.terminated, change.pod, pod_id)
-    ctx.event(change, f"terminated {pod_id}" if gone_now else f"{pod_id} was already gone")
+    ctx.emit(ev.PodTerminated(change.address, pod_id, already_gone=not gone_now))
 
 
 async def _terminate(ctx: StepContext, change: Change) -> ChangeResult:
@@ -81,12 +82,12 @@ async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
     if pod_id is None:
         raise ChangeFailed("a stop without a pod id (a bug in the plan)")
     async with ctx.semaphore:
-        ctx.event(change, f"stopping {pod_id}")
+        ctx.emit(ev.PodStopping(change.address, pod_id))
         await ctx.api.stop_pod(pod_id)
     await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
     await ctx.write(ctx.journal.stopped, change.pod, pod_id, ctx.now())
     ctx.ready.pop(change.pod, None)
-    ctx.event(change, f"stopped {pod_id}")
+    ctx.emit(ev.PodStopped(change.address, pod_id))
     return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
 
 
@@ -123,12 +124,12 @@ async def _create_once(
         now=ctx.now(),
     )
     async with ctx.semaphore:
-        ctx.event(change, f"creating on {where}")
+        ctx.emit(ev.PodCreating(change.address, placement.gpu_type_id, placement.cloud.value))
         try:
             pod = await ctx.api.create_pod(request)
         except CapacityError:
             await ctx.write(ctx.journal.create_failed, uid)
-            ctx.event(change, f"no capacity on {where}; trying the next fallback")
+            ctx.emit(ev.NoCapacity(change.address, placement.gpu_type_id, placement.cloud.value))
             return None
         except (TransientApiError, ApiResponseError) as exc:
             if isinstance(exc, TransientApiError) and not exc.maybe_processed:
@@ -162,7 +163,9 @@ async def _create_once(
         applied_at=moment,
     )
     await ctx.write(ctx.journal.created, change.pod, record)
-    ctx.event(change, f"created {pod.pod_id} on {where}")
+    ctx.emit(
+        ev.PodCreated(change.address, pod.pod_id, placement.gpu_type_id, placement.cloud.value)
+    )
     return pod
 
 
@@ -197,7 +200,7 @@ async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> C
         async with ctx.semaphore:
             await ctx.api.stop_pod(pod.pod_id)
         await ctx.write(ctx.journal.stopped, change.pod, pod.pod_id, ctx.now())
-        ctx.event(change, f"stopped {pod.pod_id} (state: stopped)")
+        ctx.emit(ev.PodStopped(change.address, pod.pod_id, why="state: stopped"))
     else:
         try:
             pod = await _wait_ready(ctx, change, spec, pod)
@@ -222,8 +225,8 @@ async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: Actu
     needs_ssh = any(p.replace(" ", "") == "22/tcp" for p in spec.ports)
     ready = await ctx.readiness.wait(pod, needs_ssh=needs_ssh, timeout_s=ctx.timeout_s)
     ctx.ready[spec.name] = ready
-    where = f" (ssh {ready.ssh.host}:{ready.ssh.port})" if ready.ssh else ""
-    ctx.event(change, f"ready{where}")
+    ssh = f"{ready.ssh.host}:{ready.ssh.port}" if ready.ssh else None
+    ctx.emit(ev.PodReady(change.address, ready.pod_id, ssh))
     from reconciler.executor.watchdog import arm_watchdog
 
     await arm_watchdog(ctx, change, spec, ready)
@@ -235,7 +238,7 @@ async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: Actu
 
 async def _resume_once(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) -> ActualPod:
     async with ctx.semaphore:
-        ctx.event(change, f"resuming {pod_id}")
+        ctx.emit(ev.PodResuming(change.address, pod_id))
         if spec.spot_bid_per_gpu is not None:
             return await ctx.api.bid_resume_pod(pod_id, spec.spot_bid_per_gpu, spec.gpu_count)
         return await ctx.api.resume_pod(pod_id, spec.gpu_count)
@@ -299,7 +302,7 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
         created=seen.env.get(MARKER_CREATED) if seen else None,
     )
     async with ctx.semaphore:
-        ctx.event(change, f"updating {pod_id} in place (the container is reset)")
+        ctx.emit(ev.PodUpdating(change.address, pod_id))
         return await ctx.api.edit_pod(
             pod_id,
             image=spec.image,

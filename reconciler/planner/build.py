@@ -13,6 +13,7 @@ from reconciler.model import (
     DesiredState,
     GpuOffer,
     Lockfile,
+    PodState,
     PodStatus,
 )
 from reconciler.planner.budget import budget_findings
@@ -50,11 +51,16 @@ def _terminate(name: str, pod: ActualPod, reason: str, address: str, ctx: Contex
     )
 
 
+TERMINATE_STOPPED_LOSES = "the pod is stopped, not gone: terminating it deletes its volume"
+
+
 def _terminate_decision(
     name: str, pod: ActualPod, reason: str, address: str, ctx: Context
 ) -> Decision:
     """Terminate a pod of the stack, unless RunPod reports a status podctl does not know."""
     change = _terminate(name, pod, reason, address, ctx)
+    if pod.desired_status is PodStatus.EXITED:  # all it keeps is its volume: that goes too
+        change = replace(change, warnings=(*change.warnings, TERMINATE_STOPPED_LOSES))
     if pod.desired_status is not PodStatus.UNKNOWN:
         return Decision(change)
     held = replace(change, action=Action.NOOP, reason=f"{reason}; status UNKNOWN: no action")
@@ -152,6 +158,8 @@ def plan(
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
     reasons = without_expired(desired, reasons, recorded, now)
+    unrun = _jobs_of_absent_pods(desired, reasons)
+    reasons = {n: r for n, r in reasons.items() if n not in unrun}
     ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
@@ -180,7 +188,7 @@ def plan(
     ]
     if not force:
         errors += _protect_errors(changes, desired, destroy)
-    notes = [n for d in decisions for n in d.notes]
+    notes = [n for d in decisions for n in d.notes] + list(unrun.values())
     for c in changes:
         spec = desired.pods.get(c.pod)
         if spec is None or c.action not in (Action.CREATE, Action.REPLACE, Action.RESUME):
@@ -215,7 +223,9 @@ def plan(
         total_cost_before=round(sum(before.values()), 4),
         total_cost_after=round(sum(after.values()), 4),
         stopped_storage_cost_after=round(
-            sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions), 6
+            sum(stopped_storage_cost(d.ends_stopped_gb) for d in decisions)
+            + sum(stopped_storage_cost(gb) for gb in _stopped_after_jobs(changes, desired)),
+            6,
         ),
         notes=tuple(dict.fromkeys(notes))
         + tuple(
@@ -223,6 +233,37 @@ def plan(
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
         ),
     )
+
+
+def _stopped_after_jobs(changes: list[Change], desired: DesiredState) -> list[int]:
+    """Volume GB of the pods `after_jobs: stop` stops in this plan: billed once it ran, so the
+    first plan already counts what the plans after it show."""
+    return [
+        desired.pods[c.pod].volume_gb
+        for c in changes
+        if c.action is Action.STOP
+        and c.depends_on
+        and c.pod in desired.pods
+        and all(d.startswith("job.") for d in c.depends_on)
+    ]
+
+
+def _jobs_of_absent_pods(desired: DesiredState, reasons: Mapping[str, str]) -> dict[str, str]:
+    """Jobs that would run on a pod declared `state: absent` (it is torn down instead), and the
+    jobs that need them: job -> the note that says why it does not run."""
+    from reconciler.jobs import job_order
+
+    out: dict[str, str] = {}
+    for name in job_order(desired.jobs):
+        job = desired.jobs[name]
+        pod = desired.pods.get(job.pod)
+        if name not in reasons:
+            continue
+        if pod is not None and pod.state is PodState.ABSENT:
+            out[name] = f"job.{name}: not run: pod.{job.pod} is `state: absent`"
+        elif blocked := [n for n in job.needs if n in out]:
+            out[name] = f"job.{name}: not run: it needs job.{blocked[0]}, which does not run"
+    return out
 
 
 def _pods(targets: frozenset[str]) -> frozenset[str]:

@@ -237,7 +237,15 @@ def _decide(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) ->
                 spec, m, ctx, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
-        change = _change(spec, m, ctx, Action.NOOP, [adopted, why or "stopped, as desired"])
+        # the changes that wait stay on the no-op: the plan counts them as pending
+        change = _change(
+            spec,
+            m,
+            ctx,
+            Action.NOOP,
+            [adopted, why or "stopped, as desired", "changes wait until it runs" if fields else ""],
+            fields=fields,
+        )
         return Decision(
             change,
             warnings=[f"{spec.address}: {w}" for w in pending],

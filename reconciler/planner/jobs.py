@@ -157,7 +157,8 @@ def _after_jobs(
                 pod_id=None if is_new or pod_change is None else pod_change.pod_id,
                 depends_on=tuple(mine),
                 observed=None if pod_change is None else pod_change.observed,
-                cost_before=0.0,
+                # it ends the pod as its jobs leave it: at the pod's $/h once its change ran
+                cost_before=(pod_change.cost_after or 0.0) if pod_change is not None else 0.0,
                 cost_after=0.0,
             )
         )

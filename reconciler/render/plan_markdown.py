@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.plans import Action, Plan
+from reconciler.plans import Action, Change, Plan
 from reconciler.render import style
 from reconciler.render.escape import shown
 from reconciler.render.plan_text import NO_CHANGES, field_line
@@ -10,6 +10,10 @@ from reconciler.render.plan_text import NO_CHANGES, field_line
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _paths(change: Change) -> str:
+    return ", ".join(f.path for f in change.fields)
 
 
 def plan_markdown(plan: Plan) -> str:
@@ -20,8 +24,11 @@ def plan_markdown(plan: Plan) -> str:
     if plan.errors:
         lines += [f"- :x: **Error:** {_cell(e)}" for e in plan.errors]
         lines += ["", f"**{len(plan.errors)} error(s): apply refuses this plan.**", ""]
-    if not plan.has_changes:
+    if not plan.has_changes and not plan.waiting:
         lines += [NO_CHANGES, ""]
+    elif not plan.has_changes:
+        lines += [f"- `{c.address}`: waits until it runs: {_cell(_paths(c))}" for c in plan.waiting]
+        lines += [""]
     else:
         lines += [
             "| | Address | Action | Reason | $/h before | $/h after |",

@@ -7,6 +7,7 @@ from reconciler.render import style
 from reconciler.render.escape import terminal
 
 NO_CHANGES = "No changes. The stack matches the spec."
+NOTHING_NOW = "Nothing to apply now: the changes above wait until their pod runs again."
 INDENT = "    "
 
 
@@ -32,6 +33,8 @@ def _field_colour(sym: str) -> str:
 def change_lines(change: Change, color: bool) -> list[str]:
     """The block of one change: head line, fields, warnings, GPU chain, cost."""
     head = f"{style.SYMBOLS[change.action]} {change.action.value} {change.address}"
+    if change.is_noop and change.fields:
+        head = f"{style.SYMBOLS[Action.UPDATE]} waiting {change.address}"
     if change.action is Action.RUN_JOB:
         head += f" on pod.{change.pod}"
     if change.pod_id and change.pod_id not in change.address:
@@ -63,20 +66,23 @@ def plan_text(plan: Plan, color: bool, *, show_noops: bool = False) -> str:
     if plan.targets:
         lines.append(f"Targets: {', '.join(plan.targets)}")
     lines.append("")
-    shown = plan.changes if show_noops else plan.actionable
-    for change in shown:
+    shown = plan.changes if show_noops else plan.actionable + plan.waiting
+    for change in sorted(shown, key=plan.changes.index):
         lines += change_lines(change, color)
         lines.append("")
-    if not plan.has_changes:
+    if not plan.has_changes and not plan.waiting:
         lines += [NO_CHANGES, ""]
+    elif not plan.has_changes:
+        lines += [NOTHING_NOW, ""]
     for note in plan.notes:
         lines.append(f"Note: {note}")
     for w in plan.warnings:
         lines.append(style.paint("Warning: ", "1;33", color) + w)
     if plan.notes or plan.warnings:
         lines.append("")
-    if plan.has_changes:
-        lines.append(f"Plan: {style.counts([c.action for c in plan.changes])}.")
+    waiting = f"; {len(plan.waiting)} waiting for a stopped pod to run" if plan.waiting else ""
+    if plan.has_changes or plan.waiting:
+        lines.append(f"Plan: {style.counts([c.action for c in plan.changes])}{waiting}.")
     cost = (
         f"Cost: {style.per_hour(plan.total_cost_before)} -> "
         f"{style.per_hour(plan.total_cost_after)} "

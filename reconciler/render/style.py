@@ -54,7 +54,11 @@ def action_colour(action: Action) -> str:
 
 
 def money(value: float | None) -> str:
-    return "$?" if value is None else f"${value:.2f}"
+    """Every amount podctl prints: `$0.69`, and a third decimal only when it has one (`$0.165`,
+    a spot bid)."""
+    if value is None:
+        return "$?"
+    return f"${value:.2f}" if round(value, 2) == round(value, 3) else f"${value:.3f}"
 
 
 def per_hour(value: float | None) -> str:

@@ -1,10 +1,10 @@
-"""An ApplyResult as text (a line per failure, skip, landed GPU and job) or JSON."""
+"""An ApplyResult as text (a line per change, the counts, the time and the cost) or JSON."""
 
 from __future__ import annotations
 
 import json
 
-from reconciler.plans import Action, ApplyResult, Billing, ChangeResult, Outcome
+from reconciler.plans import Action, ApplyResult, Billing, ChangeResult, Outcome, Plan
 from reconciler.render import style
 from reconciler.render.escape import terminal
 
@@ -18,23 +18,113 @@ def _landed(r: ChangeResult) -> str:
     return f"landed on {where}" + (f", pod {r.pod_id}" if r.pod_id else "")
 
 
-def summary_text(result: ApplyResult, color: bool) -> str:
-    """`Apply complete: 2 done, 1 failed, 1 skipped.` then the lines that matter."""
+_PAST = {
+    Action.CREATE: "created",
+    Action.REPLACE: "replaced",
+    Action.RESUME: "resumed",
+    Action.UPDATE: "updated",
+    Action.STOP: "stopped",
+    Action.TERMINATE: "terminated",
+    Action.RUN_JOB: "ran",
+}
+_COUNTED_AS = {**_PAST, Action.RUN_JOB: "jobs run"}
+
+
+def _resume_updates(plan: Plan | None) -> set[str]:
+    """Pods whose resume also updates them in place (counted as an update too)."""
+    if plan is None:
+        return set()
+    return {
+        c.address
+        for c in plan.changes
+        if c.action is Action.RESUME and any(not f.forces_replace for f in c.fields)
+    }
+
+
+def _what(r: ChangeResult, updates: set[str]) -> str:
+    kind = r.action.value
+    if r.action is Action.RESUME and r.address in updates:
+        kind = "resume + update"
+    return f"{r.address} ({kind})"
+
+
+def _done_text(r: ChangeResult, updates: set[str]) -> str:
+    if r.action in (Action.CREATE, Action.REPLACE) and r.gpu_type_id:
+        return _landed(r)
+    if r.action is Action.RUN_JOB:
+        return r.message
+    text = _PAST[r.action]
+    if r.action is Action.RESUME and r.address in updates:
+        text += " and updated in place"
+    return text + (f" {r.pod_id}" if r.pod_id else "")
+
+
+def action_counts(result: ApplyResult, plan: Plan | None) -> dict[Action, int]:
+    """Done changes by action, in the plans' order; a resume that updates counts as both."""
+    updates = _resume_updates(plan)
+    counts: dict[Action, int] = {}
+    for a in style.COUNTED:
+        n = sum(1 for r in result.results if r.action is a and r.outcome is Outcome.DONE)
+        if a is Action.UPDATE:
+            n += sum(
+                1
+                for r in result.results
+                if r.address in updates and r.action is Action.RESUME and r.outcome is Outcome.DONE
+            )
+        if n:
+            counts[a] = n
+    return counts
+
+
+def costs_after(result: ApplyResult, plan: Plan) -> tuple[float, float]:
+    """($/h before, $/h after) of the stack: the plan's, with the changes that did not happen
+    left at their cost before."""
+    after = plan.total_cost_after
+    done = {(r.address, r.action) for r in result.results if r.outcome is Outcome.DONE}
+    for c in plan.actionable:
+        if c.action is Action.RUN_JOB or (c.address, c.action) in done:
+            continue
+        if c.cost_before is not None and c.cost_after is not None:
+            after += c.cost_before - c.cost_after
+    return plan.total_cost_before, round(max(after, 0.0), 4)
+
+
+def summary_text(
+    result: ApplyResult,
+    color: bool,
+    *,
+    plan: Plan | None = None,
+    took_s: float | None = None,
+) -> str:
+    """`Apply complete in 1m05s: 2 done, 1 failed, 1 skipped.`, a line per change, the cost."""
+    from reconciler.render.progress import elapsed
+
     done, failed, skipped = (result.count(o) for o in Outcome)
     head = f"Apply complete: {done} done, {failed} failed, {skipped} skipped."
     lines = [style.paint(head, "1;32" if result.ok else "1;31", color)]
+    updates = _resume_updates(plan)
     for r in result.results:
         label = style.paint(f"{r.outcome.value:<7}", _OUTCOME_COLOUR[r.outcome], color)
-        what = f"{r.address} ({r.action.value})"
+        what = _what(r, updates)
         if r.outcome is Outcome.DONE:
-            if r.action in (Action.CREATE, Action.REPLACE) and r.gpu_type_id:
-                lines.append(f"  {label} {what}: {_landed(r)}")
-            elif r.action is Action.RUN_JOB or "(on_failure: " in r.message:
-                lines.append(f"  {label} {r.address}: {r.message}")
+            lines.append(f"  {label} {what}: {_done_text(r, updates)}")
         else:
             lines.append(f"  {label} {what}: {r.message or 'no reason given'}")
     if not result.ok:
         lines += left_running_lines(result.left_running)
+    kinds = action_counts(result, plan)
+    if kinds:
+        lines.append("Changed: " + ", ".join(f"{n} {_COUNTED_AS[a]}" for a, n in kinds.items()))
+    tail = [f"took {elapsed(took_s)}"] if took_s is not None else []
+    if plan is not None:
+        before, after = costs_after(result, plan)
+        tail.append(
+            f"cost {style.per_hour(before)} before, {style.per_hour(after)} after "
+            f"({style.delta(before, after)})"
+        )
+    if tail:
+        text = "; ".join(tail)
+        lines.append(text[0].upper() + text[1:] + ".")
     return terminal("\n".join(lines) + "\n")
 
 
@@ -45,19 +135,22 @@ def left_running_lines(pods: tuple[Billing, ...]) -> list[str]:
     lines = ["Left running (billing):"]
     lines += [f"  {p.address} ({p.pod_id}): {_cost(p.cost_per_hr)}" for p in pods]
     known = [p.cost_per_hr for p in pods if p.cost_per_hr is not None]
-    lines.append(f"  total: ${sum(known):.2f}/h")
+    lines.append(f"  total: {style.per_hour(sum(known))}")
     return lines
 
 
 def _cost(cost: float | None) -> str:
-    return "$?/h" if cost is None else f"${cost:.2f}/h"
+    return "$?/h" if cost is None else style.per_hour(cost)
 
 
-def summary_dict(result: ApplyResult) -> dict[str, object]:
-    return {
+def summary_dict(
+    result: ApplyResult, plan: Plan | None = None, took_s: float | None = None
+) -> dict[str, object]:
+    data: dict[str, object] = {
         "stack": result.stack,
         "ok": result.ok,
         "counts": {o.value: result.count(o) for o in Outcome},
+        "changed": {a.value: n for a, n in action_counts(result, plan).items()},
         "results": [
             {
                 "address": r.address,
@@ -68,6 +161,7 @@ def summary_dict(result: ApplyResult) -> dict[str, object]:
                 "gpu_type_id": r.gpu_type_id,
                 "cloud": r.cloud.value if r.cloud is not None else None,
                 "duration_s": round(r.duration_s, 3),
+                "exit_code": r.exit_code,
             }
             for r in result.results
         ],
@@ -76,6 +170,12 @@ def summary_dict(result: ApplyResult) -> dict[str, object]:
             for p in result.left_running
         ],
     }
+    if took_s is not None:
+        data["duration_s"] = round(took_s, 3)
+    if plan is not None:
+        before, after = costs_after(result, plan)
+        data["cost_per_hr_before"], data["cost_per_hr_after"] = before, after
+    return data
 
 
 def summary_json(result: ApplyResult) -> str:

@@ -314,16 +314,7 @@ def _check_job_pod(stack: StackSource, job: Entry, pod_name: str) -> list[Proble
     if pod is None:
         hint = did_you_mean(pod_name, stack.pods) or _declared("pods", stack.pods)
         return [job.doc.problem(path, f"no pod named {pod_name!r}", hint)]
-    state = effective_pod(stack, pod).get("state")
-    if state is not None and state.value == "absent":
-        return [
-            job.doc.problem(
-                path,
-                f"pod {pod_name!r} is declared `state: absent`; a job cannot run on it",
-                f"set pod {pod_name!r} to `state: running`, or remove the job",
-            )
-        ]
-    return []
+    return []  # a job of a `state: absent` pod is not run: the plan says so
 
 
 def _check_ssh_port(stack: StackSource, pod: Entry, job_names: list[str]) -> list[Problem]:

@@ -107,7 +107,7 @@ class JobStatusRow:
 
     job: str
     pod: str
-    status: str  # pending / running / succeeded / failed
+    status: str  # pending / blocked (a job it needs failed) / running / succeeded / failed
     exit_code: int | None
     duration_s: float | None
     note: str  # why it is pending, or why it failed
@@ -140,7 +140,8 @@ def job_rows(
             uploads = {}
         secrets = {name: env[name] for name in secret_uses(desired)}
         reasons = own_reasons(desired, recorded, job_prints(desired, secrets, uploads))
-    rows = []
+    rows: list[JobStatusRow] = []
+    blocked: dict[str, str] = {}  # job -> the failed job upstream that blocks it
     for name in job_order(desired.jobs):
         job = desired.jobs[name]
         record = recorded.jobs.get(name)
@@ -153,6 +154,10 @@ def job_rows(
             status, note = "pending", reasons[name]
         elif status == "succeeded" and not note and job.download:  # recorded before podctl said
             note = "results in " + ", ".join(t.target for t in job.download)
+        upstream = [blocked.get(n, n) for n in job.needs if n in blocked or _failed(rows, n)]
+        if upstream and status == "pending":  # it cannot run until that one succeeds
+            blocked[name] = upstream[0]
+            status, note = "blocked", f"blocked by job.{upstream[0]} (failed)"
         rows.append(
             JobStatusRow(
                 job=name,
@@ -164,6 +169,10 @@ def job_rows(
             )
         )
     return tuple(rows)
+
+
+def _failed(rows: list[JobStatusRow], job: str) -> bool:
+    return any(r.job == job and r.status == "failed" for r in rows)
 
 
 def status(
@@ -243,7 +252,7 @@ def _desired_state(
 
     spec = desired.pods[name]
     mine = [j.job for j in jobs if j.pod == name]
-    left = [j.job for j in jobs if j.pod == name and j.status == "pending"]
+    left = [j.job for j in jobs if j.pod == name and j.status in ("pending", "blocked")]
     state, why = converged_state(spec, left, recorded.jobs, mine)
     return f"{state.value} (after jobs)" if why and state is not spec.state else state.value
 

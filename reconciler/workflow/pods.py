@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
+from reconciler.events import Event, LogLine
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
-OnEvent = Callable[[str], None]
+OnEvent = Callable[[Event], None]
 INTERRUPT_LISTING_S = 10.0  # after Ctrl-C, the listing of what is left running waits this long
 
 
@@ -73,6 +74,7 @@ class ApplyRequest:
     # resume), so a quiet round costs one request; and stop starting changes on a signal
     lazy_offers: bool = False
     should_start: Callable[[], bool] | None = None
+    heartbeat_s: float | None = None  # a StillRunning event per running change this often
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,11 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
             uploads = _uploads(desired, request)
             return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
+    lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
+    if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
+        # nothing recorded yet: a read-only plan leaves no lock file behind
+        recorded = store.read()
+        return asyncio.run(run()), store.where
     with store.lock(shared=True):
         recorded = store.read()
         check_stack(recorded, desired, store.where)
@@ -425,7 +432,7 @@ async def _apply_locked(
 
         def on_job_line(job: str, line: str) -> None:
             jobs.logs.line(job, line)
-            on_event(f"[{job}] {line}")
+            on_event(LogLine(f"job.{job}", line))
 
         try:
             result = await execute(
@@ -445,6 +452,7 @@ async def _apply_locked(
                 job_inputs=jobs.inputs,
                 on_job_line=on_job_line,
                 should_start=options.should_start,
+                heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
             )
             for done in result.results:  # a run that printed nothing still leaves its log

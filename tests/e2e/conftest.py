@@ -87,7 +87,7 @@ class Podctl:
 
     def __call__(self, *args: str, sandbox: bool = True) -> Result:
         self.capsys.readouterr()
-        argv = [*args, *(["--sandbox"] if sandbox else [])]
+        argv = [*(["--sandbox"] if sandbox else []), *args]  # the group takes it for every command
         code = run(argv)
         captured = self.capsys.readouterr()
         self.outputs += [captured.out, captured.err]

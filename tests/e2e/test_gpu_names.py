@@ -136,9 +136,9 @@ def test_gpus_shows_the_spot_minimum_bid(podctl: Podctl) -> None:
     assert [
         "NVIDIA GeForce RTX 4090",
         "24 GB",
-        "$0.690/h",
-        "$0.340/h",
-        "$0.350/$0.200",
+        "$0.69/h",
+        "$0.34/h",
+        "$0.35/$0.20",
         "High/High",
     ] in cells
     assert lines[-1] == (

@@ -179,7 +179,7 @@ def test_logs_tail_prints_the_last_lines_from_the_pod_and_from_the_local_copy(
     r = podctl("logs", "j", "--tail", "5", "--file", str(podctl.spec))
     assert (r.code, r.out) == (0, "".join(f"line-{i}\n" for i in range(36, 41)))
     assert "saved at the last apply" not in r.err  # from the pod
-    r = podctl("logs", "j", "--tail", "2", "-f", "--file", str(podctl.spec))  # ended: returns
+    r = podctl("logs", "j", "--tail", "2", "--follow", "--file", str(podctl.spec))  # ended: returns
     assert (r.code, r.out) == (0, "line-39\nline-40\n")
     r = podctl("logs", "j", "-n", "0", "--file", str(podctl.spec))
     assert (r.code, r.out) == (0, "")
@@ -272,7 +272,7 @@ def test_logs_quotes_what_the_lockfile_says_before_it_reaches_the_pods_shell(
     data = podctl.recorded()
     data["jobs"]["j"]["fingerprint"] = "x;echo INJECTED;true "  # a lockfile someone edited
     podctl.lockfile.write_text(json.dumps(data))
-    for args in ((), ("--tail", "3"), ("-f",)):
+    for args in ((), ("--tail", "3"), ("-F",)):
         r = podctl("logs", "j", *args, "--file", str(podctl.spec))
         assert "INJECTED" not in r.out + r.err, args
         assert (r.code, r.out) == (0, "hello\n"), r  # no such run on the pod: the local copy

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def test_batch_runs_each_job_once_then_nothing(podctl: Podctl) -> None:
     ]
     r = podctl("logs", "train", "--file", str(podctl.spec))
     assert r.code == 0 and r.out == "trained\n", r
-    r = podctl("logs", "train", "-f", "--file", str(podctl.spec))  # the run ended: it returns
+    r = podctl("logs", "train", "-F", "--file", str(podctl.spec))  # the run ended: it returns
     assert r.code == 0 and r.out == "trained\n", r
 
 
@@ -127,7 +128,7 @@ def test_a_failing_job_exits_1_skips_its_dependants_and_others_complete(podctl: 
     ledger = _write(podctl, fail=True, after="terminate")
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 1
-    assert "failed  job.eval (run-job): failed (exit 7) after 1 try(s)" in r.out
+    assert "failed  job.eval (run-job): exit 7 after 1 try; log: podctl logs eval" in r.out
     assert "skipped pod.box (terminate)" in r.out  # after_jobs waits for every job
     assert _runs(ledger) == {"eval": 1, "prep": 1, "side": 1, "train": 1}
     assert len(podctl.pods()) == 1  # not terminated: a job failed
@@ -210,13 +211,19 @@ jobs:
     assert podctl.lockfile.exists(), out.read_text()
     assert podctl.recorded()["jobs"]["slow"]["status"] == "running"
     # the job goes on without podctl: `logs -f` follows it on the pod to its end
-    r = podctl("logs", "slow", "-f", "--file", str(podctl.spec))
+    r = podctl("logs", "slow", "-F", "--file", str(podctl.spec))
     assert r.code == 0 and r.out == "started\nfinished\n", r
     r = podctl("plan", "-f", str(podctl.spec))
     assert "unfinished" in r.out
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
     assert "reattaching" in r.out + r.err or "collecting" in r.out + r.err
+    # its duration is the run's own (the ledger's), not the time this apply spent collecting it
+    record = podctl.recorded()["jobs"]["slow"]
+    ran = (
+        datetime.fromisoformat(record["finished_at"]) - datetime.fromisoformat(record["started_at"])
+    ).total_seconds()
+    assert ran >= 3 and f"done    job.slow (run-job): succeeded in {ran:g}s" in r.out, r.out
     time.sleep(0.2)
     assert _runs(ledger) == {"slow": 1}
     assert podctl.recorded()["jobs"]["slow"]["status"] == "succeeded"

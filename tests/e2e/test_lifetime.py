@@ -124,7 +124,8 @@ def test_reconcile_wakes_up_for_the_deadline(podctl: Podctl, tmp_path: Path) -> 
             loop.kill()
             loop.communicate()
     assert loop.returncode == 0, err
-    rounds = [json.loads(line) for line in out.splitlines()]
+    lines = [json.loads(line) for line in out.splitlines()]
+    rounds = [line for line in lines if line["event"] == "round"]
     assert [r["outcome"] for r in rounds[:2]] == ["changed", "changed"], rounds
     assert rounds[0]["next_in_s"] <= 4, rounds  # woke for the 3s deadline, not the 1h interval
     assert rounds[1]["next_in_s"] == 3600, rounds  # nothing left to wake up for

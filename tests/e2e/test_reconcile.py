@@ -98,20 +98,27 @@ def test_a_preempted_spot_pod_is_bid_resumed(podctl: Podctl) -> None:
     assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "RUNNING")]
 
 
+def _round(out: str) -> dict[str, Any]:
+    """The one round line of a `--once --format json` run (its events are JSON lines too)."""
+    lines = [json.loads(line) for line in out.splitlines()]
+    (status,) = [line for line in lines if line["event"] == "round"]
+    assert isinstance(status, dict)
+    return status
+
+
 def test_json_lines_parse_and_a_failed_once_exits_1(podctl: Podctl) -> None:
     podctl.sb.faults({"exhaust": ["NVIDIA RTX A4000", "NVIDIA RTX A5000"]})
     failed = once(podctl, "--format", "json")
     assert failed.code == 1, failed.err
-    (line,) = failed.out.splitlines()
-    status = json.loads(line)
+    status = _round(failed.out)
     assert status["round"] == 1 and status["outcome"] == "failed"
     assert status["counts"]["failed"] == 1 and status["counts"]["done"] == 0
     assert status["next_in_s"] is None and status["ts"].endswith("+00:00")
     podctl.sb.faults({"restore": ["NVIDIA RTX A4000", "NVIDIA RTX A5000"]})
     ok = once(podctl, "--format", "json")
     assert ok.code == 0, ok.err
-    assert json.loads(ok.out)["outcome"] == "changed"
-    quiet = json.loads(once(podctl, "--format", "json").out)
+    assert _round(ok.out)["outcome"] == "changed"
+    quiet = _round(once(podctl, "--format", "json").out)
     assert quiet["outcome"] == "converged" and quiet["error"] is None
     assert quiet["counts"] == {
         "pods": 1,
@@ -130,7 +137,7 @@ def test_api_faults_on_30_percent_of_requests_converge_within_8_rounds(podctl: P
     outcomes = []
     for _ in range(8):
         result = once(podctl, "--format", "json")
-        outcomes.append(json.loads(result.out)["outcome"])
+        outcomes.append(_round(result.out)["outcome"])
         if outcomes[-1] == "converged":
             break
     assert outcomes[-1] == "converged", outcomes

@@ -70,7 +70,8 @@ def test_loop_heals_a_terminated_pod_then_sigterm_exits_0(podctl: Podctl, tmp_pa
             loop.kill()
             loop.communicate()
     assert loop.returncode == 0, err
-    rounds = [json.loads(line) for line in out.splitlines()]
+    lines = [json.loads(line) for line in out.splitlines()]
+    rounds = [line for line in lines if line["event"] == "round"]
     assert [r["round"] for r in rounds] == list(range(1, len(rounds) + 1))
     outcomes = [r["outcome"] for r in rounds]
     assert outcomes[0] == "changed" and outcomes.count("changed") == 2, outcomes
