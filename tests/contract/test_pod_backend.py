@@ -98,7 +98,7 @@ def request(**kw: Any) -> PodCreateRequest:
 async def ready(api: Any, pod_id: str) -> ActualPod:
     """Poll the pod's list (bounded) until its runtime shows with SSH, as the executor does."""
     for _ in range(400):
-        pod = (await api.list_pods()).pods.get(pod_id)
+        pod: ActualPod | None = (await api.list_pods()).pods.get(pod_id)
         assert pod is not None
         if pod.runtime_ready and pod.ssh is not None:
             return pod
