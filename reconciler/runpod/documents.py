@@ -75,6 +75,7 @@ GPU_OFFERS = (
     "query GpuOffers($secure: GpuLowestPriceInput!, $community: GpuLowestPriceInput!) {\n"
     "  gpuTypes {\n"
     "    id displayName memoryInGb secureCloud communityCloud maxGpuCount\n"
+    "    maxGpuCountSecureCloud maxGpuCountCommunityCloud\n"
     "    secure: lowestPrice(input: $secure) { " + _PRICE_FIELDS + " }\n"
     "    community: lowestPrice(input: $community) { " + _PRICE_FIELDS + " }\n"
     "  }\n}"
