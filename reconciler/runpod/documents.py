@@ -129,6 +129,7 @@ class PodCreateRequest:
     data_center_id: str | None = None
     network_volume_id: str | None = None
     docker_args: str = ""
+    container_registry_auth_id: str | None = None  # a private image's registry credential
 
     @property
     def spot(self) -> bool:
@@ -165,6 +166,7 @@ class PodCreateRequest:
             "allowedCudaVersions": list(self.allowed_cuda_versions) or None,
             "dataCenterId": self.data_center_id,
             "networkVolumeId": self.network_volume_id,
+            "containerRegistryAuthId": self.container_registry_auth_id,
         }
         fields.update({key: value for key, value in optional.items() if value is not None})
         return fields
