@@ -93,4 +93,5 @@ def create_request(
         network_volume_id=spec.network_volume,
         docker_args=spec.docker_args,
         container_registry_auth_id=spec.registry,
+        template_id=spec.template,
     )

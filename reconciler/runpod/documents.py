@@ -130,6 +130,7 @@ class PodCreateRequest:
     network_volume_id: str | None = None
     docker_args: str = ""
     container_registry_auth_id: str | None = None  # a private image's registry credential
+    template_id: str | None = None
 
     @property
     def spot(self) -> bool:
@@ -167,6 +168,7 @@ class PodCreateRequest:
             "dataCenterId": self.data_center_id,
             "networkVolumeId": self.network_volume_id,
             "containerRegistryAuthId": self.container_registry_auth_id,
+            "templateId": self.template_id,
         }
         fields.update({key: value for key, value in optional.items() if value is not None})
         return fields
