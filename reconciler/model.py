@@ -96,6 +96,8 @@ class PodSpec:
     ports: tuple[str, ...] = ("22/tcp",)
     env: Mapping[str, EnvValue] = field(default_factory=dict)
     docker_args: str = ""
+    registry: str | None = None  # a container registry credential's id, for a private image
+    template: str | None = None  # a RunPod pod template's id
     min_vcpu: int | None = None
     min_memory_gb: int | None = None
     cuda: tuple[str, ...] = ()

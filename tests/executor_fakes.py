@@ -79,6 +79,17 @@ class FakeApi:
         }
         return ActualState(pods=dict(self.pods))
 
+    async def get_pod(self, pod_id: str) -> ActualPod | None:
+        await self._call("get_pod")
+        return self.pods.get(pod_id)
+
+    def _known(self, pod_id: str, operation: str) -> ActualPod:
+        """The pod, or RunPod's not-found error (the fake is no kinder than RunPod)."""
+        pod = self.pods.get(pod_id)
+        if pod is None:
+            raise PodNotFoundError(f"RunPod {operation}: Pod {pod_id} not found.")
+        return pod
+
     async def create_pod(self, request: PodCreateRequest) -> ActualPod:
         await self._call("create_pod")
         self.requests.append(request)
@@ -95,9 +106,17 @@ class FakeApi:
             image=request.image,
             gpu_type_id=request.gpu_type_id,
             gpu_count=request.gpu_count,
+            # RunPod places an ALL request on one cloud and reports that one
+            cloud=CloudType.COMMUNITY if request.cloud is CloudType.COMMUNITY else CloudType.SECURE,
+            container_disk_gb=request.container_disk_gb,
+            volume_gb=request.volume_gb,
+            volume_mount=request.volume_mount if request.volume_gb > 0 else None,
             ports=tuple(request.ports),
             env=env,
             markers=PodMarkers.from_env(env),
+            docker_args=request.docker_args,
+            network_volume_id=request.network_volume_id,
+            data_center_id=request.data_center_id,
         )
         self._pending[pod_id] = self.polls_until_ready
         self.pods[pod_id] = self._running(pod)
@@ -115,15 +134,19 @@ class FakeApi:
         return self._resume(pod_id)
 
     def _resume(self, pod_id: str) -> ActualPod:
+        pod = self._known(pod_id, "ResumePod")
         if pod_id in self.gpu_taken:
             raise ResumeCapacityError("RunPod ResumePod: not enough free GPUs on the host machine")
-        self.pods[pod_id] = self._running(self.pods[pod_id])
+        self.pods[pod_id] = self._running(pod)
         return self.pods[pod_id]
 
     async def stop_pod(self, pod_id: str) -> PodStatus:
         await self._call("stop_pod")
         self.pods[pod_id] = replace(
-            self.pods[pod_id], desired_status=PodStatus.EXITED, runtime_ready=False, ssh=None
+            self._known(pod_id, "StopPod"),
+            desired_status=PodStatus.EXITED,
+            runtime_ready=False,
+            ssh=None,
         )
         return PodStatus.EXITED
 
@@ -144,13 +167,21 @@ class FakeApi:
         docker_args: str = "",
     ) -> ActualPod:
         await self._call("edit_pod")
-        if pod_id not in self.pods:
-            raise PodNotFoundError("pod not found")
+        pod = self._known(pod_id, "EditPod")
         self.edits.append({"pod_id": pod_id, "image": image, "env": dict(env)})
         env = dict(env)
-        self.pods[pod_id] = self._running(
-            replace(self.pods[pod_id], image=image, env=env, markers=PodMarkers.from_env(env))
+        edited = replace(
+            pod,
+            image=image,
+            env=env,
+            markers=PodMarkers.from_env(env),
+            container_disk_gb=container_disk_gb,
+            ports=tuple(ports),
+            docker_args=docker_args,
         )
+        # a stopped pod is edited and stays stopped, as on RunPod
+        running = pod.desired_status is PodStatus.RUNNING
+        self.pods[pod_id] = self._running(edited) if running else edited
         return self.pods[pod_id]
 
     def add(self, pod_id: str, stack: str, name: str, status: PodStatus, **kw: Any) -> ActualPod:

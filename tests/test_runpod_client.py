@@ -482,7 +482,6 @@ def test_api_error_keeps_the_graphql_errors_and_first_message() -> None:
 @pytest.mark.parametrize(
     "garbage",
     [
-        {"myself": None},
         {"myself": {"pods": "nope"}},
         {"myself": {"pods": [{"name": "no id"}]}},
         {"myself": {"pods": [pod_json(gpuCount="two")]}},

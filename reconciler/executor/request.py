@@ -102,4 +102,6 @@ def create_request(
         data_center_id=spec.data_center,
         network_volume_id=spec.network_volume,
         docker_args=spec.docker_args,
+        container_registry_auth_id=spec.registry,
+        template_id=spec.template,
     )

@@ -190,6 +190,8 @@ def create_fields(spec: PodSpec) -> tuple[FieldChange, ...]:
         values.append((f"env.{key}", SENSITIVE if isinstance(value, SecretRef) else value))
     optional: list[tuple[str, object]] = [
         ("docker_args", spec.docker_args or None),
+        ("registry", spec.registry),
+        ("template", spec.template),
         ("data_center", spec.data_center),
         ("network_volume", spec.network_volume),
         ("max_lifetime", format_duration(spec.max_lifetime_s)),

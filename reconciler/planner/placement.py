@@ -45,6 +45,15 @@ def _below_bid(spec: PodSpec, offer: GpuOffer | None) -> bool:
     )
 
 
+def _too_many(spec: PodSpec, offer: GpuOffer | None) -> bool:
+    """More GPUs than RunPod puts on one pod of this type in this cloud."""
+    return (
+        offer is not None
+        and offer.max_gpu_count is not None
+        and (spec.gpu_count > offer.max_gpu_count)
+    )
+
+
 def _candidates(spec: PodSpec) -> tuple[tuple[str, CloudType], ...]:
     """Each GPU type in order on the first cloud, then (cloud: all) each on COMMUNITY."""
     return tuple((t, c) for c in _clouds(spec.cloud) for t in spec.gpu_types)
@@ -61,7 +70,9 @@ def placements(spec: PodSpec, offers: Offers) -> tuple[Placement, ...]:
         for t, c in _candidates(spec)
         for offer in [_offer(offers, c, t)]
     ]
-    kept = tuple(p for p, offer in chain if not _below_bid(spec, offer))
+    kept = tuple(
+        p for p, offer in chain if not _below_bid(spec, offer) and not _too_many(spec, offer)
+    )
     return kept or tuple(p for p, _ in chain)
 
 
@@ -129,6 +140,8 @@ def placement_findings(
         if found.errors:
             return found
     pairs = [on] if on is not None else list(_candidates(spec))
+    if on is None:
+        _count_findings(spec, offers, pairs, found)
     below: list[tuple[str, float]] = []  # (where, its minimum bid)
     for gpu, cloud in pairs:
         offer = _offer(offers, cloud, gpu)
@@ -167,6 +180,32 @@ def placement_findings(
             f"GPU types to pods.{spec.name}.gpu.type"
         )
     return found
+
+
+def _count_findings(
+    spec: PodSpec, offers: Offers, pairs: list[tuple[str, CloudType]], found: Findings
+) -> None:
+    """Candidates whose cloud takes fewer GPUs per pod than the spec asks: skipped, or an error
+    when none is left."""
+    over = [
+        (f"{_name(offer, gpu)} ({cloud.value})", offer.max_gpu_count)
+        for gpu, cloud in pairs
+        for offer in [_offer(offers, cloud, gpu)]
+        if offer is not None and offer.max_gpu_count is not None and _too_many(spec, offer)
+    ]
+    field_ = f"pods.{spec.name}.gpu.count"
+    if over and len(over) < len(pairs):
+        found.notes += [
+            f"{spec.address}: {where} is skipped: RunPod puts at most {most} of them on one pod "
+            f"there, and {field_} is {spec.gpu_count}"
+            for where, most in over
+        ]
+    elif over:
+        each = ", ".join(f"{where} at most {most}" for where, most in over)
+        found.errors.append(
+            f"{spec.address}: {field_} is {spec.gpu_count}, more than RunPod puts on one pod of "
+            f"every GPU type and cloud it may use: {each}; lower {field_} or add GPU types"
+        )
 
 
 def stopped_storage_cost(volume_gb: int | None) -> float:

@@ -496,6 +496,11 @@ class RunPodClient(HttpApi):
         if status in (401, 403):
             raise AuthError(
                 f"RunPod {operation}: HTTP {status}: the API key was refused"
+                + (
+                    ", or it has no access to this (a read-only or restricted key)"
+                    if status == 403
+                    else ""
+                )
                 + (f" ({first})" if first else "")
                 + "; check RUNPOD_API_KEY or ~/.runpod/config.toml.",
                 errors=errors,

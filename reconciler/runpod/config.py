@@ -23,7 +23,8 @@ def default_config_path() -> Path:
 
 
 def resolve_api_key(env: Mapping[str, str] | None = None, config_path: Path | None = None) -> str:
-    """The API key from `RUNPOD_API_KEY`, else `[default] api_key` in ~/.runpod/config.toml."""
+    """The API key from `RUNPOD_API_KEY`, else ~/.runpod/config.toml: `[default] api_key` (the
+    Python SDK's `runpod config`) or a top-level `apikey` (what runpodctl writes)."""
     env = os.environ if env is None else env
     path = default_config_path() if config_path is None else config_path
     key = env.get(KEY_ENV, "").strip()
@@ -41,11 +42,13 @@ def resolve_api_key(env: Mapping[str, str] | None = None, config_path: Path | No
             ) from None
         section = config.get("default")
         value = section.get("api_key") if isinstance(section, dict) else None
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        for found in (value, config.get("apikey")):
+            if isinstance(found, str) and found.strip():
+                return found.strip()
     raise PodctlError(
         f'No RunPod API key: set {KEY_ENV}, or put `api_key = "..."` under `[default]` '
-        f"in {path} (as `runpod config` writes it)."
+        f'in {path} (as `runpod config` writes it), or a top-level `apikey = "..."` '
+        "(as `runpodctl config` writes it)."
     )
 
 

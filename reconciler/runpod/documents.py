@@ -75,6 +75,7 @@ GPU_OFFERS = (
     "query GpuOffers($secure: GpuLowestPriceInput!, $community: GpuLowestPriceInput!) {\n"
     "  gpuTypes {\n"
     "    id displayName memoryInGb secureCloud communityCloud maxGpuCount\n"
+    "    maxGpuCountSecureCloud maxGpuCountCommunityCloud\n"
     "    secure: lowestPrice(input: $secure) { " + _PRICE_FIELDS + " }\n"
     "    community: lowestPrice(input: $community) { " + _PRICE_FIELDS + " }\n"
     "  }\n}"
@@ -128,6 +129,8 @@ class PodCreateRequest:
     data_center_id: str | None = None
     network_volume_id: str | None = None
     docker_args: str = ""
+    container_registry_auth_id: str | None = None  # a private image's registry credential
+    template_id: str | None = None
 
     @property
     def spot(self) -> bool:
@@ -164,6 +167,8 @@ class PodCreateRequest:
             "allowedCudaVersions": list(self.allowed_cuda_versions) or None,
             "dataCenterId": self.data_center_id,
             "networkVolumeId": self.network_volume_id,
+            "containerRegistryAuthId": self.container_registry_auth_id,
+            "templateId": self.template_id,
         }
         fields.update({key: value for key, value in optional.items() if value is not None})
         return fields

@@ -170,7 +170,7 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
     bid = cost / gpu_count if interruptible and cost is not None and gpu_count else None
     uptime = runtime.opt_int("uptimeInSeconds") if runtime else None
     volume_gb = pod.opt_int("volumeInGb")
-    network = pod.opt_str("networkVolumeId")
+    network = pod.opt_str("networkVolumeId") or None  # RunPod reports "" for none
     return ActualPod(
         pod_id=pod.str_("id"),
         name=pod.opt_str("name") or "",
@@ -205,8 +205,19 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
     )
 
 
+# RunPod lists a GPU type "unknown" (no such card can be rented): never an offer
+UNKNOWN_GPU = "unknown"
+
+
 def parse_pods(data: Mapping[str, object]) -> ActualState:
     """`data.myself.pods` as an ActualState."""
+    if data.get("myself", False) is None:
+        # RunPod answers `myself: null` (HTTP 200, no errors) to a key it does not know
+        raise AuthError(
+            "RunPod ListPods: the API key was refused (RunPod knows no account for it: "
+            "`myself` is null); check RUNPOD_API_KEY or ~/.runpod/config.toml.",
+            operation="ListPods",
+        )
     myself = _Obj(data.get("myself"), "data.myself")
     items = myself.opt_list("pods")
     if items is None:
@@ -224,7 +235,7 @@ def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict
     for index, item in enumerate(items):
         gpu = _Obj(item, f"data.gpuTypes[{index}]")
         gpu_id = gpu.str_("id")
-        if gpu_id not in wanted:
+        if gpu_id not in wanted or gpu_id == UNKNOWN_GPU:
             continue
         price = gpu.opt_obj("lowestPrice")
         counts = price.opt_list("availableGpuCounts") if price else None
@@ -262,13 +273,27 @@ def parse_gpu_offers_by_cloud(
     if not isinstance(items, list):
         raise ApiResponseError("RunPod answer: data.gpuTypes is not a list")
     ids = frozenset(
-        str(item.get("id")) for item in items if isinstance(item, dict) and item.get("id")
+        str(item.get("id"))
+        for item in items
+        if isinstance(item, dict) and item.get("id") and item.get("id") != UNKNOWN_GPU
     )
     keep = ids if wanted is None else wanted
     result: dict[CloudType, dict[str, GpuOffer]] = {}
     for cloud, alias in ((CloudType.SECURE, "secure"), (CloudType.COMMUNITY, "community")):
+        most = (
+            "maxGpuCountSecureCloud" if cloud is CloudType.SECURE else "maxGpuCountCommunityCloud"
+        )
         renamed = [
-            {**item, "lowestPrice": item.get(alias)} if isinstance(item, dict) else item
+            {
+                **item,
+                "lowestPrice": item.get(alias),
+                # the cloud's own maximum per pod, when RunPod gives it, else the overall one
+                "maxGpuCount": item.get(most)
+                if item.get(most) is not None
+                else item.get("maxGpuCount"),
+            }
+            if isinstance(item, dict)
+            else item
             for item in items
         ]
         offers = parse_gpu_offers({"gpuTypes": renamed}, keep)

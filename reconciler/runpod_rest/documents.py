@@ -46,6 +46,10 @@ def create_body(request: PodCreateRequest) -> dict[str, object]:
     }
     if request.docker_args:
         body["args"] = request.docker_args
+    if request.container_registry_auth_id:
+        body["registry"] = request.container_registry_auth_id
+    if request.template_id:
+        body["templateId"] = request.template_id
     if request.network_volume_id:
         body["mounts"] = {
             "network": [{"volumeId": request.network_volume_id, "path": request.volume_mount}]

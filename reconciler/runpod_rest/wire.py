@@ -186,7 +186,7 @@ def parse_gpu_offers(
     for index, item in enumerate(items):
         gpu = JsonObject(item, f"gpus[{index}]")
         gpu_id = gpu.str_("id")
-        if wanted is not None and gpu_id not in wanted:
+        if (wanted is not None and gpu_id not in wanted) or gpu_id == "unknown":
             continue
         offered = gpu.opt_bool(key)
         if offered is False:
@@ -286,7 +286,15 @@ def classify(
         )
     elif status in (401, 403):
         kind = AuthError
-        text += "; the API key was refused: check RUNPOD_API_KEY or ~/.runpod/config.toml."
+        text += (
+            "; the API key was refused"
+            + (
+                ", or it has no access to this (a read-only or restricted key)"
+                if status == 403
+                else ""
+            )
+            + ": check RUNPOD_API_KEY or ~/.runpod/config.toml."
+        )
     elif status == 404:
         kind = PodNotFoundError
     elif status == 422:

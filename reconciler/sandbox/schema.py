@@ -204,6 +204,8 @@ def _gpu_view(store: Store, gpu: catalog.GpuType) -> dict[str, Any]:
         "memoryInGb": gpu.memory_gb,
         "cudaCores": gpu.cuda_cores,
         "maxGpuCount": gpu.max_gpu_count,
+        "maxGpuCountSecureCloud": gpu.max_gpu_count,
+        "maxGpuCountCommunityCloud": gpu.max_gpu_count,
         "secureCloud": True,
         "communityCloud": True,
         "securePrice": gpu.secure_price,

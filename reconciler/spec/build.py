@@ -96,6 +96,8 @@ def _build_pod(stack: StackSource, name: str, pod: Entry) -> PodSpec:
         ports=tuple(get("ports", DEFAULT_PORTS)),
         env=_build_env(stack, pod, env),
         docker_args=get("docker_args", ""),
+        registry=get("registry"),
+        template=get("template"),
         min_vcpu=_optional_int(get("min_vcpu")),
         min_memory_gb=_optional_int(get("min_memory_gb")),
         cuda=tuple(get("cuda", ())),

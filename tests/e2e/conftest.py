@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 
 from reconciler.cli import run
 from reconciler.runpod.client import RunPodClient
+from reconciler.runpod_rest import RestClient
 from tests.sandbox.conftest import Sandbox, client_key, module_sandbox, sb
 
 __all__ = ["Podctl", "Sandbox", "client_key", "module_sandbox", "sb"]
@@ -60,6 +62,7 @@ class Podctl:
     sb: Sandbox
     folder: Path
     capsys: pytest.CaptureFixture[str]
+    api: str = "graphql"  # which API podctl speaks (PODCTL_API)
     operations: Counter[str] = field(default_factory=Counter)
     outputs: list[str] = field(default_factory=list)
 
@@ -110,13 +113,38 @@ class Podctl:
         return data
 
 
+APIS = ("graphql", "rest")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_apis: an e2e test run on GraphQL and again on REST v2 (`podctl_api`)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A `both_apis` test runs once per API; any other runs on $PODCTL_API (else graphql)."""
+    if "podctl" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_apis"):
+        metafunc.parametrize("podctl_api", APIS)
+
+
+@pytest.fixture
+def podctl_api() -> str:
+    """The API the `podctl` fixture speaks: PODCTL_API=rest runs the whole e2e suite on REST."""
+    api = os.environ.get("PODCTL_API", "graphql")
+    assert api in APIS, f"PODCTL_API must be one of {APIS}, not {api!r}"
+    return api
+
+
 @pytest.fixture
 def podctl(
     sb: Sandbox,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    podctl_api: str,
 ) -> Iterator[Podctl]:
+    monkeypatch.setenv("PODCTL_API", podctl_api)
     monkeypatch.setenv("PODCTL_SANDBOX_DIR", str(sb.data_dir))
     monkeypatch.setenv("PODCTL_POLL_INTERVAL", "0.02")
     monkeypatch.setenv("E2E_TOKEN", SECRET)
@@ -126,7 +154,7 @@ def podctl(
     monkeypatch.chdir(tmp_path)
     folder = tmp_path / "stack"
     folder.mkdir()
-    tool = Podctl(sb, folder, capsys)
+    tool = Podctl(sb, folder, capsys, podctl_api)
     original = RunPodClient._post
 
     async def counting(
@@ -136,5 +164,15 @@ def podctl(
         return await original(self, document, variables, operation, *rest)
 
     monkeypatch.setattr(RunPodClient, "_post", counting)
+    if podctl_api == "rest":  # counted by the same operation names as GraphQL's
+        rest_trip = RestClient._round_trip
+
+        async def rest_counting(
+            self: RestClient, method: str, url: str, body: object, operation: str, ends: float
+        ) -> tuple[int, Any, bytes]:
+            tool.operations[operation] += 1
+            return await rest_trip(self, method, url, body, operation, ends)
+
+        monkeypatch.setattr(RestClient, "_round_trip", rest_counting)
     tool.write()
     yield tool

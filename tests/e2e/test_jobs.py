@@ -161,6 +161,7 @@ def test_a_changed_host_key_is_refused(podctl: Podctl) -> None:
     assert "host key" in r.out.lower() and "changed" in r.out.lower(), r.out
 
 
+@pytest.mark.both_apis
 def test_kill_9_mid_job_then_reapply_reattaches_and_runs_it_once(
     podctl: Podctl, tmp_path: Path
 ) -> None:
@@ -230,6 +231,7 @@ jobs:
     assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
 
 
+@pytest.mark.both_apis
 def test_the_quickstart_end_to_end(podctl: Podctl) -> None:
     """The README's first command: pod up, jobs run, result downloaded, pod gone; then a no-op."""
     spec = podctl.folder / "quickstart.yaml"

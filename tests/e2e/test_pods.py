@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.e2e.conftest import SECRET, Podctl
 
 
+@pytest.mark.both_apis
 def test_apply_converges_then_plans_nothing_and_sends_no_mutation(podctl: Podctl) -> None:
     first = podctl("apply", "-y", "-f", str(podctl.spec))
     assert first.code == 0, first.err
@@ -15,7 +18,10 @@ def test_apply_converges_then_plans_nothing_and_sends_no_mutation(podctl: Podctl
     assert env["PODCTL_STACK"] == "e2e" and env["PODCTL_POD"] == "box"
     assert env["TOKEN"] == SECRET  # the pod gets the value; nothing else does
     assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
-    assert podctl.operations["ListPods"] == 1 and podctl.operations["GpuOffers"] == 1
+    if podctl.api == "graphql":
+        assert podctl.operations["ListPods"] == 1 and podctl.operations["GpuOffers"] == 1
+    else:  # v2's create answer has no runtime yet: one readiness poll; a catalog per cloud
+        assert podctl.operations["ListPods"] == 2 and podctl.operations["GpuCatalog"] == 2
 
     podctl.operations.clear()
     plan = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
@@ -39,6 +45,7 @@ def test_plan_detailed_exitcode_is_2_with_changes(podctl: Podctl) -> None:
     assert podctl.pods() == []
 
 
+@pytest.mark.both_apis
 def test_stop_then_resume(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (pod,) = podctl.pods()
@@ -57,6 +64,7 @@ def test_stop_then_resume(podctl: Podctl) -> None:
     assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "RUNNING")]
 
 
+@pytest.mark.both_apis
 def test_absent_terminates_and_then_is_converged(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     podctl.write(state="absent")
@@ -76,6 +84,7 @@ def test_stopped_with_no_pod_creates_nothing(podctl: Podctl) -> None:
     assert podctl.pods() == [] and podctl.mutations() == {}
 
 
+@pytest.mark.both_apis
 def test_env_change_updates_in_place(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (before,) = podctl.pods()
@@ -91,6 +100,7 @@ def test_env_change_updates_in_place(podctl: Podctl) -> None:
     assert podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec)).code == 0
 
 
+@pytest.mark.both_apis
 def test_gpu_count_change_replaces(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (before,) = podctl.pods()
@@ -126,6 +136,7 @@ def test_gpu_fallback_under_exhaustion(podctl: Podctl) -> None:
     assert podctl.mutations() == {"CreatePod": 2}
 
 
+@pytest.mark.both_apis
 def test_adoption_with_the_lockfile_deleted(podctl: Podctl) -> None:
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     (pod,) = podctl.pods()
@@ -138,6 +149,7 @@ def test_adoption_with_the_lockfile_deleted(podctl: Podctl) -> None:
     assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
 
 
+@pytest.mark.both_apis
 def test_lost_create_response_leaves_exactly_one_pod(podctl: Podctl) -> None:
     podctl.sb.faults({"lose_responses": 1})
     lost = podctl("apply", "-y", "-f", str(podctl.spec))

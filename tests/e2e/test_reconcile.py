@@ -36,6 +36,7 @@ def once(podctl: Podctl, *extra: str) -> Any:
     return podctl("reconcile", "--once", "-f", str(podctl.spec), *extra)
 
 
+@pytest.mark.both_apis
 def test_once_converges_a_fresh_stack_then_a_quiet_round_is_one_request(podctl: Podctl) -> None:
     first = once(podctl)
     assert first.code == 0, first.err
@@ -51,8 +52,9 @@ def test_once_converges_a_fresh_stack_then_a_quiet_round_is_one_request(podctl: 
     assert quiet.code == 0, quiet.err
     assert quiet.out == "round 1: converged (1 pod, 1 request)\n"
     assert podctl.operations == {"ListPods": 1}  # no gpuTypes, no mutation
-    assert after["total"] - before["total"] == 1
-    assert after["mutations"] == before["mutations"]
+    if podctl.api == "graphql":  # the sandbox's request log counts GraphQL requests
+        assert after["total"] - before["total"] == 1
+        assert after["mutations"] == before["mutations"]
     assert SECRET not in "".join(podctl.outputs)
 
 

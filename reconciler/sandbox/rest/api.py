@@ -339,6 +339,7 @@ class RestApi:
             "ports": _ports(request.get("ports") or []),  # 5.5: no default ports
             "env": [{"key": k, "value": v} for k, v in env.items()],
             "containerRegistryAuthId": request.get("registry"),
+            "templateId": request.get("templateId"),
             "cloudType": request.get("cloud", "SECURE"),  # 5.5: default SECURE, no ALL
             "dataCenterId": _data_center(request.get("dataCenterIds") or []),
             "startSsh": bool(request.get("startSsh")),

@@ -31,6 +31,7 @@ KEPT: dict[str, tuple[str, tuple[str, ...]]] = {
             "ports",
             "env",
             "registry",
+            "templateId",
             "cloud",
             "dataCenterIds",
             "startSsh",

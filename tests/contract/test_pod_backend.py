@@ -1,0 +1,328 @@
+"""The pod API contract: the executor's fake, the sandbox over GraphQL and over REST v2 agree.
+
+Every test runs on the three stand-ins (`backend` is parametrised), so none can drift from the
+others: a fake kinder than RunPod would let executor tests pass that fail on the real API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from reconciler.errors import ApiError, CapacityError
+from reconciler.model import ActualPod, CloudType, PodMarkers, PodStatus
+from reconciler.runpod import RunPodClient
+from reconciler.runpod.documents import PodCreateRequest
+from reconciler.runpod_rest import RestClient
+from tests.executor_fakes import FakeApi
+from tests.sandbox.conftest import Sandbox, module_sandbox, sb
+
+__all__ = ["module_sandbox", "sb"]
+
+MARKERS = PodMarkers("contract", "box", "uid-contract-1")
+GPU = "NVIDIA RTX A4000"
+
+
+@dataclass
+class Backend:
+    """One stand-in: its client, how to exhaust a GPU type, and the other API (sandbox only)."""
+
+    name: str
+    api: Any  # PodApi with get_pod
+    exhaust: Callable[[str], None]
+    other: Any | None = None
+
+
+Factory = Callable[[], AbstractAsyncContextManager[Backend]]
+
+
+@pytest.fixture(params=["fake", "graphql", "rest"])
+def backend(request: pytest.FixtureRequest) -> Factory:
+    if request.param == "fake":
+
+        @asynccontextmanager
+        async def fake() -> AsyncIterator[Backend]:
+            api = FakeApi()
+            yield Backend("fake", api, api.exhausted.add)
+
+        return fake
+    sb: Sandbox = request.getfixturevalue("sb")
+
+    def exhaust(gpu: str) -> None:
+        sb.faults({"exhaust": [gpu]})
+
+    @asynccontextmanager
+    async def sandbox() -> AsyncIterator[Backend]:
+        async with (
+            RunPodClient(sb.key, api_url=sb.url) as gql,
+            RestClient(sb.key, api_url=sb.url) as rest,
+        ):
+            if request.param == "graphql":
+                yield Backend("graphql", gql, exhaust, rest)
+            else:
+                yield Backend("rest", rest, exhaust, gql)
+
+    return sandbox
+
+
+def run(factory: Factory, body: Callable[[Backend], Awaitable[None]]) -> None:
+    async def main() -> None:
+        async with factory() as backend:
+            await body(backend)
+
+    asyncio.run(main())
+
+
+def request(**kw: Any) -> PodCreateRequest:
+    values: dict[str, Any] = {
+        "name": "contract-box",
+        "image": "img:1",
+        "gpu_type_id": GPU,
+        "gpu_count": 1,
+        "cloud": CloudType.SECURE,
+        "env": {**MARKERS.as_env(), "MODE": "a", "EQ": "x=y"},
+        "ports": ("22/tcp", "8888/http"),
+        "container_disk_gb": 7,
+        "volume_gb": 20,
+        "volume_mount": "/workspace",
+    }
+    values.update(kw)
+    return PodCreateRequest(**values)
+
+
+async def ready(api: Any, pod_id: str) -> ActualPod:
+    """Poll the pod's list (bounded) until its runtime shows with SSH, as the executor does."""
+    for _ in range(400):
+        pod: ActualPod | None = (await api.list_pods()).pods.get(pod_id)
+        assert pod is not None
+        if pod.runtime_ready and pod.ssh is not None:
+            return pod
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"pod {pod_id} never became ready")
+
+
+def shape(pod: ActualPod) -> dict[str, Any]:
+    """What a create must carry through to the pod as listed."""
+    return {
+        "name": pod.name,
+        "image": pod.image,
+        "gpu_type_id": pod.gpu_type_id,
+        "gpu_count": pod.gpu_count,
+        "cloud": pod.cloud,
+        "env": dict(pod.env),
+        "markers": pod.markers,
+        "ports": sorted(pod.ports),
+        "container_disk_gb": pod.container_disk_gb,
+        "volume_gb": pod.volume_gb,
+        "volume_mount": pod.volume_mount,
+    }
+
+
+EXPECTED = {
+    "name": "contract-box",
+    "image": "img:1",
+    "gpu_type_id": GPU,
+    "gpu_count": 1,
+    "cloud": CloudType.SECURE,
+    "env": {**MARKERS.as_env(), "MODE": "a", "EQ": "x=y"},
+    "markers": MARKERS,
+    "ports": ["22/tcp", "8888/http"],
+    "container_disk_gb": 7,
+    "volume_gb": 20,
+    "volume_mount": "/workspace",
+}
+
+
+def test_an_empty_account_lists_no_pods(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        assert (await b.api.list_pods()).pods == {}
+
+    run(backend, body)
+
+
+def test_a_create_carries_markers_env_ports_disk_gpu_and_cloud(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        assert made.desired_status is PodStatus.RUNNING
+        assert made.markers == MARKERS
+        listed = (await b.api.list_pods()).pods
+        assert list(listed) == [made.pod_id]
+        assert shape(listed[made.pod_id]) == EXPECTED
+        got = await b.api.get_pod(made.pod_id)
+        assert got is not None and shape(got) == EXPECTED
+
+    run(backend, body)
+
+
+def test_a_community_pod_with_two_gpus_and_no_volume(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(
+            request(cloud=CloudType.COMMUNITY, gpu_count=2, volume_gb=0, ports=("22/tcp",))
+        )
+        pod = (await b.api.list_pods()).pods[made.pod_id]
+        assert (pod.cloud, pod.gpu_count, pod.volume_gb, pod.volume_mount) == (
+            CloudType.COMMUNITY,
+            2,
+            0,
+            None,
+        )
+
+    run(backend, body)
+
+
+def test_an_unknown_pod_is_none_on_get_and_false_on_terminate(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        assert await b.api.get_pod("nosuchpod0001") is None
+        assert await b.api.terminate_pod("nosuchpod0001") is False
+
+    run(backend, body)
+
+
+def test_a_running_pod_with_22_tcp_gets_an_ssh_endpoint(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        pod = await ready(b.api, made.pod_id)
+        assert pod.desired_status is PodStatus.RUNNING
+        assert pod.ssh is not None and pod.ssh.port > 0 and pod.ssh.host
+
+    run(backend, body)
+
+
+def test_a_pod_without_22_tcp_never_gets_an_ssh_endpoint(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request(ports=("8888/http",)))
+        for _ in range(400):
+            pod = (await b.api.list_pods()).pods[made.pod_id]
+            if pod.runtime_ready:
+                break
+            await asyncio.sleep(0.025)
+        assert pod.runtime_ready and pod.ssh is None
+
+    run(backend, body)
+
+
+def test_an_edit_replaces_the_env_and_keeps_the_markers(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        env = {**MARKERS.as_env(), "NEW": "1"}
+        edited = await b.api.edit_pod(
+            made.pod_id,
+            image="img:2",
+            container_disk_gb=7,
+            volume_gb=20,
+            volume_mount="/workspace",
+            env=env,
+            ports=("22/tcp", "8888/http"),
+        )
+        assert edited.pod_id == made.pod_id
+        pod = (await b.api.list_pods()).pods[made.pod_id]
+        assert dict(pod.env) == env  # MODE and EQ are gone
+        assert pod.markers == MARKERS and pod.image == "img:2"
+        assert (await ready(b.api, made.pod_id)).ssh is not None
+
+    run(backend, body)
+
+
+def test_stop_then_resume_keeps_the_pod(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        assert await b.api.stop_pod(made.pod_id) is PodStatus.EXITED
+        stopped = (await b.api.list_pods()).pods[made.pod_id]
+        assert stopped.desired_status is PodStatus.EXITED
+        assert (stopped.runtime_ready, stopped.ssh) == (False, None)
+        assert stopped.markers == MARKERS and stopped.volume_gb == 20
+        assert await b.api.stop_pod(made.pod_id) is PodStatus.EXITED  # again: no error
+        resumed = await b.api.resume_pod(made.pod_id, 1)
+        assert resumed.pod_id == made.pod_id and resumed.desired_status is PodStatus.RUNNING
+        pod = await ready(b.api, made.pod_id)
+        assert pod.markers == MARKERS and dict(pod.env) == EXPECTED["env"]
+
+    run(backend, body)
+
+
+def test_terminate_removes_the_pod_once(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        assert await b.api.terminate_pod(made.pod_id) is True
+        assert made.pod_id not in (await b.api.list_pods()).pods
+        assert await b.api.get_pod(made.pod_id) is None
+        assert await b.api.terminate_pod(made.pod_id) is False
+
+    run(backend, body)
+
+
+def test_no_capacity_is_a_capacity_error_and_makes_no_pod(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        b.exhaust(GPU)
+        with pytest.raises(CapacityError) as caught:
+            await b.api.create_pod(request())
+        assert "no longer any instances available" in str(caught.value)
+        assert (await b.api.list_pods()).pods == {}
+        made = await b.api.create_pod(request(gpu_type_id="NVIDIA RTX A5000"))
+        assert made.gpu_type_id == "NVIDIA RTX A5000"
+
+    run(backend, body)
+
+
+def test_a_pod_made_over_one_api_reads_the_same_over_the_other(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        if b.other is None:
+            pytest.skip("the fake speaks one API")
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        mine = (await b.api.list_pods()).pods[made.pod_id]
+        theirs = (await b.other.list_pods()).pods[made.pod_id]
+        assert shape(theirs) == shape(mine) == EXPECTED
+        assert (theirs.ssh, theirs.runtime_ready) == (mine.ssh, mine.runtime_ready)
+        await b.other.stop_pod(made.pod_id)
+        assert (await b.api.get_pod(made.pod_id)).desired_status is PodStatus.EXITED
+        assert await b.other.terminate_pod(made.pod_id) is True
+        assert await b.api.get_pod(made.pod_id) is None
+
+    run(backend, body)
+
+
+def test_stop_resume_and_edit_of_an_unknown_pod_are_api_errors(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        with pytest.raises(ApiError, match="not found"):
+            await b.api.stop_pod("nosuchpod0001")
+        with pytest.raises(ApiError, match="not found"):
+            await b.api.resume_pod("nosuchpod0001", 1)
+        with pytest.raises(ApiError, match="not found"):
+            await b.api.edit_pod(
+                "nosuchpod0001",
+                image="img:2",
+                container_disk_gb=7,
+                volume_gb=20,
+                volume_mount="/workspace",
+                env=MARKERS.as_env(),
+                ports=("22/tcp",),
+            )
+
+    run(backend, body)
+
+
+def test_an_edited_stopped_pod_stays_stopped(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await b.api.stop_pod(made.pod_id)
+        await b.api.edit_pod(
+            made.pod_id,
+            image="img:2",
+            container_disk_gb=7,
+            volume_gb=20,
+            volume_mount="/workspace",
+            env=MARKERS.as_env(),
+            ports=("22/tcp",),
+        )
+        pod = (await b.api.list_pods()).pods[made.pod_id]
+        assert (pod.desired_status, pod.image, pod.ssh) == (PodStatus.EXITED, "img:2", None)
+
+    run(backend, body)
