@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
+# the sandbox is a separate program (an emulator of RunPod): it keeps its own one home
 HOMES = {
-    "yaml": "spec/yamlread.py",
-    "jsonschema": "spec/schema.py",
-    "fastjsonschema": "spec/schemagen.py",  # build time only: it writes schema_compiled.py
+    "yaml": ["spec/yamlread.py"],
+    "jsonschema": ["sandbox/rest/validate.py", "spec/schema.py"],
+    "fastjsonschema": ["spec/schemagen.py"],  # build time only: it writes schema_compiled.py
 }
 
 
@@ -32,7 +33,7 @@ def test_library_is_imported_only_in_its_home(library, home):
         for path in PACKAGE.rglob("*.py")
         if library in imported_roots(path)
     )
-    assert importers == [home]
+    assert importers == home
 
 
 def test_the_schema_ships_inside_the_package_and_the_top_level_link_points_to_it():
