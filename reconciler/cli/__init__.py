@@ -72,6 +72,7 @@ def options_of(*names: str) -> Callable[[F], F]:
 
 _OPTION_NAMES = (
     "lockfile",
+    "state",
     "sandbox",
     "api-url",
     "api",
@@ -356,7 +357,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     is_flag=True,
     help="Exit 0 with no changes, 2 with changes, 1 on an error.",
 )
-@options_of("lockfile", *API, "format", "lock-timeout")
+@options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -448,7 +449,7 @@ def destroy(
 
 @podctl.command()
 @optional_spec_paths
-@options_of("lockfile", *API, "format")
+@options_of("lockfile", "state", "state", *API, "format")
 @click.pass_obj
 def status(settings: Settings, paths: tuple[Path, ...]) -> int:
     """Show the stack's pods (desired, actual, GPU, $/h, uptime, SSH) and its jobs."""
@@ -473,7 +474,7 @@ def gpus(settings: Settings) -> int:
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("pod_id", metavar="POD_ID")
 @optional_spec_paths
-@options_of("lockfile", *API, "format", "lock-timeout")
+@options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
     """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
@@ -489,7 +490,7 @@ def state() -> None:
 
 @state.command("list")
 @optional_spec_paths
-@options_of("lockfile", "format")
+@options_of("lockfile", "state", "state", "format")
 @click.pass_obj
 def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
     """List the recorded pods (and pending creates)."""
@@ -501,7 +502,7 @@ def state_list(settings: Settings, paths: tuple[Path, ...]) -> int:
 @state.command("show")
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@options_of("lockfile", "format")
+@options_of("lockfile", "state", "state", "format")
 @click.pass_obj
 def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Show one recorded pod."""
@@ -513,7 +514,7 @@ def state_show(settings: Settings, address: str, paths: tuple[Path, ...]) -> int
 @state.command("rm")
 @click.argument("address", metavar="pod.NAME", shell_complete=_complete_pods)
 @optional_spec_paths
-@options_of("lockfile", "format", "lock-timeout")
+@options_of("lockfile", "state", "state", "format", "lock-timeout")
 @click.pass_obj
 def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     """Forget a recorded pod (the pod itself is not touched)."""
@@ -539,7 +540,7 @@ def state_rm(settings: Settings, address: str, paths: tuple[Path, ...]) -> int:
     help="Only the last N lines (read from the end of the log, not all of it).",
 )
 @optional_spec_paths
-@options_of("lockfile", *API, "ssh-key")
+@options_of("lockfile", "state", "state", *API, "ssh-key")
 @click.pass_obj
 def logs(
     settings: Settings, job: str, follow: bool, tail: int | None, paths: tuple[Path, ...]
@@ -577,7 +578,7 @@ def logs(
 @click.argument("pod", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
 @optional_spec_paths
-@options_of("lockfile", *API, "ssh-key")
+@options_of("lockfile", "state", "state", *API, "ssh-key")
 @click.pass_obj
 def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Path, ...]) -> int:
     """A shell on a pod (or one command after `--`), with the stack's key and the pod's
@@ -599,7 +600,7 @@ def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Pat
 @state.command("rebuild")
 @optional_spec_paths
 @click.option("--force", is_flag=True, help="Rebuild even a readable lockfile (keeps jobs).")
-@options_of("lockfile", *API, "format", "lock-timeout")
+@options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> int:
     """Rebuild the lockfile from the PODCTL_* markers on the pods (a corrupt one is kept aside)."""
