@@ -51,8 +51,8 @@ def _what(r: ChangeResult, updates: set[str]) -> str:
 def _done_text(r: ChangeResult, updates: set[str]) -> str:
     if r.action in (Action.CREATE, Action.REPLACE) and r.gpu_type_id:
         return _landed(r)
-    if r.action is Action.RUN_JOB:
-        return r.message
+    if r.action is Action.RUN_JOB or "(on_failure: " in r.message:
+        return r.message  # a job's outcome, or why a failed job's pod was stopped or ended
     text = _PAST[r.action]
     if r.action is Action.RESUME and r.address in updates:
         text += " and updated in place"
