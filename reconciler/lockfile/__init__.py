@@ -16,7 +16,7 @@ from reconciler.lockfile.records import (
     redact,
     with_secret_env,
 )
-from reconciler.lockfile.store import LockfileStore, secret_fields
+from reconciler.lockfile.store import LockfileStore, next_version, secret_fields
 
 __all__ = [
     "LockfileStore",
@@ -24,6 +24,7 @@ __all__ = [
     "dumps",
     "forget_pod",
     "loads",
+    "next_version",
     "record_host_keys",
     "record_intent",
     "record_job",

@@ -42,6 +42,42 @@ def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
     return sorted({path for path, text in texts if any(v in text for v in values)})
 
 
+def next_version(
+    lockfile: Lockfile,
+    known: Lockfile,
+    *,
+    stored: bool,
+    what: str,
+    forbidden_values: Iterable[str],
+) -> Lockfile | None:
+    """The compare-and-swap rule every store writes by: the version to store, or None.
+
+    `known` is what the store holds (`stored` False: nothing yet). A `lockfile` not read from
+    that version is refused; the same content is None (nothing to write); else the lineage is
+    minted on the first write and the serial bumped. `what` names the store in messages.
+    """
+    if stored and (lockfile.lineage, lockfile.serial) != (known.lineage, known.serial):
+        raise LockfileError(
+            f"The {what} changed since it was read (lineage/serial "
+            f"{known.lineage}/{known.serial}, not {lockfile.lineage}/{lockfile.serial})."
+        )
+    if stored and lockfile.same_content(known):
+        return None
+    new = replace(
+        lockfile,
+        format_version=LOCKFILE_FORMAT_VERSION,
+        lineage=known.lineage if stored else (lockfile.lineage or str(uuid.uuid4())),
+        serial=(known.serial if stored else lockfile.serial) + 1,
+    )
+    where = secret_fields(new, forbidden_values)
+    if where:
+        raise LockfileError(
+            f"Refusing to write a secret value into the {what} "
+            f"({', '.join(where)}; a bug in podctl: please report it)."
+        )
+    return new
+
+
 class LockfileStore:
     """One lockfile on disk and its `<lockfile>.lock` sidecar, which carries the flock.
 
@@ -236,26 +272,15 @@ class LockfileStore:
         if self._mode != "exclusive":
             raise LockfileError(f"{self.path}: writing the lockfile needs the exclusive lock")
         on_disk = self._on_disk()
-        exists = self.path.exists()
-        if exists and (lockfile.lineage, lockfile.serial) != (on_disk.lineage, on_disk.serial):
-            raise LockfileError(
-                f"The lockfile {self.path} changed since it was read (lineage/serial "
-                f"{on_disk.lineage}/{on_disk.serial}, not {lockfile.lineage}/{lockfile.serial})."
-            )
-        if exists and lockfile.same_content(on_disk):
-            return on_disk
-        new = replace(
+        new = next_version(
             lockfile,
-            format_version=LOCKFILE_FORMAT_VERSION,
-            lineage=on_disk.lineage if exists else (lockfile.lineage or str(uuid.uuid4())),
-            serial=(on_disk.serial if exists else lockfile.serial) + 1,
+            on_disk,
+            stored=self.path.exists(),
+            what=f"lockfile {self.path}",
+            forbidden_values=forbidden_values,
         )
-        where = secret_fields(new, forbidden_values)
-        if where:
-            raise LockfileError(
-                f"Refusing to write a secret value into the lockfile {self.path} "
-                f"({', '.join(where)}; a bug in podctl: please report it)."
-            )
+        if new is None:
+            return on_disk
         atomic_write(self.path, dumps(new))
         key = self._stat_key()
         self._known = (key, new) if key is not None else None

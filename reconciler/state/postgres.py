@@ -14,16 +14,14 @@ import os
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
 import psycopg
 
 from reconciler.errors import LockfileError, LockHeldError
-from reconciler.lockfile import dumps, loads, secret_fields
+from reconciler.lockfile import dumps, loads, next_version
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 from reconciler.state.port import LockMode, StateLost
 from reconciler.urls import scrub_url, url_secrets
@@ -342,25 +340,15 @@ class PostgresStore:
         if known is None or (known.lineage, known.serial) != (lockfile.lineage, lockfile.serial):
             known = self.read()
         stored = bool(known.lineage)  # podctl mints a lineage with the first write
-        if stored and (lockfile.lineage, lockfile.serial) != (known.lineage, known.serial):
-            raise LockfileError(
-                f"The state {self.where} changed since it was read (lineage/serial "
-                f"{known.lineage}/{known.serial}, not {lockfile.lineage}/{lockfile.serial})."
-            )
-        if stored and lockfile.same_content(known):
-            return known
-        new = replace(
+        new = next_version(
             lockfile,
-            format_version=LOCKFILE_FORMAT_VERSION,
-            lineage=known.lineage if stored else (lockfile.lineage or str(uuid.uuid4())),
-            serial=(known.serial if stored else lockfile.serial) + 1,
+            known,
+            stored=stored,
+            what=f"state {self.where}",
+            forbidden_values=forbidden_values,
         )
-        where = secret_fields(new, forbidden_values)
-        if where:
-            raise LockfileError(
-                f"Refusing to write a secret value into the state {self.where} "
-                f"({', '.join(where)}; a bug in podctl: please report it)."
-            )
+        if new is None:
+            return known
         with self._fenced() as conn:
             if stored:
                 cursor = conn.execute(
