@@ -123,7 +123,10 @@ def test_it_terminates_the_pod_at_the_deadline(tmp_path: Path, api: Api, tool: s
         (call,) = api.calls[:1]
         assert call["auth"] == f"Bearer {KEY}"
         assert call["body"] == {"query": f'mutation {{ podTerminate(input: {{podId: "{POD}"}}) }}'}
-        log = (tmp_path / "home/.podctl/watchdog/log").read_text()
+        log_file = tmp_path / "home/.podctl/watchdog/log"
+        # the watchdog logs "done" once the API has answered: wait for it, never race it
+        _wait(lambda: "done" in log_file.read_text())
+        log = log_file.read_text()
         assert "done" in log and KEY not in log
     finally:
         _kill(tmp_path)
