@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report import record, table
+from reconciler.backends.runpod_graphql.client import RunPodClient
+from reconciler.backends.runpod_rest import RestClient
 from reconciler.cli import run
-from reconciler.runpod.client import RunPodClient
-from reconciler.runpod_rest import RestClient
 from reconciler.sandbox import control
 
 SPEC = """\

@@ -30,10 +30,10 @@ from pathlib import Path
 
 from benchmarks.cli_startup import podctl_command
 from benchmarks.report import record, table
+from reconciler.backends.runpod_graphql.documents import LIST_PODS
 from reconciler.executor.request import create_request
 from reconciler.model import CloudType
 from reconciler.plans import Placement
-from reconciler.runpod.documents import LIST_PODS
 from reconciler.sandbox import control
 from reconciler.sandbox.state import Store
 from reconciler.spec import load_spec

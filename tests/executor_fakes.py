@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import (
     CapacityError,
     PodNotFoundError,
@@ -30,7 +31,6 @@ from reconciler.model import (
     WatchdogArming,
 )
 from reconciler.plans import Action, Change, Placement, Plan
-from reconciler.runpod.documents import PodCreateRequest
 
 NO_CAPACITY = "There are no longer any instances available with the requested specifications."
 

@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.runpod_graphql import RunPodClient, resolve_api_key
+from reconciler.backends.runpod_graphql import wire as gql_wire
+from reconciler.backends.runpod_rest import RestClient
+from reconciler.backends.runpod_rest import wire as rest_wire
 from reconciler.errors import AuthError
 from reconciler.model import CloudType, GpuOffer, PodSpec
 from reconciler.planner.placement import placement_findings, placements
-from reconciler.runpod import RunPodClient, resolve_api_key
-from reconciler.runpod import wire as gql_wire
-from reconciler.runpod_rest import RestClient
-from reconciler.runpod_rest import wire as rest_wire
 
 KEY = "rpa_REVIEWSECRET0123456789"
 

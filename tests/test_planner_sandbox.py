@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.backends.runpod_graphql import RunPodClient
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.model import ActualState, CloudType, GpuOffer, PodMarkers, PodSpec, SecretRef
 from reconciler.planner import plan, pod_fingerprint
 from reconciler.plans import Action, Plan
-from reconciler.runpod import RunPodClient
-from reconciler.runpod.documents import PodCreateRequest
 from reconciler.sandbox import control
 from tests.planner_fixtures import SECRETS, desired, lockfile, record
 from tests.sandbox.conftest import Sandbox, start_sandbox

@@ -7,8 +7,13 @@ import zlib
 
 import pytest
 
-from reconciler.runpod.body import BadEncodingError, BodyReader, BodyTooLargeError
-from reconciler.runpod.config import is_loopback, resolve_graphql_url, scrub_url, url_secrets
+from reconciler.backends.runpod_graphql.body import BadEncodingError, BodyReader, BodyTooLargeError
+from reconciler.backends.runpod_graphql.config import (
+    is_loopback,
+    resolve_graphql_url,
+    scrub_url,
+    url_secrets,
+)
 
 
 def feed(reader: BodyReader, data: bytes, size: int = 4096) -> bytes:

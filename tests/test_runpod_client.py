@@ -13,6 +13,14 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.runpod_graphql import (
+    RetryPolicy,
+    RunPodClient,
+    resolve_api_key,
+    resolve_graphql_url,
+)
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
+from reconciler.backends.runpod_graphql.retry import parse_retry_after
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -24,9 +32,6 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import CloudType, PodMarkers, PodStatus, SshEndpoint
-from reconciler.runpod import RetryPolicy, RunPodClient, resolve_api_key, resolve_graphql_url
-from reconciler.runpod.documents import PodCreateRequest
-from reconciler.runpod.retry import parse_retry_after
 
 KEY = "rpa_SECRETKEY0123456789"
 NO_CAPACITY = (

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
 from reconciler.errors import TransientApiError
-from reconciler.runpod import RetryPolicy, RunPodClient
 
 
 class Clock:

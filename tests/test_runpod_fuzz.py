@@ -19,9 +19,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
 from reconciler.errors import ApiError, ApiResponseError, PodctlError
 from reconciler.model import ActualPod, ActualState, PodStatus
-from reconciler.runpod import RetryPolicy, RunPodClient
 from tests.test_runpod_client import KEY, create_request, pod_json
 
 Call = Callable[[RunPodClient], Awaitable[object]]

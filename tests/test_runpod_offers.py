@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from reconciler.backends.runpod_graphql import RunPodClient
 from reconciler.model import CloudType
-from reconciler.runpod import RunPodClient
 from tests.sandbox.conftest import Sandbox, module_sandbox, sb
 from tests.test_runpod_client import KEY, FakeRunPod, make_client, ok
 

@@ -16,6 +16,13 @@ import httpx
 import jsonschema
 import pytest
 
+from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
+from reconciler.backends.runpod_graphql import wire as gql_wire
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
+from reconciler.backends.runpod_rest import NoFundsError, RestClient, rest_base_url, wire
+from reconciler.backends.runpod_rest.limits import exhausted_for
+from reconciler.backends.runpod_rest.sse import EventParser
+from reconciler.backends.runpod_rest.wire import PagedListError
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -27,13 +34,6 @@ from reconciler.errors import (
 )
 from reconciler.model import CloudType, PodMarkers, PodStatus, SshEndpoint
 from reconciler.planner.fields import actual_view
-from reconciler.runpod import RetryPolicy, RunPodClient
-from reconciler.runpod import wire as gql_wire
-from reconciler.runpod.documents import PodCreateRequest
-from reconciler.runpod_rest import NoFundsError, RestClient, rest_base_url, wire
-from reconciler.runpod_rest.limits import exhausted_for
-from reconciler.runpod_rest.sse import EventParser
-from reconciler.runpod_rest.wire import PagedListError
 
 KEY = "rpa_RESTSECRET0123456789"
 OPENAPI_PATH = Path(__file__).parent / "data" / "runpod-rest-v2.openapi.json"

@@ -18,9 +18,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.backends.runpod_graphql import RetryPolicy
+from reconciler.backends.runpod_rest import RestClient
 from reconciler.errors import ApiError, PodctlError
-from reconciler.runpod import RetryPolicy
-from reconciler.runpod_rest import RestClient
 from tests.test_runpod_rest import KEY, example, request, v2_pod
 
 Call = Callable[[RestClient], Awaitable[object]]

@@ -12,10 +12,10 @@ from typing import TypeVar
 
 import pytest
 
+from reconciler.backends.runpod_graphql.client import RunPodClient
 from reconciler.errors import HostKeyChangedError, SshError, TransferError
 from reconciler.jobs import remote
 from reconciler.model import ActualPod, SshEndpoint
-from reconciler.runpod.client import RunPodClient
 from reconciler.sandbox import layout, procs
 from reconciler.ssh import PodConnection, StackKey, connect, ensure_stack_key
 from tests.sandbox.conftest import Sandbox, module_sandbox, sb

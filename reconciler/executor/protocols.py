@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import (
     ActualPod,
@@ -16,7 +17,6 @@ from reconciler.model import (
     PodStatus,
     WatchdogArming,
 )
-from reconciler.runpod.documents import PodCreateRequest
 
 
 class PodApi(Protocol):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_CREATED, CloudType, PodMarkers, PodSpec, SecretRef
 from reconciler.plans import Placement
-from reconciler.runpod.documents import PodCreateRequest
 
 PUBLIC_KEY_ENV = "PUBLIC_KEY"  # RunPod images add this to root's authorized_keys
 

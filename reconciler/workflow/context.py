@@ -21,8 +21,8 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.runpod import RunPodClient
-    from reconciler.runpod_rest import RestClient
+    from reconciler.backends.runpod_graphql import RunPodClient
+    from reconciler.backends.runpod_rest import RestClient
 
     ApiClient = RunPodClient | RestClient
 
@@ -208,8 +208,8 @@ def api_of(connection: Connection) -> str:
 def connect(connection: Connection) -> ApiClient:
     """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
     local sandbox (started if none runs)."""
-    from reconciler.runpod import RunPodClient, resolve_api_key
-    from reconciler.runpod_rest import RestClient
+    from reconciler.backends.runpod_graphql import RunPodClient, resolve_api_key
+    from reconciler.backends.runpod_rest import RestClient
 
     kind = RestClient if api_of(connection) == "rest" else RunPodClient
 

@@ -55,7 +55,7 @@ def pod_logs(
     record = open_state(connection, desired).read().pods.get(name)
 
     async def run() -> None:
-        from reconciler.runpod_rest import RestClient
+        from reconciler.backends.runpod_rest import RestClient
 
         async with connect(connection) as client:
             if not isinstance(client, RestClient):  # api_of said rest: never so

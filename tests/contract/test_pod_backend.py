@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.backends.runpod_graphql import RunPodClient
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
+from reconciler.backends.runpod_rest import RestClient
 from reconciler.errors import ApiError, CapacityError
 from reconciler.model import ActualPod, CloudType, PodMarkers, PodStatus
-from reconciler.runpod import RunPodClient
-from reconciler.runpod.documents import PodCreateRequest
-from reconciler.runpod_rest import RestClient
 from tests.executor_fakes import FakeApi
 from tests.sandbox.conftest import Sandbox, module_sandbox, sb
 

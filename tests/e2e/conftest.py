@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from reconciler.backends.runpod_graphql.client import RunPodClient
+from reconciler.backends.runpod_rest import RestClient
 from reconciler.cli import run
-from reconciler.runpod.client import RunPodClient
-from reconciler.runpod_rest import RestClient
 from tests.sandbox.conftest import Sandbox, client_key, module_sandbox, sb
 
 __all__ = ["Podctl", "Sandbox", "client_key", "module_sandbox", "sb"]

@@ -132,8 +132,8 @@ def test_podctl_logs_into_a_file_keeps_the_pods_bytes(podctl: Podctl, tmp_path: 
 
 
 def test_an_api_error_message_with_escapes_is_printed_escaped(podctl: Podctl, monkeypatch) -> None:
+    from reconciler.backends.runpod_graphql.client import RunPodClient
     from reconciler.errors import ApiError
-    from reconciler.runpod.client import RunPodClient
 
     async def hostile(self: RunPodClient, document: str, *rest: object) -> None:
         raise ApiError(f"RunPod says {HOSTILE}")

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from reconciler.runpod import RunPodClient
+from reconciler.backends.runpod_graphql import RunPodClient
 from tests.e2e.conftest import Podctl
 
 # Modules a plan of a valid spec has no use for: the error wording (jsonschema), the build-time

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reconciler.runpod_rest import RestClient
+from reconciler.backends.runpod_rest import RestClient
 from tests.e2e.conftest import Podctl
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from reconciler.backends.runpod_graphql import PodCreateRequest, RetryPolicy, RunPodClient
 from reconciler.errors import (
     ApiResponseError,
     CapacityError,
@@ -20,7 +21,6 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import CloudType, PodStatus
-from reconciler.runpod import PodCreateRequest, RetryPolicy, RunPodClient
 from tests.sandbox.conftest import Sandbox
 from tests.sandbox.test_api import NO_CAPACITY
 

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.runpod_graphql import RunPodClient
+from reconciler.backends.runpod_rest import RestClient
 from reconciler.model import ActualPod, ActualState
 from reconciler.planner.fields import actual_view
-from reconciler.runpod import RunPodClient
-from reconciler.runpod_rest import RestClient
 from tests.sandbox.conftest import Sandbox
 
 COMPARED = ("pod_id", "desired_status", "markers", "ssh", "runtime_ready", "env")

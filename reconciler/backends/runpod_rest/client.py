@@ -1,7 +1,7 @@
 """RestClient: RunPod's REST API v2 over httpx, with the methods (and errors) of RunPodClient.
 
-Transport, auth, deadlines, size caps, retries and scrubbing are reconciler.runpod's HttpApi; this
-module adds v2's routes, its problem+json error mapping and its rate-limit headers.
+Transport, auth, deadlines, size caps, retries and scrubbing are the GraphQL backend's HttpApi;
+this module adds v2's routes, its problem+json error mapping and its rate-limit headers.
 """
 
 from __future__ import annotations
@@ -12,6 +12,15 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import httpx
 
+from reconciler.backends.runpod_graphql.body import BodyReader, BodyTooLargeError
+from reconciler.backends.runpod_graphql.client import HttpApi
+from reconciler.backends.runpod_graphql.config import resolve_graphql_url
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
+from reconciler.backends.runpod_graphql.retry import parse_retry_after
+from reconciler.backends.runpod_graphql.wire import decode, printable
+from reconciler.backends.runpod_rest import documents, wire
+from reconciler.backends.runpod_rest.limits import exhausted_for
+from reconciler.backends.runpod_rest.sse import EventParser
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -20,15 +29,6 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
-from reconciler.runpod.body import BodyReader, BodyTooLargeError
-from reconciler.runpod.client import HttpApi
-from reconciler.runpod.config import resolve_graphql_url
-from reconciler.runpod.documents import PodCreateRequest
-from reconciler.runpod.retry import parse_retry_after
-from reconciler.runpod.wire import decode, printable
-from reconciler.runpod_rest import documents, wire
-from reconciler.runpod_rest.limits import exhausted_for
-from reconciler.runpod_rest.sse import EventParser
 
 # sent before any processing (RunPod: "rejected before processing"): safe to retry a create
 _NOT_PROCESSED_STATUS = frozenset({429, 502, 503})

@@ -1,6 +1,6 @@
 """RunPodClient: RunPod's GraphQL API over httpx, as ActualPod/ActualState and typed errors.
 
-With reconciler.runpod_rest, the only home of httpx. HttpApi here owns the transport both
+With reconciler.backends.runpod_rest, the only home of httpx. HttpApi here owns the transport both
 clients share (auth, deadlines, size caps, retries, scrubbing); RunPodClient adds GraphQL's
 error mapping. The documents live in `documents`, the answer parsing in `wire`.
 """
@@ -27,6 +27,16 @@ if "httpx" not in sys.modules:
 import httpx
 
 from reconciler import __version__
+from reconciler.backends.runpod_graphql import documents, wire
+from reconciler.backends.runpod_graphql.body import (
+    ACCEPT_ENCODING,
+    MAX_ANSWER_BYTES,
+    BadEncodingError,
+    BodyReader,
+    BodyTooLargeError,
+)
+from reconciler.backends.runpod_graphql.config import resolve_graphql_url, scrub_url, url_secrets
+from reconciler.backends.runpod_graphql.retry import OnRetry, RetryPolicy, parse_retry_after
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -37,16 +47,6 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
-from reconciler.runpod import documents, wire
-from reconciler.runpod.body import (
-    ACCEPT_ENCODING,
-    MAX_ANSWER_BYTES,
-    BadEncodingError,
-    BodyReader,
-    BodyTooLargeError,
-)
-from reconciler.runpod.config import resolve_graphql_url, scrub_url, url_secrets
-from reconciler.runpod.retry import OnRetry, RetryPolicy, parse_retry_after
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # a server that sends one byte at a time never trips a read timeout: each request, and each

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_POD, MARKER_STACK, MARKER_UID, CloudType
-from reconciler.runpod.documents import PodCreateRequest
 
 CLOUD = {CloudType.SECURE: "SECURE", CloudType.COMMUNITY: "COMMUNITY"}
 MIN_VOLUME_GB = 10  # v2's floor for a persistent mount

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from reconciler.backends.runpod_graphql.wire import MESSAGE_LIMIT, JsonObject, printable
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -26,7 +27,6 @@ from reconciler.model import (
     PodStatus,
     SshEndpoint,
 )
-from reconciler.runpod.wire import MESSAGE_LIMIT, JsonObject, printable
 
 # v2 `status` is observed; GraphQL's `desiredStatus` is intent. A pod on its way up (or whose
 # container failed) is one RunPod aims to run: RUNNING, as runpodctl maps it back.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.runpod_rest.client import RestClient, rest_base_url
-from reconciler.runpod_rest.wire import NoFundsError
+from reconciler.backends.runpod_rest.client import RestClient, rest_base_url
+from reconciler.backends.runpod_rest.wire import NoFundsError
 
 __all__ = ["NoFundsError", "RestClient", "rest_base_url"]

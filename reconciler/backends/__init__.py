@@ -1,0 +1,1 @@
+"""Adapters to RunPod's APIs: the only home of httpx."""
