@@ -29,18 +29,33 @@ TOOLS = (
 
 
 class Api:
+    """RunPod's two routes for a pod-scoped key: REST v2's pod action (refused with 403 when
+    `v2_refuses`, as an unknown key permission would be) and GraphQL."""
+
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.v2_refuses = False
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 api.calls.append(
-                    {"auth": self.headers.get("authorization"), "body": json.loads(body)}
+                    {
+                        "path": self.path,
+                        "auth": self.headers.get("authorization"),
+                        "body": json.loads(body),
+                    }
                 )
-                answer = b'{"data": {"podTerminate": null}}'
-                self.send_response(200)
+                status, answer = 200, b'{"data": {"podTerminate": null}}'
+                if self.path.startswith("/v2/"):
+                    status, answer = 200, b'{"id": "%s", "status": "EXITED"}' % POD.encode()
+                    if api.v2_refuses:
+                        status = 403
+                        answer = b'{"title":"Forbidden","status":403,"detail":"access denied"}'
+                    elif json.loads(body) == {"action": "terminate"}:
+                        status, answer = 204, b""
+                self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(answer)))
                 self.end_headers()
@@ -120,14 +135,41 @@ def test_it_terminates_the_pod_at_the_deadline(tmp_path: Path, api: Api, tool: s
         assert KEY.encode() not in cmdline
         _wait(lambda: api.calls)
         assert time.time() >= deadline
-        (call,) = api.calls[:1]
-        assert call["auth"] == f"Bearer {KEY}"
-        assert call["body"] == {"query": f'mutation {{ podTerminate(input: {{podId: "{POD}"}}) }}'}
         log_file = tmp_path / "home/.podctl/watchdog/log"
         # the watchdog logs "done" once the API has answered: wait for it, never race it
         _wait(lambda: "done" in log_file.read_text())
+        # REST v2 did it (204): GraphQL is never asked
+        assert api.calls == [
+            {
+                "path": f"/v2/pods/{POD}/action",
+                "auth": f"Bearer {KEY}",
+                "body": {"action": "terminate"},
+            }
+        ]
         log = log_file.read_text()
-        assert "done" in log and KEY not in log
+        assert "done over REST v2" in log and KEY not in log
+    finally:
+        _kill(tmp_path)
+
+
+@pytest.mark.parametrize("tool", ["curl", "wget", "python3"])
+def test_a_refused_v2_route_falls_back_to_graphql(tmp_path: Path, api: Api, tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"no {tool}")
+    api.v2_refuses = True
+    deadline = int(time.time()) + 1
+    script = arm_script(deadline_epoch=deadline, action="stop", api_url=api.url)
+    try:
+        assert parse_armed(_arm(tmp_path, script, _bin(tmp_path, tool))).state == "started"
+        log_file = tmp_path / "home/.podctl/watchdog/log"
+        _wait(lambda: log_file.exists() and "done" in log_file.read_text())
+        assert [(c["path"], c["body"]) for c in api.calls] == [
+            (f"/v2/pods/{POD}/action", {"action": "stop"}),
+            ("/graphql", {"query": f'mutation {{ podStop(input: {{podId: "{POD}"}}) {{ id }} }}'}),
+        ]
+        assert all(c["auth"] == f"Bearer {KEY}" for c in api.calls)
+        log = log_file.read_text()
+        assert "REST v2 answer:" in log and "done over GraphQL" in log and KEY not in log
     finally:
         _kill(tmp_path)
 

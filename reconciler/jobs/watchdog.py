@@ -10,6 +10,13 @@ wget, else python3). The key is never on a command line: curl and wget read it f
 on stdin or in a 0600 file, python3 from its environment. When the SSH session does not carry
 RunPod's env, the watchdog reads it from `/proc/1/environ` (the container's first process).
 
+It asks REST v2 first (`POST <base>/v2/pods/{id}/action` with `stop` or `terminate`; any answer
+but 2xx is a failure), and GraphQL (`<base>/graphql`, podStop / podTerminate) only when v2 did
+not do it: RunPod retires GraphQL in early 2027, and which routes the pod-scoped key may call on
+v2 is not documented (runpod-rest-v2.md 14, 16), so the old route stays the fallback. `terminate`
+goes through the action route (the same as `DELETE /v2/pods/{id}`, runpod-rest-v2.md 5.7) so
+that wget and python3 need nothing but POST.
+
 With `idle_timeout`, it also looks every idle_timeout/10 (1 to 60 s) whether a podctl job runs
 on the pod (a run dir under `<mount>/.podctl/jobs/` with a live wrapper and no exit file) and
 whether every GPU is below 5 % (`nvidia-smi --query-gpu=utilization.gpu`; unreadable counts as
@@ -31,6 +38,7 @@ from reconciler.jobs.remote import quote
 
 HEADER = "podctl-watchdog"
 ACTIONS = ("stop", "terminate")
+ROUTES = "v2+graphql"  # REST v2 first, GraphQL when v2 did not do it
 _MOUNT = re.compile(r"/[A-Za-z0-9._/\-]*\Z")
 _URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?:/[A-Za-z0-9._~/\-]*)?\Z")
 
@@ -96,19 +104,22 @@ key=${RUNPOD_API_KEY:-}; [ -n "$key" ] || key=$(from_init RUNPOD_API_KEY)
 pod=${RUNPOD_POD_ID:-}; [ -n "$pod" ] || pod=$(from_init RUNPOD_POD_ID)
 case $pod in ''|*[!A-Za-z0-9]*) log "error: no usable RUNPOD_POD_ID"; exit 1 ;; esac
 [ -n "$key" ] || { log "error: no RUNPOD_API_KEY"; exit 1; }
+base=${url%/graphql}
+v2='{"action": "'$action'"}'
 if [ "$action" = stop ]; then
-  body='{"query": "mutation { podStop(input: {podId: \"'$pod'\"}) { id } }"}'
+  gql='{"query": "mutation { podStop(input: {podId: \"'$pod'\"}) { id } }"}'
 else
-  body='{"query": "mutation { podTerminate(input: {podId: \"'$pod'\"}) }"}'
+  gql='{"query": "mutation { podTerminate(input: {podId: \"'$pod'\"}) }"}'
 fi
+# call URL BODY: POST the JSON body; the exit status fails on any answer but 2xx
 call() {
   if command -v curl > /dev/null 2>&1; then
-    printf 'header = "Authorization: Bearer %s"\n' "$key" | curl -sS -m 30 -K - \
-      -H 'Content-Type: application/json' --data-binary "$body" -- "$url"
+    printf 'header = "Authorization: Bearer %s"\n' "$key" | curl -sS -f -m 30 -K - \
+      -H 'Content-Type: application/json' --data-binary "$2" -- "$1"
   elif command -v wget > /dev/null 2>&1; then
     (umask 077; printf 'header = Authorization: Bearer %s\n' "$key" > "$d/wgetrc")
     WGETRC="$d/wgetrc" wget -q -O - -T 30 --header='Content-Type: application/json' \
-      --post-data="$body" -- "$url"
+      --post-data="$2" -- "$1"
     rc=$?; rm -f -- "$d/wgetrc"; return "$rc"
   else
     RUNPOD_API_KEY=$key python3 -c '
@@ -117,17 +128,24 @@ req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POS
     "Content-Type": "application/json",
     "Authorization": "Bearer " + os.environ["RUNPOD_API_KEY"]})
 sys.stdout.write(urllib.request.urlopen(req, timeout=30).read(65536).decode("utf-8", "replace"))
-' "$url" "$body"
+' "$1" "$2"
   fi
 }
+# the answer kept on disk, read back cut: a huge or endless answer never fills the memory
+answer() { head -c 2000 -- "$d/answer" 2>/dev/null | tr -d '\r'; }
 i=0
 while [ "$i" -lt 360 ]; do
   log "$why reached: $action $pod"
-  out=$(call 2>&1 | head -c 2000 | tr -d '\r')
+  if call "$base/v2/pods/$pod/action" "$v2" > "$d/answer" 2>&1; then
+    log "done over REST v2: $(answer)"; exit 0
+  fi
+  log "REST v2 answer: $(answer)"
+  call "$base/graphql" "$gql" > "$d/answer" 2>&1
+  out=$(answer)
   case $out in
-    *'"errors"'*|'') log "answer: $out" ;;
-    *'"data"'*) log "done: $out"; exit 0 ;;
-    *) log "answer: $out" ;;
+    *'"errors"'*|'') log "GraphQL answer: $out" ;;
+    *'"data"'*) log "done over GraphQL: $out"; exit 0 ;;
+    *) log "GraphQL answer: $out" ;;
   esac
   i=$((i + 1)); sleep 10
 done
@@ -161,7 +179,9 @@ def watchdog_config(
         raise JobError(f"invalid watchdog deadline {deadline_epoch} / idle {idle_timeout_s}")
     if not _MOUNT.match(mount):
         raise JobError(f"the watchdog cannot watch the volume at {mount!r}")
-    return f"{deadline_epoch} {action} {api_url} {idle_timeout_s} {idle_action} {mount}"
+    # ROUTES names what the script calls: a watchdog armed by an older podctl (GraphQL only)
+    # has another config, so the next apply replaces it
+    return f"{deadline_epoch} {action} {api_url} {idle_timeout_s} {idle_action} {mount} {ROUTES}"
 
 
 def arm_script(

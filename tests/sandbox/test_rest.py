@@ -410,11 +410,13 @@ def _pod_key(sb: Sandbox, pod_id: str) -> str:
 
 
 def test_pod_scoped_key_reads_stops_terminates_its_own_pod_only(sb: Sandbox) -> None:
-    mine, other = create(sb)["id"], create(sb)["id"]
+    mine, other, third = create(sb)["id"], create(sb)["id"], create(sb)["id"]
     key = _h(sb, _pod_key(sb, mine))
     assert rest(sb, "GET", f"/v2/pods/{mine}", headers=key).status_code == 200
     for method, path, body in (
         ("GET", f"/v2/pods/{other}", None),
+        ("POST", f"/v2/pods/{other}/action", {"action": "stop"}),
+        ("POST", f"/v2/pods/{other}/action", {"action": "terminate"}),
         ("GET", "/v2/pods", None),
         ("PATCH", f"/v2/pods/{mine}", {"name": "x"}),
         ("POST", f"/v2/pods/{mine}/action", {"action": "restart"}),
@@ -426,6 +428,10 @@ def test_pod_scoped_key_reads_stops_terminates_its_own_pod_only(sb: Sandbox) -> 
     stop = rest(sb, "POST", f"/v2/pods/{mine}/action", {"action": "stop"}, headers=key)
     assert stop.status_code == 200
     assert rest(sb, "DELETE", f"/v2/pods/{mine}", headers=key).status_code == 204
+    # the on-pod watchdog terminates through the action route (5.7: the same as DELETE)
+    own = _h(sb, _pod_key(sb, third))
+    gone = rest(sb, "POST", f"/v2/pods/{third}/action", {"action": "terminate"}, headers=own)
+    assert (gone.status_code, gone.content) == (204, b"")
     assert [p["id"] for p in rest(sb, "GET", "/v2/pods").json()["pods"]] == [other]
 
 
