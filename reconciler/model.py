@@ -85,8 +85,8 @@ class PodSpec:
 
     name: str
     image: str
-    gpu_types: tuple[str, ...]  # ordered fallbacks, first preferred
-    gpu_count: int = 1
+    gpu_types: tuple[str, ...]  # ordered fallbacks, first preferred; () for a CPU pod
+    gpu_count: int = 1  # 0 for a CPU pod
     cloud: CloudType = CloudType.SECURE
     spot_bid_per_gpu: float | None = None  # None: on-demand
     container_disk_gb: int = 20
@@ -113,6 +113,12 @@ class PodSpec:
     idle_action: LifetimeAction = LifetimeAction.STOP
     stopped_ttl_s: int | None = None  # a pod left stopped this long is terminated
     on_failure: AfterJobs | None = None  # after a failed job; None: from after_jobs (below)
+    cpu_flavor: str | None = None  # `cpu: {flavor, vcpu}`: a CPU pod (RunPod's flavor id)
+    vcpu: int | None = None
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.cpu_flavor is not None
 
     @property
     def failure_action(self) -> AfterJobs:
@@ -265,6 +271,7 @@ class ActualPod:
     gpu_type_id: str | None = None  # e.g. "NVIDIA GeForce RTX 4090"
     gpu_display_name: str | None = None  # e.g. "RTX 4090"
     gpu_count: int = 0
+    cpu_flavor: str | None = None  # a CPU pod's flavor, when the API says (REST v2 `cpu.id`)
     cloud: CloudType | None = None  # SECURE or COMMUNITY when RunPod says; never ALL
     interruptible: bool = False  # spot
     bid_per_gpu: float | None = None  # spot only, when known
@@ -289,6 +296,9 @@ class ActualPod:
     container_failed: bool = False  # REST v2 says ERROR: the container failed for good
     uptime_s: int | None = None
     last_status_change: str = ""  # free text from RunPod
+    # when the container last started, as REST v2's `startedAt` says (GraphQL has none): the
+    # watchdog's restart check uses it instead of now - uptime (whole seconds, read late)
+    started_at: datetime | None = None
 
     def belongs_to(self, stack: str, pod: str | None = None) -> bool:
         """Whether the markers name this stack (and this pod, when one is given)."""
@@ -336,6 +346,19 @@ class GpuOffer:
     stock_status: str | None = None  # High / Medium / Low / None; a hint, not a promise
     available_gpu_counts: tuple[int, ...] = ()
     cuda_versions: tuple[str, ...] = ()  # with free capacity now (REST v2's catalog only)
+    # a CPU flavor's (min, max) vCPUs (REST v2's CPU catalog; its price is then per vCPU);
+    # None: a GPU type
+    vcpu_range: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class NetworkVolume:
+    """A network volume of the account: a pod that mounts it runs in its data center."""
+
+    volume_id: str
+    name: str = ""
+    size_gb: int | None = None
+    data_center: str | None = None
 
 
 # --- recorded state: what the lockfile holds ---------------------------------------------------

@@ -55,6 +55,8 @@ def default_placements(spec: PodSpec) -> tuple[Placement, ...]:
         CloudType.COMMUNITY: (CloudType.COMMUNITY,),
         CloudType.ALL: (CloudType.SECURE, CloudType.COMMUNITY),
     }[spec.cloud]
+    if spec.cpu_flavor is not None:  # a CPU pod: its flavor, on secure cloud
+        return (Placement(spec.cpu_flavor, CloudType.SECURE),)
     return tuple(Placement(gpu, cloud) for cloud in clouds for gpu in spec.gpu_types)
 
 
@@ -104,4 +106,6 @@ def create_request(
         docker_args=spec.docker_args,
         container_registry_auth_id=spec.registry,
         template_id=spec.template,
+        cpu_flavor=spec.cpu_flavor,
+        vcpu_count=spec.vcpu,
     )

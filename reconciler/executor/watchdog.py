@@ -46,8 +46,13 @@ def watched(spec: PodSpec) -> bool:
 
 
 def container_started(pod: ActualPod, now: datetime) -> datetime | None:
-    """The container's start as the API reports it (now - uptime); None when unknown."""
-    return None if pod.uptime_s is None else now - timedelta(seconds=pod.uptime_s)
+    """The container's start as the API reports it: REST v2's startedAt, else now - uptime
+    (GraphQL); None when unknown (a pod that does not run reports no uptime)."""
+    if pod.uptime_s is None:
+        return None
+    if pod.started_at is not None:
+        return pod.started_at
+    return now - timedelta(seconds=pod.uptime_s)
 
 
 def still_armed(arming: WatchdogArming | None, config: str, pod: ActualPod, now: datetime) -> bool:

@@ -30,6 +30,8 @@ REPLACE_FIELDS = (
     "disk.volume_gb",
     "disk.mount",
     "network_volume",
+    "cpu.flavor",
+    "cpu.vcpu",
 )
 View = dict[str, object]
 
@@ -54,10 +56,18 @@ def actual_view(pod: ActualPod) -> View:
         "disk.mount": pod.volume_mount,
         "network_volume": pod.network_volume_id,
     }
+    if pod.cpu_flavor is not None:  # a CPU pod only: a GPU pod's view (and digest) stays as is
+        view["cpu.flavor"] = pod.cpu_flavor
+        view["cpu.vcpu"] = int(pod.vcpu_count) if pod.vcpu_count else None
     for key, value in sorted(pod.env.items()):
         if key not in IGNORED_ENV:
             view[f"env.{key}"] = value
     return view
+
+
+def _machine_unknown(pod: ActualPod) -> bool:
+    """The API names neither a GPU type nor a CPU flavor (a CPU pod seen over GraphQL)."""
+    return pod.cpu_flavor is None and pod.gpu_type_id is None
 
 
 def desired_view(spec: PodSpec, secrets: Mapping[str, str], pod: ActualPod) -> View:
@@ -91,6 +101,9 @@ def desired_view(spec: PodSpec, secrets: Mapping[str, str], pod: ActualPod) -> V
         "disk.mount": accept("disk.mount", spec.volume_mount),
         "network_volume": spec.network_volume,
     }
+    if spec.is_cpu and not _machine_unknown(pod):
+        view["cpu.flavor"] = spec.cpu_flavor
+        view["cpu.vcpu"] = spec.vcpu
     for key, value in sorted(spec.env.items()):
         if key in IGNORED_ENV:
             continue
@@ -171,21 +184,26 @@ def field_changes(
 
 def create_fields(spec: PodSpec) -> tuple[FieldChange, ...]:
     """What a create sends, shown as fields going from nothing to the desired value."""
-    values: list[tuple[str, object]] = [
-        ("image", spec.image),
-        ("gpu.type", list(spec.gpu_types)),
-        ("gpu.count", spec.gpu_count),
-        ("cloud", spec.cloud.value),
-        ("spot", spec.spot_bid_per_gpu is not None),
-    ]
+    values: list[tuple[str, object]] = [("image", spec.image)]
+    if spec.is_cpu:
+        values += [
+            ("cpu.flavor", spec.cpu_flavor),
+            ("cpu.vcpu", spec.vcpu),
+            ("cloud", spec.cloud.value),
+        ]
+    else:
+        values += [
+            ("gpu.type", list(spec.gpu_types)),
+            ("gpu.count", spec.gpu_count),
+            ("cloud", spec.cloud.value),
+            ("spot", spec.spot_bid_per_gpu is not None),
+        ]
     if spec.spot_bid_per_gpu is not None:
         values.append(("spot.bid_per_gpu", spec.spot_bid_per_gpu))
-    values += [
-        ("disk.container_gb", spec.container_disk_gb),
-        ("disk.volume_gb", spec.volume_gb),
-        ("disk.mount", spec.volume_mount),
-        ("ports", list(spec.ports)),
-    ]
+    values.append(("disk.container_gb", spec.container_disk_gb))
+    if not spec.is_cpu or spec.volume_gb or spec.network_volume:
+        values += [("disk.volume_gb", spec.volume_gb), ("disk.mount", spec.volume_mount)]
+    values.append(("ports", list(spec.ports)))
     for key, value in sorted(spec.env.items()):
         values.append((f"env.{key}", SENSITIVE if isinstance(value, SecretRef) else value))
     optional: list[tuple[str, object]] = [

@@ -18,7 +18,7 @@ def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
 
 def _pod_shape(spec: PodSpec) -> dict[str, object]:
     """The fields that shape the pod RunPod runs (not state, protect, after_jobs...)."""
-    return {
+    shape: dict[str, object] = {
         "image": spec.image,
         "gpu_types": list(spec.gpu_types),
         "gpu_count": spec.gpu_count,
@@ -36,6 +36,9 @@ def _pod_shape(spec: PodSpec) -> dict[str, object]:
         "cuda": list(spec.cuda),
         "data_center": spec.data_center,
     }
+    if spec.is_cpu:  # only then: a GPU pod's fingerprint stays what it was
+        shape["cpu"] = [spec.cpu_flavor, spec.vcpu]
+    return shape
 
 
 def pod_fingerprint(spec: PodSpec) -> str:

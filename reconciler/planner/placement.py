@@ -1,4 +1,7 @@
-"""The GPU fallback chain of a pod, its prices, and its checks: GPU type names, spot bids."""
+"""The GPU fallback chain of a pod, its prices, and its checks: GPU type names, spot bids.
+
+A CPU pod has a chain of one: its flavor on secure cloud, priced per vCPU.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ def _price(spec: PodSpec, offer: GpuOffer | None) -> float | None:
         return round(spec.spot_bid_per_gpu * spec.gpu_count, 4)
     if offer is None or offer.on_demand_price is None:
         return None
-    return round(offer.on_demand_price * spec.gpu_count, 4)
+    units = (spec.vcpu or 0) if spec.is_cpu else spec.gpu_count  # a CPU flavor's price is per vCPU
+    return round(offer.on_demand_price * units, 4)
 
 
 def _below_bid(spec: PodSpec, offer: GpuOffer | None) -> bool:
@@ -56,6 +60,11 @@ def _too_many(spec: PodSpec, offer: GpuOffer | None) -> bool:
 
 def _candidates(spec: PodSpec) -> tuple[tuple[str, CloudType], ...]:
     """Each GPU type in order on the first cloud, then (cloud: all) each on COMMUNITY."""
+    if spec.cpu_flavor is not None:
+        return ((spec.cpu_flavor, CloudType.SECURE),)
+    if spec.network_volume is not None and spec.cloud is CloudType.ALL:
+        # network volumes serve Secure Cloud pods only (runpod-rest-v2.md 7)
+        return tuple((t, CloudType.SECURE) for t in spec.gpu_types)
     return tuple((t, c) for c in _clouds(spec.cloud) for t in spec.gpu_types)
 
 
@@ -80,7 +89,11 @@ def running_price(spec: PodSpec, pod: ActualPod, offers: Offers) -> float | None
     """$/h of this pod once resumed: its own GPU at the spec's count (spot: the bid)."""
     if spec.spot_bid_per_gpu is not None:
         return round(spec.spot_bid_per_gpu * spec.gpu_count, 4)
-    if pod.gpu_type_id is not None and pod.cloud is not None:
+    if spec.cpu_flavor is not None:
+        price = _price(spec, _offer(offers, CloudType.SECURE, pod.cpu_flavor or spec.cpu_flavor))
+        if price is not None:
+            return price
+    elif pod.gpu_type_id is not None and pod.cloud is not None:
         price = _price(spec, _offer(offers, pod.cloud, pod.gpu_type_id))
         if price is not None:
             return price
@@ -107,7 +120,9 @@ def _usd(value: float) -> str:
 
 
 def _unknown(spec: PodSpec, offers: Offers) -> list[str]:
-    known = known_types(offers.values())
+    if spec.cpu_flavor is not None:
+        return _unknown_flavor(spec, offers)
+    known = {k: o for k, o in known_types(offers.values()).items() if o.vcpu_range is None}
     errors = []
     for gpu in dict.fromkeys(spec.gpu_types):
         if gpu in known:
@@ -119,6 +134,29 @@ def _unknown(spec: PodSpec, offers: Offers) -> list[str]:
             f"{hint}(`podctl gpus` lists RunPod's GPU types)"
         )
     return errors
+
+
+def _unknown_flavor(spec: PodSpec, offers: Offers) -> list[str]:
+    """A CPU flavor RunPod does not list, or a vCPU count outside its range (only when the
+    CPU catalog was read: over GraphQL it is not)."""
+    flavors = {k: o for k, o in offers.get(CloudType.SECURE, {}).items() if o.vcpu_range}
+    flavor, vcpu, field_ = spec.cpu_flavor or "", spec.vcpu or 0, f"pods.{spec.name}.cpu"
+    if not flavors:
+        return []
+    offer = flavors.get(flavor)
+    if offer is None:
+        listed = ", ".join(sorted(flavors))
+        return [
+            f"{spec.address}: unknown CPU flavor '{shown(flavor)}' in {field_}.flavor; "
+            f"RunPod lists {listed}"
+        ]
+    low, high = offer.vcpu_range or (0, 0)
+    if not low <= vcpu <= high:
+        return [
+            f"{spec.address}: {field_}.vcpu is {vcpu}; the flavor {flavor} comes with {low} to "
+            f"{high} vCPUs"
+        ]
+    return []
 
 
 def placement_findings(

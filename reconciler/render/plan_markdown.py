@@ -63,7 +63,7 @@ def plan_markdown(plan: Plan) -> str:
         body = [" ".join(field_line(f)) for f in c.fields]
         body += [f"! {w}" for w in c.warnings]
         if c.placements:
-            body.append(f"gpu: {style.chain(c.placements)}")
+            body.append(f"{style.machine(c)}: {style.chain(c.placements)}")
         if not body:
             continue
         lines += [

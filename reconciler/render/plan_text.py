@@ -48,7 +48,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
     for w in change.warnings:
         lines.append(INDENT + style.paint("! " + w, "33", color))
     if change.placements:
-        lines.append(f"{INDENT}gpu: {style.chain(change.placements)}")
+        lines.append(f"{INDENT}{style.machine(change)}: {style.chain(change.placements)}")
     if change.action not in (Action.NOOP, Action.RUN_JOB):
         lines.append(
             f"{INDENT}cost: {style.per_hour(change.cost_before)} -> "

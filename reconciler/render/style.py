@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plans import SENSITIVE, Action, Placement, Plan
+from reconciler.plans import SENSITIVE, Action, Change, Placement, Plan
 from reconciler.render.escape import CSI_MARK
 
 SYMBOLS = {
@@ -87,6 +87,11 @@ def value(v: object) -> str:
 def gpu_name(gpu_type_id: str) -> str:
     """`NVIDIA GeForce RTX 4090` as `RTX 4090`."""
     return gpu_type_id.removeprefix("NVIDIA ").removeprefix("GeForce ")
+
+
+def machine(change: Change) -> str:
+    """What the chain places: `cpu` for a CPU pod's flavor (its cpu.* fields), else `gpu`."""
+    return "cpu" if any(f.path.startswith("cpu.") for f in change.fields) else "gpu"
 
 
 def chain(placements: tuple[Placement, ...]) -> str:

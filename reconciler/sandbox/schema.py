@@ -236,7 +236,16 @@ class Root:
             "email": store.account.email,
             "pubKey": store.account.pub_key,
             "pods": lambda _i: [store.view(p, now) for p in store.pods.values()],
-            "networkVolumes": [],
+            "networkVolumes": [
+                {
+                    "id": v.id,
+                    "name": v.name,
+                    "size": v.size,
+                    "dataCenterId": v.data_center,
+                    "dataCenter": {"id": v.data_center, "name": v.data_center},
+                }
+                for v in store.volumes.values()
+            ],
             "containerRegistryCreds": [],
         }
 

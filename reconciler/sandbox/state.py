@@ -169,6 +169,34 @@ class Pod:
 
 
 @dataclass
+class Volume:
+    """A network volume (runpod-rest-v2.md 7): bound to one data center, grow-only."""
+
+    id: str
+    name: str
+    size: int
+    data_center: str
+    type: str = "STANDARD"
+
+    def view(self) -> dict[str, Any]:
+        """REST v2's `NetworkVolume`."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "dataCenter": self.data_center,
+            "type": self.type,
+        }
+
+
+NO_VOLUME = "network volume {id} not found"  # [INF] RunPod's wording is not documented
+VOLUME_ELSEWHERE = (
+    "network volume {id} is in data center {dc}: the pod must be placed there "
+    "(set dataCenterIds to [{dc!r}])"
+)
+
+
+@dataclass
 class Account:
     id: str = "user_sandbox"
     email: str = "sandbox@podctl.invalid"
@@ -197,6 +225,7 @@ class Store:
         self.default_stock = default_stock
         self.killer: Killer = killer or (lambda _pod_id: None)
         self.pods: dict[str, Pod] = {}
+        self.volumes: dict[str, Volume] = {}
         self.account = Account()
         self.stock: dict[str, dict[str, int]] = {}
         self.mount_points: set[str] = set()  # host dirs the sandbox created as mount points
@@ -214,6 +243,7 @@ class Store:
         except FileNotFoundError:
             return
         self.pods = {p["id"]: Pod.from_dict(p) for p in data.get("pods", [])}
+        self.volumes = {v["id"]: Volume(**v) for v in data.get("volumes", [])}
         self.account = Account(**data.get("account", {}))
         self.stock = {k: dict(v) for k, v in data.get("stock", {}).items()}
         self.mount_points = set(data.get("mount_points", []))
@@ -225,6 +255,7 @@ class Store:
             "stock": self.stock,
             "mount_points": sorted(self.mount_points),
             "pods": [asdict(p) for p in self.pods.values()],
+            "volumes": [asdict(v) for v in self.volumes.values()],
         }
         layout.atomic_write(self.state_file, json.dumps(data, separators=(",", ":")).encode())
         self.changed += 1
@@ -233,6 +264,7 @@ class Store:
         """Terminate every pod and forget all state (the API key stays)."""
         for pod_id in list(self.pods):
             self._remove(pod_id)
+        self.volumes = {}
         self.account = Account()
         self.stock = {}
         self.start_delay = self.initial_start_delay
@@ -418,6 +450,8 @@ class Store:
             if gpu_count < 1 or gpu_count > gpu.max_gpu_count:
                 raise BusinessError(NO_CAPACITY, "NO_CAPACITY")
             clouds = list(catalog.CLOUDS) if cloud_req == "ALL" else [cloud_req]
+            if inp.get("networkVolumeId") and cloud_req == "ALL":
+                clouds = ["SECURE"]  # network volumes serve Secure Cloud pods only (7)
             chosen = [c for c in clouds if self.available(gpu_type_id, c) >= gpu_count]
             if not chosen:
                 raise BusinessError(NO_CAPACITY, "NO_CAPACITY")
@@ -433,6 +467,9 @@ class Store:
                     )
             vcpu = max(inp.get("minVcpuCount") or 0, 8 * gpu_count)
             memory = max(inp.get("minMemoryInGb") or 0, 31 * gpu_count)
+        volume_id = inp.get("networkVolumeId") or None  # "" is none, as RunPod reports it
+        if volume_id is not None:
+            self._volume_placement(volume_id, inp.get("dataCenterId"), cloud)
         pod_id = _rand(14)
         while pod_id in self.pods:
             pod_id = _rand(14)
@@ -463,7 +500,7 @@ class Store:
             bid_per_gpu=bid,
             instance_id=inp.get("instanceId"),
             template_id=template,
-            network_volume_id=inp.get("networkVolumeId"),
+            network_volume_id=volume_id,
             container_registry_auth_id=inp.get("containerRegistryAuthId"),
         )
         # RunPod validates these as RFC 3339 DateTime, stores them nowhere and never acts on
@@ -476,6 +513,43 @@ class Store:
         self.pods[pod_id] = pod
         self.save()
         return pod
+
+    # -- network volumes (runpod-rest-v2.md 7) -------------------------------------------------
+
+    def create_volume(self, name: str, size: int, data_center: str, kind: str | None) -> Volume:
+        if data_center not in catalog.DATA_CENTER_BY_ID:
+            known = ", ".join(d.id for d in catalog.DATA_CENTERS)
+            # 7: a data center without volume support is a 400 naming those that have it
+            raise BusinessError(f"network volumes are offered in {known}, not {data_center}")
+        volume_id = _rand(10)
+        while volume_id in self.volumes:
+            volume_id = _rand(10)
+        volume = Volume(volume_id, name, size, data_center, kind or "STANDARD")
+        self.volumes[volume_id] = volume
+        self.save()
+        return volume
+
+    def _volume_placement(self, volume_id: str, dc_id: str | None, cloud: str) -> str:
+        """The data center a pod with this network volume is placed in: the volume's.
+
+        A pod's network volume must be in its data center, and volumes serve Secure Cloud pods
+        only (runpod-rest-v2.md 7). [INF] Whether RunPod places a pod that names no data
+        center next to its volume is not documented (runpod-python looks the data center up
+        itself): the sandbox does not, and refuses any other data center.
+        """
+        volume = self.volumes.get(volume_id)
+        if volume is None:
+            raise BusinessError(NO_VOLUME.format(id=volume_id), "BAD_USER_INPUT")
+        if cloud != "SECURE":
+            raise BusinessError(
+                f"network volume {volume_id} can be attached to Secure Cloud pods only",
+                "BAD_USER_INPUT",
+            )
+        if dc_id != volume.data_center:
+            raise BusinessError(
+                VOLUME_ELSEWHERE.format(id=volume_id, dc=volume.data_center), "BAD_USER_INPUT"
+            )
+        return volume.data_center
 
     def _start(self, pod: Pod, now: float) -> None:
         pod.desired_status = "RUNNING"

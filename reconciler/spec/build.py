@@ -25,7 +25,7 @@ from reconciler.model import (
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import parse_duration
 from reconciler.spec.rules import download_target, local_path
-from reconciler.spec.stack import Entry, StackSource, effective_pod
+from reconciler.spec.stack import Entry, StackSource, effective_pod, is_cpu_pod
 
 DEFAULT_CONTAINER_GB = 20
 DEFAULT_VOLUME_GB = 20
@@ -77,20 +77,27 @@ def _build_pod(stack: StackSource, name: str, pod: Entry) -> PodSpec:
         entry = fields.get(key)
         return default if entry is None else entry.value
 
-    gpu: dict[str, Any] = get("gpu", {})
-    gpu_type = gpu["type"]
+    cpu: dict[str, Any] | None = get("cpu") if is_cpu_pod(stack, pod) else None
+    gpu: dict[str, Any] = {} if cpu is not None else get("gpu", {})
+    gpu_type = () if cpu is not None else gpu["type"]
     disk: dict[str, Any] = get("disk", {})
-    spot = get("spot", False)
+    spot = False if cpu is not None else get("spot", False)
     env = fields.get("env")
+    # a CPU pod has no volume disk on RunPod (rules refuse one): its default is none
+    default_volume = 0 if cpu is not None else DEFAULT_VOLUME_GB
+    cloud = CloudType(get("cloud", CloudType.SECURE.value))
     return PodSpec(
         name=name,
         image=get("image"),
         gpu_types=(gpu_type,) if isinstance(gpu_type, str) else tuple(gpu_type),
-        gpu_count=int(gpu.get("count", 1)),
-        cloud=CloudType(get("cloud", CloudType.SECURE.value)),
+        gpu_count=0 if cpu is not None else int(gpu.get("count", 1)),
+        cpu_flavor=str(cpu["flavor"]) if cpu is not None else None,
+        vcpu=int(cpu["vcpu"]) if cpu is not None else None,
+        # CPU pods run on secure cloud only (`all` asks for nothing else)
+        cloud=CloudType.SECURE if cpu is not None else cloud,
         spot_bid_per_gpu=float(spot["bid_per_gpu"]) if isinstance(spot, dict) else None,
         container_disk_gb=int(disk.get("container_gb", DEFAULT_CONTAINER_GB)),
-        volume_gb=int(disk.get("volume_gb", DEFAULT_VOLUME_GB)),
+        volume_gb=int(disk.get("volume_gb", default_volume)),
         volume_mount=disk.get("mount", DEFAULT_MOUNT),
         network_volume=get("network_volume"),
         ports=tuple(get("ports", DEFAULT_PORTS)),

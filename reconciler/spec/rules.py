@@ -18,7 +18,13 @@ from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import MAX_SECONDS, parse_duration
 from reconciler.spec.money import check_money
 from reconciler.spec.schema import did_you_mean
-from reconciler.spec.stack import Entry, StackSource, effective_pod
+from reconciler.spec.stack import (
+    Entry,
+    StackSource,
+    effective_pod,
+    is_cpu_pod,
+    machine_conflict,
+)
 
 MAX_POD_NAME = 60  # `<stack>-<pod>`, as RunPod names the pod
 MAX_PORTS_PER_KIND = 10
@@ -262,16 +268,62 @@ def _check_pods(stack: StackSource) -> list[Problem]:
                     at_key=True,
                 )
             )
+        if machine_conflict(stack, pod):
+            problems.append(
+                pod.doc.problem(
+                    pod.path,
+                    f"pod {name!r} sets both gpu and cpu"
+                    + ("" if "cpu" in pod.value or "gpu" in pod.value else " (from defaults:)"),
+                    "a pod is a GPU pod (`gpu:`) or a CPU pod (`cpu:`): keep one of them",
+                    at_key=True,
+                )
+            )
+            continue
+        if is_cpu_pod(stack, pod):
+            problems += _check_cpu_pod(pod, name, fields)
+            continue
         gpu = fields.get("gpu")
         if gpu is None or (isinstance(gpu.value, dict) and "type" not in gpu.value):
             problems.append(
                 pod.doc.problem(
                     pod.path,
                     f"pod {name!r} has no GPU type",
-                    "set `gpu: {type: NAME}` in the pod or under `defaults:`",
+                    "set `gpu: {type: NAME}` (or `cpu: {flavor: NAME, vcpu: N}` for a CPU pod) "
+                    "in the pod or under `defaults:`",
                     at_key=True,
                 )
             )
+    return problems
+
+
+def _check_cpu_pod(pod: Entry, name: str, fields: dict[str, Entry]) -> list[Problem]:
+    """What a CPU pod cannot have on RunPod: a volume disk (REST v2 refuses
+    `mounts.persistent` on CPU pods), spot, community cloud, or GPU-only settings."""
+    problems = []
+
+    def refuse(entry: Entry, message: str, hint: str) -> None:
+        problems.append(
+            entry.doc.problem(entry.path, f"pod {name!r} is a CPU pod: {message}", hint)
+        )
+
+    disk = fields.get("disk")
+    if disk is not None and isinstance(disk.value, dict) and disk.value.get("volume_gb", 0):
+        refuse(
+            disk,
+            "RunPod gives CPU pods no volume disk (only the container disk and a network volume)",
+            f"set pods.{name}.disk.volume_gb to 0, or use network_volume for files that must last",
+        )
+    spot = fields.get("spot")
+    if spot is not None and spot.value not in (None, False):
+        refuse(spot, "RunPod has no spot CPU pods", f"remove pods.{name}.spot")
+    cloud = fields.get("cloud")
+    if cloud is not None and cloud.value == "community":
+        refuse(cloud, "RunPod runs CPU pods on secure cloud only", "set cloud: secure (or all)")
+    for key in ("cuda", "min_vcpu", "min_memory_gb"):
+        entry = fields.get(key)
+        if entry is not None:
+            hint = "set cpu.vcpu instead" if key == "min_vcpu" else f"remove pods.{name}.{key}"
+            refuse(entry, f"{key} applies to GPU pods only", hint)
     return problems
 
 

@@ -111,3 +111,26 @@ def effective_pod(stack: StackSource, pod: Entry) -> dict[str, Entry]:
             own = Entry(pod.doc, own.path, {**inherited.value, **value})
         fields[key] = own
     return fields
+
+
+def _own(pod: Entry, entry: Entry) -> bool:
+    return entry.doc is pod.doc and entry.path[: len(pod.path)] == pod.path
+
+
+def is_cpu_pod(stack: StackSource, pod: Entry) -> bool:
+    """Whether the pod is a CPU pod: `cpu:` from the pod itself, or from `defaults:` when the
+    pod sets no `gpu:` of its own (a pod's own machine wins over the defaults')."""
+    fields = effective_pod(stack, pod)
+    cpu, gpu = fields.get("cpu"), fields.get("gpu")
+    if cpu is None:
+        return False
+    if gpu is None:
+        return True
+    return _own(pod, cpu) and not _own(pod, gpu)
+
+
+def machine_conflict(stack: StackSource, pod: Entry) -> bool:
+    """`gpu:` and `cpu:` both set at the same level (both the pod's, or both inherited)."""
+    fields = effective_pod(stack, pod)
+    cpu, gpu = fields.get("cpu"), fields.get("gpu")
+    return cpu is not None and gpu is not None and _own(pod, cpu) == _own(pod, gpu)

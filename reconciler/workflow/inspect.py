@@ -72,7 +72,9 @@ def _row(name: str, desired: str, pod: ActualPod | None) -> PodStatusRow:
         desired=desired,
         actual=pod.desired_status.value,
         pod_id=pod.pod_id,
-        gpu=f"{pod.gpu_count}x {gpu}" if gpu else None,
+        gpu=f"{pod.gpu_count}x {gpu}"
+        if gpu
+        else (f"{pod.vcpu_count:g} vCPU {pod.cpu_flavor}" if pod.cpu_flavor else None),
         cost_per_hr=pod.cost_per_hr if running else 0.0,
         uptime_s=pod.uptime_s if running else None,
         ssh=f"{pod.ssh.host}:{pod.ssh.port}" if pod.ssh else None,

@@ -32,6 +32,7 @@ from reconciler.workflow.context import (
     secret_env_keys,
     stop_on_lost,
 )
+from reconciler.workflow.volumes import check_volumes
 
 if TYPE_CHECKING:
     from reconciler.executor.watchdog import WatchdogWiring
@@ -99,9 +100,21 @@ async def _read_actual(
 async def _read_offers(
     client: ApiClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
-    """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
+    """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones.
+
+    CPU flavors (REST v2's CPU catalog) join the secure cloud's offers when the stack has a CPU
+    pod: one request more; over GraphQL there is none to read.
+    """
     gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
-    return await client.gpu_offers() if gpu_types else {}
+    offers: dict[CloudType, dict[str, GpuOffer]] = (
+        {cloud: dict(by_id) for cloud, by_id in (await client.gpu_offers()).items()}
+        if gpu_types
+        else {}
+    )
+    cpu_offers = getattr(client, "cpu_offers", None)
+    if cpu_offers is not None and any(pod.is_cpu for pod in desired.pods.values()):
+        offers.setdefault(CloudType.SECURE, {}).update(await cpu_offers())
+    return offers
 
 
 def _needs_placement(plan: Plan) -> bool:
@@ -124,7 +137,8 @@ async def _plan_lazily(
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
+    placed = _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
+    return await check_volumes(client, desired, placed)
 
 
 def _compute(
@@ -155,7 +169,10 @@ def _compute(
         now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
-    errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
+    placing = [c.address for c in result.actionable if c.action in (Action.CREATE, Action.REPLACE)]
+    errors, warnings = api_findings(
+        desired, api, destroy=request.destroy, targets=request.targets, placing=placing
+    )
     return replace(
         result,
         errors=(*result.errors, *errors),
@@ -360,6 +377,7 @@ async def _apply_locked(
             fresh = _compute(
                 desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
             )
+            fresh = await check_volumes(client, desired, fresh)
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets

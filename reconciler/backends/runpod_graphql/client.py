@@ -8,6 +8,7 @@ error mapping. The documents live in `documents`, the answer parsing in `wire`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random as random_module
 import ssl
@@ -46,7 +47,7 @@ from reconciler.errors import (
     TransientApiError,
     UsageError,
 )
-from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, NetworkVolume, PodStatus
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # a server that sends one byte at a time never trips a read timeout: each request, and each
@@ -390,8 +391,20 @@ class RunPodClient(HttpApi):
     async def create_pod(self, request: documents.PodCreateRequest) -> ActualPod:
         """Create an on-demand pod (podFindAndDeployOnDemand), or a spot pod when bid_per_gpu.
 
-        Raises CapacityError when RunPod has no such instance now (try the next GPU type).
+        Raises CapacityError when RunPod has no such instance now (try the next GPU type). A pod
+        with a network volume and no data center goes to the volume's (looked up first, as
+        runpod-python does: the pod must be placed there).
         """
+        if request.network_volume_id and not request.data_center_id:
+            volume = (await self.network_volumes()).get(request.network_volume_id)
+            if volume is None:
+                raise ApiError(
+                    f"pod {request.name}: RunPod knows no network volume "
+                    f"{wire.printable(request.network_volume_id)[:60]!r} on this account; "
+                    "check its network_volume",
+                    operation="NetworkVolumes",
+                )
+            request = dataclasses.replace(request, data_center_id=volume.data_center)
         fields = request.to_input()
         spot = request.spot
         document = documents.CREATE_SPOT if spot else documents.CREATE_ON_DEMAND
@@ -399,6 +412,11 @@ class RunPodClient(HttpApi):
         key = "podRentInterruptable" if spot else "podFindAndDeployOnDemand"
         data = await self._execute(document, {"input": fields}, operation, idempotent=False)
         return wire.parse_pod(data.get(key), f"data.{key}")
+
+    async def network_volumes(self) -> dict[str, NetworkVolume]:
+        """The account's network volumes with their data centers (`myself { networkVolumes }`)."""
+        data = await self._execute(documents.NETWORK_VOLUMES, {}, "NetworkVolumes", idempotent=True)
+        return wire.parse_volumes(data)
 
     async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod:
         """Start a stopped on-demand pod on its machine (ResumeCapacityError: host GPU taken)."""

@@ -11,7 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from reconciler.errors import PodctlError
 from reconciler.model import CloudType
+
+CPU_NEEDS_REST = (
+    "CPU pods need --api rest: RunPod creates them over REST v2 (`cpu`); GraphQL's deployCpuPod "
+    "is undocumented and takes an instance id with the flavor's memory, which podctl cannot read"
+)
 
 # Every field the planner needs, in one selection set (list, get, and the pod-returning mutations).
 # machine.gpuTypeId/secureCloud/dataCenterId come from third-party typings of RunPod's schema.
@@ -85,6 +91,10 @@ GPU_OFFERS_VARIABLES: dict[str, object] = {
     "community": {"gpuCount": 1, "secureCloud": False},
 }
 
+NETWORK_VOLUMES = (
+    "query NetworkVolumes {\n  myself {\n    networkVolumes { id name size dataCenterId }\n  }\n}"
+)
+
 CLOUD_ENUM = {CloudType.SECURE: "SECURE", CloudType.COMMUNITY: "COMMUNITY", CloudType.ALL: "ALL"}
 
 
@@ -131,6 +141,9 @@ class PodCreateRequest:
     docker_args: str = ""
     container_registry_auth_id: str | None = None  # a private image's registry credential
     template_id: str | None = None
+    # a CPU pod: RunPod's CPU flavor id and its vCPUs (gpu_type_id then names the flavor)
+    cpu_flavor: str | None = None
+    vcpu_count: int | None = None
 
     @property
     def spot(self) -> bool:
@@ -142,6 +155,8 @@ class PodCreateRequest:
         Optional fields are left out rather than sent as null: unknown or null fields have broken
         real clients (runpod-plugins-official #56).
         """
+        if self.cpu_flavor is not None:  # the plan refuses CPU pods over GraphQL first
+            raise PodctlError(f"pod {self.name}: {CPU_NEEDS_REST}.")
         fields: dict[str, object] = {
             "name": self.name,
             "imageName": self.image,

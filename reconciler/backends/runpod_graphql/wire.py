@@ -23,6 +23,7 @@ from reconciler.model import (
     ActualState,
     CloudType,
     GpuOffer,
+    NetworkVolume,
     PodMarkers,
     PodStatus,
     SshEndpoint,
@@ -183,7 +184,9 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
         interruptible=interruptible,
         bid_per_gpu=bid,
         container_disk_gb=pod.opt_int("containerDiskInGb"),
-        volume_gb=volume_gb,
+        # a pod on a network volume has no volume disk of its own (REST v2 reports no size):
+        # None, so the planner compares no size on either API
+        volume_gb=None if network else volume_gb,
         # a pod without a volume has no mount, whatever path RunPod echoes (as REST v2 says)
         volume_mount=None if volume_gb == 0 and not network else pod.opt_str("volumeMountPath"),
         ports=parse_ports(pod.opt_str("ports")),
@@ -224,6 +227,24 @@ def parse_pods(data: Mapping[str, object]) -> ActualState:
         raise ApiResponseError("RunPod answer: data.myself.pods is missing")
     pods = [parse_pod(item, f"data.myself.pods[{i}]") for i, item in enumerate(items)]
     return ActualState(pods={pod.pod_id: pod for pod in pods})
+
+
+def parse_volumes(data: Mapping[str, object]) -> dict[str, NetworkVolume]:
+    """`data.myself.networkVolumes` by id (`dataCenterId`: REST v2's `dataCenter`)."""
+    myself = _Obj(data.get("myself"), "data.myself")
+    items = myself.opt_list("networkVolumes") or []
+    volumes = []
+    for index, item in enumerate(items):
+        volume = _Obj(item, f"data.myself.networkVolumes[{index}]")
+        volumes.append(
+            NetworkVolume(
+                volume_id=volume.str_("id"),
+                name=volume.opt_str("name") or "",
+                size_gb=volume.opt_int("size"),
+                data_center=volume.opt_str("dataCenterId"),
+            )
+        )
+    return {v.volume_id: v for v in volumes}
 
 
 def parse_gpu_offers(data: Mapping[str, object], wanted: frozenset[str]) -> dict[str, GpuOffer]:

@@ -7,6 +7,7 @@ this module adds v2's routes, its problem+json error mapping and its rate-limit 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
@@ -28,7 +29,14 @@ from reconciler.errors import (
     PodNotFoundError,
     TransientApiError,
 )
-from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.model import (
+    ActualPod,
+    ActualState,
+    CloudType,
+    GpuOffer,
+    NetworkVolume,
+    PodStatus,
+)
 
 # sent before any processing (RunPod: "rejected before processing"): safe to retry a create
 _NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
@@ -123,6 +131,36 @@ class RestClient(HttpApi):
             result[cloud] = wire.parse_gpu_offers(await self._catalog(cloud, 1), cloud, wanted)
         return result
 
+    async def cpu_offers(self) -> dict[str, GpuOffer]:
+        """Every CPU flavor with its price per vCPU, vCPU range and stock (6.2), one request."""
+        query = {"include": "AVAILABILITY", "product": "POD"}
+        data = await self._call(
+            "GET", "/v2/catalog/cpus", "CpuCatalog", query=query, idempotent=True
+        )
+        return wire.parse_cpu_offers(data)
+
+    async def network_volumes(self) -> dict[str, NetworkVolume]:
+        """The account's network volumes with their data centers (`GET /v2/network-volumes`)."""
+        data = await self._call("GET", "/v2/network-volumes", "ListNetworkVolumes", idempotent=True)
+        return wire.parse_volumes(data)
+
+    async def _volume_data_center(self, volume_id: str, pod: str) -> str | None:
+        try:
+            data = await self._call(
+                "GET",
+                f"/v2/network-volumes/{_segment(volume_id)}",
+                "GetNetworkVolume",
+                idempotent=True,
+            )
+        except PodNotFoundError:  # a 404: v2 says "not found" the same way for any resource
+            raise ApiError(
+                f"pod {pod}: RunPod knows no network volume {printable(volume_id)[:60]!r} on "
+                "this account; check its network_volume",
+                operation="GetNetworkVolume",
+                status_code=404,
+            ) from None
+        return wire.parse_volume(data).data_center
+
     async def _catalog(self, cloud: CloudType, gpu_count: int) -> object:
         query = {
             "include": "AVAILABILITY",
@@ -137,7 +175,14 @@ class RestClient(HttpApi):
     # --- mutations --------------------------------------------------------------------------
 
     async def create_pod(self, request: PodCreateRequest) -> ActualPod:
-        """`POST /v2/pods` on this one placement; CapacityError when it has no instance now."""
+        """`POST /v2/pods` on this one placement; CapacityError when it has no instance now.
+
+        A pod with a network volume and no data center goes to the volume's (looked up first:
+        the pod must be placed there, runpod-rest-v2.md 7), as runpod-python does on GraphQL.
+        """
+        if request.network_volume_id and not request.data_center_id:
+            where = await self._volume_data_center(request.network_volume_id, request.name)
+            request = dataclasses.replace(request, data_center_id=where)
         body = documents.create_body(request)
         data = await self._call("POST", "/v2/pods", "CreatePod", body=body, idempotent=False)
         return wire.parse_pod(data, "pod")

@@ -31,13 +31,18 @@ def create_body(request: PodCreateRequest) -> dict[str, object]:
     cloud = CLOUD.get(request.cloud)
     if cloud is None:  # the executor places each create on one cloud
         raise PodctlError(f"pod {request.name}: a v2 create needs one cloud, not {request.cloud}")
-    gpu: dict[str, object] = {"id": request.gpu_type_id, "count": request.gpu_count}
-    if request.allowed_cuda_versions:
-        gpu["allowedCudaVersions"] = list(request.allowed_cuda_versions)
+    machine: dict[str, object]
+    if request.cpu_flavor is not None:  # 5.5 `cpu`: flavor + vCPUs; memory comes with it
+        machine = {"cpu": {"id": request.cpu_flavor, "vcpuCount": request.vcpu_count}}
+    else:
+        gpu: dict[str, object] = {"id": request.gpu_type_id, "count": request.gpu_count}
+        if request.allowed_cuda_versions:
+            gpu["allowedCudaVersions"] = list(request.allowed_cuda_versions)
+        machine = {"gpu": gpu}
     body: dict[str, object] = {
         "name": request.name,
         "image": request.image,
-        "gpu": gpu,
+        **machine,
         "cloud": cloud,
         "disk": request.container_disk_gb,
         "ports": ports_body(request.ports),
@@ -54,7 +59,7 @@ def create_body(request: PodCreateRequest) -> dict[str, object]:
         body["mounts"] = {
             "network": [{"volumeId": request.network_volume_id, "path": request.volume_mount}]
         }
-    elif request.volume_gb > 0:
+    elif request.volume_gb > 0 and request.cpu_flavor is None:  # 5.5: none on CPU pods
         if request.volume_gb < MIN_VOLUME_GB:
             raise PodctlError(
                 f"pod {request.name}: disk.volume_gb {request.volume_gb} is below the "

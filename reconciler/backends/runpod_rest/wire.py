@@ -8,6 +8,7 @@ the wrong shape is an ApiResponseError naming the path; unknown fields are ignor
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from reconciler.backends.runpod_graphql.wire import MESSAGE_LIMIT, JsonObject, printable
 from reconciler.errors import (
@@ -23,6 +24,7 @@ from reconciler.model import (
     ActualState,
     CloudType,
     GpuOffer,
+    NetworkVolume,
     PodMarkers,
     PodStatus,
     SshEndpoint,
@@ -109,6 +111,7 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
     pod = JsonObject(value, path)
     env = parse_env(pod.data.get("env"), path)
     gpu = pod.opt_obj("gpu")
+    cpu = pod.opt_obj("cpu")  # 5.1: CPU pods carry `cpu` instead of `gpu`
     runtime = pod.opt_obj("runtime")
     status = pod.opt_str("status") or ""
     ssh = pod.opt_obj("ssh")
@@ -122,6 +125,9 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
         image=pod.opt_str("image") or "",
         gpu_type_id=gpu.opt_str("id") if gpu is not None else None,
         gpu_count=(gpu.opt_int("count") or 0) if gpu is not None else 0,
+        cpu_flavor=cpu.opt_str("id") if cpu is not None else None,
+        vcpu_count=cpu.opt_float("vcpuCount") if cpu is not None else None,
+        memory_gb=cpu.opt_float("memory") if cpu is not None else None,
         cloud=CLOUDS.get(cloud) if cloud is not None else None,
         interruptible=False,  # v2 has no spot pods
         container_disk_gb=pod.opt_int("disk"),
@@ -140,7 +146,21 @@ def parse_pod(value: object, path: str = "pod") -> ActualPod:
         runtime_ready=status == "RUNNING",
         container_failed=status == "ERROR",
         uptime_s=runtime.opt_int("uptime") if runtime is not None else None,
+        started_at=parse_time(pod.opt_str("startedAt"), f"{path}.startedAt"),
     )
+
+
+def parse_time(text: str | None, path: str) -> datetime | None:
+    """An RFC 3339 time (`2026-03-13T20:00:00Z`, 5.1 `startedAt`) as an aware datetime."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ApiResponseError(
+            f"RunPod answer: {path} is not an RFC 3339 time: {printable(text)[:40]!r}"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _next_page(body: JsonObject) -> bool:
@@ -206,6 +226,55 @@ def parse_gpu_offers(
             cuda_versions=_cuda_versions(gpu),
         )
     return dict(sorted(offers.items()))
+
+
+def parse_cpu_offers(value: object) -> dict[str, GpuOffer]:
+    """`{"cpus": [CpuType...]}` (6.2, with include=AVAILABILITY) as offers on secure cloud,
+    priced per vCPU, with each flavor's vCPU range."""
+    body = JsonObject(value, "answer")
+    items = body.opt_list("cpus")
+    if items is None:
+        raise ApiResponseError("RunPod answer: `cpus` is missing")
+    offers: dict[str, GpuOffer] = {}
+    for index, item in enumerate(items):
+        cpu = JsonObject(item, f"cpus[{index}]")
+        flavor = cpu.str_("id")
+        vcpu = cpu.opt_obj("vcpu")
+        price = cpu.opt_obj("price")
+        level = cpu.opt_str("availability")
+        low = vcpu.opt_int("min") if vcpu is not None else None
+        high = vcpu.opt_int("max") if vcpu is not None else None
+        offers[flavor] = GpuOffer(
+            gpu_type_id=flavor,
+            display_name=cpu.opt_str("name") or flavor,
+            secure_cloud=True,
+            community_cloud=False,
+            on_demand_price=price.opt_float("securePerVcpu") if price is not None else None,
+            stock_status=STOCK.get(level, printable(level)[:20]) if level is not None else None,
+            vcpu_range=(low or 1, high or low or 1),
+        )
+    return dict(sorted(offers.items()))
+
+
+def parse_volume(value: object, path: str = "networkVolume") -> NetworkVolume:
+    """One `NetworkVolume` (7): `dataCenter` (GraphQL's `dataCenterId`)."""
+    volume = JsonObject(value, path)
+    return NetworkVolume(
+        volume_id=volume.str_("id"),
+        name=volume.opt_str("name") or "",
+        size_gb=volume.opt_int("size"),
+        data_center=volume.opt_str("dataCenter"),
+    )
+
+
+def parse_volumes(value: object) -> dict[str, NetworkVolume]:
+    """`{"networkVolumes": [NetworkVolume...]}` by id."""
+    body = JsonObject(value, "answer")
+    items = body.opt_list("networkVolumes")
+    if items is None:
+        raise ApiResponseError("RunPod answer: `networkVolumes` is missing")
+    volumes = [parse_volume(v, f"networkVolumes[{i}]") for i, v in enumerate(items)]
+    return {v.volume_id: v for v in volumes}
 
 
 def _cuda_versions(gpu: JsonObject) -> tuple[str, ...]:

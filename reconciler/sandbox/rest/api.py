@@ -284,6 +284,21 @@ class RestApi:
                 return self.pod_action(pod, action)
             if len(parts) == 4 and parts[3] == "logs":
                 _allow(method, "GET")
+        if parts[:2] == ["v2", "network-volumes"] and len(parts) in (2, 3):
+            if pod_scope is not None:
+                raise Problem(403, DENIED)
+            if len(parts) == 2:
+                _allow(method, "GET", "POST")
+                if method == "GET":
+                    return Reply(200, {"networkVolumes": self._volumes()})
+                return self.create_volume(_json_body(body, "createNetworkVolume"))
+            _allow(method, "GET", "PATCH", "DELETE")
+            return self.volume(method, parts[2], body)
+        if parts[:3] == ["v2", "catalog", "cpus"] and len(parts) in (3, 4):
+            _allow(method, "GET")
+            if pod_scope is not None:
+                raise Problem(403, DENIED)
+            return self.catalog_cpus(query, parts[3] if len(parts) == 4 else None)
         if parts[:3] == ["v2", "catalog", "gpus"] and len(parts) in (3, 4):
             _allow(method, "GET")
             if pod_scope is not None:
@@ -306,6 +321,42 @@ class RestApi:
         if pod.id != pod_scope or what not in allowed:
             raise Problem(403, DENIED)
         return pod
+
+    # -- network volumes (7) -----------------------------------------------------------------
+
+    def _volumes(self) -> list[dict[str, Any]]:
+        return [v.view() for v in self.store.volumes.values()]
+
+    def create_volume(self, request: dict[str, Any]) -> Reply:
+        try:
+            volume = self.store.create_volume(
+                request["name"], request["size"], request["dataCenter"], request.get("type")
+            )
+        except BusinessError as exc:
+            raise Problem(400, str(exc)) from None
+        return Reply(201, volume.view(), "rest:createNetworkVolume")
+
+    def volume(self, method: str, volume_id: str, body: bytes) -> Reply:
+        """7: GET, PATCH (name, size: grow only), DELETE (204; [INF] refused while a pod uses
+        it, which RunPod does not document)."""
+        volume = self.store.volumes.get(volume_id)
+        if volume is None:
+            raise Problem(404, "network volume not found")
+        if method == "GET":
+            return Reply(200, volume.view())
+        if method == "DELETE":
+            if any(p.network_volume_id == volume_id for p in self.store.pods.values()):
+                raise Problem(400, f"network volume {volume_id} is attached to a pod")
+            del self.store.volumes[volume_id]
+            self.store.save()
+            return Reply(204, None, "rest:deleteNetworkVolume")
+        request = _json_body(body, "updateNetworkVolume")
+        if request.get("size", volume.size) < volume.size:
+            raise Problem(400, "network volume storage cannot be reduced")
+        volume.name = request.get("name", volume.name)
+        volume.size = request.get("size", volume.size)
+        self.store.save()
+        return Reply(200, volume.view(), "rest:updateNetworkVolume")
 
     # -- pods --------------------------------------------------------------------------------
 
@@ -345,11 +396,20 @@ class RestApi:
             "startSsh": bool(request.get("startSsh")),
         }
         persistent = mounts.get("persistent")
+        network = mounts.get("network") or []
+        if persistent is not None and network:
+            raise Problem(400, "mounts.persistent and mounts.network are mutually exclusive")
         if persistent is not None:
             if cpu is not None:
                 raise Problem(400, "mounts.persistent is not supported on CPU pods")
             inp["volumeInGb"] = persistent["size"]
             inp["volumeMountPath"] = persistent["path"]
+        if network:  # 5.5 `mounts.network`: the volume must be in the pod's data center
+            inp["networkVolumeId"] = network[0]["volumeId"]
+            inp["volumeMountPath"] = network[0]["path"]
+            volume = self.store.volumes.get(network[0]["volumeId"])
+            if volume is not None and volume.data_center in (request.get("dataCenterIds") or []):
+                inp["dataCenterId"] = volume.data_center  # the preferred one that can hold it
         sidecar: dict[str, Any] = {}
         if gpu is not None:
             sidecar["cuda"] = _host_cuda(gpu)
@@ -362,6 +422,12 @@ class RestApi:
                 raise Problem(400, f"unknown CPU flavor {cpu['id']!r}")
             if vcpu & (vcpu - 1):
                 raise Problem(400, "cpu.vcpuCount must be a power of two")
+            low, high = views.CPU_VCPUS
+            if not low <= vcpu <= high:  # 6.2 `vcpu: {min, max}` of the flavor
+                raise Problem(400, f"cpu.vcpuCount {vcpu} is not offered for {cpu['id']}")
+            # [INF] dstack deploys CPU pods on SECURE only; the sandbox refuses the rest
+            if request.get("cloud", "SECURE") != "SECURE":
+                raise Problem(400, "CPU pods are available on SECURE cloud only")
             inp["instanceId"] = f"{cpu['id']}-{vcpu}-{vcpu * ram}"
             sidecar["cpu"] = cpu["id"]
             kind = "CPU"
@@ -478,6 +544,34 @@ class RestApi:
         await send({"type": "http.response.body", "body": b""})
 
     # -- catalog -----------------------------------------------------------------------------
+
+    def catalog_cpus(self, query: dict[str, list[str]], flavor: str | None) -> Reply:
+        """6.2: CPU flavors; `include=AVAILABILITY` needs `product` (POD or SERVERLESS)."""
+        include = _list(query, "include")
+        product = _list(query, "product")
+        vcpus = _one(query, "vcpuCount")
+        errors = [
+            "$.include: value must be one of 'AVAILABILITY'" for v in include if v != "AVAILABILITY"
+        ]
+        errors += [
+            "$.product: value must be one of 'POD', 'SERVERLESS'"
+            for v in product
+            if v not in ("POD", "SERVERLESS")
+        ]
+        if vcpus is not None and not (vcpus.isdigit() and int(vcpus) >= 2):
+            errors.append(f"$.vcpuCount: must be an integer >= 2, got '{vcpus}'")
+        if errors:
+            raise Problem(422, "Request validation failed.", errors)
+        if include and not product:
+            raise Problem(400, "product is required with include=AVAILABILITY")
+        if product and not include:
+            raise Problem(400, "product is only valid with include=AVAILABILITY")
+        if flavor is not None:
+            if flavor not in views.CPU_FLAVOURS:
+                raise Problem(404, "resource not found")
+            return Reply(200, views.cpu_view(flavor, availability=bool(include)))
+        cpus = [views.cpu_view(f, availability=bool(include)) for f in sorted(views.CPU_FLAVOURS)]
+        return Reply(200, {"cpus": cpus})
 
     def catalog_gpus(self, query: dict[str, list[str]], gpu_id: str | None) -> Reply:
         """6.1: `include=AVAILABILITY` needs `product` (and only it allows the stock filters)."""

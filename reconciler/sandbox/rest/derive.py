@@ -48,6 +48,9 @@ KEPT: dict[str, tuple[str, tuple[str, ...]]] = {
             "mounts.persistent",
             "mounts.persistent.size",
             "mounts.persistent.path",
+            "mounts.network",
+            "mounts.network.volumeId",
+            "mounts.network.path",
         ),
     ),
     "updatePod": (
@@ -67,6 +70,11 @@ KEPT: dict[str, tuple[str, tuple[str, ...]]] = {
         ),
     ),
     "podAction": ("PodActionRequest", ("action",)),
+    "createNetworkVolume": (
+        "CreateNetworkVolumeRequest",
+        ("name", "size", "dataCenter", "type"),
+    ),
+    "updateNetworkVolume": ("UpdateNetworkVolumeRequest", ("name", "size")),
 }
 _DROP = {"description", "examples", "example", "unevaluatedProperties", "default", "format"}
 

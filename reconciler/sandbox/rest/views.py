@@ -24,6 +24,8 @@ DC_COUNTRY = {"EU-RO-1": "RO", "US-TX-3": "US", "CA-MTL-1": "CA"}
 # vCPU RAM multiplier (GB per vCPU) per CPU flavour: "memory derived from the flavor's RAM
 # multiplier" (runpod-rest-v2.md 5.5 `cpu`)
 CPU_FLAVOURS = {"cpu3c": 2, "cpu5c": 2, "cpu3g": 4, "cpu5g": 4, "cpu3m": 8, "cpu5m": 8}
+CPU_VCPUS = (2, 32)  # every flavor's vCPU range (runpod-rest-v2.md 6.2's example: 2 to 32)
+_CPU_NAMES = {"c": "Compute-Optimized", "g": "General Purpose", "m": "Memory-Optimized"}
 # runpod-rest-v2.md 5.2: the transitions valid in each status
 ACTIONS = {
     "PROVISIONING": ["stop", "terminate"],
@@ -112,11 +114,7 @@ def pod_view(
         "image": pod.image_name,
         "args": pod.docker_args,
         "disk": pod.container_disk_gb,
-        "mounts": (
-            {"persistent": {"size": pod.volume_gb, "path": pod.volume_mount_path}}
-            if pod.volume_gb
-            else {}
-        ),
+        "mounts": _mounts(pod),
         "ports": [f"{p}/{kind}" for p, kind in ports],
         "env": pod.env_dict(),
         "registry": pod.container_registry_auth_id,
@@ -140,6 +138,15 @@ def pod_view(
         flavour = extra.get("cpu") or (pod.instance_id or "cpu3c").split("-")[0]
         view["cpu"] = {"id": flavour, "vcpuCount": pod.vcpu_count, "memory": pod.memory_gb}
     return view
+
+
+def _mounts(pod: Pod) -> dict[str, Any]:
+    """5.1 `mounts`: a network volume, or a persistent volume disk, or none."""
+    if pod.network_volume_id:
+        return {"network": [{"volumeId": pod.network_volume_id, "path": pod.volume_mount_path}]}
+    if pod.volume_gb:
+        return {"persistent": {"size": pod.volume_gb, "path": pod.volume_mount_path}}
+    return {}
 
 
 def _proxy(pod: Pod) -> dict[str, Any]:
@@ -180,6 +187,27 @@ def _runtime(pod: Pod, now: float) -> dict[str, Any]:
         "memory": {"util": 0},
         "ports": ports,
     }
+
+
+def cpu_view(flavor: str, *, availability: bool) -> dict[str, Any]:
+    """The `CpuType` object (runpod-rest-v2.md 6.2); the sandbox never runs out of CPUs."""
+    view: dict[str, Any] = {
+        "id": flavor,
+        "name": _CPU_NAMES.get(flavor[-1], "CPU"),
+        "group": f"Gen {flavor[3]}" if flavor[3:4].isdigit() else "CPU",
+        "vcpu": {"min": CPU_VCPUS[0], "max": CPU_VCPUS[1]},
+        "ramGbPerVcpu": CPU_FLAVOURS[flavor],
+        "price": {
+            "securePerVcpu": catalog.CPU_PRICE_PER_VCPU,
+            "serverlessPerVcpu": catalog.CPU_PRICE_PER_VCPU,
+        },
+    }
+    if availability:
+        view["availability"] = "HIGH"
+        view["dataCenters"] = [
+            {"id": d.id, "name": d.name, "availability": "HIGH"} for d in catalog.DATA_CENTERS
+        ]
+    return view
 
 
 def level(available: int, count: int) -> str:
