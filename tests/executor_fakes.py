@@ -104,13 +104,18 @@ class FakeApi:
             name=request.name,
             desired_status=PodStatus.RUNNING,
             image=request.image,
-            gpu_type_id=request.gpu_type_id,
-            gpu_count=request.gpu_count,
+            # a CPU pod has no GPU; REST v2 reports its flavor and vCPUs
+            gpu_type_id=None if request.cpu_flavor else request.gpu_type_id,
+            gpu_count=0 if request.cpu_flavor else request.gpu_count,
+            cpu_flavor=request.cpu_flavor,
+            vcpu_count=request.vcpu_count,
             # RunPod places an ALL request on one cloud and reports that one
             cloud=CloudType.COMMUNITY if request.cloud is CloudType.COMMUNITY else CloudType.SECURE,
             container_disk_gb=request.container_disk_gb,
-            volume_gb=request.volume_gb,
-            volume_mount=request.volume_mount if request.volume_gb > 0 else None,
+            volume_gb=0 if request.cpu_flavor else request.volume_gb,  # none on a CPU pod
+            volume_mount=request.volume_mount
+            if request.volume_gb > 0 and not request.cpu_flavor
+            else None,
             ports=tuple(request.ports),
             env=env,
             markers=PodMarkers.from_env(env),

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import graphql
 import httpx
 import pytest
 
@@ -16,6 +18,8 @@ from reconciler.errors import ApiError, PodctlError
 from reconciler.executor.watchdog import container_started, still_armed
 from reconciler.model import CloudType, WatchdogArming
 from reconciler.planner.fields import actual_view
+from tests.test_runpod_client import FakeRunPod, ok
+from tests.test_runpod_client import run as run_graphql
 from tests.test_runpod_rest import (
     FakeRest,
     created,
@@ -26,6 +30,8 @@ from tests.test_runpod_rest import (
     schema_validator,
     v2_pod,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_request(**overrides: Any) -> PodCreateRequest:
@@ -76,9 +82,30 @@ def test_the_cpu_catalog_example_is_offers_priced_per_vcpu() -> None:
     )
 
 
-def test_a_cpu_create_over_graphql_is_refused_before_any_request() -> None:
-    with pytest.raises(PodctlError, match="CPU pods need --api rest"):
+def test_a_cpu_create_over_graphql_is_deploy_cpu_pod_with_the_flavors_memory() -> None:
+    flavors = ok({"cpuFlavors": [{"id": "cpu5c", "minVcpu": 2, "maxVcpu": 32, "ramMultiplier": 2}]})
+    pod = {"id": "p1", "desiredStatus": "RUNNING", "env": [], "gpuCount": 0, "vcpuCount": 4}
+    server = FakeRunPod(flavors, ok({"deployCpuPod": pod}))
+    created_pod = run_graphql(server, lambda c: c.create_pod(cpu_request()))
+    assert created_pod.pod_id == "p1"
+    lookup, deploy = server.bodies
+    assert "cpuFlavors" in lookup["query"]
+    sdl = graphql.build_schema((ROOT / "reconciler/schemas/runpod.graphql").read_text())
+    assert graphql.validate(sdl, graphql.parse(deploy["query"])) == []  # the document is valid
+    assert "deployCpuPod(input:" in deploy["query"]
+    variables = deploy["variables"]
+    assert variables["instanceId"] == "cpu5c-4-8"  # 4 vCPUs x 2 GB
+    assert variables["cloudType"] == "SECURE" and "volumeInGb" not in variables
+    assert "gpuTypeId" not in variables
+    with pytest.raises(PodctlError):  # never through the GPU mutations
         cpu_request().to_input()
+
+
+def test_an_unknown_flavor_over_graphql_creates_nothing() -> None:
+    server = FakeRunPod(ok({"cpuFlavors": []}))
+    with pytest.raises(ApiError, match="RunPod lists no CPU flavor 'cpu5c'"):
+        run_graphql(server, lambda c: c.create_pod(cpu_request()))
+    assert len(server.requests) == 1
 
 
 def test_started_at_is_the_containers_start_and_a_restart_moves_it() -> None:

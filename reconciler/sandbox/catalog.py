@@ -52,15 +52,10 @@ DATA_CENTER_BY_ID = {d.id: d for d in DATA_CENTERS}
 CLOUDS = ("SECURE", "COMMUNITY")
 DEFAULT_STOCK = 64  # GPUs per type and cloud: generous, so only faults run out
 CPU_PRICE_PER_VCPU = 0.03
-
-
-def cpu_flavour(instance_id: str | None) -> tuple[int, int]:
-    """(vcpus, memory GB) of a CPU instance id such as `cpu3c-2-4`; (2, 8) by default."""
-    if instance_id:
-        parts = instance_id.split("-")
-        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-            return int(parts[1]), int(parts[2])
-    return 2, 8
+# vCPU RAM multiplier (GB per vCPU) per CPU flavour: "memory derived from the flavor's RAM
+# multiplier" (runpod-rest-v2.md 5.5 `cpu`); every flavour takes 2 to 32 vCPUs (6.2's example)
+CPU_FLAVOURS = {"cpu3c": 2, "cpu5c": 2, "cpu3g": 4, "cpu5g": 4, "cpu3m": 8, "cpu5m": 8}
+CPU_VCPUS = (2, 32)
 
 
 def stock_status(available: int) -> str | None:

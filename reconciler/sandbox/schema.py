@@ -262,6 +262,22 @@ class Root:
             gpus = [g for g in gpus if g.id in inp["ids"]]
         return [_gpu_view(self.store, g) for g in gpus]
 
+    def cpuFlavors(self, _info: Any) -> list[dict[str, Any]]:
+        """The CPU flavors REST v2's `/v2/catalog/cpus` lists, in gpuhunt's GraphQL shape."""
+        low, high = catalog.CPU_VCPUS
+        return [
+            {
+                "id": flavor,
+                "displayName": flavor,
+                "groupId": flavor[:4],
+                "minVcpu": low,
+                "maxVcpu": high,
+                "ramMultiplier": float(ram),
+                "diskLimitPerVcpu": 20,
+            }
+            for flavor, ram in sorted(catalog.CPU_FLAVOURS.items())
+        ]
+
     def dataCenters(self, _info: Any) -> list[dict[str, Any]]:
         store = self.store
 

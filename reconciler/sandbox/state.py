@@ -99,6 +99,24 @@ def parse_ports(ports: str | None) -> list[tuple[int, str]]:
     return out
 
 
+def _cpu_instance(instance_id: str | None) -> tuple[int, int]:
+    """(vCPUs, GB) of a `deployCpuPod` instance id `<flavor>-<vcpu>-<memory GB>` (runpod-api.md
+    2.2, `cpu3c-2-4`): a known flavor, a power of two in its range, and the flavor's memory for
+    that count; anything else cannot be placed. [INF] runpod-python sends none when it is not
+    given one; RunPod's default is undocumented: the sandbox gives 2 vCPUs and 8 GB."""
+    if not instance_id:
+        return 2, 8
+    parts = instance_id.split("-")
+    if len(parts) != 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        raise BusinessError(f"Invalid instanceId {instance_id!r}.", "BAD_USER_INPUT")
+    flavor, vcpu, memory = parts[0], int(parts[1]), int(parts[2])
+    ram = catalog.CPU_FLAVOURS.get(flavor)
+    low, high = catalog.CPU_VCPUS
+    if ram is None or vcpu & (vcpu - 1) or not low <= vcpu <= high or memory != vcpu * ram:
+        raise BusinessError(NO_CAPACITY, "NO_CAPACITY")
+    return vcpu, memory
+
+
 def free_tcp_port(avoid: Iterable[int] = ()) -> int:
     """A port on 127.0.0.1 that nothing listens on right now."""
     taken = set(avoid)
@@ -434,8 +452,13 @@ class Store:
         gpu_count = 0
         bid: float | None = None
         if kind == "CPU":
+            # [INF] dstack deploys CPU pods on SECURE only; the sandbox refuses the rest
+            if cloud_req not in ("SECURE", "ALL"):
+                raise BusinessError(
+                    "CPU pods are available on SECURE cloud only.", "BAD_USER_INPUT"
+                )
             cloud = "SECURE"
-            vcpu, memory = catalog.cpu_flavour(inp.get("instanceId"))
+            vcpu, memory = _cpu_instance(inp.get("instanceId"))
         else:
             gpu_type_id = inp.get("gpuTypeId") or None
             if gpu_type_id is None:

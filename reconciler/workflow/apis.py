@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler.backends.runpod_graphql.documents import CPU_NEEDS_REST
 from reconciler.backends.runpod_rest.documents import MIN_VOLUME_GB
 from reconciler.model import DesiredState
 
 
 def api_findings(
-    desired: DesiredState,
-    api: str,
-    *,
-    destroy: bool = False,
-    targets: Iterable[str] = (),
-    placing: Iterable[str] | None = None,
+    desired: DesiredState, api: str, *, destroy: bool = False, targets: Iterable[str] = ()
 ) -> tuple[list[str], list[str]]:
     """(errors, warnings) for the pods this plan may place over `api` ("graphql" or "rest").
 
@@ -23,25 +17,12 @@ def api_findings(
     below its 10 GB floor. It sizes vCPU
     and RAM from the GPU type and its catalog lists neither, so min_vcpu / min_memory_gb cannot
     be asked for or filtered on: a warning. A destroy places nothing and checks nothing.
-
-    GraphQL cannot create CPU pods: a CPU pod the plan creates or replaces (`placing`, the
-    addresses; None: every CPU pod) is an error there; one that exists is managed as usual.
     """
     errors: list[str] = []
     warnings: list[str] = []
-    if destroy:
+    if api != "rest" or destroy:
         return errors, warnings
     wanted = set(targets)
-    if api != "rest":
-        placed = None if placing is None else set(placing)
-        errors += [
-            f"{spec.address}: {CPU_NEEDS_REST}; run with --api rest"
-            for _, spec in sorted(desired.pods.items())
-            if spec.is_cpu
-            and (not wanted or spec.address in wanted)
-            and (placed is None or spec.address in placed)
-        ]
-        return errors, warnings
     for name, spec in sorted(desired.pods.items()):
         if wanted and spec.address not in wanted:
             continue

@@ -102,8 +102,8 @@ async def _read_offers(
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
     """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones.
 
-    CPU flavors (REST v2's CPU catalog) join the secure cloud's offers when the stack has a CPU
-    pod: one request more; over GraphQL there is none to read.
+    CPU flavors (REST v2's CPU catalog, GraphQL's cpuFlavors) join the secure cloud's offers
+    when the stack has a CPU pod: one request more.
     """
     gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
     offers: dict[CloudType, dict[str, GpuOffer]] = (
@@ -111,9 +111,8 @@ async def _read_offers(
         if gpu_types
         else {}
     )
-    cpu_offers = getattr(client, "cpu_offers", None)
-    if cpu_offers is not None and any(pod.is_cpu for pod in desired.pods.values()):
-        offers.setdefault(CloudType.SECURE, {}).update(await cpu_offers())
+    if any(pod.is_cpu for pod in desired.pods.values()):
+        offers.setdefault(CloudType.SECURE, {}).update(await client.cpu_offers())
     return offers
 
 
@@ -169,10 +168,7 @@ def _compute(
         now=datetime.now(UTC),
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
-    placing = [c.address for c in result.actionable if c.action in (Action.CREATE, Action.REPLACE)]
-    errors, warnings = api_findings(
-        desired, api, destroy=request.destroy, targets=request.targets, placing=placing
-    )
+    errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
     return replace(
         result,
         errors=(*result.errors, *errors),

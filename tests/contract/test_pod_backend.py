@@ -175,6 +175,25 @@ def test_a_community_pod_with_two_gpus_and_no_volume(backend: Factory) -> None:
     run(backend, body)
 
 
+def test_a_cpu_pod_has_its_vcpus_no_gpu_and_no_volume_disk(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(
+            request(gpu_type_id="cpu5c", gpu_count=0, cpu_flavor="cpu5c", vcpu_count=4)
+        )
+        pod = await ready(b.api, made.pod_id)
+        assert (pod.gpu_type_id, pod.gpu_count, pod.vcpu_count, pod.cloud) == (
+            None,
+            0,
+            4,
+            CloudType.SECURE,
+        )
+        assert (pod.volume_gb, pod.volume_mount, pod.markers) == (0, None, MARKERS)
+        # GraphQL's pod names no flavor; REST v2 (and the fake, as it) does
+        assert pod.cpu_flavor == (None if b.name == "graphql" else "cpu5c")
+
+    run(backend, body)
+
+
 def test_an_unknown_pod_is_none_on_get_and_false_on_terminate(backend: Factory) -> None:
     async def body(b: Backend) -> None:
         assert await b.api.get_pod("nosuchpod0001") is None

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Podctl
 
@@ -32,47 +33,58 @@ def _pods(podctl: Podctl) -> list[dict[str, Any]]:
     return pods
 
 
-def test_a_cpu_pod_is_applied_planned_empty_and_destroyed_over_rest(podctl: Podctl) -> None:
+@pytest.mark.both_apis
+def test_a_cpu_pod_is_applied_planned_empty_and_destroyed(podctl: Podctl) -> None:
     podctl.write(text=CPU_SPEC.format(flavor="cpu5c", vcpu=4))
-    plan = podctl("--api", "rest", "plan", "-f", str(podctl.spec))
+    plan = podctl("plan", "-f", str(podctl.spec))
     assert plan.code == 0, plan.out + plan.err
-    # its chain of one: the flavor on secure cloud, priced per vCPU (4 x $0.03)
     assert '+ cpu.flavor: "cpu5c"' in plan.out and "+ cpu.vcpu: 4" in plan.out, plan.out
-    assert "    cpu: cpu5c (secure $0.12/h)" in plan.out, plan.out
     assert "gpu.type" not in plan.out
-    r = podctl("--api", "rest", "apply", "-y", "-f", str(podctl.spec))
+    # its chain of one: the flavor on secure cloud; REST v2's catalog prices it per vCPU
+    # (4 x $0.03), GraphQL's cpuFlavors gives no price without a data center
+    price = "$0.12/h" if podctl.api == "rest" else "$?/h"
+    assert f"    cpu: cpu5c (secure {price})" in plan.out, plan.out
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0, r.out + r.err
     (pod,) = _pods(podctl)
     assert pod["cpu"] == {"id": "cpu5c", "vcpuCount": 4, "memory": 8} and "gpu" not in pod
-    assert pod["mounts"] == {}  # no volume disk on a CPU pod
+    assert pod["mounts"] == {} and pod["cloud"] == "SECURE"  # no volume disk on a CPU pod
     assert pod["env"]["MODE"] == "a" and pod["env"]["PODCTL_POD"] == "web"
     record = podctl.recorded()["pods"]["web"]
     assert record["pod_id"] == pod["id"] and record["gpu_type_id"] == "cpu5c"
-    again = podctl("--api", "rest", "plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    again = podctl("plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert again.code == 0, again.out + again.err  # nothing to do
-    twice = podctl("--api", "rest", "apply", "-y", "-f", str(podctl.spec))
+    twice = podctl("apply", "-y", "-f", str(podctl.spec))
     assert twice.code == 0 and [p["id"] for p in _pods(podctl)] == [pod["id"]]
-    # GraphQL sees the pod (no flavor in its answer) and plans nothing for it either
-    other = podctl("--api", "graphql", "plan", "--detailed-exitcode", "-f", str(podctl.spec))
-    assert other.code == 0 and "No changes" in other.out, other.out + other.err
+    # the other API sees the same pod and plans nothing for it either
+    other = "graphql" if podctl.api == "rest" else "rest"
+    switched = podctl("--api", other, "plan", "--detailed-exitcode", "-f", str(podctl.spec))
+    assert switched.code == 0 and "No changes" in switched.out, switched.out + switched.err
     status = podctl("--api", "rest", "status", "-f", str(podctl.spec))
     assert "4 vCPU cpu5c" in status.out and "$0.12/h" in status.out, status.out
     # another vCPU count cannot be patched on RunPod: a replacement
     podctl.write(text=CPU_SPEC.format(flavor="cpu5c", vcpu=8))
     moved = podctl("--api", "rest", "plan", "--detailed-exitcode", "-f", str(podctl.spec))
     assert moved.code == 2 and "cpu.vcpu" in moved.out and "replace" in moved.out, moved.out
-    gone = podctl("--api", "rest", "destroy", "-y", "-f", str(podctl.spec))
+    gone = podctl("destroy", "-y", "-f", str(podctl.spec))
     assert gone.code == 0, gone.out + gone.err
     assert _pods(podctl) == []
 
 
-def test_a_cpu_pod_under_graphql_is_a_plan_error_that_names_rest(podctl: Podctl) -> None:
-    podctl.write(text=CPU_SPEC.format(flavor="cpu5c", vcpu=4))
-    r = podctl("--api", "graphql", "plan", "-f", str(podctl.spec))
-    assert r.code == 1, r.out + r.err
-    assert "pod.web: CPU pods need --api rest" in r.out + r.err
-    assert "Traceback" not in r.out + r.err
-    assert podctl("--api", "graphql", "apply", "-y", "-f", str(podctl.spec)).code == 1
+def test_graphqls_deploy_cpu_pod_takes_the_flavors_memory_in_its_instance_id(
+    podctl: Podctl,
+) -> None:
+    for instance, words in (
+        ("cpu5c-4-16", "no longer any instances"),  # cpu5c has 2 GB per vCPU: 8, not 16
+        ("cpu5c-3-6", "no longer any instances"),
+        ("cpu5c", "Invalid instanceId"),
+    ):
+        answer = podctl.sb.post(
+            'mutation($i: String!) { deployCpuPod(input: {instanceId: $i, imageName: "x"}) '
+            "{ id } }",
+            variables={"i": instance},
+        )
+        assert words in answer.text, (instance, answer.text)
     assert _pods(podctl) == []
 
 

@@ -405,6 +405,8 @@ class RunPodClient(HttpApi):
                     operation="NetworkVolumes",
                 )
             request = dataclasses.replace(request, data_center_id=volume.data_center)
+        if request.cpu_flavor is not None:
+            return await self._deploy_cpu(request)
         fields = request.to_input()
         spot = request.spot
         document = documents.CREATE_SPOT if spot else documents.CREATE_ON_DEMAND
@@ -412,6 +414,32 @@ class RunPodClient(HttpApi):
         key = "podRentInterruptable" if spot else "podFindAndDeployOnDemand"
         data = await self._execute(document, {"input": fields}, operation, idempotent=False)
         return wire.parse_pod(data.get(key), f"data.{key}")
+
+    async def cpu_offers(self) -> dict[str, GpuOffer]:
+        """Every CPU flavor with its vCPU range (`cpuFlavors`); GraphQL gives no price here."""
+        return {k: offer for k, (offer, _ram) in (await self._cpu_flavors()).items()}
+
+    async def _cpu_flavors(self) -> dict[str, tuple[GpuOffer, float | None]]:
+        data = await self._execute(documents.CPU_FLAVORS, {}, "CpuFlavors", idempotent=True)
+        return wire.parse_cpu_flavors(data)
+
+    async def _deploy_cpu(self, request: documents.PodCreateRequest) -> ActualPod:
+        """`deployCpuPod` with the instance id `<flavor>-<vcpu>-<memory GB>` (runpod-api.md
+        2.2): the memory is the flavor's RAM per vCPU (cpuFlavors) times the vCPUs."""
+        flavor, vcpu = request.cpu_flavor or "", request.vcpu_count or 0
+        _offer, ram = (await self._cpu_flavors()).get(flavor, (None, None))
+        if ram is None:
+            raise ApiError(
+                f"pod {request.name}: RunPod lists no CPU flavor {wire.printable(flavor)[:40]!r} "
+                "(with its memory per vCPU); check its cpu.flavor",
+                operation="CpuFlavors",
+            )
+        instance = f"{flavor}-{vcpu}-{round(vcpu * ram)}"
+        variables = documents.cpu_variables(request, instance)
+        data = await self._execute(
+            documents.DEPLOY_CPU, variables, "DeployCpuPod", idempotent=False
+        )
+        return wire.parse_pod(data.get("deployCpuPod"), "data.deployCpuPod")
 
     async def network_volumes(self) -> dict[str, NetworkVolume]:
         """The account's network volumes with their data centers (`myself { networkVolumes }`)."""

@@ -14,11 +14,6 @@ from datetime import UTC, datetime
 from reconciler.errors import PodctlError
 from reconciler.model import CloudType
 
-CPU_NEEDS_REST = (
-    "CPU pods need --api rest: RunPod creates them over REST v2 (`cpu`); GraphQL's deployCpuPod "
-    "is undocumented and takes an instance id with the flavor's memory, which podctl cannot read"
-)
-
 # Every field the planner needs, in one selection set (list, get, and the pod-returning mutations).
 # machine.gpuTypeId/secureCloud/dataCenterId come from third-party typings of RunPod's schema.
 POD_FIELDS = """
@@ -91,6 +86,38 @@ GPU_OFFERS_VARIABLES: dict[str, object] = {
     "community": {"gpuCount": 1, "secureCloud": False},
 }
 
+# gpuhunt's CPU catalogue query (runpod-api.md 3); prices need a data center: not read
+CPU_FLAVORS = "query CpuFlavors {\n  cpuFlavors { id displayName minVcpu maxVcpu ramMultiplier }\n}"
+
+# deployCpuPod (runpod-api.md 2.2: undocumented; runpod-python and dstack send it). Its input
+# type's name is not known, so each field is its own typed variable (types as the Pulumi
+# provider declares them for the on-demand input); a variable not sent leaves its field out.
+_CPU_VARIABLES = (
+    ("instanceId", "String!"),
+    ("name", "String"),
+    ("imageName", "String"),
+    ("cloudType", "CloudTypeEnum"),
+    ("containerDiskInGb", "Int"),
+    ("ports", "String"),
+    ("env", "[EnvironmentVariableInput]"),
+    ("startSsh", "Boolean"),
+    ("dockerArgs", "String"),
+    ("dataCenterId", "String"),
+    ("networkVolumeId", "String"),
+    ("volumeMountPath", "String"),
+    ("templateId", "String"),
+    ("containerRegistryAuthId", "String"),
+)
+DEPLOY_CPU = (
+    "mutation DeployCpuPod("
+    + ", ".join(f"${name}: {kind}" for name, kind in _CPU_VARIABLES)
+    + ") {\n  deployCpuPod(input: {"
+    + ", ".join(f"{name}: ${name}" for name, _ in _CPU_VARIABLES)
+    + "}) {"
+    + POD_FIELDS
+    + "  }\n}"
+)
+
 NETWORK_VOLUMES = (
     "query NetworkVolumes {\n  myself {\n    networkVolumes { id name size dataCenterId }\n  }\n}"
 )
@@ -155,8 +182,8 @@ class PodCreateRequest:
         Optional fields are left out rather than sent as null: unknown or null fields have broken
         real clients (runpod-plugins-official #56).
         """
-        if self.cpu_flavor is not None:  # the plan refuses CPU pods over GraphQL first
-            raise PodctlError(f"pod {self.name}: {CPU_NEEDS_REST}.")
+        if self.cpu_flavor is not None:
+            raise PodctlError(f"pod {self.name}: a CPU pod is created with cpu_variables()")
         fields: dict[str, object] = {
             "name": self.name,
             "imageName": self.image,
@@ -187,6 +214,31 @@ class PodCreateRequest:
         }
         fields.update({key: value for key, value in optional.items() if value is not None})
         return fields
+
+
+def cpu_variables(request: PodCreateRequest, instance_id: str) -> dict[str, object]:
+    """The variables of DEPLOY_CPU: `instanceId` `<flavor>-<vcpu>-<memory GB>`; no volume disk
+    (a CPU pod has none: only a network volume mounts at volume_mount)."""
+    fields: dict[str, object] = {
+        "instanceId": instance_id,
+        "name": request.name,
+        "imageName": request.image,
+        "cloudType": "SECURE",  # CPU pods run on secure cloud only (dstack sends nothing else)
+        "containerDiskInGb": request.container_disk_gb,
+        "ports": ports_input(request.ports),
+        "env": env_input(request.env),
+        "startSsh": request.start_ssh,
+        "dockerArgs": request.docker_args,
+    }
+    optional: dict[str, object] = {
+        "dataCenterId": request.data_center_id,
+        "networkVolumeId": request.network_volume_id,
+        "volumeMountPath": request.volume_mount if request.network_volume_id else None,
+        "templateId": request.template_id,
+        "containerRegistryAuthId": request.container_registry_auth_id,
+    }
+    fields.update({key: value for key, value in optional.items() if value is not None})
+    return fields
 
 
 def edit_input(

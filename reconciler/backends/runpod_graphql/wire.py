@@ -229,6 +229,28 @@ def parse_pods(data: Mapping[str, object]) -> ActualState:
     return ActualState(pods={pod.pod_id: pod for pod in pods})
 
 
+def parse_cpu_flavors(data: Mapping[str, object]) -> dict[str, tuple[GpuOffer, float | None]]:
+    """`data.cpuFlavors` as offers on secure cloud (no price: GraphQL prices them per data
+    center), each with its RAM GB per vCPU."""
+    items = data.get("cpuFlavors")
+    if not isinstance(items, list):
+        raise ApiResponseError("RunPod answer: data.cpuFlavors is not a list")
+    out: dict[str, tuple[GpuOffer, float | None]] = {}
+    for index, item in enumerate(items):
+        flavor = _Obj(item, f"data.cpuFlavors[{index}]")
+        flavor_id = flavor.str_("id")
+        low, high = flavor.opt_int("minVcpu"), flavor.opt_int("maxVcpu")
+        offer = GpuOffer(
+            gpu_type_id=flavor_id,
+            display_name=flavor.opt_str("displayName") or flavor_id,
+            secure_cloud=True,
+            community_cloud=False,
+            vcpu_range=(low or 1, high or low or 1),
+        )
+        out[flavor_id] = (offer, flavor.opt_float("ramMultiplier"))
+    return dict(sorted(out.items()))
+
+
 def parse_volumes(data: Mapping[str, object]) -> dict[str, NetworkVolume]:
     """`data.myself.networkVolumes` by id (`dataCenterId`: REST v2's `dataCenter`)."""
     myself = _Obj(data.get("myself"), "data.myself")

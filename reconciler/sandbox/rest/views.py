@@ -21,10 +21,8 @@ CUDA_VERSIONS: dict[str, tuple[str, ...]] = {
     for g in catalog.GPU_TYPES
 }
 DC_COUNTRY = {"EU-RO-1": "RO", "US-TX-3": "US", "CA-MTL-1": "CA"}
-# vCPU RAM multiplier (GB per vCPU) per CPU flavour: "memory derived from the flavor's RAM
-# multiplier" (runpod-rest-v2.md 5.5 `cpu`)
-CPU_FLAVOURS = {"cpu3c": 2, "cpu5c": 2, "cpu3g": 4, "cpu5g": 4, "cpu3m": 8, "cpu5m": 8}
-CPU_VCPUS = (2, 32)  # every flavor's vCPU range (runpod-rest-v2.md 6.2's example: 2 to 32)
+CPU_FLAVOURS = catalog.CPU_FLAVOURS
+CPU_VCPUS = catalog.CPU_VCPUS
 _CPU_NAMES = {"c": "Compute-Optimized", "g": "General Purpose", "m": "Memory-Optimized"}
 # runpod-rest-v2.md 5.2: the transitions valid in each status
 ACTIONS = {
