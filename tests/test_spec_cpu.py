@@ -47,6 +47,7 @@ def test_what_a_cpu_pod_cannot_have_is_named_where_it_is_written(tmp_path: Path)
             spot: {bid_per_gpu: 0.2}
             cloud: community
             cuda: ["12.4"]
+            idle_timeout: 30m
           both:
             image: img:1
             cpu: {flavor: cpu5c, vcpu: 4}
@@ -63,6 +64,8 @@ def test_what_a_cpu_pod_cannot_have_is_named_where_it_is_written(tmp_path: Path)
     assert ("pods.web.cloud", "pod 'web' is a CPU pod: RunPod runs CPU pods on secure cloud only"
             ) in found  # fmt: skip
     assert ("pods.web.cuda", "pod 'web' is a CPU pod: cuda applies to GPU pods only") in found
+    assert ("pods.web.idle_timeout", "pod 'web' is a CPU pod: idle_timeout watches GPU "
+            "utilisation, and a CPU pod has no GPU") in found  # fmt: skip
     assert ("pods.both", "pod 'both' sets both gpu and cpu") in found
     assert any(path == "pods.odd.cpu.vcpu" for path, _ in found)
     assert not any("has no GPU type" in message for _, message in found)

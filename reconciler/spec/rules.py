@@ -324,6 +324,14 @@ def _check_cpu_pod(pod: Entry, name: str, fields: dict[str, Entry]) -> list[Prob
         if entry is not None:
             hint = "set cpu.vcpu instead" if key == "min_vcpu" else f"remove pods.{name}.{key}"
             refuse(entry, f"{key} applies to GPU pods only", hint)
+    idle = fields.get("idle_timeout")
+    if idle is not None:
+        # the watchdog's idle test is GPU utilisation (nvidia-smi): a CPU pod would never idle
+        refuse(
+            idle,
+            "idle_timeout watches GPU utilisation, and a CPU pod has no GPU",
+            f"remove pods.{name}.idle_timeout, or end the pod with max_lifetime",
+        )
     return problems
 
 
