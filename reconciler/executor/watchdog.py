@@ -30,6 +30,7 @@ ARM_TIMEOUT_S = 30.0
 # RunPod reports uptime in whole seconds, read a moment before podctl's clock: the container's
 # start so derived moves by a second or two for one container; a restart moves it further
 START_SLACK = timedelta(seconds=3)
+EXACT = timedelta(milliseconds=1)  # startedAt read back from the lockfile's ISO text
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ def still_armed(arming: WatchdogArming | None, config: str, pod: ActualPod, now:
         return False
     if pod.last_status_change and pod.last_status_change != arming.status_change:
         return False
+    if pod.started_at is not None:
+        # REST v2's startedAt is RunPod's own timestamp: one container keeps it exactly, a
+        # restart (even within seconds) moves it; an arming recorded over GraphQL (now -
+        # uptime) rarely matches it, and is checked over SSH once
+        return abs(started - arming.container_started) < EXACT
     return started <= arming.container_started + START_SLACK
 
 

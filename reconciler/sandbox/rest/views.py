@@ -44,6 +44,12 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_ms(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def cuda_key(version: str) -> tuple[int, ...]:
     """`12.11` above `12.2`: compared numerically (runpod-rest-v2.md 5.5 `minCudaVersion`)."""
     return tuple(int(p) for p in version.split("."))
@@ -125,7 +131,9 @@ def pod_view(
         "locked": False,
         "runtime": _runtime(pod, now) if running else None,  # 5.1: null unless RUNNING
         "createdAt": iso(pod.created_at),
-        "startedAt": iso(pod.last_started_at),
+        # RFC 3339 with milliseconds (5.1 `startedAt`: date-time): a restart within the same
+        # second is another start, as on RunPod
+        "startedAt": iso_ms(pod.last_started_at),
         "globalNetworking": {"enabled": False},
     }
     if pod.gpu_type_id is not None:
