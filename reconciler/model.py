@@ -349,6 +349,8 @@ class GpuOffer:
     # a CPU flavor's (min, max) vCPUs (REST v2's CPU catalog; its price is then per vCPU);
     # None: a GPU type
     vcpu_range: tuple[int, int] | None = None
+    # the data centers with it in stock (REST v2's catalog `dataCenters`); () when not known
+    data_centers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,14 @@ def test_the_volume_list_is_read_with_data_centers() -> None:
     volumes = run(make(server).network_volumes())
     assert volumes and all(v.data_center for v in volumes.values())
     assert server.requests[0].url.path == "/v2/network-volumes"
+
+
+def test_the_gpu_catalog_says_which_data_centers_have_stock() -> None:
+    body = example("/v2/catalog/gpus", "get")
+    offers = wire.parse_gpu_offers(body, CloudType.SECURE, None)
+    listed = {
+        g["id"]: tuple(d["id"] for d in g.get("dataCenters", []) if d["availability"] != "NONE")
+        for g in body["gpus"]
+    }
+    assert listed and all(offers[k].data_centers == v for k, v in listed.items() if k in offers)
+    assert any(o.data_centers for o in offers.values())

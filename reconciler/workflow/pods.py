@@ -137,7 +137,7 @@ async def _plan_lazily(
         return fresh
     offers = await _read_offers(client, desired)
     placed = _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
-    return await check_volumes(client, desired, placed)
+    return await check_volumes(client, desired, placed, offers)
 
 
 def _compute(
@@ -373,7 +373,7 @@ async def _apply_locked(
             fresh = _compute(
                 desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
             )
-            fresh = await check_volumes(client, desired, fresh)
+            fresh = await check_volumes(client, desired, fresh, offers)
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets

@@ -224,6 +224,7 @@ def parse_gpu_offers(
             on_demand_price=price.opt_float(key) if price is not None else None,
             stock_status=STOCK.get(level, printable(level)[:20]) if level is not None else None,
             cuda_versions=_cuda_versions(gpu),
+            data_centers=_data_centers(gpu),
         )
     return dict(sorted(offers.items()))
 
@@ -275,6 +276,17 @@ def parse_volumes(value: object) -> dict[str, NetworkVolume]:
         raise ApiResponseError("RunPod answer: `networkVolumes` is missing")
     volumes = [parse_volume(v, f"networkVolumes[{i}]") for i, v in enumerate(items)]
     return {v.volume_id: v for v in volumes}
+
+
+def _data_centers(gpu: JsonObject) -> tuple[str, ...]:
+    """The data centers listed with stock (`availability` not NONE; 6.1 `dataCenters`)."""
+    found: list[str] = []
+    for index, item in enumerate(gpu.opt_list("dataCenters") or ()):
+        entry = JsonObject(item, f"{gpu.path}.dataCenters[{index}]")
+        dc = entry.opt_str("id")
+        if dc and entry.opt_str("availability") != "NONE":
+            found.append(printable(dc)[:40])
+    return tuple(found)
 
 
 def _cuda_versions(gpu: JsonObject) -> tuple[str, ...]:
