@@ -214,9 +214,9 @@ def test_every_example_spec_validates_on_its_own(name):
     )
 
 
-def test_the_specs_folder_validates_as_four_stacks():
+def test_the_specs_folder_validates_as_five_stacks():
     stacks = load_stacks([SPECS])
-    assert sorted(s.stack for s in stacks) == ["batch", "dev", "quickstart", "spot-sweep"]
+    assert sorted(s.stack for s in stacks) == ["batch", "dev", "prep", "quickstart", "spot-sweep"]
 
 
 def test_quickstart_needs_no_environment(monkeypatch):
