@@ -12,6 +12,7 @@ from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.executor.protocols import PodShell, Transferred
+from reconciler.executor.teardown import terminate_pod
 from reconciler.jobs.loglines import split_lines
 from reconciler.jobs.remote import RemoteJob, archive_command, run_dir
 from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
@@ -84,9 +85,7 @@ async def _open(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod)
         return await ctx.shells.open(pod)
     except PodctlError as exc:
         if spec.name in ctx.created:
-            from reconciler.executor.steps import _terminate_pod
-
-            await _terminate_pod(ctx, change, pod.pod_id, "SSH never answered")
+            await terminate_pod(ctx, change, pod.pod_id, "SSH never answered")
             ctx.ready.pop(spec.name, None)
             raise ChangeFailed(f"{exc}; podctl terminated the pod it created") from exc
         raise

@@ -17,10 +17,10 @@ from reconciler.executor.context import (
     OnJobLine,
     StepContext,
 )
+from reconciler.executor.dispatch import run_change
 from reconciler.executor.failure import apply_on_failure, left_running
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
-from reconciler.executor.steps import run_change
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
