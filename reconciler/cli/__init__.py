@@ -674,7 +674,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt) as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         # click turns a KeyboardInterrupt into Abort; apply's (naming what bills on) is the cause
         cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
@@ -683,13 +683,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SpecError as exc:
         from reconciler import render
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
@@ -700,7 +700,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(
             f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"

@@ -125,7 +125,7 @@ def paths_or_default(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def say(text: str, *, err: bool = False) -> None:
     """Print a line that carries text from the API, a pod or a file: its controls escaped."""
-    from reconciler.render.escape import shown
+    from reconciler.textsafe import shown
 
     click.echo(shown(text), err=err)
 

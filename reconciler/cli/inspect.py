@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns, two spaces apart; a cell's controls (and newlines) escaped."""
-    from reconciler.render.escape import shown_inline
+    from reconciler.textsafe import shown_inline
 
     rows = [[shown_inline(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]

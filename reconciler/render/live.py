@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reconciler.render.escape import shown
 from reconciler.render.progress import Tracker, elapsed, size
 from reconciler.render.style import per_hour
+from reconciler.textsafe import shown
 
 
 def _fit(text: str, width: int) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from reconciler.plans import Action, Change, Plan
 from reconciler.render import style
-from reconciler.render.escape import shown
 from reconciler.render.plan_text import NO_CHANGES, field_line
+from reconciler.textsafe import shown
 
 
 def _cell(text: str) -> str:

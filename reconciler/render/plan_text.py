@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reconciler.plans import Action, Change, FieldChange, Plan
 from reconciler.render import style
-from reconciler.render.escape import terminal
+from reconciler.textsafe import terminal
 
 NO_CHANGES = "No changes. The stack matches the spec."
 NOTHING_NOW = "Nothing to apply now: the changes above wait until their pod runs again."
