@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 
@@ -19,6 +20,7 @@ from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_
 from reconciler.executor.teardown import terminate_pod
 from reconciler.executor.watchdog import arm_watchdog
 from reconciler.model import MARKER_CREATED, ActualPod, OnResumeFailure, PodRecord, PodSpec
+from reconciler.planner.fields import edit_input
 from reconciler.plans import Change, ChangeResult, Outcome, Placement
 
 # --- create -------------------------------------------------------------------------------------
@@ -244,15 +246,9 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
     )
     async with ctx.semaphore:
         ctx.emit(ev.PodUpdating(change.address, pod_id))
+        edit = edit_input(spec, env)
         return await ctx.api.edit_pod(
-            pod_id,
-            image=spec.image,
-            container_disk_gb=spec.container_disk_gb,
-            volume_gb=spec.volume_gb,
-            volume_mount=spec.volume_mount,
-            env=env,
-            ports=spec.ports,
-            docker_args=spec.docker_args,
+            pod_id, **{f.name: getattr(edit, f.name) for f in dataclasses.fields(edit)}
         )
 
 
