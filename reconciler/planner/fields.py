@@ -74,7 +74,7 @@ class PodField:
     """
 
     path: str  # as plans show it: "disk.container_gb", "env" (expanded to env.KEY)
-    spec: Callable[[PodSpec], Any]  # the spec's value, as the pod inputs take it
+    attr: str  # its PodSpec attribute (the spec's value, as the pod inputs take it)
     actual: Callable[[ActualPod], object] | None = None  # None: RunPod does not report it
     shape: Callable[[Any], object] = _same
     accepts: Callable[[PodSpec, object], bool] = _never
@@ -87,6 +87,9 @@ class PodField:
     @property
     def compared(self) -> bool:
         return self.actual is not None
+
+    def spec(self, spec: PodSpec) -> Any:
+        return getattr(spec, self.attr)
 
 
 def _gpu_type_accepted(spec: PodSpec, actual: object) -> bool:
@@ -114,71 +117,71 @@ def _cloud_of(pod: ActualPod) -> object:
 # fmt: off
 FIELDS: tuple[PodField, ...] = (
     PodField(
-        "image", attrgetter("image"), attrgetter("image"),
+        "image", "image", attrgetter("image"),
         fingerprint="image", shown=_same, edit="image",
     ),
     PodField(
-        "gpu.type", attrgetter("gpu_types"), attrgetter("gpu_type_id"), shape=list,
+        "gpu.type", "gpu_types", attrgetter("gpu_type_id"), shape=list,
         accepts=_gpu_type_accepted, replace=True, fingerprint="gpu_types", shown=list,
     ),
     PodField(
-        "gpu.count", attrgetter("gpu_count"), attrgetter("gpu_count"),
+        "gpu.count", "gpu_count", attrgetter("gpu_count"),
         accepts=_gpu_count_accepted, replace=True, fingerprint="gpu_count", shown=_same,
     ),
     PodField(
-        "cloud", attrgetter("cloud"), _cloud_of, shape=attrgetter("value"),
+        "cloud", "cloud", _cloud_of, shape=attrgetter("value"),
         accepts=_cloud_accepted, replace=True, fingerprint="cloud", shown=attrgetter("value"),
     ),
     PodField(
-        "spot", attrgetter("spot_bid_per_gpu"), attrgetter("interruptible"),
+        "spot", "spot_bid_per_gpu", attrgetter("interruptible"),
         shape=lambda bid: bid is not None, replace=True, shown=lambda bid: bid is not None,
     ),
     PodField(
-        "spot.bid_per_gpu", attrgetter("spot_bid_per_gpu"),
+        "spot.bid_per_gpu", "spot_bid_per_gpu",
         fingerprint="spot_bid_per_gpu", shown=_same,
     ),
     PodField(
-        "disk.container_gb", attrgetter("container_disk_gb"), attrgetter("container_disk_gb"),
+        "disk.container_gb", "container_disk_gb", attrgetter("container_disk_gb"),
         accepts=_unreported, fingerprint="container_disk_gb", shown=_same,
         edit="container_disk_gb",
     ),
     PodField(
-        "disk.volume_gb", attrgetter("volume_gb"), attrgetter("volume_gb"),
+        "disk.volume_gb", "volume_gb", attrgetter("volume_gb"),
         accepts=_unreported, replace=True, fingerprint="volume_gb", shown=_same,
         edit="volume_gb",
     ),
     PodField(
-        "disk.mount", attrgetter("volume_mount"), attrgetter("volume_mount"),
+        "disk.mount", "volume_mount", attrgetter("volume_mount"),
         accepts=_unreported, replace=True, fingerprint="volume_mount", shown=_same,
         edit="volume_mount",
     ),
     PodField(
-        "ports", attrgetter("ports"), lambda pod: sorted(pod.ports), shape=sorted,
+        "ports", "ports", lambda pod: sorted(pod.ports), shape=sorted,
         fingerprint="ports", shown=list, edit="ports",
     ),
     # expanded to one env.KEY path per key; podctl's own markers are left out of the diff
     PodField(
-        "env", attrgetter("env"), attrgetter("env"), shape=env_by_name,
+        "env", "env", attrgetter("env"), shape=env_by_name,
         sensitive=True, fingerprint="env",
     ),
     PodField(
-        "docker_args", attrgetter("docker_args"), attrgetter("docker_args"),
+        "docker_args", "docker_args", attrgetter("docker_args"),
         fingerprint="docker_args", shown=lambda args: args or None, edit="docker_args",
     ),
-    PodField("registry", attrgetter("registry"), shown=_same),
-    PodField("template", attrgetter("template"), shown=_same),
+    PodField("registry", "registry", shown=_same),
+    PodField("template", "template", shown=_same),
     PodField(
-        "data_center", attrgetter("data_center"), attrgetter("data_center_id"),
+        "data_center", "data_center", attrgetter("data_center_id"),
         accepts=_data_center_accepted, replace=True, fingerprint="data_center", shown=_same,
     ),
     PodField(
-        "network_volume", attrgetter("network_volume"), attrgetter("network_volume_id"),
+        "network_volume", "network_volume", attrgetter("network_volume_id"),
         replace=True, fingerprint="network_volume", shown=_same,
     ),
-    PodField("max_lifetime", attrgetter("max_lifetime_s"), shown=format_duration),
-    PodField("min_vcpu", attrgetter("min_vcpu"), fingerprint="min_vcpu"),
-    PodField("min_memory_gb", attrgetter("min_memory_gb"), fingerprint="min_memory_gb"),
-    PodField("cuda", attrgetter("cuda"), shape=list, fingerprint="cuda"),
+    PodField("max_lifetime", "max_lifetime_s", shown=format_duration),
+    PodField("min_vcpu", "min_vcpu", fingerprint="min_vcpu"),
+    PodField("min_memory_gb", "min_memory_gb", fingerprint="min_memory_gb"),
+    PodField("cuda", "cuda", shape=list, fingerprint="cuda"),
 )
 # fmt: on
 _BY_PATH = {f.path: f for f in FIELDS}
