@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from reconciler.errors import Problem
 
@@ -79,6 +80,65 @@ class Transfer:
     target: str
 
 
+AddressKind = Literal["pod", "job", "endpoint"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = ("pod", "job", "endpoint")
+
+
+@dataclass(frozen=True)
+class Address:
+    """What plans, events and the CLI call one resource: `pod.NAME`, `job.NAME`, `endpoint.NAME`.
+
+    `pod_id` names a further pod under a pod's name (an orphan): `pod.NAME[POD_ID]`. Plans and
+    events carry the text (`str(address)`), so the plan file format does not depend on this type.
+    """
+
+    kind: AddressKind
+    name: str
+    pod_id: str | None = None
+
+    @classmethod
+    def pod(cls, name: str, pod_id: str | None = None) -> Address:
+        return cls("pod", name, pod_id)
+
+    @classmethod
+    def job(cls, name: str) -> Address:
+        return cls("job", name)
+
+    @classmethod
+    def endpoint(cls, name: str) -> Address:
+        return cls("endpoint", name)
+
+    @classmethod
+    def parse(cls, text: str) -> Address | None:
+        """`pod.NAME`, `pod.NAME[POD_ID]`, `job.NAME` or `endpoint.NAME`; None for other text.
+
+        The name is what follows the first dot, as given (an empty name stays empty: callers
+        say what they expected).
+        """
+        kind, dot, rest = text.partition(".")
+        if not dot:
+            return None
+        for known in ADDRESS_KINDS:
+            if kind == known:
+                if known == "pod" and rest.endswith("]") and "[" in rest:
+                    name, _, pod_id = rest[:-1].partition("[")
+                    return cls(known, name, pod_id)
+                return cls(known, rest)
+        return None
+
+    @classmethod
+    def name_in(cls, text: str, kind: AddressKind) -> str | None:
+        """The NAME of `KIND.NAME` text (no `[POD_ID]`); None when it addresses anything else."""
+        address = cls.parse(text)
+        if address is None or address.kind != kind or address.pod_id is not None:
+            return None
+        return address.name
+
+    def __str__(self) -> str:
+        text = f"{self.kind}.{self.name}"
+        return text if self.pod_id is None else f"{text}[{self.pod_id}]"
+
+
 @dataclass(frozen=True)
 class PodSpec:
     """One entry under `pods:`, with `defaults:` merged in and every default filled."""
@@ -131,7 +191,7 @@ class PodSpec:
 
     @property
     def address(self) -> str:
-        return f"pod.{self.name}"
+        return str(Address.pod(self.name))
 
 
 @dataclass(frozen=True)
@@ -153,7 +213,7 @@ class JobSpec:
 
     @property
     def address(self) -> str:
-        return f"job.{self.name}"
+        return str(Address.job(self.name))
 
 
 class BudgetAction(enum.Enum):

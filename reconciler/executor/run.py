@@ -22,7 +22,7 @@ from reconciler.executor.failure import apply_on_failure, left_running
 from reconciler.executor.protocols import Journal, PodApi, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
-from reconciler.model import ActualState, DesiredState, JobRecord
+from reconciler.model import ActualState, Address, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import Action, ApplyResult, Change, ChangeResult, Outcome, Plan
 
@@ -112,7 +112,7 @@ async def execute(
     arming = [
         asyncio.create_task(arm_unchanged(ctx, c))
         for c in plan.changes
-        if watchdog is not None and c.is_noop and c.address == f"pod.{c.pod}"
+        if watchdog is not None and c.is_noop and c.address == str(Address.pod(c.pod))
     ]
     try:
         results = list(await asyncio.gather(*tasks))
