@@ -120,23 +120,35 @@ class Address:
             return None
         for known in ADDRESS_KINDS:
             if kind == known:
-                if known == "pod" and rest.endswith("]") and "[" in rest:
-                    name, _, pod_id = rest[:-1].partition("[")
-                    return cls(known, name, pod_id)
+                name, bracket, pod_id = rest.partition("[")
+                if known == "pod" and name and bracket and pod_id.endswith("]"):
+                    return cls(known, name, pod_id[:-1])
                 return cls(known, rest)
         return None
 
     @classmethod
     def name_in(cls, text: str, kind: AddressKind) -> str | None:
-        """The NAME of `KIND.NAME` text (no `[POD_ID]`); None when it addresses anything else."""
+        """What follows `KIND.` in text that addresses that kind (its `label`); else None.
+
+        `pod.NAME[POD_ID]` gives `NAME[POD_ID]`, which names no pod of a spec: a lookup by
+        name refuses it as it refuses any unknown name.
+        """
         address = cls.parse(text)
-        if address is None or address.kind != kind or address.pod_id is not None:
-            return None
-        return address.name
+        return address.label if address is not None and address.kind == kind else None
+
+    @classmethod
+    def strip(cls, text: str, kind: AddressKind) -> str:
+        """`text` without its `KIND.` (a name given either way: `trainer` or `pod.trainer`)."""
+        named = cls.name_in(text, kind)
+        return text if named is None else named
+
+    @property
+    def label(self) -> str:
+        """The address without its kind: `NAME`, or `NAME[POD_ID]`."""
+        return self.name if self.pod_id is None else f"{self.name}[{self.pod_id}]"
 
     def __str__(self) -> str:
-        text = f"{self.kind}.{self.name}"
-        return text if self.pod_id is None else f"{text}[{self.pod_id}]"
+        return f"{self.kind}.{self.label}"
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ def test_text_that_is_no_address_reads_as_none(text):
     assert Address.parse(text) is None
 
 
-def test_name_in_gives_the_name_only_for_that_kind_and_no_pod_id():
+def test_name_in_gives_what_follows_the_kind_only_for_that_kind():
     assert Address.name_in("pod.trainer", "pod") == "trainer"
     assert Address.name_in("job.trainer", "pod") is None
-    assert Address.name_in("pod.trainer[abc]", "pod") is None
+    assert Address.name_in("pod.trainer[abc]", "pod") == "trainer[abc]"  # no pod of a spec
     assert Address.name_in("trainer", "pod") is None
+    assert Address.parse("pod.[abc]") == Address("pod", "[abc]")
 
 
 def test_spec_addresses_are_the_ones_plans_show():

@@ -550,9 +550,10 @@ def logs(
     `pod.NAME` shows that pod's own container log instead (needs --api rest).
     """
     from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
+    from reconciler.model import Address
     from reconciler.workflow.logs import job_logs, pod_logs
 
-    if job.startswith("pod."):
+    if Address.name_in(job, "pod") is not None:
         pod_logs(
             connection(settings),
             paths_or_default(paths),
@@ -586,9 +587,10 @@ def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Pat
     import subprocess
 
     from reconciler.cli.common import connection, paths_or_default
+    from reconciler.model import Address
     from reconciler.workflow.sshcmd import ssh_call
 
-    if not pod.startswith("pod.") or pod == "pod.":
+    if not Address.name_in(pod, "pod"):
         raise UsageError(f"{pod!r}: write pod.NAME (e.g. podctl ssh pod.trainer).")
     call = ssh_call(connection(settings), paths_or_default(paths), pod, command)
     try:

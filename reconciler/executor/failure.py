@@ -16,7 +16,7 @@ def _failed_jobs(ctx: StepContext, results: list[ChangeResult]) -> dict[str, lis
     failed: dict[str, list[str]] = {}
     for r in results:
         if r.action is Action.RUN_JOB and r.outcome is Outcome.FAILED:
-            job = ctx.desired.jobs.get(Address.name_in(r.address, "job") or r.address)
+            job = ctx.desired.jobs.get(Address.strip(r.address, "job"))
             if job is not None:
                 failed.setdefault(job.pod, []).append(job.address)
     return failed

@@ -120,7 +120,7 @@ async def _archive(shell: PodShell, where: str) -> None:
 
 async def run_job(ctx: StepContext, change: Change) -> ChangeResult:
     """Run one job exactly once: a run already on the pod is reattached or collected."""
-    name = change.job or Address.name_in(change.address, "job") or change.address
+    name = change.job or Address.strip(change.address, "job")
     job = ctx.desired.jobs.get(name)
     if job is None or change.fingerprint is None:
         raise ChangeFailed(f"job {name} is not in the spec (or the plan has no fingerprint)")
