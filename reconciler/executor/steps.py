@@ -15,7 +15,13 @@ from reconciler.errors import (
 )
 from reconciler.executor.context import ChangeFailed, Landed, StepContext
 from reconciler.executor.readiness import NotReadyError
-from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
+from reconciler.executor.request import (
+    PUBLIC_KEY_ENV,
+    create_request,
+    default_placements,
+    edit_request,
+    pod_env,
+)
 from reconciler.model import MARKER_CREATED, ActualPod, OnResumeFailure, PodRecord, PodSpec
 from reconciler.plans import Action, Change, ChangeResult, Outcome, Placement
 
@@ -303,16 +309,7 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
     )
     async with ctx.semaphore:
         ctx.emit(ev.PodUpdating(change.address, pod_id))
-        return await ctx.api.edit_pod(
-            pod_id,
-            image=spec.image,
-            container_disk_gb=spec.container_disk_gb,
-            volume_gb=spec.volume_gb,
-            volume_mount=spec.volume_mount,
-            env=env,
-            ports=spec.ports,
-            docker_args=spec.docker_args,
-        )
+        return await ctx.api.edit_pod(pod_id, edit_request(spec, env))
 
 
 async def _update(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:

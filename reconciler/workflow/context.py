@@ -21,10 +21,9 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.backends.runpod_graphql import RunPodClient
-    from reconciler.backends.runpod_rest import RestClient
+    from reconciler.executor.ports import BackendSession
 
-    ApiClient = RunPodClient | RestClient
+    ApiClient = BackendSession
 
 LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")

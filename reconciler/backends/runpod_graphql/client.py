@@ -47,6 +47,7 @@ from reconciler.errors import (
     UsageError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.podops import PodCreate, PodEdit
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 # a server that sends one byte at a time never trips a read timeout: each request, and each
@@ -387,12 +388,12 @@ class RunPodClient(HttpApi):
 
     # --- mutations --------------------------------------------------------------------------
 
-    async def create_pod(self, request: documents.PodCreateRequest) -> ActualPod:
+    async def create_pod(self, request: PodCreate) -> ActualPod:
         """Create an on-demand pod (podFindAndDeployOnDemand), or a spot pod when bid_per_gpu.
 
         Raises CapacityError when RunPod has no such instance now (try the next GPU type).
         """
-        fields = request.to_input()
+        fields = documents.create_input(request)
         spot = request.spot
         document = documents.CREATE_SPOT if spot else documents.CREATE_ON_DEMAND
         operation = "CreateSpotPod" if spot else "CreatePod"
@@ -441,31 +442,20 @@ class RunPodClient(HttpApi):
             raise ApiResponseError("RunPod answer: data.podTerminate is missing")
         return True
 
-    async def edit_pod(
-        self,
-        pod_id: str,
-        *,
-        image: str,
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        docker_args: str = "",
-    ) -> ActualPod:
+    async def edit_pod(self, pod_id: str, edit: PodEdit) -> ActualPod:
         """Change a pod in place (podEditJob). RunPod resets the container: only volumes persist."""
-        fields = documents.edit_input(
-            pod_id=pod_id,
-            image=image,
-            container_disk_gb=container_disk_gb,
-            volume_gb=volume_gb,
-            volume_mount=volume_mount,
-            env=env,
-            ports=ports,
-            docker_args=docker_args,
-        )
+        fields = documents.edit_input(pod_id, edit)
         data = await self._execute(documents.EDIT, {"input": fields}, "EditPod", idempotent=False)
         return wire.parse_pod(data.get("podEditJob"), "data.podEditJob")
+
+    async def pod_logs(
+        self, pod_id: str, on_line: Callable[[str], None], *, follow: bool = False, tail: int = 100
+    ) -> int:
+        """GraphQL has no pod logs (REST v2 has): a usage error, nothing is sent."""
+        raise UsageError(
+            f"pod {pod_id}: RunPod's GraphQL API has no pod logs; run podctl with --api rest "
+            "to read them over its REST API v2."
+        )
 
     # --- GraphQL over the shared transport -------------------------------------------------
 

@@ -15,7 +15,6 @@ import httpx
 from reconciler.backends.runpod_graphql.body import BodyReader, BodyTooLargeError
 from reconciler.backends.runpod_graphql.client import HttpApi
 from reconciler.backends.runpod_graphql.config import resolve_graphql_url
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.backends.runpod_graphql.retry import parse_retry_after
 from reconciler.backends.runpod_graphql.wire import decode, printable
 from reconciler.backends.runpod_rest import documents, wire
@@ -29,6 +28,7 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import ActualPod, ActualState, CloudType, GpuOffer, PodStatus
+from reconciler.podops import PodCreate, PodEdit
 
 # sent before any processing (RunPod: "rejected before processing"): safe to retry a create
 _NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
@@ -136,7 +136,7 @@ class RestClient(HttpApi):
 
     # --- mutations --------------------------------------------------------------------------
 
-    async def create_pod(self, request: PodCreateRequest) -> ActualPod:
+    async def create_pod(self, request: PodCreate) -> ActualPod:
         """`POST /v2/pods` on this one placement; CapacityError when it has no instance now."""
         body = documents.create_body(request)
         data = await self._call("POST", "/v2/pods", "CreatePod", body=body, idempotent=False)
@@ -172,26 +172,9 @@ class RestClient(HttpApi):
             return False
         return True
 
-    async def edit_pod(
-        self,
-        pod_id: str,
-        *,
-        image: str,
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        docker_args: str = "",
-    ) -> ActualPod:
+    async def edit_pod(self, pod_id: str, edit: PodEdit) -> ActualPod:
         """`PATCH /v2/pods/{id}`: env is replaced whole, so it carries the markers again."""
-        body = documents.edit_body(
-            image=image,
-            container_disk_gb=container_disk_gb,
-            env=env,
-            ports=ports,
-            docker_args=docker_args,
-        )
+        body = documents.edit_body(edit)
         data = await self._call(
             "PATCH", f"/v2/pods/{_segment(pod_id)}", "EditPod", body=body, idempotent=False
         )
