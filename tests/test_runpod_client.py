@@ -13,13 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.retry import parse_retry_after
 from reconciler.backends.runpod_graphql import (
     RetryPolicy,
     RunPodClient,
     resolve_api_key,
     resolve_graphql_url,
 )
-from reconciler.backends.runpod_graphql.retry import parse_retry_after
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
