@@ -1,6 +1,6 @@
 """The `podctl` command line: parse options, call one use case, render, map errors to exit codes.
 
-Thin on purpose. Heavy modules (httpx, asyncssh, jsonschema, deepdiff, the spec loader) are
+Thin on purpose. Heavy modules (the backends, asyncssh, jsonschema, deepdiff, the spec loader) are
 imported inside the commands that need them, so `podctl --help` stays fast.
 """
 

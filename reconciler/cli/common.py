@@ -42,6 +42,7 @@ def _shown_arg(arg: str) -> str:
 
 
 def connection(settings: Settings) -> Connection:
+    from reconciler.cli.wiring import PORTS
     from reconciler.state import is_postgres_url
     from reconciler.workflow import Connection
 
@@ -73,6 +74,7 @@ def connection(settings: Settings) -> Connection:
         env=dict(os.environ),
         on_notice=echo_err,
         ssh_key=settings.ssh_key,
+        ports=PORTS,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
-from reconciler.executor.protocols import PodShell, Transferred
+from reconciler.executor.ports import PodShell, Transferred
 from reconciler.executor.teardown import terminate_pod
 from reconciler.jobs.loglines import split_lines
 from reconciler.jobs.remote import RemoteJob, archive_command, run_dir

@@ -1,14 +1,14 @@
-"""create_request: a desired pod + one fallback placement -> the PodCreateRequest RunPod gets."""
+"""A desired pod -> what a backend is asked: PodCreate (per fallback placement), PodEdit."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_CREATED, CloudType, PodMarkers, PodSpec, SecretRef
 from reconciler.plans import Placement
+from reconciler.podops import PodCreate, PodEdit
 
 PUBLIC_KEY_ENV = "PUBLIC_KEY"  # RunPod images add this to root's authorized_keys
 
@@ -67,7 +67,7 @@ def create_request(
     secrets: Mapping[str, str],
     public_key: str | None = None,
     now: datetime,
-) -> PodCreateRequest:
+) -> PodCreate:
     """What to ask RunPod for: name `<stack>-<pod>`, markers, spot bid...
 
     `terminateAfter` is sent for `max_lifetime`, but RunPod accepts it and never acts on it
@@ -76,7 +76,7 @@ def create_request(
     terminate_after = (
         now + timedelta(seconds=spec.max_lifetime_s) if spec.max_lifetime_s is not None else None
     )
-    return PodCreateRequest(
+    return PodCreate(
         name=f"{stack}-{spec.name}",
         image=spec.image,
         gpu_type_id=placement.gpu_type_id,
@@ -104,4 +104,17 @@ def create_request(
         docker_args=spec.docker_args,
         container_registry_auth_id=spec.registry,
         template_id=spec.template,
+    )
+
+
+def edit_request(spec: PodSpec, env: Mapping[str, str]) -> PodEdit:
+    """The in-place change to `spec`, with the pod's whole env (`pod_env`: markers included)."""
+    return PodEdit(
+        image=spec.image,
+        container_disk_gb=spec.container_disk_gb,
+        volume_gb=spec.volume_gb,
+        volume_mount=spec.volume_mount,
+        env=env,
+        ports=spec.ports,
+        docker_args=spec.docker_args,
     )

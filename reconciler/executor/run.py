@@ -1,4 +1,4 @@
-"""execute(): run a Plan's changes against PodApi with bounded parallelism, write-ahead."""
+"""execute(): run a Plan's changes against PodBackend with bounded parallelism, write-ahead."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from reconciler.executor.context import (
 )
 from reconciler.executor.dispatch import run_change
 from reconciler.executor.failure import apply_on_failure, left_running
-from reconciler.executor.protocols import Journal, PodApi, Shells
+from reconciler.executor.ports import Journal, PodBackend, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, Address, DesiredState, JobRecord
@@ -32,7 +32,7 @@ STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 async def execute(
     plan: Plan,
     desired: DesiredState,
-    api: PodApi,
+    api: PodBackend,
     journal: Journal,
     *,
     parallelism: int = 10,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 
@@ -246,10 +245,7 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
     )
     async with ctx.semaphore:
         ctx.emit(ev.PodUpdating(change.address, pod_id))
-        edit = edit_input(spec, env)
-        return await ctx.api.edit_pod(
-            pod_id, **{f.name: getattr(edit, f.name) for f in dataclasses.fields(edit)}
-        )
+        return await ctx.api.edit_pod(pod_id, edit_input(spec, env))
 
 
 async def update(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:

@@ -55,11 +55,7 @@ def pod_logs(
     record = open_state(connection, desired).read().pods.get(name)
 
     async def run() -> None:
-        from reconciler.backends.runpod_rest import RestClient
-
         async with connect(connection) as client:
-            if not isinstance(client, RestClient):  # api_of said rest: never so
-                raise UsageError(NO_GRAPHQL_LOGS.format(address=address))
             pod_id = record.pod_id if record is not None else None
             if pod_id is None:
                 found = (await client.list_pods()).find_by_markers(desired.stack, name)
