@@ -239,9 +239,33 @@ def test_every_in_place_field_is_sent_by_the_edit():
 
     in_place = {r.path for r in FIELDS if r.compared and not r.replace and not r.sensitive}
     assert in_place == {r.path for r in FIELDS if r.edit and not r.replace}
-    assert {f.name for f in dataclass_fields(PodEdit)} == {r.edit for r in FIELDS if r.edit} | {
+    assert {f.name for f in dataclass_fields(PodEdit)} == {r.input for r in FIELDS if r.edit} | {
         "env"
     }
+
+
+# PodCreate fields that come from elsewhere than one FIELDS row: the placement, pod_env, the
+# create's time, and the two podctl always leaves at their defaults
+NOT_FROM_FIELDS = {
+    "name",
+    "gpu_type_id",
+    "cloud",
+    "env",
+    "terminate_after",
+    "start_ssh",
+    "support_public_ip",
+}
+
+
+def test_every_create_input_but_placement_env_and_time_comes_from_one_fields_row():
+    from dataclasses import fields as dataclass_fields
+
+    from reconciler.planner.fields import FIELDS
+    from reconciler.podops import PodCreate
+
+    inputs = [r.input for r in FIELDS if r.input is not None]
+    assert len(inputs) == len(set(inputs))
+    assert {f.name for f in dataclass_fields(PodCreate)} - NOT_FROM_FIELDS == set(inputs)
 
 
 def test_the_edit_input_carries_the_spec_and_the_whole_env():

@@ -1,4 +1,4 @@
-"""A desired pod -> what a backend is asked: PodCreate (per fallback placement), PodEdit."""
+"""A desired pod -> the PodCreate a backend is asked for, per fallback placement (FIELDS)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_CREATED, CloudType, PodMarkers, PodSpec, SecretRef
+from reconciler.planner.fields import create_input
 from reconciler.plans import Placement
-from reconciler.podops import PodCreate, PodEdit
+from reconciler.podops import PodCreate
 
 PUBLIC_KEY_ENV = "PUBLIC_KEY"  # RunPod images add this to root's authorized_keys
 
@@ -78,9 +79,7 @@ def create_request(
     )
     return PodCreate(
         name=f"{stack}-{spec.name}",
-        image=spec.image,
         gpu_type_id=placement.gpu_type_id,
-        gpu_count=spec.gpu_count,
         cloud=placement.cloud,
         env=pod_env(
             spec,
@@ -90,31 +89,6 @@ def create_request(
             public_key=public_key,
             created=now.isoformat(timespec="seconds"),
         ),
-        ports=spec.ports,
-        container_disk_gb=spec.container_disk_gb,
-        volume_gb=spec.volume_gb,
-        volume_mount=spec.volume_mount,
-        bid_per_gpu=spec.spot_bid_per_gpu,
         terminate_after=terminate_after,
-        min_vcpu=spec.min_vcpu,
-        min_memory_gb=spec.min_memory_gb,
-        allowed_cuda_versions=spec.cuda,
-        data_center_id=spec.data_center,
-        network_volume_id=spec.network_volume,
-        docker_args=spec.docker_args,
-        container_registry_auth_id=spec.registry,
-        template_id=spec.template,
-    )
-
-
-def edit_request(spec: PodSpec, env: Mapping[str, str]) -> PodEdit:
-    """The in-place change to `spec`, with the pod's whole env (`pod_env`: markers included)."""
-    return PodEdit(
-        image=spec.image,
-        container_disk_gb=spec.container_disk_gb,
-        volume_gb=spec.volume_gb,
-        volume_mount=spec.volume_mount,
-        env=env,
-        ports=spec.ports,
-        docker_args=spec.docker_args,
+        **create_input(spec),
     )

@@ -1,8 +1,8 @@
 """FIELDS: every pod field once (spec value, actual value, in place or replace, fingerprint).
 
-The desired view, the actual view, a create plan's fields, the edit input and the pod
-fingerprint are all read off this table: a new pod field is one row here (plus the schema, the
-spec builder, the model and each backend's mapping).
+The desired view, the actual view, a create plan's fields, the create and edit inputs and the
+pod fingerprint are all read off this table: a new pod field is one row here (plus the schema,
+the spec builder, the model and each backend's mapping).
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class PodField:
     sensitive: bool = False  # its values may be secrets (env): masked in plans
     fingerprint: str | None = None  # its key in the pod fingerprint; None: does not move it
     shown: Callable[[Any], object] | None = None  # its create-plan value (None there: left out)
-    edit: str | None = None  # the PodEdit field it fills (an edit sends them all)
+    input: str | None = None  # the PodCreate field it fills (its PodEdit field, if `edit`)
+    edit: bool = False  # an in-place edit sends it too (an edit sends all such fields)
 
     @property
     def compared(self) -> bool:
@@ -118,8 +119,9 @@ def _cloud_of(pod: ActualPod) -> object:
 FIELDS: tuple[PodField, ...] = (
     PodField(
         "image", "image", attrgetter("image"),
-        fingerprint="image", shown=_same, edit="image",
+        fingerprint="image", shown=_same, input="image", edit=True,
     ),
+    # the GPU type and cloud a create asks for come from its placement (the fallback chain)
     PodField(
         "gpu.type", "gpu_types", attrgetter("gpu_type_id"), shape=list,
         accepts=_gpu_type_accepted, replace=True, fingerprint="gpu_types", shown=list,
@@ -127,6 +129,7 @@ FIELDS: tuple[PodField, ...] = (
     PodField(
         "gpu.count", "gpu_count", attrgetter("gpu_count"),
         accepts=_gpu_count_accepted, replace=True, fingerprint="gpu_count", shown=_same,
+        input="gpu_count",
     ),
     PodField(
         "cloud", "cloud", _cloud_of, shape=attrgetter("value"),
@@ -138,50 +141,54 @@ FIELDS: tuple[PodField, ...] = (
     ),
     PodField(
         "spot.bid_per_gpu", "spot_bid_per_gpu",
-        fingerprint="spot_bid_per_gpu", shown=_same,
+        fingerprint="spot_bid_per_gpu", shown=_same, input="bid_per_gpu",
     ),
     PodField(
         "disk.container_gb", "container_disk_gb", attrgetter("container_disk_gb"),
         accepts=_unreported, fingerprint="container_disk_gb", shown=_same,
-        edit="container_disk_gb",
+        input="container_disk_gb", edit=True,
     ),
     PodField(
         "disk.volume_gb", "volume_gb", attrgetter("volume_gb"),
         accepts=_unreported, replace=True, fingerprint="volume_gb", shown=_same,
-        edit="volume_gb",
+        input="volume_gb", edit=True,
     ),
     PodField(
         "disk.mount", "volume_mount", attrgetter("volume_mount"),
         accepts=_unreported, replace=True, fingerprint="volume_mount", shown=_same,
-        edit="volume_mount",
+        input="volume_mount", edit=True,
     ),
     PodField(
         "ports", "ports", lambda pod: sorted(pod.ports), shape=sorted,
-        fingerprint="ports", shown=list, edit="ports",
+        fingerprint="ports", shown=list, input="ports", edit=True,
     ),
-    # expanded to one env.KEY path per key; podctl's own markers are left out of the diff
+    # expanded to one env.KEY path per key; podctl's own markers are left out of the diff, and
+    # the inputs get the pod's whole env (markers, from_env values filled in) from `pod_env`
     PodField(
         "env", "env", attrgetter("env"), shape=env_by_name,
         sensitive=True, fingerprint="env",
     ),
     PodField(
         "docker_args", "docker_args", attrgetter("docker_args"),
-        fingerprint="docker_args", shown=lambda args: args or None, edit="docker_args",
+        fingerprint="docker_args", shown=lambda args: args or None,
+        input="docker_args", edit=True,
     ),
-    PodField("registry", "registry", shown=_same),
-    PodField("template", "template", shown=_same),
+    PodField("registry", "registry", shown=_same, input="container_registry_auth_id"),
+    PodField("template", "template", shown=_same, input="template_id"),
     PodField(
         "data_center", "data_center", attrgetter("data_center_id"),
         accepts=_data_center_accepted, replace=True, fingerprint="data_center", shown=_same,
+        input="data_center_id",
     ),
     PodField(
         "network_volume", "network_volume", attrgetter("network_volume_id"),
-        replace=True, fingerprint="network_volume", shown=_same,
+        replace=True, fingerprint="network_volume", shown=_same, input="network_volume_id",
     ),
+    # sent as terminate_after (the create's time + max_lifetime); podctl enforces it itself
     PodField("max_lifetime", "max_lifetime_s", shown=format_duration),
-    PodField("min_vcpu", "min_vcpu", fingerprint="min_vcpu"),
-    PodField("min_memory_gb", "min_memory_gb", fingerprint="min_memory_gb"),
-    PodField("cuda", "cuda", shape=list, fingerprint="cuda"),
+    PodField("min_vcpu", "min_vcpu", fingerprint="min_vcpu", input="min_vcpu"),
+    PodField("min_memory_gb", "min_memory_gb", fingerprint="min_memory_gb", input="min_memory_gb"),
+    PodField("cuda", "cuda", shape=list, fingerprint="cuda", input="allowed_cuda_versions"),
 )
 # fmt: on
 _BY_PATH = {f.path: f for f in FIELDS}
@@ -246,7 +253,12 @@ def fingerprint_shape(spec: PodSpec) -> dict[str, object]:
     }
 
 
+def create_input(spec: PodSpec) -> dict[str, Any]:
+    """The PodCreate fields the spec alone gives (not name, placement, env or terminate_after)."""
+    return {row.input: row.spec(spec) for row in FIELDS if row.input is not None}
+
+
 def edit_input(spec: PodSpec, env: Mapping[str, str]) -> PodEdit:
     """The in-place edit of a pod to `spec`; `env` is the pod's whole env, markers included."""
-    values: dict[str, Any] = {row.edit: row.spec(spec) for row in FIELDS if row.edit is not None}
+    values = {row.input: row.spec(spec) for row in FIELDS if row.edit and row.input is not None}
     return PodEdit(env=env, **values)
