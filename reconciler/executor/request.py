@@ -21,7 +21,7 @@ def resolve_env(spec: PodSpec, secrets: Mapping[str, str]) -> dict[str, str]:
         if isinstance(value, SecretRef):
             if value.from_env not in secrets:
                 raise PodctlError(
-                    f"pod.{spec.name}: env {key} reads ${value.from_env}, which is not set; "
+                    f"{spec.address}: env {key} reads ${value.from_env}, which is not set; "
                     f"export {value.from_env} and run again."
                 )
             env[key] = secrets[value.from_env]
