@@ -82,6 +82,7 @@ class Transfer:
 
 AddressKind = Literal["pod", "job", "endpoint"]
 ADDRESS_KINDS: tuple[AddressKind, ...] = ("pod", "job", "endpoint")
+_KIND_OF: dict[str, AddressKind] = {kind: kind for kind in ADDRESS_KINDS}
 
 
 @dataclass(frozen=True)
@@ -116,15 +117,13 @@ class Address:
         say what they expected).
         """
         kind, dot, rest = text.partition(".")
-        if not dot:
+        known = _KIND_OF.get(kind)
+        if known is None or not dot:
             return None
-        for known in ADDRESS_KINDS:
-            if kind == known:
-                name, bracket, pod_id = rest.partition("[")
-                if known == "pod" and name and bracket and pod_id.endswith("]"):
-                    return cls(known, name, pod_id[:-1])
-                return cls(known, rest)
-        return None
+        name, bracket, pod_id = rest.partition("[")
+        if known == "pod" and name and bracket and pod_id.endswith("]"):
+            return cls(known, name, pod_id[:-1])
+        return cls(known, rest)
 
     @classmethod
     def name_in(cls, text: str, kind: AddressKind) -> str | None:
