@@ -254,14 +254,18 @@ class HttpApi:
         operation: str,
         *,
         headers: dict[str, str],
-        timeout: httpx.Timeout | httpx._client.UseClientDefault = httpx.USE_CLIENT_DEFAULT,
+        timeout: httpx.Timeout | None = None,
     ) -> AsyncIterator[httpx.Response]:
         """One request whose body the caller reads as it comes (a log stream), not retried;
-        transport failures come out as in `_round_trip`. The caller bounds its reading."""
+        transport failures come out as in `_round_trip`. The caller bounds its reading.
+
+        `timeout` None keeps the client's own timeouts.
+        """
         self._count(operation)
+        chosen = httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
         try:
             async with self._http.stream(
-                method, url, headers=headers, auth=self._auth(), timeout=timeout
+                method, url, headers=headers, auth=self._auth(), timeout=chosen
             ) as response:
                 yield response
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

@@ -370,3 +370,37 @@ def test_a_ready_pods_logs_show_its_container_and_an_unknown_pod_has_none(
             await b.api.pod_logs("nosuchpod0001", lines.append)
 
     run(backend, body)
+
+
+def test_an_edit_carries_image_disk_ports_and_args_and_keeps_gpu_and_volume(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        edit = PodEdit(
+            image="img:3",
+            container_disk_gb=9,
+            volume_gb=20,
+            volume_mount="/workspace",
+            env=MARKERS.as_env(),
+            ports=("22/tcp",),
+            docker_args="sleep infinity",
+        )
+        await b.api.edit_pod(made.pod_id, edit)
+        pod = await ready(b.api, made.pod_id)
+        assert (pod.image, pod.container_disk_gb, sorted(pod.ports), pod.docker_args) == (
+            "img:3",
+            9,
+            ["22/tcp"],
+            "sleep infinity",
+        )
+        assert (pod.gpu_type_id, pod.gpu_count, pod.volume_gb, pod.volume_mount) == (
+            GPU,
+            1,
+            20,
+            "/workspace",
+        )
+        assert dict(pod.env) == MARKERS.as_env()
+
+    run(backend, body)

@@ -227,7 +227,7 @@ class RestClient(HttpApi):
         parser = EventParser()
         printed = 0
         # following waits for lines as long as the user wants: no read timeout then
-        timeout = LOG_FOLLOW_TIMEOUT if follow else httpx.USE_CLIENT_DEFAULT
+        timeout = LOG_FOLLOW_TIMEOUT if follow else None
         try:
             async with self._stream(
                 "GET", url, operation, headers=headers, timeout=timeout
