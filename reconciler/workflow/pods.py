@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
 from reconciler.events import Event, LogLine
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
+from reconciler.model import (
+    ActualState,
+    Address,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
 from reconciler.workflow.context import (
@@ -323,7 +331,7 @@ def interrupted_text(
             [head, "The pods left running could not be listed: run `podctl status`.", finish]
         )
     running = tuple(
-        Billing(f"pod.{p.markers.pod if p.markers else p.name}", p.pod_id, p.cost_per_hr)
+        Billing(str(Address.pod(p.markers.pod if p.markers else p.name)), p.pod_id, p.cost_per_hr)
         for p in actual.of_stack(desired.stack)
         if p.desired_status in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING)
     )
@@ -432,7 +440,7 @@ async def _apply_locked(
 
         def on_job_line(job: str, line: str) -> None:
             jobs.logs.line(job, line)
-            on_event(LogLine(f"job.{job}", line))
+            on_event(LogLine(str(Address.job(job)), line))
 
         try:
             result = await execute(
@@ -457,7 +465,7 @@ async def _apply_locked(
             )
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
-                    jobs.logs.touch(done.address.removeprefix("job."))
+                    jobs.logs.touch(Address.strip(done.address, "job"))
         finally:
             jobs.logs.close()
         journal.forget(gone)

@@ -1,53 +1,104 @@
-"""The executor's ports: PodApi (RunPod calls), Journal (lockfile writes), Shells (SSH to pods)."""
+"""The executor's ports: PodBackend (a pod API), Journal (recorded state writes), Shells (SSH).
+
+Backend-neutral: PodBackend speaks podctl's own PodCreate/PodEdit; which API serves it (GraphQL,
+REST v2, the executor's test fake) is the composition root's choice (reconciler.cli.wiring).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import (
     ActualPod,
     ActualState,
+    CloudType,
+    GpuOffer,
     JobRecord,
     PodRecord,
     PodStatus,
     WatchdogArming,
 )
+from reconciler.podops import PodCreate, PodEdit
+
+OnLine = Callable[[str], None]
 
 
-class PodApi(Protocol):
-    """The RunPodClient methods the executor uses (the sandbox and fakes implement them too)."""
+class PodBackend(Protocol):
+    """What podctl asks of a pod API; every implementation passes tests/contract/.
 
-    async def list_pods(self) -> ActualState: ...
+    Errors are reconciler.errors' ApiError family: CapacityError (no instance on this
+    placement now), ResumeCapacityError, PodNotFoundError, TransientApiError (maybe_processed
+    says whether a mutation may have happened), AuthError.
+    """
 
-    async def create_pod(self, request: PodCreateRequest) -> ActualPod: ...
+    async def list_pods(self) -> ActualState:
+        """Every pod of the account, in one request."""
 
-    async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod: ...
+    async def get_pod(self, pod_id: str) -> ActualPod | None:
+        """One pod, or None when the API knows no such pod."""
 
-    async def bid_resume_pod(
-        self, pod_id: str, bid_per_gpu: float, gpu_count: int
-    ) -> ActualPod: ...
+    async def create_pod(self, request: PodCreate) -> ActualPod:
+        """Create on this one placement (CapacityError when it has no instance now)."""
 
-    async def stop_pod(self, pod_id: str) -> PodStatus: ...
+    async def edit_pod(self, pod_id: str, edit: PodEdit) -> ActualPod:
+        """Change a pod in place; its env is replaced whole (markers included)."""
 
-    async def terminate_pod(self, pod_id: str) -> bool: ...
+    async def resume_pod(self, pod_id: str, gpu_count: int | None = None) -> ActualPod:
+        """Start a stopped on-demand pod on its machine."""
 
-    async def edit_pod(
+    async def bid_resume_pod(self, pod_id: str, bid_per_gpu: float, gpu_count: int) -> ActualPod:
+        """Start a stopped spot pod again at this bid."""
+
+    async def stop_pod(self, pod_id: str) -> PodStatus:
+        """Stop a pod (already stopped is no error); returns its desired status."""
+
+    async def terminate_pod(self, pod_id: str) -> bool:
+        """True if the pod went now, False if it was already gone."""
+
+    async def gpu_offers(
+        self, gpu_type_ids: Sequence[str] | None = None
+    ) -> dict[CloudType, dict[str, GpuOffer]]:
+        """Per-GPU price and stock on each cloud (None: every GPU type)."""
+
+    async def pod_logs(
+        self, pod_id: str, on_line: OnLine, *, follow: bool = False, tail: int = 100
+    ) -> int:
+        """The pod's container log, line by line; returns the lines printed."""
+
+
+class BackendSession(PodBackend, Protocol):
+    """A connected PodBackend as the workflow holds it: named, counted, masking, closable."""
+
+    @property
+    def api_name(self) -> str:
+        """What `--api` names: "graphql" or "rest"."""
+
+    @property
+    def request_count(self) -> int:
+        """Requests sent so far (what benchmarks and apply summaries count)."""
+
+    @property
+    def graphql_url(self) -> str:
+        """Where GraphQL lives on this base URL (the on-pod watchdog calls it)."""
+
+    def hide(self, values: Iterable[str]) -> None:
+        """Mask these values (from_env secrets) in every message from now on."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
         self,
-        pod_id: str,
-        *,
-        image: str,
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        docker_args: str = "",
-    ) -> ActualPod: ...
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class Journal(Protocol):
