@@ -1,11 +1,14 @@
 """The composition root: settings -> the pod backend (GraphQL or REST v2), state store, sandbox.
 
 The only place that picks an implementation for a port; the workflow receives them through
-`Connection.ports` (reconciler.workflow.context.Ports) and never imports a backend.
+`Connection.ports` (reconciler.workflow.context.Ports) and never imports a backend. Another
+client of RunPod (a control plane, a job API) is built the same way: from `api_target`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,15 +19,22 @@ if TYPE_CHECKING:
     from reconciler.state import StateSettings, StateStore
 
 
-def open_backend(connection: Connection) -> BackendSession:
-    """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
-    local sandbox (started if none runs)."""
-    from reconciler.backends.config import resolve_api_key
-    from reconciler.backends.runpod_graphql import RunPodClient
-    from reconciler.backends.runpod_rest import RestClient
+@dataclass(frozen=True)
+class ApiTarget:
+    """Where a RunPod client goes and with which key: RunPod itself, or the local sandbox."""
 
-    kind = RestClient if api_of(connection) == "rest" else RunPodClient
+    key: str
+    url: str | None  # None: RUNPOD_API_BASE_URL, else RunPod's own
+    insecure_http: bool
+    on_retry: Callable[[int, float, str], None]
 
+    def __repr__(self) -> str:  # never the key
+        return f"ApiTarget(url={self.url!r})"
+
+
+def api_target(connection: Connection) -> ApiTarget:
+    """The sandbox's URL and key (started if none runs) with `--sandbox`, else `--api-url` and
+    the key from RUNPOD_API_KEY or ~/.runpod/config.toml; retries reported as notices."""
     notice = connection.on_notice
 
     def on_retry(attempt: int, delay: float, reason: str) -> None:
@@ -36,10 +46,23 @@ def open_backend(connection: Connection) -> BackendSession:
 
         data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
         info = control.ensure_running(Path(data_dir) if data_dir else None)
-        return kind(info.api_key, api_url=info.url, on_retry=on_retry)
+        return ApiTarget(info.api_key, info.url, False, on_retry)
+    from reconciler.backends.config import resolve_api_key
+
     key = resolve_api_key(connection.env)
+    return ApiTarget(key, connection.api_url, connection.insecure_http, on_retry)
+
+
+def open_backend(connection: Connection) -> BackendSession:
+    """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
+    local sandbox."""
+    from reconciler.backends.runpod_graphql import RunPodClient
+    from reconciler.backends.runpod_rest import RestClient
+
+    kind = RestClient if api_of(connection) == "rest" else RunPodClient
+    target = api_target(connection)
     return kind(
-        key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
+        target.key, api_url=target.url, on_retry=target.on_retry, insecure_http=target.insecure_http
     )
 
 

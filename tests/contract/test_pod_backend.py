@@ -16,7 +16,13 @@ import pytest
 
 from reconciler.backends.runpod_graphql import RunPodClient
 from reconciler.backends.runpod_rest import RestClient
-from reconciler.errors import ApiError, CapacityError, UsageError
+from reconciler.errors import (
+    ApiError,
+    CapacityError,
+    ResumeCapacityError,
+    TransientApiError,
+    UsageError,
+)
 from reconciler.executor.ports import PodBackend
 from reconciler.model import ActualPod, CloudType, PodMarkers, PodStatus
 from reconciler.podops import PodCreate, PodEdit
@@ -36,6 +42,8 @@ class Backend:
     name: str
     api: PodBackend
     exhaust: Callable[[str], None]
+    lose_create: Callable[[], None]  # the next create is applied, then its answer is lost
+    take_gpu: Callable[[str], None]  # resuming this pod finds its host's GPU taken
     other: PodBackend | None = None
 
 
@@ -49,13 +57,23 @@ def backend(request: pytest.FixtureRequest) -> Factory:
         @asynccontextmanager
         async def fake() -> AsyncIterator[Backend]:
             api = FakeApi()
-            yield Backend("fake", api, api.exhausted.add)
+
+            def lose() -> None:
+                api.lose_answers += 1
+
+            yield Backend("fake", api, api.exhausted.add, lose, api.gpu_taken.add)
 
         return fake
     sb: Sandbox = request.getfixturevalue("sb")
 
     def exhaust(gpu: str) -> None:
         sb.faults({"exhaust": [gpu]})
+
+    def lose() -> None:
+        sb.faults({"lose_responses": {"count": 1, "operations": ["create", "rest:createPod"]}})
+
+    def take_gpu(pod_id: str) -> None:
+        sb.faults({"gpu_taken": [pod_id]})
 
     @asynccontextmanager
     async def sandbox() -> AsyncIterator[Backend]:
@@ -64,9 +82,9 @@ def backend(request: pytest.FixtureRequest) -> Factory:
             RestClient(sb.key, api_url=sb.url) as rest,
         ):
             if request.param == "graphql":
-                yield Backend("graphql", gql, exhaust, rest)
+                yield Backend("graphql", gql, exhaust, lose, take_gpu, rest)
             else:
-                yield Backend("rest", rest, exhaust, gql)
+                yield Backend("rest", rest, exhaust, lose, take_gpu, gql)
 
     return sandbox
 
@@ -402,5 +420,36 @@ def test_an_edit_carries_image_disk_ports_and_args_and_keeps_gpu_and_volume(
             "/workspace",
         )
         assert dict(pod.env) == MARKERS.as_env()
+
+    run(backend, body)
+
+
+def test_a_create_whose_answer_is_lost_may_have_happened_and_its_uid_finds_the_pod(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        b.lose_create()
+        with pytest.raises(TransientApiError) as caught:
+            await b.api.create_pod(request())
+        assert caught.value.maybe_processed  # never re-sent blindly
+        found = (await b.api.list_pods()).find_by_uid(MARKERS.uid)
+        assert found is not None and found.markers == MARKERS
+        assert len((await b.api.list_pods()).pods) == 1  # made once
+
+    run(backend, body)
+
+
+def test_a_resume_whose_gpu_is_taken_is_a_resume_capacity_error_and_the_pod_stays_stopped(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        await b.api.stop_pod(made.pod_id)
+        b.take_gpu(made.pod_id)
+        with pytest.raises(ResumeCapacityError):
+            await b.api.resume_pod(made.pod_id, 1)
+        pod = await b.api.get_pod(made.pod_id)
+        assert pod is not None and pod.desired_status is PodStatus.EXITED
 
     run(backend, body)
