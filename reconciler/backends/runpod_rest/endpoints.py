@@ -236,18 +236,30 @@ class EndpointClient:
             return None
         return parse_endpoint(data)
 
-    async def create_endpoint(self, body: Mapping[str, Any]) -> ActualEndpoint:
+    async def create_endpoint(
+        self, name: str, spec: EndpointSpec, env: Mapping[str, str]
+    ) -> ActualEndpoint:
+        body = create_body(name, spec, env)
         data = await self.rest._call(
-            "POST", "/v2/serverless", "CreateEndpoint", body=dict(body), idempotent=False
+            "POST", "/v2/serverless", "CreateEndpoint", body=body, idempotent=False
         )
         return parse_endpoint(data)
 
-    async def update_endpoint(self, endpoint_id: str, body: Mapping[str, Any]) -> ActualEndpoint:
+    async def update_endpoint(
+        self,
+        endpoint_id: str,
+        name: str,
+        spec: EndpointSpec,
+        env: Mapping[str, str],
+        *,
+        container: bool,
+    ) -> ActualEndpoint:
+        body = update_body(name, spec, env, container=container)
         data = await self.rest._call(
             "PATCH",
             f"/v2/serverless/{_segment(endpoint_id)}",
             "UpdateEndpoint",
-            body=dict(body),
+            body=body,
             idempotent=False,
         )
         return parse_endpoint(data)
