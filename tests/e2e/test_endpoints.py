@@ -235,3 +235,39 @@ def test_plan_json_and_markdown_show_endpoint_rows(podctl: Podctl) -> None:
     assert data["summary"]["create"] == 1
     md = cli(podctl, "plan", "--format", "markdown").out
     assert "| `+` | `endpoint.scorer` | create | new |  |  |" in md
+
+
+def test_a_create_whose_answer_is_lost_is_found_by_its_markers(podctl: Podctl) -> None:
+    write(podctl)
+    podctl.sb.faults({"lose_responses": {"count": 1, "operations": ["rest:createEndpoint"]}})
+    applied = cli(podctl, "apply", "-y")
+    assert applied.code == 0, applied.out + applied.err
+    (made,) = endpoints(podctl)  # one endpoint: the create was not sent twice
+    assert podctl.recorded()["endpoints"]["scorer"]["endpoint_id"] == made["id"]
+    assert "the create's answer was lost; found" in applied.out + applied.err
+    assert cli(podctl, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_saved_plan_is_applied_or_refused_when_the_endpoint_moved(
+    podctl: Podctl, tmp_path: Any
+) -> None:
+    write(podctl)
+    assert cli(podctl, "apply", "-y").code == 0
+    (made,) = endpoints(podctl)
+    write(podctl, image="org/scorer:v2")
+    saved = tmp_path / "plan.json"
+    assert cli(podctl, "plan", "-out", str(saved)).code == 0
+    # someone edits the endpoint before the saved plan is applied
+    rest(podctl, "PATCH", f"/v2/serverless/{made['id']}", {"disk": 30})
+    refused = podctl("apply", str(saved))
+    assert refused.code == 1
+    assert (
+        f"endpoint.scorer: the endpoint changed since the plan was made (endpoint {made['id']} "
+        "was modified)"
+    ) in refused.err
+    assert endpoints(podctl)[0]["image"] == "org/scorer:v1"
+    assert cli(podctl, "plan", "-out", str(saved)).code == 0
+    applied = podctl("apply", str(saved))
+    assert applied.code == 0, applied.err
+    assert endpoints(podctl)[0]["image"] == "org/scorer:v2"
+    assert endpoints(podctl)[0]["disk"] == 20  # the spec's, sent with the container change
