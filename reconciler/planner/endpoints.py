@@ -177,6 +177,7 @@ def desired_view(
     )
     view.update(
         {
+            "name": runpod_name(stack, spec.name),
             "workers.min": spec.workers_min,
             "workers.max": spec.workers_max,
             "idle_timeout": _seconds(spec.idle_timeout_s),
@@ -213,6 +214,7 @@ def actual_view(endpoint: ActualEndpoint, spec: EndpointSpec) -> dict[str, objec
     )
     view.update(
         {
+            "name": endpoint.name,
             "workers.min": endpoint.workers_min,
             "workers.max": endpoint.workers_max,
             "idle_timeout": _seconds(endpoint.idle_timeout_s),

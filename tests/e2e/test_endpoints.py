@@ -271,3 +271,15 @@ def test_a_saved_plan_is_applied_or_refused_when_the_endpoint_moved(
     assert applied.code == 0, applied.err
     assert endpoints(podctl)[0]["image"] == "org/scorer:v2"
     assert endpoints(podctl)[0]["disk"] == 20  # the spec's, sent with the container change
+
+
+def test_reconcile_restores_what_runpod_lowered(podctl: Podctl) -> None:
+    write(podctl)
+    assert cli(podctl, "apply", "-y").code == 0
+    (made,) = endpoints(podctl)
+    rest(podctl, "POST", "/_sandbox/serverless/idle", {"endpoint": made["id"], "days": 7})
+    assert endpoints(podctl)[0]["workers"]["max"] == 0
+    healed = cli(podctl, "reconcile", "--once")
+    assert healed.code == 0, healed.out + healed.err
+    assert endpoints(podctl)[0]["workers"]["max"] == 5
+    assert cli(podctl, "plan", "--detailed-exitcode").code == 0
