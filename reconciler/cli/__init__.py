@@ -277,7 +277,9 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
+                f"{len(desired.jobs)} job(s)"
+                + (f", {len(desired.endpoints)} endpoint(s)" if desired.endpoints else "")
+                + f" in {len(desired.files)} file(s)."
             )
     return EXIT_OK
 

@@ -23,7 +23,6 @@ from reconciler.model import (
     DesiredState,
     EndpointHealth,
     EndpointRecord,
-    EndpointState,
     Lockfile,
 )
 from reconciler.plans import ApplyResult, ChangeResult, Outcome, Plan
@@ -120,12 +119,15 @@ async def apply_endpoints(
     )
     failed = [r.address for r in results if r.outcome is not Outcome.DONE]
     rest, skipped = without_endpoints(plan, failed)
+    blocked = {*failed, *(c.address for c in skipped)}
     results += [
         ChangeResult(
             c.address,
             c.action,
             Outcome.SKIPPED,
-            message=f"skipped because {next(d for d in c.depends_on)} did not succeed",
+            message="skipped because "
+            + next(d for d in c.depends_on if d in blocked)
+            + " did not succeed",
             pod_id=c.pod_id,
         )
         for c in skipped
@@ -265,9 +267,7 @@ def endpoint_status(
                 rows.append(
                     EndpointStatusRow(
                         endpoint=name,
-                        desired=(spec.state.value if spec else "(not in spec)")
-                        if spec is None or spec.state is EndpointState.ABSENT
-                        else EndpointState.PRESENT.value,
+                        desired=spec.state.value if spec else "(not in spec)",
                         endpoint_id=the_id,
                         workers=f"{seen.workers_min}-{seen.workers_max}" if seen else None,
                         health=by_id.get(the_id) if the_id else None,
