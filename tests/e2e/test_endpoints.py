@@ -283,3 +283,50 @@ def test_reconcile_restores_what_runpod_lowered(podctl: Podctl) -> None:
     assert healed.code == 0, healed.out + healed.err
     assert endpoints(podctl)[0]["workers"]["max"] == 5
     assert cli(podctl, "plan", "--detailed-exitcode").code == 0
+
+
+MIXED = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [8888/http]
+endpoints:
+  scorer:
+    image: org/scorer:v1
+    gpu: {pools: [ADA_24]}
+"""
+
+
+def test_pods_and_endpoints_together_and_a_second_apply_mutates_nothing(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.backends.runpod_rest import RestClient
+
+    sent: list[str] = []
+    trip = RestClient._round_trip
+
+    async def counting(self: RestClient, method: str, url: str, *rest: Any) -> Any:
+        sent.append(rest[1])  # the operation name
+        return await trip(self, method, url, *rest)
+
+    monkeypatch.setattr(RestClient, "_round_trip", counting)
+    podctl.write(text=MIXED)
+    first = cli(podctl, "apply", "-y")
+    assert first.code == 0, first.err
+    assert len(podctl.pods()) == 1 and len(endpoints(podctl)) == 1
+    assert sent.count("CreateEndpoint") == 1
+    sent.clear()
+    podctl.operations.clear()
+    second = cli(podctl, "apply", "-y")
+    assert second.code == 0 and "No changes." in second.out
+    assert [op for op in sent if op.endswith("Endpoint")] == []  # only ListEndpoints
+    assert sent.count("ListEndpoints") == 1
+    assert podctl.mutations() == {}
+    destroyed = cli(podctl, "destroy", "-y")
+    assert destroyed.code == 0, destroyed.err
+    assert podctl.pods() == [] and endpoints(podctl) == []
+    recorded = podctl.recorded()
+    assert recorded["pods"] == {} and "endpoints" not in recorded
