@@ -302,7 +302,7 @@ def target_option(func: F) -> F:
         multiple=True,
         metavar="pod.NAME",
         shell_complete=_complete_pods,
-        help="Only this pod (repeatable).",
+        help="Only this pod, or endpoint.NAME (repeatable).",
     )(func)
 
 

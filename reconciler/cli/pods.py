@@ -29,8 +29,10 @@ EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 def _targets(values: tuple[str, ...]) -> frozenset[str]:
     for value in values:
         kind, _, name = value.partition(".")
-        if kind != "pod" or not name:
-            raise UsageError(f"--target {value!r}: write pod.NAME (e.g. --target pod.trainer).")
+        if kind not in ("pod", "endpoint") or not name:
+            raise UsageError(
+                f"--target {value!r}: write pod.NAME or endpoint.NAME (e.g. --target pod.trainer)."
+            )
     return frozenset(values)
 
 

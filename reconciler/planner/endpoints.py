@@ -58,6 +58,11 @@ def endpoint_name(address: str) -> str:
     return address.removeprefix(PREFIX).split("[", 1)[0]
 
 
+def endpoint_target(change: Change) -> str:
+    """The `--target` that selects a change: `endpoint.NAME` (its orphans too)."""
+    return PREFIX + endpoint_name(change.address)
+
+
 @dataclass(frozen=True)
 class EndpointPlan:
     """The endpoint part of a plan: its changes (no-ops included) and what the plan says."""

@@ -330,3 +330,10 @@ def test_pods_and_endpoints_together_and_a_second_apply_mutates_nothing(
     assert podctl.pods() == [] and endpoints(podctl) == []
     recorded = podctl.recorded()
     assert recorded["pods"] == {} and "endpoints" not in recorded
+
+
+def test_target_applies_only_the_named_endpoint(podctl: Podctl) -> None:
+    podctl.write(text=MIXED)
+    applied = cli(podctl, "apply", "-y", "--target", "endpoint.scorer")
+    assert applied.code == 0, applied.err
+    assert len(endpoints(podctl)) == 1 and podctl.pods() == []
