@@ -337,3 +337,17 @@ def test_target_applies_only_the_named_endpoint(podctl: Podctl) -> None:
     applied = cli(podctl, "apply", "-y", "--target", "endpoint.scorer")
     assert applied.code == 0, applied.err
     assert len(endpoints(podctl)) == 1 and podctl.pods() == []
+
+
+def test_a_create_runpod_refuses_fails_the_apply_with_runpods_reason(podctl: Podctl) -> None:
+    write(podctl)
+    text = podctl.spec.read_text().replace(
+        "gpu: {pools: [ADA_24, AMPERE_24]}", "gpu: {pools: [ADA_24], exclude: [NVIDIA L4]}"
+    )
+    podctl.write(text=text)
+    failed = cli(podctl, "apply", "-y")
+    assert failed.code == 1
+    assert "failed  endpoint.scorer (create): RunPod CreateEndpoint: HTTP 400" in failed.out
+    assert "excludedTypes ['NVIDIA L4'] are not GPU types of the selected pools" in failed.out
+    assert endpoints(podctl) == [] and not podctl.lockfile.exists()  # nothing to record
+    assert all(SECRET not in text for text in podctl.outputs)
