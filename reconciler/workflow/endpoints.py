@@ -135,6 +135,11 @@ async def apply_endpoints(
     return rest, results
 
 
+def extra_requests(api: EndpointClient | None, client: ApiClient) -> int:
+    """Requests the endpoint client sent on a REST client of its own (`--api graphql`)."""
+    return 0 if api is None or api.rest is client else api.rest.request_count
+
+
 def merged(result: ApplyResult, first: list[ChangeResult]) -> ApplyResult:
     """The apply's result with the endpoint results first (the order they ran in)."""
     return replace(result, results=(*first, *result.results))

@@ -355,6 +355,7 @@ async def _apply_locked(
     from reconciler.workflow.endpoints import (
         apply_endpoints,
         endpoint_session,
+        extra_requests,
         merged,
         read_endpoints,
     )
@@ -432,7 +433,13 @@ async def _apply_locked(
             )
             journal.forget(gone)
             deadline = _next_deadline(desired, journal.lockfile)
-            return Applied(the_plan, None, store.where, client.request_count, deadline)
+            return Applied(
+                the_plan,
+                None,
+                store.where,
+                client.request_count + extra_requests(endpoints, client),
+                deadline,
+            )
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -498,7 +505,13 @@ async def _apply_locked(
             jobs.logs.close()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
-        return Applied(the_plan, result, store.where, client.request_count, deadline)
+        return Applied(
+            the_plan,
+            result,
+            store.where,
+            client.request_count + extra_requests(endpoints, client),
+            deadline,
+        )
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
