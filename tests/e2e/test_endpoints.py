@@ -351,3 +351,23 @@ def test_a_create_runpod_refuses_fails_the_apply_with_runpods_reason(podctl: Pod
     assert "excludedTypes ['NVIDIA L4'] are not GPU types of the selected pools" in failed.out
     assert endpoints(podctl) == [] and not podctl.lockfile.exists()  # nothing to record
     assert all(SECRET not in text for text in podctl.outputs)
+
+
+def test_runpods_text_about_an_endpoint_is_escaped_on_the_terminal(podctl: Podctl) -> None:
+    body = {
+        "name": "evil\x1b]0;pwned\x07\x1b[2J",
+        "type": "QUEUE",
+        "image": "org/scorer:v1\x1b[31m",
+        "gpu": {"pools": ["ADA_24"]},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+    }
+    theirs = rest(podctl, "POST", "/v2/serverless", body).json()
+    write(podctl)
+    assert cli(podctl, "import", "endpoint.scorer", theirs["id"]).code == 0
+    plan = cli(podctl, "plan")
+    status = cli(podctl, "status")
+    for out in (plan.out, status.out):
+        assert "\x1b" not in out and "\x07" not in out
+    assert '~ name: "evil\\u001b]0;pwned\\u0007\\u001b[2J" -> "e2e-scorer"' in plan.out
+    # what RunPod filled in for the fields this create left out: podctl sends them all
+    assert '~ execution_timeout: "0s" -> "2m"' in plan.out
