@@ -371,3 +371,24 @@ def test_runpods_text_about_an_endpoint_is_escaped_on_the_terminal(podctl: Podct
     assert '~ name: "evil\\u001b]0;pwned\\u0007\\u001b[2J" -> "e2e-scorer"' in plan.out
     # what RunPod filled in for the fields this create left out: podctl sends them all
     assert '~ execution_timeout: "0s" -> "2m"' in plan.out
+
+
+def test_a_crash_between_create_and_record_adopts_instead_of_creating_twice(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.workflow.journal import LockfileJournal
+
+    def crash(self: LockfileJournal, name: str, record: Any) -> None:
+        raise KeyboardInterrupt  # podctl dies after RunPod made the endpoint, before the record
+
+    write(podctl)
+    with monkeypatch.context() as patched:
+        patched.setattr(LockfileJournal, "endpoint_recorded", crash)
+        interrupted = cli(podctl, "apply", "-y")
+    assert interrupted.code == 130, interrupted.out + interrupted.err
+    (made,) = endpoints(podctl)
+    assert not podctl.lockfile.exists() or "endpoints" not in podctl.recorded()
+    again = cli(podctl, "apply", "-y")
+    assert again.code == 0, again.err
+    assert [e["id"] for e in endpoints(podctl)] == [made["id"]]  # adopted by its markers
+    assert podctl.recorded()["endpoints"]["scorer"]["endpoint_id"] == made["id"]
