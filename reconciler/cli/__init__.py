@@ -277,7 +277,9 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
+                f"{len(desired.jobs)} job(s)"
+                + (f", {len(desired.endpoints)} endpoint(s)" if desired.endpoints else "")
+                + f" in {len(desired.files)} file(s)."
             )
     return EXIT_OK
 
@@ -300,7 +302,7 @@ def target_option(func: F) -> F:
         multiple=True,
         metavar="pod.NAME",
         shell_complete=_complete_pods,
-        help="Only this pod (repeatable).",
+        help="Only this pod, or endpoint.NAME (repeatable).",
     )(func)
 
 
@@ -477,7 +479,7 @@ def gpus(settings: Settings) -> int:
 @options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
-    """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
+    """Adopt an existing pod (or endpoint.NAME ENDPOINT_ID) as one of the spec."""
     from reconciler.cli.inspect import import_command
 
     return import_command(settings, paths, address, pod_id)

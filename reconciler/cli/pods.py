@@ -29,8 +29,10 @@ EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 
 def _targets(values: tuple[str, ...]) -> frozenset[str]:
     for value in values:
-        if not Address.name_in(value, "pod"):
-            raise UsageError(f"--target {value!r}: write pod.NAME (e.g. --target pod.trainer).")
+        if not (Address.name_in(value, "pod") or Address.name_in(value, "endpoint")):
+            raise UsageError(
+                f"--target {value!r}: write pod.NAME or endpoint.NAME (e.g. --target pod.trainer)."
+            )
     return frozenset(values)
 
 

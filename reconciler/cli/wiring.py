@@ -7,16 +7,18 @@ client of RunPod (a control plane, a job API) is built the same way: from `api_t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.workflow.context import Connection, Ports, api_of
+from reconciler.workflow.context import Connection, Ports, api_of, connect
 
 if TYPE_CHECKING:
-    from reconciler.executor.ports import BackendSession
+    from reconciler.executor.ports import BackendSession, EndpointBackend
     from reconciler.state import StateSettings, StateStore
+    from reconciler.workflow.context import ApiClient
 
 
 @dataclass(frozen=True)
@@ -73,4 +75,22 @@ def open_state_store(settings: StateSettings) -> StateStore:
     return open_store(settings)
 
 
-PORTS = Ports(backend=open_backend, store=open_state_store)
+@contextlib.asynccontextmanager
+async def open_endpoints(
+    connection: Connection, client: ApiClient, secrets: Iterable[str] = ()
+) -> AsyncIterator[EndpointBackend]:
+    """The serverless control plane, which exists only on REST v2: over `client` when it
+    speaks REST v2, else over a REST client of the same key and base URL."""
+    from reconciler.backends.runpod_rest import RestClient
+    from reconciler.backends.runpod_rest.endpoints import EndpointClient
+
+    if isinstance(client, RestClient):
+        yield EndpointClient(client)
+        return
+    async with connect(replace(connection, api="rest")) as rest:
+        assert isinstance(rest, RestClient)
+        rest.hide(secrets)
+        yield EndpointClient(rest, owns_rest=True)
+
+
+PORTS = Ports(backend=open_backend, store=open_state_store, endpoints=open_endpoints)

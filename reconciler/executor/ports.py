@@ -14,9 +14,12 @@ from typing import Protocol, Self
 
 from reconciler.jobs.remote import RemoteJob
 from reconciler.model import (
+    ActualEndpoint,
     ActualPod,
     ActualState,
     CloudType,
+    EndpointHealth,
+    EndpointSpec,
     GpuOffer,
     JobRecord,
     PodRecord,
@@ -99,6 +102,39 @@ class BackendSession(PodBackend, Protocol):
     ) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class EndpointBackend(Protocol):
+    """RunPod's serverless control plane (REST v2 `/v2/serverless`) and each endpoint's
+    `/health`: the REST client's EndpointClient, the sandbox behind it, test fakes."""
+
+    async def list_endpoints(self) -> dict[str, ActualEndpoint]: ...
+
+    async def get_endpoint(self, endpoint_id: str) -> ActualEndpoint | None: ...
+
+    async def create_endpoint(
+        self, name: str, spec: EndpointSpec, env: Mapping[str, str]
+    ) -> ActualEndpoint:
+        """Create `spec` named `name` with this env (markers and secrets filled in)."""
+
+    async def update_endpoint(
+        self,
+        endpoint_id: str,
+        name: str,
+        spec: EndpointSpec,
+        env: Mapping[str, str],
+        *,
+        container: bool,
+    ) -> ActualEndpoint:
+        """Update it to `spec`; the container fields (image, env...) only with `container`."""
+
+    async def delete_endpoint(self, endpoint_id: str) -> bool: ...
+
+    async def health(self, endpoint_id: str) -> EndpointHealth | None: ...
+
+    @property
+    def own_requests(self) -> int:
+        """Requests sent on a client of its own (0 when it shares the pod backend's)."""
 
 
 class Journal(Protocol):

@@ -19,6 +19,7 @@ from reconciler.model import (
 )
 from reconciler.planner.budget import budget_findings
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
+from reconciler.planner.endpoints import endpoint_target, plan_endpoints
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.jobs import (
@@ -165,9 +166,17 @@ def plan(
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
-    unknown = sorted(t for t in targets if _target_pod(t) not in names)
+    endpoints = plan_endpoints(
+        desired, actual, recorded, secrets=secrets, destroy=destroy, force=force
+    )
+    targeted = {c.address for c in endpoints.changes} & targets  # --target endpoint.NAME
+    unknown = sorted(t for t in targets - targeted if _target_pod(t) not in names)
     errors += [
-        f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
+        f"target {t} names no endpoint of stack {desired.stack}; use endpoint.NAME with an "
+        "endpoint of the spec"
+        if t.startswith("endpoint.")
+        else f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of "
+        "the spec"
         for t in unknown
     ]
     decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy, marked)]
@@ -200,6 +209,12 @@ def plan(
         errors += found.errors
         warnings += [f"{c.address}: {w}" for w in found.warnings]
         notes += found.notes
+    # endpoints first, so endpoint jobs may need them; with --target, the targeted ones only
+    chosen = [c for c in endpoints.changes if not targets or endpoint_target(c) in targeted]
+    changes = [*chosen, *changes]
+    shown = {c.address for c in chosen}
+    errors += [e for e in endpoints.errors if e.split(" ", 1)[0] in shown]
+    warnings += [w for w in endpoints.warnings if w.split(":", 1)[0] in shown]
     before, after = _per_pod(changes, first=True), _per_pod(changes, first=False)
     if not destroy:
         over, warned = budget_findings(
@@ -218,7 +233,8 @@ def plan(
         errors=tuple(dict.fromkeys(errors)),
         lineage=recorded.lineage,
         serial=recorded.serial,
-        spec_digest=spec_digest(desired, secrets),
+        spec_digest=spec_digest(desired, secrets)
+        + (f"+{endpoints.digest[:32]}" if endpoints.digest else ""),
         spec_files=tuple(desired.files),
         targets=tuple(sorted(targets)),
         total_cost_before=round(sum(before.values()), 4),

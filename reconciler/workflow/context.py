@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,9 +26,12 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.executor.ports import BackendSession
+    from reconciler.executor.ports import BackendSession, EndpointBackend
 
     ApiClient = BackendSession
+    OpenEndpoints = Callable[
+        ["Connection", ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+    ]
 
 LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")
@@ -40,6 +44,13 @@ class Ports:
 
     backend: Callable[[Connection], ApiClient]
     store: Callable[[StateSettings], StateStore] = open_store
+    # the serverless control plane beside `backend` (REST v2 only); None: not wired
+    endpoints: (
+        Callable[
+            [Connection, ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+        ]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ def secret_uses(desired: DesiredState) -> dict[str, list[str]]:
     uses: dict[str, list[str]] = {}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     for kind, name, env in sections:
         for key, value in env.items():
             if isinstance(value, SecretRef):
@@ -123,6 +135,7 @@ def check_secrets_unshown(desired: DesiredState, secrets: Mapping[str, str]) -> 
     names = {v: n for n, v in secrets.items() if len(v) >= MIN_GUARDED_SECRET}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     clashes = [
         f"  {kind}.{name}.env.{key} holds the value of from_env {names[value]}"
         for kind, name, env in sections

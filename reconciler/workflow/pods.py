@@ -190,9 +190,14 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     store = open_state(connection, desired)
 
     async def run() -> Plan:
-        async with connect(connection) as client:
+        from reconciler.workflow.endpoints import endpoint_session, read_endpoints
+
+        async with (
+            connect(connection) as client,
+            endpoint_session(connection, client, desired, recorded, secrets.values()) as eps,
+        ):
             client.hide(secrets.values())
-            actual = await client.list_pods()
+            actual = await read_endpoints(eps, await client.list_pods())
             uploads = _uploads(desired, request)
             return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
@@ -355,16 +360,27 @@ async def _apply_locked(
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
     from reconciler.planner.forget import forgotten
+    from reconciler.workflow.endpoints import (
+        apply_endpoints,
+        endpoint_session,
+        extra_requests,
+        merged,
+        read_endpoints,
+    )
     from reconciler.workflow.journal import LockfileJournal
 
-    async with connect(connection) as client:
+    async with (
+        connect(connection) as client,
+        endpoint_session(connection, client, desired, recorded, secrets.values()) as endpoints,
+    ):
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
         if options.lazy_offers:
-            actual = await client.list_pods()
+            actual = await read_endpoints(endpoints, await client.list_pods())
             fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
         else:
             actual, offers = await _read_actual(client, desired)
+            actual = await read_endpoints(endpoints, actual)
             fresh = _compute(
                 desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
             )
@@ -402,8 +418,18 @@ async def _apply_locked(
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
             local = local_state(connection, desired)
             quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
-            await execute(
+            pod_plan, _ = await apply_endpoints(  # records adopted endpoints
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -415,7 +441,13 @@ async def _apply_locked(
             )
             journal.forget(gone)
             deadline = _next_deadline(desired, journal.lockfile)
-            return Applied(the_plan, None, store.where, client.request_count, deadline)
+            return Applied(
+                the_plan,
+                None,
+                store.where,
+                client.request_count + extra_requests(endpoints, client),
+                deadline,
+            )
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -443,8 +475,18 @@ async def _apply_locked(
             on_event(LogLine(str(Address.job(job)), line))
 
         try:
-            result = await execute(
+            pod_plan, first = await apply_endpoints(
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            result = await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -463,6 +505,7 @@ async def _apply_locked(
                 heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
             )
+            result = merged(result, first)
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
                     jobs.logs.touch(Address.strip(done.address, "job"))
@@ -470,7 +513,13 @@ async def _apply_locked(
             jobs.logs.close()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
-        return Applied(the_plan, result, store.where, client.request_count, deadline)
+        return Applied(
+            the_plan,
+            result,
+            store.where,
+            client.request_count + extra_requests(endpoints, client),
+            deadline,
+        )
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
