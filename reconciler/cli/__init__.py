@@ -609,6 +609,27 @@ def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> i
     return state_rebuild_command(settings, paths, force)
 
 
+@state.command("migrate")
+@optional_spec_paths
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL|PATH",
+    help="The store to move the state to: a postgresql:// URL, or a lockfile path.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace a state the target already holds (kept aside)."
+)
+@options_of("lockfile", "state", "format", "lock-timeout")
+@click.pass_obj
+def state_migrate(settings: Settings, paths: tuple[Path, ...], to: str, force: bool) -> int:
+    """Move the stack's state to another store (lockfile <-> PostgreSQL), verified."""
+    from reconciler.cli.state import state_migrate_command
+
+    return state_migrate_command(settings, paths, to, force)
+
+
 @podctl.command()
 @optional_spec_paths
 @click.option(
