@@ -152,9 +152,10 @@ def _options() -> list[Callable[[F], F]]:
             type=SafePath(dir_okay=False, path_type=Path),
             default=None,
             expose_value=False,
+            envvar="PODCTL_SSH_KEY",
             callback=_set("ssh_key"),
-            help="SSH key for jobs (default: <stack>.podctl.id_ed25519 beside the lockfile, "
-            "made on first use).",
+            help="SSH key for jobs (env PODCTL_SSH_KEY; default: <stack>.podctl.id_ed25519 "
+            "beside the lockfile, made on first use; a shared state needs it given).",
         ),
         click.option(
             "--lock-timeout",

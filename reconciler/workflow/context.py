@@ -179,7 +179,7 @@ def local_state(connection: Connection, desired: DesiredState) -> LocalState:
     if isinstance(settings.location, Path):
         return LocalState.beside(settings.location)
     folder = Path(desired.files[0]).resolve().parent if desired.files else Path()
-    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"))
+    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"), shared=True)
 
 
 def check_stack(recorded: Lockfile, desired: DesiredState, where: str | Path) -> None:
@@ -232,9 +232,24 @@ def connect(connection: Connection) -> ApiClient:
 
 
 def key_path(connection: Connection, desired: DesiredState, local: LocalState) -> Path:
-    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own."""
+    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own.
+
+    With a shared store the key must already exist: a runner that made its own would give
+    new pods a key the other runners lack, and could not reach the pods the others made.
+    """
     if connection.ssh_key is not None:
-        return connection.ssh_key
-    if desired.ssh_key:
-        return Path(desired.ssh_key)
-    return local.ssh_key
+        chosen, source = connection.ssh_key, "--ssh-key"
+    elif desired.ssh_key:
+        chosen, source = Path(desired.ssh_key), "the spec's ssh_key:"
+    else:
+        chosen, source = local.ssh_key, ""
+    if local.shared and not chosen.exists():
+        named = f"{source} names {chosen}, which does not exist" if source else "no job SSH key"
+        raise UsageError(
+            f"The stack's state is shared (PostgreSQL) and {named}. Every runner of the "
+            "stack must use the same key, so podctl does not make one per runner: make it "
+            f"once (`ssh-keygen -t ed25519 -N '' -f {chosen.name}`), give it to every runner "
+            "(e.g. a CI secret file, mode 0600) and pass --ssh-key PATH (env PODCTL_SSH_KEY) "
+            "or set ssh_key: in the spec."
+        )
+    return chosen

@@ -33,6 +33,18 @@ jobs:
 """
 
 
+@pytest.fixture
+def team_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The team's job SSH key, made once and given to every runner (PODCTL_SSH_KEY)."""
+    from reconciler.ssh import ensure_stack_key
+
+    path = tmp_path / "team" / "id_ed25519"
+    path.parent.mkdir()
+    ensure_stack_key(path)
+    monkeypatch.setenv("PODCTL_SSH_KEY", str(path))
+    return path
+
+
 def _runner(podctl: Podctl, name: str, ledger: Path) -> Path:
     folder = podctl.folder.parent / name
     folder.mkdir(exist_ok=True)
@@ -41,7 +53,7 @@ def _runner(podctl: Podctl, name: str, ledger: Path) -> Path:
 
 
 def test_runner_b_sees_runner_a_s_pods_and_jobs(
-    podctl: Podctl, pg_url: str, tmp_path: Path
+    podctl: Podctl, pg_url: str, tmp_path: Path, team_key: Path
 ) -> None:
     ledger = tmp_path / "ledger"
     ledger.mkdir()
@@ -51,12 +63,7 @@ def test_runner_b_sees_runner_a_s_pods_and_jobs(
     assert (ledger / "once").read_text() == "ran\n"
     assert (spec_a.parent / "e2e.podctl.logs" / "once.log").read_text() == "hello-from-once\n"
     # the state is in PostgreSQL, not in either folder; each runner keeps its own key and logs
-    assert sorted(p.name for p in spec_a.parent.iterdir()) == [
-        "e2e.podctl.id_ed25519",
-        "e2e.podctl.id_ed25519.pub",
-        "e2e.podctl.logs",
-        "podctl.yaml",
-    ]
+    assert sorted(p.name for p in spec_a.parent.iterdir()) == ["e2e.podctl.logs", "podctl.yaml"]
     plan = podctl("plan", "--state", pg_url, "-f", str(spec_b))
     assert plan.code == 0, plan.err
     assert "No changes" in plan.out
@@ -94,7 +101,7 @@ sys.stdin.read()
 
 
 def test_a_killed_runner_frees_the_stack_at_once(
-    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path, team_key: Path
 ) -> None:
     spec = _runner(podctl, "b", tmp_path)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -146,7 +153,7 @@ KILL = (
 
 
 def test_a_lost_connection_stops_the_apply_and_the_next_one_finishes(
-    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path, team_key: Path
 ) -> None:
     ledger = tmp_path / "ledger"
     ledger.mkdir()
@@ -205,3 +212,49 @@ def test_the_holder_record_never_holds_the_url_password(
     ((command,),) = pg_server.sql("SELECT command FROM holders", database=database)
     assert command.startswith("podctl --state") and "***@127.0.0.1" in command
     assert PASSWORD not in command
+
+
+MORE = """\
+  later:
+    pod: box
+    run: echo ran >> LEDGER/later; echo hello-from-later
+"""
+
+
+def test_a_fresh_runner_uses_the_team_key_on_the_other_runner_s_pods(
+    podctl: Podctl, pg_url: str, tmp_path: Path, team_key: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    spec_a, spec_b = _runner(podctl, "a", ledger), _runner(podctl, "b", ledger)
+    assert podctl("apply", "-y", "--state", pg_url, "-f", str(spec_a)).code == 0
+    (pod,) = podctl.pods()
+    # runner B (a fresh folder, the same key) runs a new job on runner A's pod...
+    spec_b.write_text(spec_b.read_text() + MORE.replace("LEDGER", str(ledger)))
+    b = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_b))
+    assert b.code == 0, b.err
+    assert [p["id"] for p in podctl.pods()] == [pod["id"]]
+    assert (ledger / "later").read_text() == "ran\n" and (ledger / "once").read_text() == "ran\n"
+    # ...and shows a log it never saved: runner A's job, read from the pod
+    logs = podctl("logs", "once", "--state", pg_url, "-f", str(spec_b))
+    assert logs.code == 0, logs.err
+    assert logs.out == "hello-from-once\n"
+    assert not (spec_b.parent / "e2e.podctl.logs" / "once.log").exists()
+
+    # runner C has no key: refused before anything changes, and no key of its own is made
+    monkeypatch.delenv("PODCTL_SSH_KEY")
+    spec_c = _runner(podctl, "c", ledger)
+    spec_c.write_text(spec_b.read_text().replace("hello-from-later", "changed"))
+    c = podctl("apply", "-y", "--state", pg_url, "-f", str(spec_c))
+    assert c.code == 2
+    assert "The stack's state is shared (PostgreSQL) and no job SSH key" in c.err
+    assert "pass --ssh-key PATH (env PODCTL_SSH_KEY)" in c.err
+    assert sorted(p.name for p in spec_c.parent.iterdir()) == ["podctl.yaml"]
+    assert (ledger / "later").read_text() == "ran\n"
+    missing = podctl(
+        "apply", "-y", "--state", pg_url, "--ssh-key", str(tmp_path / "nope"), "-f", str(spec_c)
+    )
+    assert (
+        missing.code == 2 and f"--ssh-key names {tmp_path / 'nope'}, which does not" in missing.err
+    )
+    assert not (tmp_path / "nope").exists()
