@@ -657,6 +657,8 @@ def reconcile(
     Each round takes the lockfile's lock, lists the pods once and acts only when the plan is
     not empty, exactly as `podctl apply -y` would. One status line per round (`--format json`:
     one JSON object per line). SIGINT/SIGTERM finish the actions in flight and exit 0.
+    Several loops may run for one stack: one leads (acts), the others wait as standbys and
+    take over within an interval of its death; each line says which it is.
     """
     from reconciler.cli.reconcile import reconcile_command
 
