@@ -281,4 +281,3 @@ def _one_round(
         connection, request, options, number, on_event=on_event, show_plan=show_plan
     )
     return status, backs_off, lead
-
