@@ -142,18 +142,40 @@ def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
 
 
 def state_settings(connection: Connection, desired: DesiredState | None) -> StateSettings:
-    """The store `--state` names (a postgresql:// URL), else the lockfile `lockfile_path` says."""
-    location: str | Path = (
-        connection.state
-        if connection.state is not None and is_postgres_url(connection.state)
-        else lockfile_path(connection, desired)
-    )
+    """Where the state lives: `--state`/PODCTL_STATE (a postgresql:// URL or a lockfile path),
+    else `--lockfile`, else the spec's `state: {url_from_env: NAME}`, else the lockfile
+    `lockfile_path` names (beside the spec)."""
+    location: str | Path
+    if connection.state is not None and is_postgres_url(connection.state):
+        location = connection.state
+    elif connection.lockfile is None and desired is not None and desired.state_url_env:
+        location = spec_state_url(connection, desired, desired.state_url_env)
+    else:
+        location = lockfile_path(connection, desired)
     return StateSettings(
         location,
         stack=desired.stack if desired is not None else "",
         lock_timeout=connection.lock_timeout,
         command=connection.command,
     )
+
+
+def spec_state_url(connection: Connection, desired: DesiredState, name: str) -> str:
+    """The value of the variable `state: {url_from_env: NAME}` names: a postgresql:// URL."""
+    where = f"{desired.files[0]}: " if desired.files else ""
+    value = connection.env.get(name, "").strip()
+    if not value:
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}} names the variable {name}, which is not set: "
+            f"export it with the postgresql:// URL of the team's state store, or pass --state "
+            "URL (or --lockfile PATH) to use another store for this command."
+        )
+    if not is_postgres_url(value):
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}}: {name} must hold a postgresql:// URL "
+            "(its value is not shown; it may hold a password)."
+        )
+    return value
 
 
 def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:

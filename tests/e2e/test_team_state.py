@@ -258,3 +258,39 @@ def test_a_fresh_runner_uses_the_team_key_on_the_other_runner_s_pods(
         missing.code == 2 and f"--ssh-key names {tmp_path / 'nope'}, which does not" in missing.err
     )
     assert not (tmp_path / "nope").exists()
+
+
+def test_the_spec_names_the_store_by_a_variable_and_flags_override_it(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    podctl.spec.write_text(
+        podctl.spec.read_text().replace(
+            "stack: e2e\n", "stack: e2e\nstate: {url_from_env: TEAM_DB}\n"
+        )
+    )
+    spec = ["-f", str(podctl.spec)]
+    unset = podctl("plan", *spec)
+    assert unset.code == 2
+    assert (
+        "state: {url_from_env: TEAM_DB} names the variable TEAM_DB, which is not set" in unset.err
+    )
+    monkeypatch.setenv("TEAM_DB", "/tmp/not-a-url")
+    odd = podctl("plan", *spec)
+    assert odd.code == 2 and "TEAM_DB must hold a postgresql:// URL" in odd.err
+    assert "/tmp/not-a-url" not in odd.err
+    monkeypatch.setenv("TEAM_DB", pg_url)
+    assert podctl("apply", "-y", *spec).code == 0
+    database = pg_url.rpartition("/")[2]
+    assert [r[0] for r in pg_server.sql("SELECT stack FROM stacks", database=database)] == ["e2e"]
+    assert not podctl.lockfile.exists()
+    assert "No changes" in podctl("plan", *spec).out
+    # --lockfile (or --state PATH) wins over the spec for one command
+    local = podctl("state", "list", "--lockfile", str(podctl.lockfile), *spec)
+    assert local.code == 1 and f"There is no lockfile at {podctl.lockfile} yet" in local.err
+    other = pg_server.url("postgres")
+    monkeypatch.setenv("PODCTL_STATE", other)  # and PODCTL_STATE / --state win too
+    listed = podctl("state", "list", *spec)
+    assert listed.code == 1 and "There is no lockfile at postgresql://***@" in listed.err
+    assert "/postgres (stack e2e)" in listed.err
+    for text in podctl.outputs:
+        assert PASSWORD not in text
