@@ -184,17 +184,22 @@ def test_a_corrupt_row_is_refused_then_kept_aside_and_rebuilt(
     database = pg_url.rpartition("/")[2]
     assert podctl("apply", "-y", "--state", pg_url, "-f", str(podctl.spec)).code == 0
     (pod,) = podctl.pods()
-    bad = '{"format_version": 1, "stack": "e2e", "pods": 5}'
-    pg_server.sql("UPDATE stacks SET document = %s::jsonb", bad, database=database)
+    pg_server.sql("UPDATE entries SET value = '5' WHERE kind = 'pods'", database=database)
     refused = podctl("plan", "--state", pg_url, "-f", str(podctl.spec))
     assert refused.code == 1
-    assert "is corrupt: pods is not an object" in refused.err and "state rebuild" in refused.err
+    assert "is corrupt: pods.box is not an object" in refused.err
+    assert "state rebuild" in refused.err
     rebuilt = podctl("state", "rebuild", "--state", pg_url, "-f", str(podctl.spec))
     assert rebuilt.code == 0, rebuilt.err
     assert f"pod.box = {pod['id']}" in rebuilt.out
-    rows = pg_server.sql("SELECT stack, document::text FROM stacks ORDER BY 1", database=database)
-    assert len(rows) == 2 and rows[0][0] == "e2e"
-    assert rows[1][0].startswith("e2e.corrupt-") and '"pods": 5' in rows[1][1]  # kept
+    rows = pg_server.sql("SELECT stack FROM stacks ORDER BY 1", database=database)
+    assert len(rows) == 2 and rows[0][0] == "e2e" and rows[1][0].startswith("e2e.corrupt-")
+    kept = pg_server.sql(
+        "SELECT key, value::text FROM entries WHERE stack = %s AND kind = 'pods'",
+        rows[1][0],
+        database=database,
+    )
+    assert kept == [("box", "5")]  # the bad record is kept aside, not deleted
     plan = podctl("plan", "--detailed-exitcode", "--state", pg_url, "-f", str(podctl.spec))
     assert plan.code == 0, plan.out + plan.err
     assert sorted(p.name for p in podctl.folder.iterdir()) == ["podctl.yaml"]
