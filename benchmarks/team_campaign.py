@@ -115,6 +115,7 @@ class Lab:
             "PODCTL_SANDBOX_DIR": str(self.data_dir),
             "PODCTL_POLL_INTERVAL": POLL,
             "PODCTL_SSH_KEY": str(self.key),
+            "PODCTL_DEBUG": "1",  # an internal error shows its whole traceback here
         }
         self.database = ""
         self.trial = 0
@@ -164,14 +165,14 @@ class Lab:
     def popen(self, runner: str, *args: str, out: Path | None = None) -> subprocess.Popen[str]:
         sink = out.open("w") if out is not None else subprocess.PIPE
         try:
-            return subprocess.Popen(
+            return CHILDREN.add(subprocess.Popen(
                 self.argv(runner, *args),
                 env=self.env,
                 cwd=self.folder(runner),
                 stdout=sink,
                 stderr=subprocess.PIPE,
                 text=True,
-            )
+            ))  # fmt: skip
         finally:
             if out is not None and not isinstance(sink, int):
                 sink.close()
@@ -196,8 +197,33 @@ def _stderr(proc: subprocess.Popen[str]) -> str:
     return proc.stderr.read() if proc.stderr is not None else ""
 
 
-def _traceback(text: str) -> bool:
-    return "Traceback" in text or "Internal error" in text
+def _traceback(text: str, outcome: Outcome | None = None) -> bool:
+    found = "Traceback" in text or "Internal error" in text
+    if found and outcome is not None:
+        outcome.problems.append("traceback: " + text[-600:].replace("\n", " | "))
+        Path(f"/tmp/teams-traceback-{outcome.seed}.txt").write_text(text)
+    return found
+
+
+class Children:
+    """The podctl processes a trial started: killed when it ends, however it ends."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def add(self, proc: subprocess.Popen[str]) -> subprocess.Popen[str]:
+        self.procs.append(proc)
+        return proc
+
+    def kill_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.procs.clear()
+
+
+CHILDREN = Children()
 
 
 def _wait(test: Callable[[], bool], timeout: float) -> bool:
@@ -228,7 +254,7 @@ def concurrent(lab: Lab, rng: random.Random, outcome: Outcome) -> None:
     errs = [_finish(first), _finish(second)]
     outcome.landed = True
     for proc, err in zip((first, second), errs, strict=True):
-        outcome.tracebacks += _traceback(err)
+        outcome.tracebacks += _traceback(err, outcome)
         if proc.returncode != 0:
             outcome.problems.append(f"a concurrent apply exited {proc.returncode}: {err[-300:]}")
 
@@ -236,7 +262,7 @@ def concurrent(lab: Lab, rng: random.Random, outcome: Outcome) -> None:
 def _runner_b_takes_the_lock(lab: Lab, outcome: Outcome) -> None:
     """Runner b at once (`--lock-timeout 0`); a refusal waits at most 5 s, else a stale lock."""
     at_once = lab.run("b", "apply", "-y", "--lock-timeout", "0")
-    outcome.tracebacks += _traceback(at_once.stderr)
+    outcome.tracebacks += _traceback(at_once.stderr, outcome)
     if "is locked by" in at_once.stderr:
         outcome.waited_for_lock += 1
         again = lab.run("b", "apply", "-y", "--lock-timeout", "5s")
@@ -260,7 +286,7 @@ def restart_mid_apply(lab: Lab, rng: random.Random, outcome: Outcome) -> None:
     outcome.landed = proc.poll() is None
     lab.pg.restart(pause=rng.uniform(0, 1.0))
     err = _finish(proc)
-    outcome.tracebacks += _traceback(err)
+    outcome.tracebacks += _traceback(err, outcome)
     if outcome.landed and proc.returncode not in (0, 1):
         outcome.problems.append(f"apply exited {proc.returncode} on the restart: {err[-300:]}")
 
@@ -296,7 +322,7 @@ def kill_the_leader(lab: Lab, rng: random.Random, outcome: Outcome) -> None:
     )
     standby.send_signal(signal.SIGTERM)
     err = _finish(standby, timeout=120)
-    outcome.tracebacks += _traceback(err)
+    outcome.tracebacks += _traceback(err, outcome)
     if not took:
         outcome.problems.append(f"the standby never led a converged round: {err[-300:]}")
 
@@ -312,7 +338,7 @@ FAILURES: dict[str, Callable[[Lab, random.Random, Outcome], None]] = dict(
 def converge(lab: Lab, outcome: Outcome) -> None:
     for rounds in range(1, MAX_ROUNDS + 1):
         applied = lab.run("b", "apply", "-y", "--lock-timeout", "30s")
-        outcome.tracebacks += _traceback(applied.stderr)
+        outcome.tracebacks += _traceback(applied.stderr, outcome)
         if lab.run("b", "plan", "--detailed-exitcode").returncode == 0:
             outcome.rounds = rounds
             return
@@ -360,7 +386,10 @@ def trial(lab: Lab, kind: str, seed: int) -> Outcome:
     lab.reset()
     outcome = Outcome(kind, seed)
     start = time.perf_counter()
-    FAILURES[kind](lab, random.Random(seed), outcome)
+    try:
+        FAILURES[kind](lab, random.Random(seed), outcome)
+    finally:
+        CHILDREN.kill_all()
     converge(lab, outcome)
     check(lab, outcome)
     outcome.seconds = time.perf_counter() - start
@@ -425,8 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=24, help="in all, spread over the kinds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="one trial per kind; no write")
+    parser.add_argument("--kind", choices=KINDS, help="only this kind of trial; no write")
     args = parser.parse_args(argv)
     trials = len(KINDS) if args.quick else max(args.trials, len(KINDS))
+    kinds = (args.kind,) if args.kind else KINDS
+    # SIGTERM (e.g. `timeout`) unwinds like ^C: the sandbox, the server, the children go
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     outcomes: list[Outcome] = []
     started = time.perf_counter()
     try:
@@ -434,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             lab = Lab(Path(tmp), pg)
             try:
                 for n in range(trials):
-                    kind = KINDS[n % len(KINDS)]
+                    kind = kinds[n % len(kinds)]
                     outcome = trial(lab, kind, args.seed * 1000 + n)
                     outcomes.append(outcome)
                     status = "ok" if outcome.ok else "; ".join(outcome.problems)
@@ -448,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
     listed = "\n".join(f"- {o.kind} seed {o.seed}: {'; '.join(o.problems)}" for o in failures)
     text = f"{body}\n\n{NOTES}\n\nFailures: {'none' if not failures else ''}\n{listed}".rstrip()
     print(body)
-    if not args.quick:
+    if not args.quick and not args.kind:
         record(
             "team_campaign",
             "Teams: two runners on one PostgreSQL state, under kills and restarts",

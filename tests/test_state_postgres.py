@@ -141,3 +141,18 @@ def test_a_schema_1_document_is_split_into_rows(pg_url: str, pg_server: PgServer
     ((head,),) = pg_server.sql("SELECT document FROM stacks", database=database)
     assert sorted(head) == ["format_version", "lineage", "serial", "stack"]
     assert len(_rows(pg_server, database)) == 4
+
+
+def test_a_server_gone_right_after_connecting_is_a_clear_error(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+
+    def gone(self: PostgresStore, conn: object) -> None:
+        raise psycopg.OperationalError(f"server closed the connection ({PASSWORD})")
+
+    monkeypatch.setattr(PostgresStore, "_migrate", gone)
+    with pytest.raises(LockfileError) as info:
+        PostgresStore(pg_url, "s").read()
+    assert "failed: server closed the connection (***)" in str(info.value)
+    assert PASSWORD not in str(info.value)

@@ -182,6 +182,10 @@ class PostgresStore:
             ) from None
         try:
             self._migrate(conn)
+        except psycopg.Error as exc:  # the server went away right after it answered
+            conn.close()
+            detail = self._hidden(" ".join(str(exc).split()))
+            raise LockfileError(f"The state store {self.where} failed: {detail}") from None
         except BaseException:
             conn.close()
             raise
@@ -228,14 +232,14 @@ class PostgresStore:
         if self._conn is not None:
             try:
                 yield self._conn
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, psycopg.InterfaceError):
                 self._lost = True
                 raise StateConnectionLost(LOST.format(where=self.where)) from None
             return
         conn = self._connect()
         try:
             yield conn
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             detail = self._hidden(" ".join(str(exc).split()))
             raise LockfileError(f"The state store {self.where} failed: {detail}") from None
         finally:
@@ -248,7 +252,7 @@ class PostgresStore:
             raise StateLost(LOST.format(where=self.where))
         try:
             yield self._conn
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, psycopg.InterfaceError):
             self._lost = True
             raise StateLost(LOST.format(where=self.where)) from None
 
