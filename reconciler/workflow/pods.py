@@ -347,8 +347,10 @@ async def _apply_locked(
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
     from reconciler.planner.forget import forgotten
+    from reconciler.ssh import quiet_orphan_reads
     from reconciler.workflow.journal import LockfileJournal
 
+    asyncio.get_running_loop().set_exception_handler(quiet_orphan_reads)
     async with connect(connection) as client:
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
