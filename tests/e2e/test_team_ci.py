@@ -71,7 +71,9 @@ def _run(runner: dict[str, Any], job: str, name: str) -> subprocess.CompletedPro
     env = dict(runner["env"])
     github_env = Path(env["GITHUB_ENV"])
     if github_env.exists():  # what earlier steps exported
-        env.update(line.split("=", 1) for line in github_env.read_text().splitlines())
+        for line in github_env.read_text().splitlines():
+            name, _, value = line.partition("=")
+            env[name] = value
     return subprocess.run(
         ["bash", "-e", "-c", step["run"]],
         cwd=runner["cwd"],
