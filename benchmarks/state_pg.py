@@ -156,7 +156,9 @@ def main(argv: list[str] | None = None) -> int:
         body,
         note=f"Median of {args.runs} applies per cell, lockfile and PostgreSQL interleaved in one "
         "run; PostgreSQL on loopback with fsync off (a networked server adds its round trip "
-        "to every write). A PostgreSQL write stores only the records that changed (rows).",
+        "to every write). A PostgreSQL write stores only the records that changed (rows); a "
+        "lockfile write rewrites the whole file (as of this measurement: one write per "
+        "change, not yet grouped per wave).",
     )
     return 0
 
