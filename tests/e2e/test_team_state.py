@@ -256,6 +256,9 @@ def test_a_fresh_runner_uses_the_team_key_on_the_other_runner_s_pods(
     assert "pass --ssh-key PATH (env PODCTL_SSH_KEY)" in c.err
     assert sorted(p.name for p in spec_c.parent.iterdir()) == ["podctl.yaml"]
     assert (ledger / "later").read_text() == "ran\n"
+    status = podctl("status", "--state", pg_url, "-f", str(spec_c))  # needs no key
+    assert status.code == 0, status.err
+    assert pod["id"] in status.out
     missing = podctl(
         "apply", "-y", "--state", pg_url, "--ssh-key", str(tmp_path / "nope"), "-f", str(spec_c)
     )
