@@ -302,3 +302,54 @@ def test_the_spec_names_the_store_by_a_variable_and_flags_override_it(
     assert "/postgres (stack e2e)" in listed.err
     for text in podctl.outputs:
         assert PASSWORD not in text
+
+
+SLOW = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [22/tcp]
+jobs:
+  slow:
+    pod: box
+    run: echo start >> LEDGER/slow; sleep 2; echo end >> LEDGER/slow
+  after:
+    pod: box
+    needs: [slow]
+    run: echo ran >> LEDGER/after
+"""
+
+
+def test_a_database_restart_mid_apply_stops_it_cleanly_and_the_next_converges(
+    podctl: Podctl, pg_url: str, pg_server: PgServer, tmp_path: Path, team_key: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    ledger.mkdir()
+    podctl.spec.write_text(SLOW.replace("LEDGER", str(ledger)))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "reconciler", "--sandbox", "apply", "-y", "--state", pg_url]
+    with subprocess.Popen(
+        [*argv, "-f", str(podctl.spec)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as apply:
+        deadline = time.monotonic() + 120
+        while not (ledger / "slow").exists() and apply.poll() is None:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        pg_server.restart()  # every session dropped at once, as in a crash
+        out, err = apply.communicate(timeout=120)
+    assert apply.returncode == 1, out + err
+    assert "The state store connection was lost; no further change was made" in err
+    assert "Traceback" not in err and "Internal error" not in err and PASSWORD not in err + out
+    assert not (ledger / "after").exists()  # nothing further ran
+    again = podctl("apply", "-y", "--state", pg_url, "-f", str(podctl.spec))
+    assert again.code == 0, again.err
+    assert (ledger / "slow").read_text() == "start\nend\n"  # collected, not run again
+    assert (ledger / "after").read_text() == "ran\n"
+    assert len(podctl.pods()) == 1
