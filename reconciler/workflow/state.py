@@ -44,7 +44,8 @@ def _pod_name(address: str) -> str:
 def state_read(connection: Connection, paths: tuple[Path, ...]) -> tuple[str, Lockfile]:
     store, desired = _store(connection, paths)
     if not store.exists():
-        raise PodctlError(f"There is no lockfile at {store.where} yet: nothing was applied there.")
+        what = "state" if "://" in store.where else "lockfile"
+        raise PodctlError(f"There is no {what} at {store.where} yet: nothing was applied there.")
     lockfile = store.read()
     if desired is not None:
         check_stack(lockfile, desired, store.where)

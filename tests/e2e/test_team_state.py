@@ -298,7 +298,7 @@ def test_the_spec_names_the_store_by_a_variable_and_flags_override_it(
     other = pg_server.url("postgres")
     monkeypatch.setenv("PODCTL_STATE", other)  # and PODCTL_STATE / --state win too
     listed = podctl("state", "list", *spec)
-    assert listed.code == 1 and "There is no lockfile at postgresql://***@" in listed.err
+    assert listed.code == 1 and "There is no state at postgresql://***@" in listed.err
     assert "/postgres (stack e2e)" in listed.err
     for text in podctl.outputs:
         assert PASSWORD not in text
