@@ -353,3 +353,43 @@ def test_a_database_restart_mid_apply_stops_it_cleanly_and_the_next_converges(
     assert (ledger / "slow").read_text() == "start\nend\n"  # collected, not run again
     assert (ledger / "after").read_text() == "ran\n"
     assert len(podctl.pods()) == 1
+
+
+THREE = """\
+version: 1
+stack: e2e
+pods:
+  a: {image: "img:1", gpu: {type: NVIDIA RTX A4000}}
+  b: {image: "img:1", gpu: {type: NVIDIA RTX A4000}}
+  c: {image: "img:1", gpu: {type: NVIDIA RTX A4000}}
+"""
+
+
+def test_two_concurrent_applies_from_two_runners_make_exactly_the_pods_asked_for(
+    podctl: Podctl, pg_url: str, tmp_path: Path
+) -> None:
+    specs = []
+    for name in ("a", "b"):
+        folder = tmp_path / f"runner-{name}"
+        folder.mkdir()
+        (folder / "podctl.yaml").write_text(THREE)
+        specs.append(folder / "podctl.yaml")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "reconciler", "--sandbox", "apply", "-y", "--state", pg_url]
+    runs = [
+        subprocess.Popen(
+            [*argv, "--lock-timeout", "2m", "-f", str(spec)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for spec in specs
+    ]
+    results = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    pods = podctl.pods()
+    assert sorted(p["name"] for p in pods) == ["e2e-a", "e2e-b", "e2e-c"]  # 3 asked, 3 made
+    for spec in specs:
+        plan = podctl("plan", "--detailed-exitcode", "--state", pg_url, "-f", str(spec))
+        assert plan.code == 0, plan.out + plan.err
