@@ -628,6 +628,8 @@ def state_migrate(settings: Settings, paths: tuple[Path, ...], to: str, force: b
     """Move the stack's state to another store (lockfile <-> PostgreSQL), verified."""
     from reconciler.cli.state import state_migrate_command
 
+    _no_markdown(settings, "state migrate")
+
     return state_migrate_command(settings, paths, to, force)
 
 
