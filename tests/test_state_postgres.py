@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -156,3 +157,26 @@ def test_a_server_gone_right_after_connecting_is_a_clear_error(
         PostgresStore(pg_url, "s").read()
     assert "failed: server closed the connection (***)" in str(info.value)
     assert PASSWORD not in str(info.value)
+
+
+def test_the_reconcile_lock_is_its_own_and_a_lost_leader_knows_it(
+    pg_url: str, pg_server: PgServer
+) -> None:
+    from reconciler.state import open_leadership
+
+    settings = StateSettings(pg_url, stack="s", command="podctl reconcile")
+    first, second = open_leadership(settings), open_leadership(settings)
+    assert first.try_lead() is None and first.leading
+    holder = second.try_lead()
+    assert holder is not None and holder["command"] == "podctl reconcile"
+    with PostgresStore(pg_url, "s").lock():  # the state lock stays free for rounds and plans
+        pass
+    backend = first.store.backend_pid  # type: ignore[attr-defined]
+    pg_server.sql("SELECT pg_terminate_backend(%s)", backend)
+    assert not first.leading  # it notices before its next round, and acts no more
+    for _ in range(100):  # the server frees the lock with the session; bounded
+        if second.try_lead() is None:
+            break
+        time.sleep(0.05)
+    assert second.leading and first.try_lead() is not None
+    second.release()
