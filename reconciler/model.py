@@ -253,6 +253,7 @@ class DesiredState:
     files: tuple[str, ...] = ()  # the spec files it was read from, in order
     warnings: tuple[Problem, ...] = ()  # problems that do not stop validate
     ssh_key: str | None = None  # `ssh_key:` (absolute), else podctl's key per stack
+    state_url_env: str | None = None  # `state: {url_from_env: NAME}`: the store's URL variable
     budget: Budget = field(default_factory=Budget)
     endpoints: Mapping[str, EndpointSpec] = field(default_factory=dict)  # serverless, by name
 

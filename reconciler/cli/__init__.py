@@ -152,9 +152,10 @@ def _options() -> list[Callable[[F], F]]:
             type=SafePath(dir_okay=False, path_type=Path),
             default=None,
             expose_value=False,
+            envvar="PODCTL_SSH_KEY",
             callback=_set("ssh_key"),
-            help="SSH key for jobs (default: <stack>.podctl.id_ed25519 beside the lockfile, "
-            "made on first use).",
+            help="SSH key for jobs (env PODCTL_SSH_KEY; default: <stack>.podctl.id_ed25519 "
+            "beside the lockfile, made on first use; a shared state needs it given).",
         ),
         click.option(
             "--lock-timeout",
@@ -613,6 +614,29 @@ def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> i
     return state_rebuild_command(settings, paths, force)
 
 
+@state.command("migrate")
+@optional_spec_paths
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL|PATH",
+    help="The store to move the state to: a postgresql:// URL, or a lockfile path.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace a state the target already holds (kept aside)."
+)
+@options_of("lockfile", "state", "format", "lock-timeout")
+@click.pass_obj
+def state_migrate(settings: Settings, paths: tuple[Path, ...], to: str, force: bool) -> int:
+    """Move the stack's state to another store (lockfile <-> PostgreSQL), verified."""
+    from reconciler.cli.state import state_migrate_command
+
+    _no_markdown(settings, "state migrate")
+
+    return state_migrate_command(settings, paths, to, force)
+
+
 @podctl.command()
 @optional_spec_paths
 @click.option(
@@ -639,6 +663,8 @@ def reconcile(
     Each round takes the lockfile's lock, lists the pods once and acts only when the plan is
     not empty, exactly as `podctl apply -y` would. One status line per round (`--format json`:
     one JSON object per line). SIGINT/SIGTERM finish the actions in flight and exit 0.
+    Several loops may run for one stack: one leads (acts), the others wait as standbys and
+    take over within an interval of its death; each line says which it is.
     """
     from reconciler.cli.reconcile import reconcile_command
 

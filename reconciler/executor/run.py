@@ -121,6 +121,9 @@ async def execute(
     finally:
         for task in (*tasks, *arming):
             task.cancel()
+        # let each cancelled change unwind (and its error be retrieved) before its SSH
+        # connection closes under it: a run stopped by a lost state store ends quietly
+        await asyncio.gather(*tasks, *arming, return_exceptions=True)
         await ctx.readiness.aclose()
         if shells is not None:
             await shells.aclose()

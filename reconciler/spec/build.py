@@ -44,6 +44,7 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         files=stack.files,
         warnings=tuple(warnings),
         ssh_key=_ssh_key(stack),
+        state_url_env=_state_url_env(stack),
         budget=_budget(stack),
         endpoints=build_endpoints(stack),
     )
@@ -69,6 +70,15 @@ def _ssh_key(stack: StackSource) -> str | None:
         value = doc.data.get("ssh_key") if isinstance(doc.data, dict) else None
         if isinstance(value, str) and value:
             return str(local_path(doc, value))
+    return None
+
+
+def _state_url_env(stack: StackSource) -> str | None:
+    """`state: {url_from_env: NAME}` of the first file that sets it."""
+    for doc in stack.docs:
+        value = doc.data.get("state") if isinstance(doc.data, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("url_from_env"), str):
+            return str(value["url_from_env"])
     return None
 
 

@@ -167,18 +167,40 @@ def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
 
 
 def state_settings(connection: Connection, desired: DesiredState | None) -> StateSettings:
-    """The store `--state` names (a postgresql:// URL), else the lockfile `lockfile_path` says."""
-    location: str | Path = (
-        connection.state
-        if connection.state is not None and is_postgres_url(connection.state)
-        else lockfile_path(connection, desired)
-    )
+    """Where the state lives: `--state`/PODCTL_STATE (a postgresql:// URL or a lockfile path),
+    else `--lockfile`, else the spec's `state: {url_from_env: NAME}`, else the lockfile
+    `lockfile_path` names (beside the spec)."""
+    location: str | Path
+    if connection.state is not None and is_postgres_url(connection.state):
+        location = connection.state
+    elif connection.lockfile is None and desired is not None and desired.state_url_env:
+        location = spec_state_url(connection, desired, desired.state_url_env)
+    else:
+        location = lockfile_path(connection, desired)
     return StateSettings(
         location,
         stack=desired.stack if desired is not None else "",
         lock_timeout=connection.lock_timeout,
         command=connection.command,
     )
+
+
+def spec_state_url(connection: Connection, desired: DesiredState, name: str) -> str:
+    """The value of the variable `state: {url_from_env: NAME}` names: a postgresql:// URL."""
+    where = f"{desired.files[0]}: " if desired.files else ""
+    value = connection.env.get(name, "").strip()
+    if not value:
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}} names the variable {name}, which is not set: "
+            f"export it with the postgresql:// URL of the team's state store, or pass --state "
+            "URL (or --lockfile PATH) to use another store for this command."
+        )
+    if not is_postgres_url(value):
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}}: {name} must hold a postgresql:// URL "
+            "(its value is not shown; it may hold a password)."
+        )
+    return value
 
 
 def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:
@@ -206,7 +228,7 @@ def local_state(connection: Connection, desired: DesiredState) -> LocalState:
     if isinstance(settings.location, Path):
         return LocalState.beside(settings.location)
     folder = Path(desired.files[0]).resolve().parent if desired.files else Path()
-    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"))
+    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"), shared=True)
 
 
 def check_stack(recorded: Lockfile, desired: DesiredState, where: str | Path) -> None:
@@ -243,9 +265,24 @@ def connect(connection: Connection) -> ApiClient:
 
 
 def key_path(connection: Connection, desired: DesiredState, local: LocalState) -> Path:
-    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own."""
+    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own.
+
+    With a shared store the key must already exist: a runner that made its own would give
+    new pods a key the other runners lack, and could not reach the pods the others made.
+    """
     if connection.ssh_key is not None:
-        return connection.ssh_key
-    if desired.ssh_key:
-        return Path(desired.ssh_key)
-    return local.ssh_key
+        chosen, source = connection.ssh_key, "--ssh-key"
+    elif desired.ssh_key:
+        chosen, source = Path(desired.ssh_key), "the spec's ssh_key:"
+    else:
+        chosen, source = local.ssh_key, ""
+    if local.shared and not chosen.exists():
+        named = f"{source} names {chosen}, which does not exist" if source else "no job SSH key"
+        raise UsageError(
+            f"The stack's state is shared (PostgreSQL) and {named}. Every runner of the "
+            "stack must use the same key, so podctl does not make one per runner: make it "
+            f"once (`ssh-keygen -t ed25519 -N '' -f {chosen.name}`), give it to every runner "
+            "(e.g. a CI secret file, mode 0600) and pass --ssh-key PATH (env PODCTL_SSH_KEY) "
+            "or set ssh_key: in the spec."
+        )
+    return chosen

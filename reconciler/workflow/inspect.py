@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reconciler.errors import PodctlError
+from reconciler.errors import PodctlError, UsageError
 from reconciler.model import (
     ActualPod,
     ActualState,
@@ -193,7 +193,10 @@ def status(
     jobs = job_rows(desired, recorded, connection.env)
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
-    key = key_path(connection, desired, local_state(connection, desired))
+    try:
+        key: Path | None = key_path(connection, desired, local_state(connection, desired))
+    except UsageError:  # a shared state and no team key on this runner: status still works
+        key = None
     return desired.stack, _with_lifetimes(rows, desired, actual, recorded, key), jobs
 
 
@@ -202,7 +205,7 @@ def _with_lifetimes(
     desired: DesiredState,
     actual: ActualState,
     recorded: Lockfile,
-    key: Path,
+    key: Path | None,
 ) -> tuple[PodStatusRow, ...]:
     """Each row with its max_lifetime deadline, the time left, and its watchdog (over SSH)."""
     from reconciler.planner.lifetime import deadline
@@ -236,12 +239,10 @@ def _with_lifetimes(
         pod = actual.get(pods[name].pod_id or "")
         if pod is not None and pod.ssh is not None:
             ask[name] = pod
-    found = asyncio.run(watchdog_states(ask, key, recorded)) if ask else {}
+    found = asyncio.run(watchdog_states(ask, key, recorded)) if ask and key is not None else {}
+    unknown = "unknown (no SSH endpoint yet)" if key is not None else "unknown (no SSH key given)"
     return tuple(
-        replace(r, watchdog=found.get(r.pod, "unknown (no SSH endpoint yet)"))
-        if r.watchdog == "?"
-        else r
-        for r in out
+        replace(r, watchdog=found.get(r.pod, unknown)) if r.watchdog == "?" else r for r in out
     )
 
 

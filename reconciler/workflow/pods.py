@@ -360,6 +360,7 @@ async def _apply_locked(
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
     from reconciler.planner.forget import forgotten
+    from reconciler.ssh import quiet_orphan_reads
     from reconciler.workflow.endpoints import (
         apply_endpoints,
         endpoint_session,
@@ -369,6 +370,7 @@ async def _apply_locked(
     )
     from reconciler.workflow.journal import LockfileJournal
 
+    asyncio.get_running_loop().set_exception_handler(quiet_orphan_reads)
     async with (
         connect(connection) as client,
         endpoint_session(connection, client, desired, recorded, secrets.values()) as endpoints,
