@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -206,6 +206,9 @@ class ListJournal:
 
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     noted: list[tuple[Any, ...]] = field(default_factory=list)  # stopped_at, watchdog arming
+
+    async def commit(self, record: Callable[[], None]) -> None:
+        record()
 
     def intend(self, pod: str, uid: str) -> None:
         self.entries.append(("intend", pod, uid))

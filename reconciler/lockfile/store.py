@@ -20,7 +20,7 @@ from typing import Literal, Self
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import LockfileError, LockHeldError
-from reconciler.lockfile.codec import RECOVERY_HINT, dumps, loads
+from reconciler.lockfile.codec import RECOVERY_HINT, EncodeCache, dumps, loads
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 
 LockMode = Literal["shared", "exclusive"]
@@ -107,6 +107,7 @@ class LockfileStore:
         self._fd: int | None = None
         self._mode: LockMode | None = None
         self._known: tuple[tuple[int, int, int, int], Lockfile] | None = None  # (stat, content)
+        self._encoded = EncodeCache()  # a rewrite encodes only the records that changed
 
     def __repr__(self) -> str:
         return f"LockfileStore({str(self.path)!r}, locked={self._mode!r})"
@@ -281,7 +282,7 @@ class LockfileStore:
         )
         if new is None:
             return on_disk
-        atomic_write(self.path, dumps(new))
+        atomic_write(self.path, dumps(new, self._encoded))
         key = self._stat_key()
         self._known = (key, new) if key is not None else None
         return new
