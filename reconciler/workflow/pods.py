@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
-from reconciler.errors import PodctlError
+from reconciler.errors import LockHeldError, PodctlError
 from reconciler.events import Event, LogLine
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
@@ -88,14 +88,6 @@ class Applied:
     next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
-async def _read_actual(
-    client: ApiClient, desired: DesiredState
-) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
-    actual = await client.list_pods()
-    return actual, await _read_offers(client, desired)
-
-
 async def _read_offers(
     client: ApiClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
@@ -109,6 +101,26 @@ def _needs_placement(plan: Plan) -> bool:
     return any(c.action in placing for c in plan.actionable)
 
 
+def _likely_placing(desired: DesiredState, recorded: Lockfile, request: PlanRequest) -> bool:
+    """Whether a plan will likely place a pod: a desired GPU pod the lockfile has no record of
+    (it will be created, unless a pod carrying its markers is found)."""
+    if request.destroy:
+        return False
+    return any(p.gpu_types and n not in recorded.pods for n, p in desired.pods.items())
+
+
+def _early_offers(
+    client: ApiClient, desired: DesiredState, recorded: Lockfile, request: PlanRequest
+) -> asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None:
+    """The GPU offers, requested now (beside the pod list) when a pod will likely be placed."""
+    if not _likely_placing(desired, recorded, request):
+        return None
+    offers = asyncio.ensure_future(_read_offers(client, desired))
+    # a failure shows where it is awaited; unawaited (the listing failed first), it stays quiet
+    offers.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return offers
+
+
 async def _plan_lazily(
     client: ApiClient,
     desired: DesiredState,
@@ -117,9 +129,14 @@ async def _plan_lazily(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str],
+    early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None = None,
 ) -> Plan:
-    """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
+    """Plan with the offers requested early, if any; else plan without GPU offers, and fetch
+    them and plan again only when a pod must be placed."""
     api = client.api_name
+    if early is not None:
+        offers = await early
+        return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
     fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
     if not _needs_placement(fresh):
         return fresh
@@ -174,29 +191,92 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
-    A plan with nothing to place (no create, replace or resume) costs one request.
+    A plan with nothing to place (no create, replace or resume) costs one request. The pod
+    list is requested while the spec is read (in a worker thread), so the API's answer time
+    overlaps podctl's own work; an error of the spec still comes first.
     """
-    desired = load_desired(request.paths)
-    secrets = resolve_secrets(desired, connection.env)
-    check_secrets_unshown(desired, secrets)
-    store = open_state(connection, desired)
+    if connection.sandbox:  # a bad spec must not start a sandbox: read it first
+        desired = load_desired(request.paths)
+        return asyncio.run(_plan(connection, request, desired))
+    return asyncio.run(_plan(connection, request, None))
 
-    async def run() -> Plan:
-        async with connect(connection) as client:
-            client.hide(secrets.values())
-            actual = await client.list_pods()
-            uploads = _uploads(desired, request)
-            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
-    lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
-    if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
-        # nothing recorded yet: a read-only plan leaves no lock file behind
-        recorded = store.read()
-        return asyncio.run(run()), store.where
-    with store.lock(shared=True):
-        recorded = store.read()
-        check_stack(recorded, desired, store.where)
-        return asyncio.run(run()), store.where
+async def _plan(
+    connection: Connection, request: PlanRequest, desired: DesiredState | None
+) -> tuple[Plan, str]:
+    try:
+        client: ApiClient | None = connect(connection)
+        refused: PodctlError | None = None
+    except PodctlError as exc:  # no API key...: told once the spec is known to be good
+        client, refused = None, exc
+    listing = asyncio.ensure_future(client.list_pods()) if client is not None else None
+    if listing is not None:  # a failure shows where it is awaited, and only there
+        listing.add_done_callback(lambda f: f.cancelled() or f.exception())
+    try:
+        if desired is None:
+            desired = await asyncio.to_thread(load_desired, request.paths)
+        secrets = resolve_secrets(desired, connection.env)
+        check_secrets_unshown(desired, secrets)
+        if refused is not None:
+            raise refused
+        assert client is not None and listing is not None
+        store = open_state(connection, desired)
+    except BaseException:
+        if listing is not None:
+            listing.cancel()
+            with contextlib.suppress(BaseException):
+                await listing
+        if client is not None:
+            await client.__aexit__(None, None, None)
+        raise
+    async with client:
+        client.hide(secrets.values())
+        lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
+        if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
+            # nothing recorded yet: a read-only plan leaves no lock file behind
+            recorded = store.read()
+            early = _early_offers(client, desired, recorded, request)
+            actual = await listing
+            return await _planned(client, desired, actual, recorded, secrets, request, early), (
+                store.where
+            )
+        try:
+            store.acquire(shared=True, timeout=0)
+        except LockHeldError:
+            listing.cancel()  # listed before an apply (still) holding the lock: list again
+            store.acquire(shared=True)
+            listing = asyncio.ensure_future(client.list_pods())
+        with contextlib.closing(_Releasing(store)):
+            recorded = store.read()
+            check_stack(recorded, desired, store.where)
+            early = _early_offers(client, desired, recorded, request)
+            actual = await listing
+            return await _planned(client, desired, actual, recorded, secrets, request, early), (
+                store.where
+            )
+
+
+class _Releasing:
+    """Releases the store's lock on close (`contextlib.closing`)."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+
+    def close(self) -> None:
+        self.store.release()
+
+
+async def _planned(
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+    early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None,
+) -> Plan:
+    uploads = _uploads(desired, request)
+    return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads, early)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -352,14 +432,12 @@ async def _apply_locked(
     async with connect(connection) as client:
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
-        if options.lazy_offers:
-            actual = await client.list_pods()
-            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
-        else:
-            actual, offers = await _read_actual(client, desired)
-            fresh = _compute(
-                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
-            )
+        # offers beside the pod list when a pod will likely be placed; reconcile never guesses
+        early = None if options.lazy_offers else _early_offers(client, desired, recorded, request)
+        actual = await client.list_pods()
+        fresh = await _plan_lazily(
+            client, desired, actual, recorded, secrets, request, uploads, early
+        )
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
