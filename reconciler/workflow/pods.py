@@ -19,6 +19,7 @@ from reconciler.events import Event, LogLine
 from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
+from reconciler.workflow import aio
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -197,8 +198,8 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """
     if connection.sandbox:  # a bad spec must not start a sandbox: read it first
         desired = load_desired(request.paths)
-        return asyncio.run(_plan(connection, request, desired))
-    return asyncio.run(_plan(connection, request, None))
+        return aio.run(_plan(connection, request, desired))
+    return aio.run(_plan(connection, request, None))
 
 
 async def _plan(
@@ -345,7 +346,7 @@ def apply(
             else contextlib.nullcontext()
         )
         with guard:
-            return asyncio.run(
+            return aio.run(
                 _apply_locked(
                     connection,
                     request,
@@ -397,7 +398,7 @@ def interrupted_text(
             return await asyncio.wait_for(client.list_pods(), INTERRUPT_LISTING_S)
 
     try:
-        actual = asyncio.run(listing())
+        actual = aio.run(listing())
     except (PodctlError, TimeoutError, OSError, KeyboardInterrupt):
         return "\n".join(
             [head, "The pods left running could not be listed: run `podctl status`.", finish]
