@@ -135,3 +135,21 @@ def test_a_direct_call_writes_at_once_and_keeps_the_serial_in_step(tmp_path: Pat
     on_disk = LockfileStore(store.path).read()
     assert (on_disk.serial, store.writes) == (3, 3)
     assert journal.lockfile.serial == 3 and journal.lockfile.same_content(on_disk)
+
+
+def test_one_commit_adopting_a_stopped_pod_records_both_facts(tmp_path: Path) -> None:
+    api = FakeApi()
+    seen = api.add("id1", "st", "box", PodStatus.EXITED)
+    store = CountingStore(tmp_path / "st.podctl.lock")
+    journal = journal_for(store, ActualState(pods={"id1": seen}))
+
+    def record() -> None:
+        journal.touched("box", "id1", "fp-box")
+        journal.stopped("box", "id1", NOW, keep_earlier=True)
+        journal.touched("box", "id1", "fp-box")  # nothing new: the record stays
+
+    asyncio.run(journal.commit(record))
+    on_disk = LockfileStore(store.path).read().pods["box"]
+    assert (on_disk.pod_id, on_disk.uid, on_disk.fingerprint) == ("id1", "uid-id1", "fp-box")
+    assert on_disk.stopped_at == NOW and store.writes == 1
+    assert journal.lockfile.pods["box"] == on_disk

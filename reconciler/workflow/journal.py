@@ -42,6 +42,8 @@ class LockfileJournal:
     time, each holding everything recorded before it started.
     """
 
+    _lockfile: Lockfile
+
     def __init__(
         self,
         store: StateStore,
@@ -57,6 +59,9 @@ class LockfileJournal:
         # the store refuses a lockfile holding one of these in the fields env-derived text can
         # reach (job messages); a value this short would match by chance
         self.forbidden = tuple(v for v in forbidden if len(v) >= MIN_GUARDED_SECRET)
+        # pod records set under `commit`, not yet folded into `lockfile`: a commit recording
+        # N pods (an adoption) costs O(N), not N copies of the whole record table
+        self._staged: dict[str, PodRecord] = {}
         # a secret an older podctl let into a job's message is masked with the next write,
         # so the store's guard never refuses a write after a mutation for it
         self.lockfile = self._redacted(recorded)
@@ -72,6 +77,39 @@ class LockfileJournal:
         self._durable = 0  # of which the store holds this many
         self._flushing: asyncio.Future[None] | None = None
         self._io = threading.Lock()  # one store write at a time, whichever thread makes it
+
+    @property
+    def lockfile(self) -> Lockfile:
+        """The latest Lockfile: what the store holds plus what is recorded and not yet written."""
+        if self._staged:
+            staged, self._staged = self._staged, {}
+            uids = {r.uid for r in staged.values()}
+            base = self._lockfile
+            self._lockfile = replace(
+                base,
+                stack=self.stack,
+                pods={**base.pods, **staged},
+                intents=tuple(i for i in base.intents if i.uid not in uids),
+            )
+        return self._lockfile
+
+    @lockfile.setter
+    def lockfile(self, value: Lockfile) -> None:
+        self._staged = {}
+        self._lockfile = value
+
+    def _record_of(self, pod: str) -> PodRecord | None:
+        """The pod's latest record, staged or not (without folding the staged ones in)."""
+        staged = self._staged.get(pod)
+        return staged if staged is not None else self._lockfile.pods.get(pod)
+
+    def _set_pod(self, pod: str, record: PodRecord) -> None:
+        """Record the pod's record (settling its create intent), as `record_pod` does."""
+        if not self._deferring:
+            self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+            return
+        self._staged[pod] = record
+        self._recorded += 1
 
     def _redacted(self, lockfile: Lockfile) -> Lockfile:
         jobs = {
@@ -166,16 +204,15 @@ class LockfileJournal:
 
     def _filled(self, pod: str, record: PodRecord) -> PodRecord:
         """The record, naming every env key podctl filled from from_env on this pod so far."""
-        existing = self.lockfile.pods.get(pod)
+        existing = self._record_of(pod)
         earlier = existing.secret_env if existing is not None else ()
         return with_secret_env(record, (*earlier, *self.secret_env.get(pod, ())))
 
     def created(self, pod: str, record: PodRecord) -> None:
-        record = self._filled(pod, record)
-        self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+        self._set_pod(pod, self._filled(pod, record))
 
     def touched(self, pod: str, pod_id: str, fingerprint: str | None) -> None:
-        existing = self.lockfile.pods.get(pod)
+        existing = self._record_of(pod)
         if existing is not None and existing.pod_id == pod_id:
             filled = self._filled(pod, existing)
             if fingerprint is None or fingerprint == existing.fingerprint:
@@ -196,21 +233,21 @@ class LockfileJournal:
                 applied_at=self.clock(),
             )
             record = self._filled(pod, record)
-        self._write(record_pod(replace(self.lockfile, stack=self.stack), pod, record))
+        self._set_pod(pod, record)
 
     def _update(self, pod: str, pod_id: str, **fields: object) -> None:
         """Change fields of the pod's record, when it is the record of that pod."""
-        existing = self.lockfile.pods.get(pod)
+        existing = self._record_of(pod)
         if existing is None or existing.pod_id != pod_id:
             return
         record = replace(existing, **fields)  # type: ignore[arg-type]
         if record != existing:
-            self._write(record_pod(self.lockfile, pod, record))
+            self._set_pod(pod, record)
 
     def stopped(
         self, pod: str, pod_id: str, at: datetime | None, *, keep_earlier: bool = False
     ) -> None:
-        existing = self.lockfile.pods.get(pod)
+        existing = self._record_of(pod)
         if keep_earlier and existing is not None and existing.stopped_at is not None:
             return
         # a stopped container is gone, and its watchdog with it
