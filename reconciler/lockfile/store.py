@@ -24,6 +24,7 @@ from reconciler.lockfile.codec import RECOVERY_HINT, EncodeCache, dumps, loads
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 
 LockMode = Literal["shared", "exclusive"]
+HOLDER_RETRIES, HOLDER_RETRY_S = 5, 0.02  # reading a holder that is being written
 
 
 def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
@@ -208,11 +209,17 @@ class LockfileStore:
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         data = (json.dumps(info) + "\n").encode()
-        os.ftruncate(fd, 0)
+        # over the old text, then cut to length: a reader never finds the file empty
         os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
 
     def _held_error(self, timeout: float) -> LockHeldError:
         holder = self.holder()
+        for _ in range(HOLDER_RETRIES):  # taken a moment ago: its holder is being written
+            if holder:
+                break
+            self._sleep(HOLDER_RETRY_S)
+            holder = self.holder()
         who = (
             f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
             f"({holder.get('command') or 'unknown command'}, {holder.get('mode', '?')} lock) "
