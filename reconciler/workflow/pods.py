@@ -247,7 +247,7 @@ async def _plan(
             listing.cancel()  # listed before an apply (still) holding the lock: list again
             store.acquire(shared=True)
             listing = asyncio.ensure_future(client.list_pods())
-        with contextlib.closing(_Releasing(store)):
+        try:
             recorded = store.read()
             check_stack(recorded, desired, store.where)
             early = _early_offers(client, desired, recorded, request)
@@ -255,16 +255,8 @@ async def _plan(
             return await _planned(client, desired, actual, recorded, secrets, request, early), (
                 store.where
             )
-
-
-class _Releasing:
-    """Releases the store's lock on close (`contextlib.closing`)."""
-
-    def __init__(self, store: StateStore) -> None:
-        self.store = store
-
-    def close(self) -> None:
-        self.store.release()
+        finally:
+            store.release()
 
 
 async def _planned(
