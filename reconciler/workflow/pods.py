@@ -113,7 +113,11 @@ def _likely_placing(desired: DesiredState, recorded: Lockfile, request: PlanRequ
 def _early_offers(
     client: ApiClient, desired: DesiredState, recorded: Lockfile, request: PlanRequest
 ) -> asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None:
-    """The GPU offers, requested now (beside the pod list) when a pod will likely be placed."""
+    """The GPU offers, requested now (beside the pod list) when a pod will likely be placed.
+
+    Apply only: a plan asks for offers once it knows a pod is to be placed (one request when
+    nothing is), and a failing API then shows only the listing's retries.
+    """
     if not _likely_placing(desired, recorded, request):
         return None
     offers = asyncio.ensure_future(_read_offers(client, desired))
@@ -192,12 +196,14 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
-    A plan with nothing to place (no create, replace or resume) costs one request. The pod
-    list is requested while the spec is read (in a worker thread), so the API's answer time
-    overlaps podctl's own work; an error of the spec still comes first.
+    A plan with nothing to place (no create, replace or resume) costs one request: GPU offers
+    are fetched only once the plan must place a pod. The pod list is requested while the spec
+    is read (in a worker thread), so the API's answer time overlaps podctl's own work; an error
+    of the spec still comes first.
     """
-    if connection.sandbox:  # a bad spec must not start a sandbox: read it first
+    if connection.sandbox:  # a bad spec must not start a sandbox: check it first
         desired = load_desired(request.paths)
+        check_secrets_unshown(desired, resolve_secrets(desired, connection.env))
         return aio.run(_plan(connection, request, desired))
     return aio.run(_plan(connection, request, None))
 
@@ -236,9 +242,8 @@ async def _plan(
         if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
             # nothing recorded yet: a read-only plan leaves no lock file behind
             recorded = store.read()
-            early = _early_offers(client, desired, recorded, request)
             actual = await listing
-            return await _planned(client, desired, actual, recorded, secrets, request, early), (
+            return await _planned(client, desired, actual, recorded, secrets, request), (
                 store.where
             )
         try:
@@ -250,9 +255,8 @@ async def _plan(
         try:
             recorded = store.read()
             check_stack(recorded, desired, store.where)
-            early = _early_offers(client, desired, recorded, request)
             actual = await listing
-            return await _planned(client, desired, actual, recorded, secrets, request, early), (
+            return await _planned(client, desired, actual, recorded, secrets, request), (
                 store.where
             )
         finally:
@@ -266,10 +270,9 @@ async def _planned(
     recorded: Lockfile,
     secrets: Mapping[str, str],
     request: PlanRequest,
-    early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None,
 ) -> Plan:
     uploads = _uploads(desired, request)
-    return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads, early)
+    return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -428,7 +431,12 @@ async def _apply_locked(
         uploads = _uploads(desired, request)
         # offers beside the pod list when a pod will likely be placed; reconcile never guesses
         early = None if options.lazy_offers else _early_offers(client, desired, recorded, request)
-        actual = await client.list_pods()
+        try:
+            actual = await client.list_pods()
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
         fresh = await _plan_lazily(
             client, desired, actual, recorded, secrets, request, uploads, early
         )
