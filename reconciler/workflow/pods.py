@@ -470,7 +470,7 @@ async def _apply_locked(
                 forbidden=secrets.values(),
                 secret_env=secret_env_keys(desired),
             )
-            journal.settle_intents()
+            await journal.commit(journal.settle_intents)  # in the worker thread, as all writes
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
             local = local_state(connection, desired)
             quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
@@ -485,7 +485,7 @@ async def _apply_locked(
                 watchdog=quiet[1] if quiet else None,
                 on_event=on_event,
             )
-            journal.forget(gone)
+            await journal.commit(lambda: journal.forget(gone))
             deadline = _next_deadline(desired, journal.lockfile)
             return Applied(the_plan, None, store.where, client.request_count, deadline)
         if saved is None and not confirm(the_plan):
@@ -498,7 +498,7 @@ async def _apply_locked(
             forbidden=secrets.values(),
             secret_env=secret_env_keys(desired),
         )
-        journal.settle_intents()
+        await journal.commit(journal.settle_intents)
         jobs = _job_wiring(
             connection,
             desired,
@@ -540,7 +540,7 @@ async def _apply_locked(
                     jobs.logs.touch(done.address.removeprefix("job."))
         finally:
             jobs.logs.close()
-        journal.forget(gone)
+        await journal.commit(lambda: journal.forget(gone))
         deadline = _next_deadline(desired, journal.lockfile)
         return Applied(the_plan, result, store.where, client.request_count, deadline)
 
