@@ -229,6 +229,9 @@ class ListJournal:
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     noted: list[tuple[Any, ...]] = field(default_factory=list)  # stopped_at, watchdog arming
 
+    async def commit(self, record: Callable[[], None]) -> None:
+        record()
+
     def intend(self, pod: str, uid: str) -> None:
         self.entries.append(("intend", pod, uid))
 

@@ -42,7 +42,7 @@ class Landed:
 
 @dataclass
 class StepContext:
-    """Everything a change needs; journal writes go one at a time through `write`."""
+    """Everything a change needs; journal writes go through `write`."""
 
     plan: Plan
     desired: DesiredState
@@ -57,7 +57,6 @@ class StepContext:
     now: Callable[[], datetime]
     semaphore: asyncio.Semaphore
     fingerprint: Fingerprint
-    journal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     shells: Shells | None = None
     recorded_jobs: Mapping[str, JobRecord] = field(default_factory=dict)
     job_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # for the ledger
@@ -88,6 +87,5 @@ class StepContext:
         self.on_event(event)
 
     async def write(self, fn: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
-        """One journal write at a time; durable when this returns."""
-        async with self.journal_lock:
-            fn(*args, **kwargs)
+        """A journal write, durable when this returns (writes made together share one)."""
+        await self.journal.commit(lambda: fn(*args, **kwargs))

@@ -140,9 +140,15 @@ class EndpointBackend(Protocol):
 class Journal(Protocol):
     """Where the executor records what it did, write-ahead; each call is durable on return.
 
-    The executor calls these one at a time (under an asyncio.Lock), right after each mutation,
-    so an outcome already recorded survives any later failure or interrupt.
+    The executor calls these inside `commit`, right after each mutation, so an outcome already
+    recorded survives any later failure or interrupt.
     """
+
+    async def commit(self, record: Callable[[], None]) -> None:
+        """Run `record` (calls of the methods below); return once its changes are durable.
+
+        Commits made while a write is under way may share one write (group commit).
+        """
 
     def intend(self, pod: str, uid: str) -> None:
         """Before a create: the uid marker the new pod will carry."""

@@ -88,16 +88,20 @@ async def execute(
         on_job_line=on_job_line,
         watchdog=watchdog,
     )
-    for change in plan.changes:
-        if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
-            # an adopted pod that needs nothing is recorded as is (same fingerprint when equal)
-            recorded_print = None if change.fields else ctx.fingerprint(desired.pods[change.pod])
-            await ctx.write(journal.touched, change.pod, change.pod_id, recorded_print)
-            seen = change.observed.status if change.observed is not None else ""
-            if seen in STOPPED_STATUSES:  # for stopped_ttl: first seen stopped
-                await ctx.write(
-                    journal.stopped, change.pod, change.pod_id, now(), keep_earlier=True
+
+    def record_noops() -> None:
+        for change in plan.changes:
+            if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
+                # an adopted pod that needs nothing is recorded as is (same fingerprint if equal)
+                spec = desired.pods[change.pod]
+                journal.touched(
+                    change.pod, change.pod_id, None if change.fields else ctx.fingerprint(spec)
                 )
+                seen = change.observed.status if change.observed is not None else ""
+                if seen in STOPPED_STATUSES:  # for stopped_ttl: first seen stopped
+                    journal.stopped(change.pod, change.pod_id, now(), keep_earlier=True)
+
+    await journal.commit(record_noops)  # one write for all of them, however many
     actionable = plan.actionable
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in actionable]

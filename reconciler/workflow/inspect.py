@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from reconciler.model import (
     Lockfile,
     PodStatus,
 )
+from reconciler.workflow import aio
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -189,7 +189,7 @@ def status(
         async with connect(connection) as client:
             return await client.list_pods()
 
-    actual = asyncio.run(run())
+    actual = aio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
@@ -239,7 +239,7 @@ def _with_lifetimes(
         pod = actual.get(pods[name].pod_id or "")
         if pod is not None and pod.ssh is not None:
             ask[name] = pod
-    found = asyncio.run(watchdog_states(ask, key, recorded)) if ask and key is not None else {}
+    found = aio.run(watchdog_states(ask, key, recorded)) if ask and key is not None else {}
     unknown = "unknown (no SSH endpoint yet)" if key is not None else "unknown (no SSH key given)"
     return tuple(
         replace(r, watchdog=found.get(r.pod, unknown)) if r.watchdog == "?" else r for r in out
@@ -266,4 +266,4 @@ def gpus(connection: Connection) -> dict[CloudType, dict[str, GpuOffer]]:
         async with connect(connection) as client:
             return await client.gpu_offers()
 
-    return asyncio.run(run())
+    return aio.run(run())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
-from reconciler.errors import PodctlError
+from reconciler.errors import LockHeldError, PodctlError
 from reconciler.events import Event, LogLine
 from reconciler.model import (
     ActualState,
@@ -27,6 +27,7 @@ from reconciler.model import (
 )
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
+from reconciler.workflow import aio
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -42,6 +43,7 @@ from reconciler.workflow.context import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.events import Event
     from reconciler.executor.watchdog import WatchdogWiring
     from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
 
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
-OnEvent = Callable[[Event], None]
+OnEvent = Callable[["Event"], None]  # the events module is imported by apply only (~10 ms)
 INTERRUPT_LISTING_S = 10.0  # after Ctrl-C, the listing of what is left running waits this long
 
 
@@ -96,14 +98,6 @@ class Applied:
     next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
 
 
-async def _read_actual(
-    client: ApiClient, desired: DesiredState
-) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
-    actual = await client.list_pods()
-    return actual, await _read_offers(client, desired)
-
-
 async def _read_offers(
     client: ApiClient, desired: DesiredState
 ) -> Mapping[CloudType, Mapping[str, GpuOffer]]:
@@ -117,6 +111,30 @@ def _needs_placement(plan: Plan) -> bool:
     return any(c.action in placing for c in plan.actionable)
 
 
+def _likely_placing(desired: DesiredState, recorded: Lockfile, request: PlanRequest) -> bool:
+    """Whether a plan will likely place a pod: a desired GPU pod the lockfile has no record of
+    (it will be created, unless a pod carrying its markers is found)."""
+    if request.destroy:
+        return False
+    return any(p.gpu_types and n not in recorded.pods for n, p in desired.pods.items())
+
+
+def _early_offers(
+    client: ApiClient, desired: DesiredState, recorded: Lockfile, request: PlanRequest
+) -> asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None:
+    """The GPU offers, requested now (beside the pod list) when a pod will likely be placed.
+
+    Apply only: a plan asks for offers once it knows a pod is to be placed (one request when
+    nothing is), and a failing API then shows only the listing's retries.
+    """
+    if not _likely_placing(desired, recorded, request):
+        return None
+    offers = asyncio.ensure_future(_read_offers(client, desired))
+    # a failure shows where it is awaited; unawaited (the listing failed first), it stays quiet
+    offers.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return offers
+
+
 async def _plan_lazily(
     client: ApiClient,
     desired: DesiredState,
@@ -125,9 +143,14 @@ async def _plan_lazily(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str],
+    early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None = None,
 ) -> Plan:
-    """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
+    """Plan with the offers requested early, if any; else plan without GPU offers, and fetch
+    them and plan again only when a pod must be placed."""
     api = client.api_name
+    if early is not None:
+        offers = await early
+        return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
     fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
     if not _needs_placement(fresh):
         return fresh
@@ -182,34 +205,88 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
-    A plan with nothing to place (no create, replace or resume) costs one request.
+    A plan with nothing to place (no create, replace or resume) costs one request: GPU offers
+    are fetched only once the plan must place a pod. The pod list is requested while the spec
+    is read (in a worker thread), so the API's answer time overlaps podctl's own work; an error
+    of the spec still comes first.
     """
-    desired = load_desired(request.paths)
-    secrets = resolve_secrets(desired, connection.env)
-    check_secrets_unshown(desired, secrets)
-    store = open_state(connection, desired)
+    if connection.sandbox:  # a bad spec must not start a sandbox: check it first
+        desired = load_desired(request.paths)
+        check_secrets_unshown(desired, resolve_secrets(desired, connection.env))
+        return aio.run(_plan(connection, request, desired))
+    return aio.run(_plan(connection, request, None))
 
-    async def run() -> Plan:
-        from reconciler.workflow.endpoints import endpoint_session, read_endpoints
 
-        async with (
-            connect(connection) as client,
-            endpoint_session(connection, client, desired, recorded, secrets.values()) as eps,
-        ):
-            client.hide(secrets.values())
-            actual = await read_endpoints(eps, await client.list_pods())
-            uploads = _uploads(desired, request)
-            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+async def _plan(
+    connection: Connection, request: PlanRequest, desired: DesiredState | None
+) -> tuple[Plan, str]:
+    try:
+        client: ApiClient | None = connect(connection)
+        refused: PodctlError | None = None
+    except PodctlError as exc:  # no API key...: told once the spec is known to be good
+        client, refused = None, exc
+    listing = asyncio.ensure_future(client.list_pods()) if client is not None else None
+    if listing is not None:  # a failure shows where it is awaited, and only there
+        listing.add_done_callback(lambda f: f.cancelled() or f.exception())
+    try:
+        if desired is None:
+            desired = await asyncio.to_thread(load_desired, request.paths)
+        secrets = resolve_secrets(desired, connection.env)
+        check_secrets_unshown(desired, secrets)
+        if refused is not None:
+            raise refused
+        assert client is not None and listing is not None
+        store = open_state(connection, desired)
+    except BaseException:
+        if listing is not None:
+            listing.cancel()
+            with contextlib.suppress(BaseException):
+                await listing
+        if client is not None:
+            await client.__aexit__(None, None, None)
+        raise
+    async with client:
+        client.hide(secrets.values())
+        lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
+        if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
+            # nothing recorded yet: a read-only plan leaves no lock file behind
+            recorded = store.read()
+            actual = await listing
+            return await _planned(
+                connection, client, desired, actual, recorded, secrets, request
+            ), store.where
+        try:
+            store.acquire(shared=True, timeout=0)
+        except LockHeldError:
+            listing.cancel()  # listed before an apply (still) holding the lock: list again
+            store.acquire(shared=True)
+            listing = asyncio.ensure_future(client.list_pods())
+        try:
+            recorded = store.read()
+            check_stack(recorded, desired, store.where)
+            actual = await listing
+            return await _planned(
+                connection, client, desired, actual, recorded, secrets, request
+            ), store.where
+        finally:
+            store.release()
 
-    lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
-    if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
-        # nothing recorded yet: a read-only plan leaves no lock file behind
-        recorded = store.read()
-        return asyncio.run(run()), store.where
-    with store.lock(shared=True):
-        recorded = store.read()
-        check_stack(recorded, desired, store.where)
-        return asyncio.run(run()), store.where
+
+async def _planned(
+    connection: Connection,
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+) -> Plan:
+    from reconciler.workflow.endpoints import endpoint_session, read_endpoints
+
+    async with endpoint_session(connection, client, desired, recorded, secrets.values()) as eps:
+        actual = await read_endpoints(eps, actual)
+        uploads = _uploads(desired, request)
+        return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -278,7 +355,7 @@ def apply(
             else contextlib.nullcontext()
         )
         with guard:
-            return asyncio.run(
+            return aio.run(
                 _apply_locked(
                     connection,
                     request,
@@ -330,7 +407,7 @@ def interrupted_text(
             return await asyncio.wait_for(client.list_pods(), INTERRUPT_LISTING_S)
 
     try:
-        actual = asyncio.run(listing())
+        actual = aio.run(listing())
     except (PodctlError, TimeoutError, OSError, KeyboardInterrupt):
         return "\n".join(
             [head, "The pods left running could not be listed: run `podctl status`.", finish]
@@ -377,15 +454,17 @@ async def _apply_locked(
     ):
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
-        if options.lazy_offers:
+        # offers beside the pod list when a pod will likely be placed; reconcile never guesses
+        early = None if options.lazy_offers else _early_offers(client, desired, recorded, request)
+        try:
             actual = await read_endpoints(endpoints, await client.list_pods())
-            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
-        else:
-            actual, offers = await _read_actual(client, desired)
-            actual = await read_endpoints(endpoints, actual)
-            fresh = _compute(
-                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
-            )
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
+        fresh = await _plan_lazily(
+            client, desired, actual, recorded, secrets, request, uploads, early
+        )
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -416,7 +495,7 @@ async def _apply_locked(
                 forbidden=secrets.values(),
                 secret_env=secret_env_keys(desired),
             )
-            journal.settle_intents()
+            await journal.commit(journal.settle_intents)  # in the worker thread, as all writes
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
             local = local_state(connection, desired)
             quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
@@ -441,7 +520,7 @@ async def _apply_locked(
                 watchdog=quiet[1] if quiet else None,
                 on_event=on_event,
             )
-            journal.forget(gone)
+            await journal.commit(lambda: journal.forget(gone))
             deadline = _next_deadline(desired, journal.lockfile)
             return Applied(
                 the_plan,
@@ -460,7 +539,7 @@ async def _apply_locked(
             forbidden=secrets.values(),
             secret_env=secret_env_keys(desired),
         )
-        journal.settle_intents()
+        await journal.commit(journal.settle_intents)
         jobs = _job_wiring(
             connection,
             desired,
@@ -513,7 +592,7 @@ async def _apply_locked(
                     jobs.logs.touch(Address.strip(done.address, "job"))
         finally:
             jobs.logs.close()
-        journal.forget(gone)
+        await journal.commit(lambda: journal.forget(gone))
         deadline = _next_deadline(desired, journal.lockfile)
         return Applied(
             the_plan,
