@@ -24,6 +24,8 @@ async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
     """Do one actionable change; raise a PodctlError (the summary shows it) when it fails."""
     action = change.action
     if action is Action.RUN_JOB:
+        if ctx.endpoint_jobs is not None and (change.job or "") in ctx.desired.endpoint_jobs:
+            return await ctx.endpoint_jobs.run(ctx, change)
         from reconciler.executor.jobs import run_job
 
         return await run_job(ctx, change)

@@ -38,7 +38,11 @@ def plan_markdown(plan: Plan) -> str:
             before, after = style.money(c.cost_before), style.money(c.cost_after)
             if c.action is Action.RUN_JOB:
                 before, after = "", ""  # a job costs what its pod costs
-            what = c.address if c.action is not Action.RUN_JOB else f"{c.address}` on `pod.{c.pod}"
+            what = (
+                c.address
+                if c.action is not Action.RUN_JOB
+                else f"{c.address}` on `{c.pod if '.' in c.pod else 'pod.' + c.pod}"
+            )
             lines.append(
                 f"| `{_cell(style.SYMBOLS[c.action])}` | `{what}` | {c.action.value} | "
                 f"{_cell(c.reason)} | {before} | {after} |"

@@ -45,6 +45,9 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     problems += _check_cycles(stack)
     problems += check_download_collisions(stack)
     problems += check_money(stack)
+    from reconciler.spec.endpoint_jobs import check_endpoint_jobs
+
+    problems += check_endpoint_jobs(stack)
     return problems
 
 

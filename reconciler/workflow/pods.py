@@ -75,6 +75,7 @@ class ApplyRequest:
     lazy_offers: bool = False
     should_start: Callable[[], bool] | None = None
     heartbeat_s: float | None = None  # a StillRunning event per running change this often
+    cancel_on_interrupt: bool = False  # Ctrl-C: /cancel the endpoint jobs podctl started
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
             client.hide(secrets.values())
             actual = await client.list_pods()
             uploads = _uploads(desired, request)
-            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+            return _with_endpoint_jobs(fresh, desired, recorded, connection, request)
 
     lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
     if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
@@ -360,6 +362,7 @@ async def _apply_locked(
             fresh = _compute(
                 desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
             )
+        fresh = _with_endpoint_jobs(fresh, desired, recorded, connection, request)
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -434,6 +437,15 @@ async def _apply_locked(
             jobs.logs.line(job, line)
             on_event(LogLine(f"job.{job}", line))
 
+        from reconciler.workflow.endpoint_jobs import endpoint_wiring
+
+        endpoints = endpoint_wiring(
+            connection,
+            desired,
+            recorded,
+            local_state(connection, desired),
+            cancel_on_interrupt=options.cancel_on_interrupt,
+        )
         try:
             result = await execute(
                 the_plan,
@@ -454,15 +466,31 @@ async def _apply_locked(
                 should_start=options.should_start,
                 heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
+                endpoint_jobs=endpoints[0] if endpoints else None,
             )
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
                     jobs.logs.touch(done.address.removeprefix("job."))
         finally:
             jobs.logs.close()
+            if endpoints is not None:
+                await endpoints[1].aclose()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
         return Applied(the_plan, result, store.where, client.request_count, deadline)
+
+
+def _with_endpoint_jobs(
+    plan: Plan,
+    desired: DesiredState,
+    recorded: Lockfile,
+    connection: Connection,
+    request: PlanRequest,
+) -> Plan:
+    from reconciler.workflow.endpoint_jobs import with_endpoint_jobs
+
+    local = local_state(connection, desired)
+    return with_endpoint_jobs(plan, desired, recorded, local, destroy=request.destroy)
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:

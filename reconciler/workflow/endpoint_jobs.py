@@ -1,0 +1,186 @@
+"""Endpoint jobs in plan and apply: their ledgers, their plan changes, the job API wiring.
+
+The composition of the endpoint job runner (executor.endpoint_jobs): the JobApi client of the
+data plane (RunPod's `https://api.runpod.ai/v2`, `RUNPOD_ENDPOINT_BASE_URL`, or the sandbox's),
+one append-only journal per job beside the state, and output files written without ever
+replacing a file podctl did not write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reconciler.errors import PodctlError
+from reconciler.jobs.endpoint_ledger import (
+    Summary,
+    fold,
+    job_fingerprint,
+    job_parts,
+    line_prints,
+    summarize,
+)
+from reconciler.model import DesiredState, EndpointJobSpec, Lockfile
+from reconciler.plans import Plan
+from reconciler.state import LocalState
+from reconciler.workflow.endpoint_journal import journal_path, read_records
+
+if TYPE_CHECKING:
+    from reconciler.backends.serverless.client import JobApi
+    from reconciler.executor.endpoint_jobs import EndpointJobs
+    from reconciler.workflow.context import Connection
+
+
+def target_of(job: EndpointJobSpec) -> str:
+    """What a job's requests are hashed against: the external id, or the stack endpoint."""
+    return job.endpoint_id if job.endpoint_id else f"endpoint.{job.endpoint}"
+
+
+def recorded_endpoint_id(recorded: Lockfile, name: str) -> str | None:
+    """The id of the stack's endpoint NAME as the state records it (once endpoints are built)."""
+    endpoints = getattr(recorded, "endpoints", None) or {}
+    record = endpoints.get(name) if isinstance(endpoints, Mapping) else None
+    found = getattr(record, "endpoint_id", None) or getattr(record, "id", None)
+    return found if isinstance(found, str) and found else None
+
+
+def prints_and_inputs(
+    desired: DesiredState,
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    inputs = {n: job_parts(j, target_of(j)) for n, j in desired.endpoint_jobs.items()}
+    return {n: job_fingerprint(p) for n, p in inputs.items()}, inputs
+
+
+def summaries(desired: DesiredState, local: LocalState) -> dict[str, Summary]:
+    out = {}
+    for name, job in desired.endpoint_jobs.items():
+        records = read_records(journal_path(local.folder, local.stem, name))
+        out[name] = summarize(fold(records), line_prints(job, target_of(job)))
+    return out
+
+
+def with_endpoint_jobs(
+    plan: Plan, desired: DesiredState, recorded: Lockfile, local: LocalState, *, destroy: bool
+) -> Plan:
+    """The plan with the endpoint jobs' run-job changes (none for destroy or --target)."""
+    if not desired.endpoint_jobs or destroy or plan.targets:
+        return plan
+    from reconciler.planner.endpoint_jobs import endpoint_job_changes
+
+    prints, inputs = prints_and_inputs(desired)
+    found = endpoint_job_changes(
+        desired, recorded, prints, inputs, summaries(desired, local), plan.changes
+    )
+    return replace(
+        plan,
+        changes=(*plan.changes, *found.changes),
+        warnings=tuple(dict.fromkeys((*plan.warnings, *found.warnings))),
+    )
+
+
+def data_plane(connection: Connection) -> JobApi:
+    """The job API client: the sandbox's data plane under --sandbox, else RunPod's."""
+    from reconciler.backends.serverless.client import JobApi, endpoint_base_url
+
+    notice = connection.on_notice
+    if connection.sandbox:
+        from reconciler.sandbox import control
+
+        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
+        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=False)
+        return JobApi(info.api_key, endpoint_base_url({}, info.url), on_retry=notice)
+    from reconciler.backends.runpod_graphql import resolve_api_key
+
+    key = resolve_api_key(connection.env)
+    return JobApi(key, endpoint_base_url(connection.env), on_retry=notice)
+
+
+def write_output(path_text: str, podctl_sha: str | None, data: bytes) -> str:
+    """Write `data` to `path_text` atomically; the sha256 written.
+
+    Never through a symlink, and never over a file podctl did not write (its content must be
+    what podctl last wrote there, by sha256): such a file is left as it is (OSError).
+    """
+    path = Path(path_text)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is a symlink or not a file: podctl leaves it as it is")
+        with open(path, "rb") as fh:
+            there = hashlib.sha256(fh.read()).hexdigest()
+        if there != podctl_sha:
+            raise OSError(
+                f"{path} exists and podctl did not write it (or it was changed since): "
+                "move it away, or point output elsewhere"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return hashlib.sha256(data).hexdigest()
+
+
+def poll_first_s(connection: Connection) -> float:
+    """The first poll delay: 0.5 s ($PODCTL_POLL_INTERVAL, for tests, goes below it)."""
+    text = connection.env.get("PODCTL_POLL_INTERVAL", "")
+    try:
+        value = float(text) if text else 0.5
+    except ValueError:
+        value = 0.5
+    return min(max(value, 0.001), 0.5)
+
+
+def endpoint_wiring(
+    connection: Connection,
+    desired: DesiredState,
+    recorded: Lockfile,
+    local: LocalState,
+    *,
+    cancel_on_interrupt: bool = False,
+) -> tuple[EndpointJobs, JobApi] | None:
+    """The runner's wiring, or None when the stack has no endpoint job."""
+    if not desired.endpoint_jobs:
+        return None
+    from reconciler.executor.endpoint_jobs import EndpointJobs
+    from reconciler.workflow.endpoint_journal import EndpointJournal
+
+    api = data_plane(connection)
+
+    def endpoint_id(job: EndpointJobSpec) -> str | None:
+        if job.endpoint_id:
+            return job.endpoint_id
+        return recorded_endpoint_id(recorded, job.endpoint or "")
+
+    def ledger(name: str) -> EndpointJournal:
+        return EndpointJournal(journal_path(local.folder, local.stem, name))
+
+    wiring = EndpointJobs(
+        api=api,
+        ledger=ledger,
+        endpoint_id=endpoint_id,
+        write_output=write_output,
+        poll_first_s=poll_first_s(connection),
+        cancel_on_interrupt=cancel_on_interrupt,
+    )
+    return wiring, api
+
+
+__all__ = ["PodctlError", "endpoint_wiring", "with_endpoint_jobs"]
