@@ -155,6 +155,7 @@ class Engine:
         self.jobs.clear()
         self.counts.clear()
         self.webhooks.clear()
+        self.submitted.clear()
         for event in self.changed.values():
             event.set()
         self.changed.clear()
