@@ -74,11 +74,26 @@ class EndpointJobs:
     write_output: Callable[[str, str | None, bytes], str]  # (path, sha podctl wrote, data)
     poll_first_s: float = 0.5
     cancel_on_interrupt: bool = False
+    ask_cancel: Callable[[int], bool] | None = None  # Ctrl-C on a terminal: cancel them?
+    _answer: bool | None = None  # asked once per apply
     rand: Callable[[], float] = random.random
     started: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # job -> ids
 
     async def run(self, ctx: StepContext, change: Change) -> ChangeResult:
         return await run_endpoint_job(ctx, change, self)
+
+    def should_cancel(self, running: int) -> bool:
+        """On an interrupt: --cancel-on-interrupt, else the terminal's answer (asked once)."""
+        if self.cancel_on_interrupt:
+            return True
+        if self.ask_cancel is None or not running:
+            return False
+        if self._answer is None:
+            try:
+                self._answer = self.ask_cancel(running)
+            except (KeyboardInterrupt, EOFError):
+                self._answer = False
+        return self._answer
 
 
 def request_body(job: EndpointJobSpec, input_text: str) -> dict[str, Any]:
@@ -272,7 +287,8 @@ class _Run:
                     {"e": "failed", "p": print_, "s": "CANCELLED", "err": "cancelled by podctl"}
                 )
 
-        prints = list(self.running)
+        # sent and not ended (a worker cancelled first has left `running` already)
+        prints = [p for p in self.prints if self.folded.line(p).state == SENT]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*(one(p) for p in prints)), CANCEL_WAIT_S)
         return cancelled
@@ -392,9 +408,15 @@ async def run_endpoint_job(ctx: StepContext, change: Change, wiring: EndpointJob
     except asyncio.CancelledError:
         for task in workers:
             task.cancel()
-        if wiring.cancel_on_interrupt:
+        in_flight = sum(1 for p in prints if folded.line(p).state == SENT)
+        if wiring.should_cancel(in_flight):
             ids = await asyncio.shield(run.cancel_running())
             log(f"interrupted: cancelled {len(ids)} job(s) podctl started: {', '.join(ids)}")
+        elif in_flight:
+            log(
+                f"interrupted: {in_flight} request(s) go on on RunPod; the next apply "
+                f"reattaches to them, `podctl cancel {name}` cancels them"
+            )
         await asyncio.shield(ledger.aclose())
         raise
     finally:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,6 +155,7 @@ def endpoint_wiring(
     local: LocalState,
     *,
     cancel_on_interrupt: bool = False,
+    ask_cancel: Callable[[int], bool] | None = None,
 ) -> tuple[EndpointJobs, JobApi] | None:
     """The runner's wiring, or None when the stack has no endpoint job."""
     if not desired.endpoint_jobs:
@@ -179,6 +180,7 @@ def endpoint_wiring(
         write_output=write_output,
         poll_first_s=poll_first_s(connection),
         cancel_on_interrupt=cancel_on_interrupt,
+        ask_cancel=ask_cancel,
     )
     return wiring, api
 

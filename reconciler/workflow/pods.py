@@ -76,6 +76,7 @@ class ApplyRequest:
     should_start: Callable[[], bool] | None = None
     heartbeat_s: float | None = None  # a StillRunning event per running change this often
     cancel_on_interrupt: bool = False  # Ctrl-C: /cancel the endpoint jobs podctl started
+    ask_cancel: Callable[[int], bool] | None = None  # Ctrl-C: ask whether to (a terminal)
 
 
 @dataclass(frozen=True)
@@ -445,6 +446,7 @@ async def _apply_locked(
             recorded,
             local_state(connection, desired),
             cancel_on_interrupt=options.cancel_on_interrupt,
+            ask_cancel=options.ask_cancel,
         )
         try:
             result = await execute(

@@ -14,6 +14,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
+
 from tests.e2e.conftest import Podctl, Sandbox
 from tests.e2e.test_endpoint_jobs import batch_spec, make_endpoint, sandbox_jobs, single_spec
 
@@ -164,7 +166,9 @@ def test_batch_exactly_once_per_line_across_kill_9(podctl: Podctl, sb: Sandbox) 
     submitting = {r["p"] for r in records if r.get("e") == "submitting"}
     answered = {r["p"] for r in records if r.get("e") == "submitted"}
     never_answered = submitting - answered
-    rows = [json.loads(r) for r in (podctl.folder / "results" / "out.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(r) for r in (podctl.folder / "results" / "out.jsonl").read_text().splitlines()
+    ]
     missing = [i for i, row in enumerate(rows) if row != {"i": i}]
     # every line with a known id has its output; the others are reported, not lost silently
     assert len(missing) == len(never_answered)
@@ -175,3 +179,41 @@ def test_batch_exactly_once_per_line_across_kill_9(podctl: Podctl, sb: Sandbox) 
     assert not unknown - never_answered - answered
     begins = sum(1 for r in records if r.get("e") == "begin")
     assert begins >= 2, "no apply was killed while the batch ran"
+
+
+def test_ctrl_c_with_cancel_on_interrupt_cancels_and_says_so(podctl: Podctl, sb: Sandbox) -> None:
+    slow = handler(
+        podctl.folder,
+        """
+        import time
+        def handler(job):
+            time.sleep(60)
+        """,
+    )
+    endpoint_id = make_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": slow})
+    podctl.write(text=single_spec(endpoint_id))
+    env = {**os.environ, "PODCTL_SANDBOX_DIR": str(podctl.sb.data_dir)}
+    flags = ("--cancel-on-interrupt", "-f", str(podctl.spec))
+    proc = subprocess.Popen(
+        [*(sys.executable, "-m", "reconciler", "--sandbox", "apply", "-y"), *flags],
+        cwd=podctl.folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while not any(r.get("e") == "submitted" for r in journal(podctl, "hello")):
+        assert time.monotonic() < deadline, "the job was never submitted"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    text = out.decode()
+    job_id = next(r["id"] for r in journal(podctl, "hello") if r.get("e") == "submitted")
+    assert f"interrupted: cancelled 1 job(s) podctl started: {job_id}" in text
+    assert proc.returncode != 0
+    status = httpx.get(
+        f"{sb.url}/serverless/v2/{endpoint_id}/status/{job_id}",
+        headers={"Authorization": f"Bearer {sb.key}"},
+        timeout=10,
+    ).json()
+    assert status["status"] == "CANCELLED"

@@ -116,3 +116,101 @@ def test_batch_outputs_in_input_order_and_second_apply_sends_nothing(
     assert again.code == 0
     mine = [j for j in sandbox_jobs(sb) if j.get("endpoint_id") == endpoint_id]
     assert len(mine) == 40
+
+
+def write_handler(folder: Path, body: str) -> str:
+    path = folder / "handler.py"
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def test_stream_chunks_states_and_output_reach_podctl_logs(podctl: Podctl, sb: Sandbox) -> None:
+    handler = write_handler(
+        podctl.folder,
+        """
+        def handler(job):
+            for word in ("alpha", "beta", "gamma"):
+                yield word
+        """,
+    )
+    endpoint_id = make_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": handler})
+    podctl.write(text=single_spec(endpoint_id, "    stream: true\n"))
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.out + result.err
+    assert "[hello] alpha" in result.out + result.err
+    logs = podctl("logs", "hello", "-f", str(podctl.spec))
+    assert logs.code == 0, logs.err
+    lines = logs.out.splitlines()
+    assert lines[0] == "apply started (1 request(s))"
+    assert lines[1] == "sending /run (try 1)"
+    assert lines[2].startswith("submitted as ")
+    assert [line for line in lines if line.startswith("[stream]")] == [
+        "[stream] alpha",
+        "[stream] beta",
+        "[stream] gamma",
+    ]
+    assert "COMPLETED: output" in logs.out
+
+
+def test_failed_request_error_is_in_the_summary_and_the_log(podctl: Podctl, sb: Sandbox) -> None:
+    handler = write_handler(
+        podctl.folder,
+        """
+        def handler(job):
+            raise ValueError("the model is not loaded")
+        """,
+    )
+    endpoint_id = make_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": handler})
+    podctl.write(text=single_spec(endpoint_id, "    retries: 1\n"))
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 1
+    assert "the model is not loaded" in result.out + result.err
+    logs = podctl("logs", "hello", "-f", str(podctl.spec))
+    assert "retrying" in logs.out  # one /retry, same id
+    assert logs.out.count("FAILED: ") == 2
+    mine = [j for j in sandbox_jobs(sb) if j["endpoint_id"] == endpoint_id]
+    assert len(mine) == 1  # /retry keeps the job: one submission
+
+
+def test_job_timeout_cancels_what_podctl_started(podctl: Podctl, sb: Sandbox) -> None:
+    handler = write_handler(
+        podctl.folder,
+        """
+        import time
+        def handler(job):
+            time.sleep(60)
+        """,
+    )
+    endpoint_id = make_endpoint(sb, env={"PODCTL_SANDBOX_HANDLER": handler})
+    podctl.write(text=single_spec(endpoint_id, "    timeout: 2s\n"))
+    result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 1
+    text = result.out + result.err
+    assert "timed out after 2s; cancelled the jobs podctl started: " in text
+    job_id = next(j["id"] for j in sandbox_jobs(sb) if j["endpoint_id"] == endpoint_id)
+    assert job_id in text
+    status = httpx.get(
+        f"{sb.url}/serverless/v2/{endpoint_id}/status/{job_id}",
+        headers={"Authorization": f"Bearer {sb.key}"},
+        timeout=10,
+    ).json()
+    assert status["status"] == "CANCELLED"
+
+
+def test_purge_queue_removes_queued_requests(podctl: Podctl, sb: Sandbox) -> None:
+    endpoint_id = make_endpoint(sb, workers={"min": 0, "max": 0, "idleTimeout": 5})
+    for i in range(3):
+        httpx.post(
+            f"{sb.url}/serverless/v2/{endpoint_id}/run",
+            json={"input": i},
+            headers={"Authorization": f"Bearer {sb.key}"},
+            timeout=10,
+        )
+    podctl.write(text=single_spec(endpoint_id))
+    result = podctl("purge-queue", f"endpoint_id.{endpoint_id}", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    assert result.out.strip() == (
+        f"endpoint_id.{endpoint_id}: removed 3 queued request(s); running ones go on."
+    )
+    bad = podctl("purge-queue", "pod.x", "-f", str(podctl.spec))
+    assert bad.code != 0 and "write endpoint.NAME" in bad.err
