@@ -67,7 +67,7 @@ def check_endpoint_jobs(stack: StackSource) -> list[Problem]:
         if not isinstance(job.value, dict):
             continue
         problems += _check_target(name, job, endpoints)
-        if is_endpoint_job(job.value):
+        if is_endpoint_job(job.value) and "pod" not in job.value:
             problems += _check_endpoint_job(name, job, stack, outputs)
     return problems
 

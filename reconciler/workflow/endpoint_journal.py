@@ -65,6 +65,7 @@ class EndpointJournal:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
             self._fd = os.open(self.path, flags, 0o600)
+            os.fchmod(self._fd, 0o600)  # outputs live here: owner only, even if made otherwise
             # a torn last line from a crash: start the next record on its own line
             size = os.fstat(self._fd).st_size
             if size:

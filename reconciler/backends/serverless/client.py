@@ -189,13 +189,15 @@ class JobApi:
                             f"{reason} after it was sent: the job may be queued, or not", status
                         )
                     if route not in _READS:
-                        raise JobApiError(f"{reason}: {_said(data)}", status)
+                        said = _said(data).replace(self._key, "(key)") if self._key else ""
+                        raise JobApiError(f"{reason}: {said}", status)
                 elif status == 404 and job_id is not None:
                     raise JobGone(f"{what}: 404, the job is unknown or expired", 404)
                 elif status == 401:
                     raise JobApiError(f"{what}: 401 Unauthorized: check RUNPOD_API_KEY", 401)
                 elif status >= 400:
-                    raise JobApiError(f"{what}: HTTP {status}: {_said(data)}", status)
+                    said = _said(data).replace(self._key, "(key)") if self._key else _said(data)
+                    raise JobApiError(f"{what}: HTTP {status}: {said}", status)
                 elif not isinstance(data, dict):
                     raise JobApiError(f"{what}: the answer is not a JSON object", status)
                 else:
