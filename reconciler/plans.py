@@ -29,6 +29,7 @@ class Action(enum.Enum):
     TERMINATE = "terminate"
     RUN_JOB = "run-job"
     NOOP = "no-op"
+    DELETE = "delete"  # a serverless endpoint (RunPod's DELETE /v2/serverless/{id})
 
 
 @dataclass(frozen=True)

@@ -484,7 +484,7 @@ def gpus(settings: Settings) -> int:
 @options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
-    """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
+    """Adopt an existing pod (or endpoint.NAME ENDPOINT_ID) as one of the spec."""
     from reconciler.cli.inspect import import_command
 
     return import_command(settings, paths, address, pod_id)

@@ -44,14 +44,18 @@ def _uptime(seconds: int | None) -> str:
 
 def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.cli.common import paths_or_default
+    from reconciler.cli.endpoints import endpoint_table
     from reconciler.workflow import status
+    from reconciler.workflow.endpoints import endpoint_status
 
     stack, rows, jobs = status(connection(settings), paths_or_default(paths))
+    endpoints = endpoint_status(connection(settings), paths_or_default(paths))
     if settings.output_format == "json":
         data = {
             "stack": stack,
             "pods": [r.as_dict() for r in rows],
             "jobs": [j.as_dict() for j in jobs],
+            **({"endpoints": [e.as_dict() for e in endpoints]} if endpoints else {}),
         }
         click.echo(json.dumps(data, indent=2))
         return 0
@@ -107,6 +111,9 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
                 ],
             )
         )
+    if endpoints:
+        click.echo("")
+        click.echo(endpoint_table(endpoints))
     return 0
 
 
@@ -252,6 +259,10 @@ def import_command(settings: Settings, paths: tuple[Path, ...], address: str, po
     from reconciler.cli.common import paths_or_default
     from reconciler.workflow import import_pod
 
+    if address.startswith("endpoint."):
+        from reconciler.cli.endpoints import import_endpoint_command
+
+        return import_endpoint_command(settings, paths, address, pod_id)
     record = import_pod(connection(settings), paths_or_default(paths), address, pod_id)
     say(
         f"Imported pod {record.pod_id} as {address}. Run `podctl plan` to see what apply "

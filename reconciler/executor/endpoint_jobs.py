@@ -37,6 +37,7 @@ from reconciler.jobs.endpoint_ledger import (
     numbers,
 )
 from reconciler.model import EndpointJobSpec, JobRecord, JobStatus, Rerun
+from reconciler.planner.endpoint_jobs import request_target
 from reconciler.plans import Change, ChangeResult, Outcome
 
 POLL_MAX_S = 10.0
@@ -325,7 +326,7 @@ async def run_endpoint_job(ctx: StepContext, change: Change, wiring: EndpointJob
     await ledger.append(
         {"e": "begin", "fp": change.fingerprint, "lines": len(job.inputs), "fresh": fresh}
     )
-    target = job.endpoint_id if job.endpoint_id else f"endpoint.{job.endpoint}"
+    target = request_target(ctx.desired, job)
     prints = line_prints(job, target)
     run = _Run(ctx, change, job, wiring, endpoint_id, ledger, folded, prints)
 

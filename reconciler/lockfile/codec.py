@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import LockfileError
+from reconciler.lockfile.endpoints import dump_endpoints, load_endpoints
 from reconciler.model import (
     LOCKFILE_FORMAT_VERSION,
     CloudType,
@@ -79,6 +80,7 @@ def dumps(lockfile: Lockfile) -> str:
             for i in lockfile.intents
         ],
         "host_keys": {pod_id: list(keys) for pod_id, keys in sorted(lockfile.host_keys.items())},
+        **dump_endpoints(lockfile),
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -232,4 +234,5 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
         jobs=jobs,
         intents=tuple(intents),
         host_keys=host_keys,
+        endpoints=load_endpoints(r, top.get("endpoints", {})),
     )

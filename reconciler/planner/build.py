@@ -18,6 +18,7 @@ from reconciler.model import (
 )
 from reconciler.planner.budget import budget_findings
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
+from reconciler.planner.endpoints import plan_endpoints
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.jobs import (
@@ -199,6 +200,14 @@ def plan(
         errors += found.errors
         warnings += [f"{c.address}: {w}" for w in found.warnings]
         notes += found.notes
+    # endpoints: not with --target (which names pods); first, so endpoint jobs may need them
+    endpoints = plan_endpoints(
+        desired, actual, recorded, secrets=secrets, destroy=destroy, force=force
+    )
+    if not targets:
+        changes = [*endpoints.changes, *changes]
+        errors += endpoints.errors
+        warnings += endpoints.warnings
     before, after = _per_pod(changes, first=True), _per_pod(changes, first=False)
     if not destroy:
         over, warned = budget_findings(
@@ -217,7 +226,8 @@ def plan(
         errors=tuple(dict.fromkeys(errors)),
         lineage=recorded.lineage,
         serial=recorded.serial,
-        spec_digest=spec_digest(desired, secrets),
+        spec_digest=spec_digest(desired, secrets)
+        + (f"+{endpoints.digest[:32]}" if endpoints.digest else ""),
         spec_files=tuple(desired.files),
         targets=tuple(sorted(targets)),
         total_cost_before=round(sum(before.values()), 4),

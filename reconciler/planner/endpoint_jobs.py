@@ -8,6 +8,8 @@ and the plan says so; otherwise the plan warns and nothing is sent for it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,10 +23,29 @@ from reconciler.jobs.endpoint_ledger import (
     Summary,
     numbers,
 )
-from reconciler.model import DesiredState, JobStatus, Lockfile, Rerun
+from reconciler.model import DesiredState, EndpointJobSpec, JobStatus, Lockfile, Rerun
 from reconciler.plans import Action, Change
 
 ALWAYS = "rerun: always"
+# what the worker runs: a change here may change the outputs, so the requests run again
+# (scaling, workers, timeouts and placement do not change what a request returns)
+_WORKER_FIELDS = ("image", "template", "env", "docker_args", "registry")
+
+
+def request_target(desired: DesiredState, job: EndpointJobSpec) -> str:
+    """What a job's requests are hashed against: the external endpoint's id, or the stack
+    endpoint's name and what its workers run (image, env...: from_env by name only)."""
+    if job.endpoint_id:
+        return job.endpoint_id
+    name = job.endpoint or ""
+    spec = desired.endpoints.get(name)
+    if spec is None:
+        return f"endpoint.{name}"
+    from reconciler.planner.endpoints import _shape
+
+    shape = _shape(spec)
+    worker = json.dumps({k: shape.get(k) for k in _WORKER_FIELDS}, sort_keys=True)
+    return f"endpoint.{name}@{hashlib.sha256(worker.encode()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ def plan_markdown(plan: Plan) -> str:
         ]
         for c in plan.actionable:
             before, after = style.money(c.cost_before), style.money(c.cost_after)
-            if c.action is Action.RUN_JOB:
-                before, after = "", ""  # a job costs what its pod costs
+            if c.action is Action.RUN_JOB or style.is_endpoint(c):
+                before, after = "", ""  # a job costs what its pod costs; an endpoint, its use
             what = (
                 c.address
                 if c.action is not Action.RUN_JOB

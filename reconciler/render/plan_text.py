@@ -49,7 +49,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
         lines.append(INDENT + style.paint("! " + w, "33", color))
     if change.placements:
         lines.append(f"{INDENT}gpu: {style.chain(change.placements)}")
-    if change.action not in (Action.NOOP, Action.RUN_JOB):
+    if change.action not in (Action.NOOP, Action.RUN_JOB) and not style.is_endpoint(change):
         lines.append(
             f"{INDENT}cost: {style.per_hour(change.cost_before)} -> "
             f"{style.per_hour(change.cost_after)}"

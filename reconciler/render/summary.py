@@ -26,6 +26,7 @@ _PAST = {
     Action.STOP: "stopped",
     Action.TERMINATE: "terminated",
     Action.RUN_JOB: "ran",
+    Action.DELETE: "deleted",
 }
 _COUNTED_AS = {**_PAST, Action.RUN_JOB: "jobs run"}
 
@@ -63,7 +64,7 @@ def action_counts(result: ApplyResult, plan: Plan | None) -> dict[Action, int]:
     """Done changes by action, in the plans' order; a resume that updates counts as both."""
     updates = _resume_updates(plan)
     counts: dict[Action, int] = {}
-    for a in style.COUNTED:
+    for a in (*style.COUNTED, Action.DELETE):
         n = sum(1 for r in result.results if r.action is a and r.outcome is Outcome.DONE)
         if a is Action.UPDATE:
             n += sum(

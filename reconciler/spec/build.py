@@ -24,6 +24,7 @@ from reconciler.model import (
 )
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import parse_duration
+from reconciler.spec.endpoints import build_endpoints
 from reconciler.spec.rules import download_target, local_path
 from reconciler.spec.stack import Entry, StackSource, effective_pod
 
@@ -56,6 +57,7 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         ssh_key=_ssh_key(stack),
         budget=_budget(stack),
         endpoint_jobs=endpoint_jobs,
+        endpoints=build_endpoints(stack),
     )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from reconciler.errors import Problem
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import MAX_SECONDS, parse_duration
+from reconciler.spec.endpoints import check_endpoints, endpoint_sections
 from reconciler.spec.money import check_money
 from reconciler.spec.schema import did_you_mean
 from reconciler.spec.stack import Entry, StackSource, effective_pod
@@ -48,6 +49,7 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     from reconciler.spec.endpoint_jobs import check_endpoint_jobs
 
     problems += check_endpoint_jobs(stack)
+    problems += check_endpoints(stack)
     return problems
 
 
@@ -67,7 +69,7 @@ def _job_sections(doc: Document) -> Iterator[DocPath]:
 
 def _check_env(doc: Document, *, strict_env: bool) -> list[Problem]:
     problems = []
-    for section in (*_pod_sections(doc), *_job_sections(doc)):
+    for section in (*_pod_sections(doc), *_job_sections(doc), *endpoint_sections(doc)):
         env = doc.get((*section, "env"))
         if not isinstance(env, dict):
             continue
@@ -409,7 +411,7 @@ def _check_nul(doc: Document) -> list[Problem]:
 def _check_env_sizes(doc: Document) -> list[Problem]:
     """`NAME=value` over 128 KiB cannot be in a process's environment (exec fails)."""
     problems = []
-    for section in (*_pod_sections(doc), *_job_sections(doc)):
+    for section in (*_pod_sections(doc), *_job_sections(doc), *endpoint_sections(doc)):
         env = doc.get((*section, "env"))
         if not isinstance(env, dict):
             continue

@@ -71,6 +71,7 @@ def secret_uses(desired: DesiredState) -> dict[str, list[str]]:
     uses: dict[str, list[str]] = {}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     for kind, name, env in sections:
         for key, value in env.items():
             if isinstance(value, SecretRef):
@@ -111,6 +112,7 @@ def check_secrets_unshown(desired: DesiredState, secrets: Mapping[str, str]) -> 
     names = {v: n for n, v in secrets.items() if len(v) >= MIN_GUARDED_SECRET}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     clashes = [
         f"  {kind}.{name}.env.{key} holds the value of from_env {names[value]}"
         for kind, name, env in sections

@@ -13,7 +13,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,23 +38,22 @@ if TYPE_CHECKING:
     from reconciler.workflow.context import Connection
 
 
-def target_of(job: EndpointJobSpec) -> str:
-    """What a job's requests are hashed against: the external id, or the stack endpoint."""
-    return job.endpoint_id if job.endpoint_id else f"endpoint.{job.endpoint}"
+def target_of(desired: DesiredState, job: EndpointJobSpec) -> str:
+    from reconciler.planner.endpoint_jobs import request_target
+
+    return request_target(desired, job)
 
 
 def recorded_endpoint_id(recorded: Lockfile, name: str) -> str | None:
-    """The id of the stack's endpoint NAME as the state records it (once endpoints are built)."""
-    endpoints = getattr(recorded, "endpoints", None) or {}
-    record = endpoints.get(name) if isinstance(endpoints, Mapping) else None
-    found = getattr(record, "endpoint_id", None) or getattr(record, "id", None)
-    return found if isinstance(found, str) and found else None
+    """The id of the stack's endpoint NAME as the state records it (None: not created)."""
+    record = recorded.endpoints.get(name)
+    return record.endpoint_id if record is not None and record.endpoint_id else None
 
 
 def prints_and_inputs(
     desired: DesiredState,
 ) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    inputs = {n: job_parts(j, target_of(j)) for n, j in desired.endpoint_jobs.items()}
+    inputs = {n: job_parts(j, target_of(desired, j)) for n, j in desired.endpoint_jobs.items()}
     return {n: job_fingerprint(p) for n, p in inputs.items()}, inputs
 
 
@@ -62,7 +61,7 @@ def summaries(desired: DesiredState, local: LocalState) -> dict[str, Summary]:
     out = {}
     for name, job in desired.endpoint_jobs.items():
         records = read_records(journal_path(local.folder, local.stem, name))
-        out[name] = summarize(fold(records), line_prints(job, target_of(job)))
+        out[name] = summarize(fold(records), line_prints(job, target_of(desired, job)))
     return out
 
 
@@ -151,7 +150,7 @@ def poll_first_s(connection: Connection) -> float:
 def endpoint_wiring(
     connection: Connection,
     desired: DesiredState,
-    recorded: Lockfile,
+    recorded: Callable[[], Lockfile],
     local: LocalState,
     *,
     cancel_on_interrupt: bool = False,
@@ -168,7 +167,7 @@ def endpoint_wiring(
     def endpoint_id(job: EndpointJobSpec) -> str | None:
         if job.endpoint_id:
             return job.endpoint_id
-        return recorded_endpoint_id(recorded, job.endpoint or "")
+        return recorded_endpoint_id(recorded(), job.endpoint or "")
 
     def ledger(name: str) -> EndpointJournal:
         return EndpointJournal(journal_path(local.folder, local.stem, name))

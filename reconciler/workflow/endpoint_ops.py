@@ -48,7 +48,7 @@ def endpoint_job_logs(
     records = read_records(journal_path(local.folder, local.stem, job.name))
     if not records:
         raise PodctlError(f"Job {job.name} has not run yet: `podctl apply` runs it.")
-    numbers = {p: n for n, p in enumerate(line_prints(job, target_of(job)), start=1)}
+    numbers = {p: n for n, p in enumerate(line_prints(job, target_of(desired, job)), start=1)}
     lines: list[str] = []
     for rec in records:
         kind = rec.get("e")
@@ -95,7 +95,7 @@ def cancel_job(connection: Connection, paths: tuple[Path, ...], job: str) -> lis
     spec = _job(desired, job)
     local = local_state(connection, desired)
     folded = fold(read_records(journal_path(local.folder, local.stem, spec.name)))
-    prints = line_prints(spec, target_of(spec))
+    prints = line_prints(spec, target_of(desired, spec))
     ids = [
         line.job_id
         for p in prints

@@ -16,8 +16,10 @@ from reconciler.lockfile import (
     redact,
     with_secret_env,
 )
+from reconciler.lockfile.endpoints import forget_endpoint, record_endpoint
 from reconciler.model import (
     ActualState,
+    EndpointRecord,
     JobRecord,
     Lockfile,
     PodRecord,
@@ -175,3 +177,14 @@ class LockfileJournal:
         """A pod's SSH host keys, pinned on first use."""
         if tuple(self.lockfile.host_keys.get(pod_id, ())) != keys:
             self._write(record_host_keys(self.lockfile, pod_id, keys))
+
+    # --- serverless endpoints (reconciler.executor.endpoints.EndpointJournal) ---------------
+
+    def endpoint_recorded(self, name: str, record: EndpointRecord) -> None:
+        if self.lockfile.endpoints.get(name) != record:
+            self._write(record_endpoint(replace(self.lockfile, stack=self.stack), name, record))
+
+    def endpoint_forgotten(self, name: str, endpoint_id: str | None) -> None:
+        existing = self.lockfile.endpoints.get(name)
+        if existing is not None and endpoint_id in (None, existing.endpoint_id):
+            self._write(forget_endpoint(self.lockfile, name))

@@ -184,9 +184,14 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     store = open_state(connection, desired)
 
     async def run() -> Plan:
-        async with connect(connection) as client:
+        from reconciler.workflow.endpoints import endpoint_session, read_endpoints
+
+        async with (
+            connect(connection) as client,
+            endpoint_session(connection, client, desired, recorded, secrets.values()) as eps,
+        ):
             client.hide(secrets.values())
-            actual = await client.list_pods()
+            actual = await read_endpoints(eps, await client.list_pods())
             uploads = _uploads(desired, request)
             fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
             return _with_endpoint_jobs(fresh, desired, recorded, connection, request)
@@ -350,16 +355,26 @@ async def _apply_locked(
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
     from reconciler.planner.forget import forgotten
+    from reconciler.workflow.endpoints import (
+        apply_endpoints,
+        endpoint_session,
+        merged,
+        read_endpoints,
+    )
     from reconciler.workflow.journal import LockfileJournal
 
-    async with connect(connection) as client:
+    async with (
+        connect(connection) as client,
+        endpoint_session(connection, client, desired, recorded, secrets.values()) as endpoints,
+    ):
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
         if options.lazy_offers:
-            actual = await client.list_pods()
+            actual = await read_endpoints(endpoints, await client.list_pods())
             fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
         else:
             actual, offers = await _read_actual(client, desired)
+            actual = await read_endpoints(endpoints, actual)
             fresh = _compute(
                 desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
             )
@@ -398,8 +413,18 @@ async def _apply_locked(
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
             local = local_state(connection, desired)
             quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
-            await execute(
+            pod_plan, _ = await apply_endpoints(  # records adopted endpoints
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -440,17 +465,27 @@ async def _apply_locked(
 
         from reconciler.workflow.endpoint_jobs import endpoint_wiring
 
-        endpoints = endpoint_wiring(
+        endpoint_runs = endpoint_wiring(
             connection,
             desired,
-            recorded,
+            lambda: journal.lockfile,
             local_state(connection, desired),
             cancel_on_interrupt=options.cancel_on_interrupt,
             ask_cancel=options.ask_cancel,
         )
         try:
-            result = await execute(
+            pod_plan, first = await apply_endpoints(
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            result = await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -468,15 +503,16 @@ async def _apply_locked(
                 should_start=options.should_start,
                 heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
-                endpoint_jobs=endpoints[0] if endpoints else None,
+                endpoint_jobs=endpoint_runs[0] if endpoint_runs else None,
             )
+            result = merged(result, first)
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
                     jobs.logs.touch(done.address.removeprefix("job."))
         finally:
             jobs.logs.close()
-            if endpoints is not None:
-                await endpoints[1].aclose()
+            if endpoint_runs is not None:
+                await endpoint_runs[1].aclose()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
         return Applied(the_plan, result, store.where, client.request_count, deadline)
