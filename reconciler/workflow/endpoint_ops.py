@@ -62,7 +62,7 @@ def endpoint_job_logs(
             lines.append(f"{who}submitted as {rec.get('id')}")
         elif kind == "unknown":
             lines.append(f"{who}unknown: {rec.get('why')} (not sent again)")
-        elif kind == "state":
+        elif kind == "state" and rec.get("s") != "COMPLETED":  # the `done` line says it
             lines.append(f"{who}{rec.get('s')}")
         elif kind == "stream":
             lines.append(f"{who}[stream] {_short(rec.get('c'))}")

@@ -214,3 +214,26 @@ def test_purge_queue_removes_queued_requests(podctl: Podctl, sb: Sandbox) -> Non
     )
     bad = podctl("purge-queue", "pod.x", "-f", str(podctl.spec))
     assert bad.code != 0 and "write endpoint.NAME" in bad.err
+
+
+def test_the_shipped_serverless_spec_runs_once_and_writes_its_outputs(
+    podctl: Podctl, sb: Sandbox, tmp_path: Path
+) -> None:
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    folder = tmp_path / "shipped"
+    shutil.copytree(root / "specs", folder, ignore=shutil.ignore_patterns("results", "*.lock*"))
+    spec = str(folder / "serverless.yaml")
+    first = podctl("apply", "-y", "-f", spec)
+    assert first.code == 0, first.out + first.err
+    summary = json.loads((folder / "results" / "summary.json").read_text())
+    assert summary["words"] == 6  # the shipped handler ran, not the echo handler
+    rows = [json.loads(r) for r in (folder / "results" / "prompts.jsonl").read_text().splitlines()]
+    assert [r["prompt"] for r in rows] == [f"prompt number {i} of the batch" for i in range(100)]
+    sent = len(sandbox_jobs(sb))
+    assert sent == 101
+    second = podctl("apply", "-y", "-f", spec)
+    assert second.code == 0, second.out + second.err
+    assert "No changes." in second.out
+    assert len(sandbox_jobs(sb)) == sent
