@@ -4,6 +4,10 @@ Pure. The workflow folds each job's journal into a `Summary` (counts of its curr
 state); this decides. A request whose /run answer was lost (unknown), or whose result expired
 before podctl collected it (lost), may have run: it is sent again only with `rerun: always`,
 and the plan says so; otherwise the plan warns and nothing is sent for it.
+
+An endpoint job waits for the jobs it needs that run in the same plan, but does not run again
+because they did: its requests depend on its own inputs only (a changed input file runs the
+lines that changed).
 """
 
 from __future__ import annotations

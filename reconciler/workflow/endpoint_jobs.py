@@ -28,7 +28,7 @@ from reconciler.jobs.endpoint_ledger import (
     summarize,
 )
 from reconciler.model import DesiredState, EndpointJobSpec, Lockfile
-from reconciler.plans import Plan
+from reconciler.plans import Action, Change, Plan
 from reconciler.state import LocalState
 from reconciler.workflow.endpoint_journal import journal_path, read_records
 
@@ -77,11 +77,38 @@ def with_endpoint_jobs(
     found = endpoint_job_changes(
         desired, recorded, prints, inputs, summaries(desired, local), plan.changes
     )
+    sent = {c.address for c in found.changes}
+    changes = []
+    for c in plan.changes:  # a pod job that needs an endpoint job that runs waits for it
+        spec = desired.jobs.get(c.job or "") if c.action is Action.RUN_JOB else None
+        extra = [f"job.{n}" for n in spec.needs if f"job.{n}" in sent] if spec else []
+        changes.append(replace(c, depends_on=(*c.depends_on, *extra)) if extra else c)
     return replace(
         plan,
-        changes=(*plan.changes, *found.changes),
+        changes=job_ordered([*changes, *found.changes]),
         warnings=tuple(dict.fromkeys((*plan.warnings, *found.warnings))),
     )
+
+
+def job_ordered(changes: list[Change]) -> tuple[Change, ...]:
+    """The changes with each one after the jobs it depends on (the executor waits only for
+    changes earlier in the plan); otherwise in their order."""
+    addresses = {c.address for c in changes}
+    out: list[Change] = []
+    placed: set[str] = set()
+    left = list(changes)
+
+    def ready(c: Change) -> bool:
+        return all(d in placed for d in c.depends_on if d.startswith("job.") and d in addresses)
+
+    while left:
+        # the first change whose jobs are placed (a cycle, refused by the spec loader: in order)
+        index = next((i for i, c in enumerate(left) if ready(c)), 0)
+        c = left.pop(index)
+        out.append(c)
+        if c.action is Action.RUN_JOB:
+            placed.add(c.address)
+    return tuple(out)
 
 
 def data_plane(connection: Connection) -> JobApi:

@@ -237,3 +237,31 @@ def test_the_shipped_serverless_spec_runs_once_and_writes_its_outputs(
     assert second.code == 0, second.out + second.err
     assert "No changes." in second.out
     assert len(sandbox_jobs(sb)) == sent
+
+
+def test_a_pod_job_that_needs_an_endpoint_job_runs_after_it(podctl: Podctl, sb: Sandbox) -> None:
+    endpoint_id = make_endpoint(sb)
+    podctl.write(
+        text=textwrap.dedent(
+            f"""\
+            version: 1
+            stack: e2e
+            pods:
+              box:
+                image: img:1
+                gpu: {{type: NVIDIA RTX A4000}}
+            jobs:
+              use:
+                pod: box
+                needs: [ask]
+                run: echo used
+              ask:
+                endpoint_id: {endpoint_id}
+                input: 1
+            """
+        )
+    )
+    plan = podctl("plan", "-f", str(podctl.spec))
+    assert plan.code == 0, plan.err
+    ask, use = plan.out.index("job.ask on endpoint_id"), plan.out.index("job.use on pod.box")
+    assert ask < use
