@@ -146,12 +146,13 @@ class Campaign:
     def arm(self) -> str:
         """One fault for the next round, or none."""
         kind = self.rng.choice(["none", "429", "lose_run", "kill_worker"])
-        spec: dict[str, Any] = {
+        specs: dict[str, dict[str, Any]] = {
             "none": {},
             "429": {"errors": {"routes": ["run", "status"], "count": self.rng.randint(5, 40)}},
             "lose_run": {"lose_run": self.rng.randint(1, 3)},
             "kill_worker": {"kill_worker": self.rng.randint(1, 4)},
-        }[kind]
+        }
+        spec = specs[kind]
         if spec:
             control.faults(self.data_dir, {"serverless": spec})
         return kind

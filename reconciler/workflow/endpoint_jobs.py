@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from reconciler.backends.serverless.client import JobApi
     from reconciler.executor.endpoint_jobs import EndpointJobs
     from reconciler.workflow.context import Connection
+    from reconciler.workflow.inspect import JobStatusRow
 
 
 def target_of(desired: DesiredState, job: EndpointJobSpec) -> str:
@@ -109,6 +110,41 @@ def job_ordered(changes: list[Change]) -> tuple[Change, ...]:
         if c.action is Action.RUN_JOB:
             placed.add(c.address)
     return tuple(out)
+
+
+def endpoint_job_rows(
+    connection: Connection, desired: DesiredState, recorded: Lockfile
+) -> list[JobStatusRow]:
+    """`podctl status` rows of the endpoint jobs: the state's record, the ledger's counts."""
+    from reconciler.jobs.endpoint_ledger import DONE, LOST, SENT, UNKNOWN
+    from reconciler.workflow.context import local_state
+    from reconciler.workflow.inspect import JobStatusRow
+
+    if not desired.endpoint_jobs:
+        return []
+    local = local_state(connection, desired)
+    found = summaries(desired, local)
+    prints, _ = prints_and_inputs(desired)
+    rows = []
+    for name, job in desired.endpoint_jobs.items():
+        record = recorded.jobs.get(name)
+        summary = found[name]
+        status = "pending" if record is None else record.status.value
+        if record is not None and record.fingerprint != prints[name]:
+            status = "pending"
+        counts = [f"{summary.count(DONE)}/{summary.total} done"]
+        counts += [
+            f"{summary.count(state)} {word}"
+            for state, word in ((SENT, "on RunPod"), (UNKNOWN, "unknown"), (LOST, "lost"))
+            if summary.count(state)
+        ]
+        note = ", ".join(counts) + (f"; {record.message}" if record and record.message else "")
+        duration = None
+        if record is not None and record.started_at and record.finished_at:
+            duration = round((record.finished_at - record.started_at).total_seconds(), 1)
+        target = f"endpoint.{job.endpoint}" if job.endpoint else f"endpoint_id.{job.endpoint_id}"
+        rows.append(JobStatusRow(name, target, status, None, duration, note))
+    return rows
 
 
 def data_plane(connection: Connection) -> JobApi:

@@ -265,3 +265,15 @@ def test_a_pod_job_that_needs_an_endpoint_job_runs_after_it(podctl: Podctl, sb: 
     assert plan.code == 0, plan.err
     ask, use = plan.out.index("job.ask on endpoint_id"), plan.out.index("job.use on pod.box")
     assert ask < use
+
+
+def test_status_shows_an_endpoint_job_and_its_ledger_counts(podctl: Podctl, sb: Sandbox) -> None:
+    endpoint_id = make_endpoint(sb)
+    podctl.write(text=batch_spec(endpoint_id, 5, podctl.folder))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    result = podctl("--format", "json", "status", "-f", str(podctl.spec))
+    assert result.code == 0, result.err
+    rows = [r for r in json.loads(result.out)["jobs"] if r["job"] == "many"]
+    assert rows[0]["pod"] == f"endpoint_id.{endpoint_id}"
+    assert rows[0]["status"] == "succeeded"
+    assert rows[0]["note"].startswith("5/5 done; 5/5 done in ")
