@@ -87,8 +87,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint_id = resp.json()["id"]
         base = info.url + "/serverless/v2"
         os.environ["RUNPOD_ENDPOINT_BASE_URL"] = base
+        import logging
+
         import runpod
         from runpod.endpoint.runner import RunPodClient
+
+        # the SDK's import turns request logging on; every client here runs without it
+        for name in ("", "httpx", "httpcore", "urllib3", "runpod"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         runpod.api_key = info.api_key
         runpod.endpoint_url_base = base

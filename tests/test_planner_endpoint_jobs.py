@@ -16,7 +16,7 @@ NOW = datetime(2026, 12, 7, tzinfo=UTC)
 def desired(**job: object) -> DesiredState:
     spec = EndpointJobSpec(name="b", inputs=("1", "2", "3"), endpoint_id="ep", batch=True)
     fields = {**spec.__dict__, **job}
-    return DesiredState(stack="s", pods={}, jobs={}, endpoint_jobs={"b": EndpointJobSpec(**fields)})  # type: ignore[arg-type]
+    return DesiredState(stack="s", pods={}, jobs={}, endpoint_jobs={"b": EndpointJobSpec(**fields)})
 
 
 def recorded(status: JobStatus, fingerprint: str = "fp") -> Lockfile:
