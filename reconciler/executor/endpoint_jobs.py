@@ -339,12 +339,14 @@ async def run_endpoint_job(ctx: StepContext, change: Change, wiring: EndpointJob
     run.log = log
     inputs = job_parts(job, target)
 
+    began = ctx.now()
+
     def record(status: JobStatus, message: str = "") -> JobRecord:
         return JobRecord(
             fingerprint=change.fingerprint or "",
             pod_id=endpoint_id,
             status=status,
-            started_at=ctx.now(),
+            started_at=began,
             finished_at=None if status is JobStatus.RUNNING else ctx.now(),
             inputs=inputs,
             message=message,

@@ -277,3 +277,25 @@ def test_status_shows_an_endpoint_job_and_its_ledger_counts(podctl: Podctl, sb: 
     assert rows[0]["pod"] == f"endpoint_id.{endpoint_id}"
     assert rows[0]["status"] == "succeeded"
     assert rows[0]["note"].startswith("5/5 done; 5/5 done in ")
+
+
+def test_sync_job_uses_runsync_and_one_request(podctl: Podctl, sb: Sandbox) -> None:
+    from reconciler.backends.serverless.client import JobApi
+
+    endpoint_id = make_endpoint(sb)
+    podctl.write(text=single_spec(endpoint_id, "    sync: true\n"))
+    routes: list[str] = []
+    original = JobApi._call
+
+    async def spy(self: JobApi, method: str, route: str, *args: Any, **kwargs: Any) -> Any:
+        routes.append(route)
+        return await original(self, method, route, *args, **kwargs)
+
+    import pytest
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(JobApi, "_call", spy)
+        result = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert result.code == 0, result.out + result.err
+    assert routes == ["runsync"]
+    assert json.loads((podctl.folder / "results" / "hello.json").read_text())["n"] == 3
