@@ -1,8 +1,8 @@
 """A batch of trivial inputs on a sandbox endpoint: podctl vs the official SDK (runpod-python).
 
 Run: `.venv/bin/python -m benchmarks.serverless_batch [--inputs 1000] [--width 32] [--quick]`.
-One private sandbox, one endpoint (the echo handler, 8 workers, warmed up first), measured in
-one run, in this order:
+One private sandbox, one endpoint (the echo handler, 4 warm workers: the sandbox's most),
+measured in one run, in this order:
 - podctl: a spec with `inputs_file` (N lines), `parallel: WIDTH` and `output`, applied with
   `podctl --sandbox apply -y` in this process (so its requests can be counted; CLI start-up
   is in BENCHMARKS.md's cli_startup section). Polls start at 0.5 s and back off to 10 s.
@@ -38,7 +38,7 @@ ENDPOINT = {
     "type": "QUEUE",
     "image": "bench/echo:1",
     "gpu": {"pools": ["ADA_24"], "count": 1},
-    "workers": {"min": 8, "max": 8, "idleTimeout": 60},
+    "workers": {"min": 4, "max": 4, "idleTimeout": 60},  # the sandbox runs 4 at most
     "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
     "timeout": 600000,
     "flashboot": "OFF",
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runpod.api_key = info.api_key
         runpod.endpoint_url_base = base
         endpoint = runpod.Endpoint(endpoint_id)
-        for i in range(8):  # warm the workers for everyone alike
+        for i in range(4):  # warm the workers for everyone alike
             endpoint.run({"warm": i}).output(timeout=60)
 
         folder = root / "stack"
@@ -184,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Serverless batch: {n} trivial inputs, podctl vs the official SDK",
             body,
             note=(
-                "One private sandbox, one endpoint (echo handler, 8 warm workers); the three "
-                "runs one after the other in one process."
+                "One private sandbox, one endpoint (echo handler, 4 warm workers, the sandbox's "
+                "most); the three runs one after the other in one process."
             ),
         )
     return 0
