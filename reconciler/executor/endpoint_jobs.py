@@ -403,9 +403,22 @@ async def run_endpoint_job(ctx: StepContext, change: Change, wiring: EndpointJob
     timed_out = False
     try:
         if workers:
-            done_set, _ = await asyncio.wait(workers, timeout=job.timeout_s)
-            for task in done_set:
-                task.result()  # a bug or a journal failure surfaces here
+            done_set, _ = await asyncio.wait(
+                workers, timeout=job.timeout_s, return_when=asyncio.FIRST_EXCEPTION
+            )
+            broken = [t.exception() for t in done_set if t.exception() is not None]
+            if broken:  # the ledger could not be written (a full disk...): stop sending
+                for task in workers:
+                    task.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                await asyncio.shield(ledger.aclose())
+                error = broken[0]
+                if isinstance(error, OSError):
+                    raise ChangeFailed(
+                        f"its ledger could not be written ({error}); nothing more was sent, "
+                        "and the requests already sent are reattached by the next apply"
+                    ) from error
+                raise error  # type: ignore[misc]
             if len(done_set) < len(workers):
                 timed_out = True
     except asyncio.CancelledError:
