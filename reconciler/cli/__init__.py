@@ -277,7 +277,8 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
+                f"{len(desired.jobs) + len(desired.endpoint_jobs)} job(s) in "
+                f"{len(desired.files)} file(s)."
             )
     return EXIT_OK
 
