@@ -207,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             body,
             note=(
                 "One private sandbox, one endpoint (echo handler, 4 warm workers, the sandbox's "
-                "most); the three runs one after the other in one process."
+                "most); all runs in one process."
             ),
         )
     return 0
