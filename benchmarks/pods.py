@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks.cli_startup import podctl_command
 from benchmarks.report import record, table
-from reconciler.backends.runpod_graphql.documents import LIST_PODS
+from reconciler.backends.runpod_graphql.documents import LIST_PODS, create_input
 from reconciler.executor.request import create_request
 from reconciler.model import CloudType
 from reconciler.plans import Placement
@@ -122,7 +122,7 @@ def seed(data_dir: Path, specs: list[Path], others: int) -> None:
                 secrets={},
                 now=now,
             )
-            store.create(request.to_input())
+            store.create(create_input(request))
     for i in range(others):
         store.create(
             {"name": f"other-{i}", "imageName": IMAGE, "gpuTypeId": GPU, "cloudType": "SECURE"}

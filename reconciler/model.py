@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from reconciler.errors import Problem
 
@@ -79,6 +80,76 @@ class Transfer:
     target: str
 
 
+AddressKind = Literal["pod", "job", "endpoint"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = ("pod", "job", "endpoint")
+_KIND_OF: dict[str, AddressKind] = {kind: kind for kind in ADDRESS_KINDS}
+
+
+@dataclass(frozen=True)
+class Address:
+    """What plans, events and the CLI call one resource: `pod.NAME`, `job.NAME`, `endpoint.NAME`.
+
+    `pod_id` names a further pod under a pod's name (an orphan): `pod.NAME[POD_ID]`. Plans and
+    events carry the text (`str(address)`), so the plan file format does not depend on this type.
+    """
+
+    kind: AddressKind
+    name: str
+    pod_id: str | None = None
+
+    @classmethod
+    def pod(cls, name: str, pod_id: str | None = None) -> Address:
+        return cls("pod", name, pod_id)
+
+    @classmethod
+    def job(cls, name: str) -> Address:
+        return cls("job", name)
+
+    @classmethod
+    def endpoint(cls, name: str) -> Address:
+        return cls("endpoint", name)
+
+    @classmethod
+    def parse(cls, text: str) -> Address | None:
+        """`pod.NAME`, `pod.NAME[POD_ID]`, `job.NAME` or `endpoint.NAME`; None for other text.
+
+        The name is what follows the first dot, as given (an empty name stays empty: callers
+        say what they expected).
+        """
+        kind, dot, rest = text.partition(".")
+        known = _KIND_OF.get(kind)
+        if known is None or not dot:
+            return None
+        name, bracket, pod_id = rest.partition("[")
+        if known == "pod" and name and bracket and pod_id.endswith("]"):
+            return cls(known, name, pod_id[:-1])
+        return cls(known, rest)
+
+    @classmethod
+    def name_in(cls, text: str, kind: AddressKind) -> str | None:
+        """What follows `KIND.` in text that addresses that kind (its `label`); else None.
+
+        `pod.NAME[POD_ID]` gives `NAME[POD_ID]`, which names no pod of a spec: a lookup by
+        name refuses it as it refuses any unknown name.
+        """
+        address = cls.parse(text)
+        return address.label if address is not None and address.kind == kind else None
+
+    @classmethod
+    def strip(cls, text: str, kind: AddressKind) -> str:
+        """`text` without its `KIND.` (a name given either way: `trainer` or `pod.trainer`)."""
+        named = cls.name_in(text, kind)
+        return text if named is None else named
+
+    @property
+    def label(self) -> str:
+        """The address without its kind: `NAME`, or `NAME[POD_ID]`."""
+        return self.name if self.pod_id is None else f"{self.name}[{self.pod_id}]"
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.label}"
+
+
 @dataclass(frozen=True)
 class PodSpec:
     """One entry under `pods:`, with `defaults:` merged in and every default filled."""
@@ -131,7 +202,7 @@ class PodSpec:
 
     @property
     def address(self) -> str:
-        return f"pod.{self.name}"
+        return str(Address.pod(self.name))
 
 
 @dataclass(frozen=True)
@@ -153,7 +224,7 @@ class JobSpec:
 
     @property
     def address(self) -> str:
-        return f"job.{self.name}"
+        return str(Address.job(self.name))
 
 
 @dataclass(frozen=True)

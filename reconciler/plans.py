@@ -73,7 +73,7 @@ class Observed:
 class Change:
     """One thing the plan does to one pod (or job), with why and what it costs."""
 
-    address: str  # "pod.NAME" or "job.NAME"
+    address: str  # str(Address): "pod.NAME", "pod.NAME[POD_ID]" or "job.NAME"
     action: Action
     reason: str  # e.g. "new", "image changed", "deleted outside podctl", "orphan (lost create)"
     pod: str  # the pod name the change is about (for a job: the job's pod)

@@ -257,3 +257,18 @@ def test_the_spec_digest_moves_with_an_endpoint(tmp_path: Path) -> None:
     a = run(desired(tmp_path)).spec_digest
     b = run(desired(tmp_path, SPEC.replace("max: 5", "max: 6"))).spec_digest
     assert a != b
+
+
+def test_target_selects_an_endpoint_or_leaves_endpoints_out(tmp_path: Path) -> None:
+    text = SPEC + "pods:\n  box:\n    image: img:1\n    gpu: {type: NVIDIA RTX A4000}\n"
+    d = desired(tmp_path, text)
+    only_endpoint = run(d, targets=frozenset({"endpoint.scorer"}))
+    assert [c.address for c in only_endpoint.changes] == ["endpoint.scorer"]
+    assert only_endpoint.errors == ()
+    only_pod = run(d, targets=frozenset({"pod.box"}))
+    assert [c.address for c in only_pod.changes] == ["pod.box"]
+    unknown = run(d, targets=frozenset({"endpoint.nope"}))
+    assert unknown.errors == (
+        "target endpoint.nope names no endpoint of stack demo; use endpoint.NAME with an "
+        "endpoint of the spec",
+    )

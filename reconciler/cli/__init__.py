@@ -1,6 +1,6 @@
 """The `podctl` command line: parse options, call one use case, render, map errors to exit codes.
 
-Thin on purpose. Heavy modules (httpx, asyncssh, jsonschema, deepdiff, the spec loader) are
+Thin on purpose. Heavy modules (the backends, asyncssh, jsonschema, deepdiff, the spec loader) are
 imported inside the commands that need them, so `podctl --help` stays fast.
 """
 
@@ -277,8 +277,9 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs) + len(desired.endpoint_jobs)} job(s) in "
-                f"{len(desired.files)} file(s)."
+                f"{len(desired.jobs) + len(desired.endpoint_jobs)} job(s)"
+                + (f", {len(desired.endpoints)} endpoint(s)" if desired.endpoints else "")
+                + f" in {len(desired.files)} file(s)."
             )
     return EXIT_OK
 
@@ -301,7 +302,7 @@ def target_option(func: F) -> F:
         multiple=True,
         metavar="pod.NAME",
         shell_complete=_complete_pods,
-        help="Only this pod (repeatable).",
+        help="Only this pod, or endpoint.NAME (repeatable).",
     )(func)
 
 
@@ -558,9 +559,10 @@ def logs(
     `pod.NAME` shows that pod's own container log instead (needs --api rest).
     """
     from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
+    from reconciler.model import Address
     from reconciler.workflow.logs import job_logs, pod_logs
 
-    if job.startswith("pod."):
+    if Address.name_in(job, "pod") is not None:
         pod_logs(
             connection(settings),
             paths_or_default(paths),
@@ -618,9 +620,10 @@ def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Pat
     import subprocess
 
     from reconciler.cli.common import connection, paths_or_default
+    from reconciler.model import Address
     from reconciler.workflow.sshcmd import ssh_call
 
-    if not pod.startswith("pod.") or pod == "pod.":
+    if not Address.name_in(pod, "pod"):
         raise UsageError(f"{pod!r}: write pod.NAME (e.g. podctl ssh pod.trainer).")
     call = ssh_call(connection(settings), paths_or_default(paths), pod, command)
     try:
@@ -706,7 +709,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt) as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         # click turns a KeyboardInterrupt into Abort; apply's (naming what bills on) is the cause
         cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
@@ -715,13 +718,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SpecError as exc:
         from reconciler import render
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
@@ -732,7 +735,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(
             f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.common import connection, say
+from reconciler.model import Address
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns, two spaces apart; a cell's controls (and newlines) escaped."""
-    from reconciler.render.escape import shown_inline
+    from reconciler.textsafe import shown_inline
 
     rows = [[shown_inline(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
@@ -196,7 +197,7 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 def _record_lines(name: str, record: PodRecord) -> list[str]:
     return [
-        f"pod.{name}",
+        str(Address.pod(name)),
         f"  pod_id:      {record.pod_id}",
         f"  uid:         {record.uid or '-'}",
         f"  fingerprint: {record.fingerprint or '-'}",
@@ -225,10 +226,10 @@ def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
         say(json.dumps(data, indent=2))
         return 0
     for name in sorted(lockfile.pods):
-        say(f"pod.{name}\t{lockfile.pods[name].pod_id}")
+        say(f"{Address.pod(name)}\t{lockfile.pods[name].pod_id}")
     for intent in lockfile.intents:
         say(
-            f"# pending create of pod.{intent.pod} (uid {intent.uid}, since "
+            f"# pending create of {Address.pod(intent.pod)} (uid {intent.uid}, since "
             f"{intent.since.isoformat()})"
         )
     if not lockfile.pods and not lockfile.intents:
@@ -240,7 +241,7 @@ def state_show_command(settings: Settings, paths: tuple[Path, ...], address: str
     from reconciler.workflow import state_show
 
     record = state_show(connection(settings), paths, address)
-    say("\n".join(_record_lines(address.partition(".")[2], record)))
+    say("\n".join(_record_lines(Address.strip(address, "pod"), record)))
     return 0
 
 

@@ -18,6 +18,7 @@ from reconciler.cli.common import (
     paths_or_default,
 )
 from reconciler.errors import PodctlError, UsageError
+from reconciler.model import Address
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -28,9 +29,10 @@ EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 
 def _targets(values: tuple[str, ...]) -> frozenset[str]:
     for value in values:
-        kind, _, name = value.partition(".")
-        if kind != "pod" or not name:
-            raise UsageError(f"--target {value!r}: write pod.NAME (e.g. --target pod.trainer).")
+        if not (Address.name_in(value, "pod") or Address.name_in(value, "endpoint")):
+            raise UsageError(
+                f"--target {value!r}: write pod.NAME or endpoint.NAME (e.g. --target pod.trainer)."
+            )
     return frozenset(values)
 
 

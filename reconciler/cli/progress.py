@@ -67,8 +67,8 @@ class LiveProgress(Progress):
         import shutil
 
         from reconciler.events import ChangeFinished
-        from reconciler.render.escape import shown
         from reconciler.render.live import live_block
+        from reconciler.textsafe import shown
 
         line = self.plain.line(event)
         if isinstance(event, ChangeFinished) and event.outcome == "done":

@@ -22,6 +22,7 @@ from reconciler.cli.common import (
     say,
 )
 from reconciler.errors import UsageError
+from reconciler.model import Address
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -148,7 +149,9 @@ def state_rebuild_command(settings: Settings, paths: tuple[Path, ...], force: bo
         click.echo(
             f"Moved the unreadable lockfile aside to {rebuilt.moved_to} (kept, not deleted)."
         )
-    listed = ", ".join(f"pod.{n} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
+    listed = (
+        ", ".join(f"{Address.pod(n)} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
+    )
     kept = " (jobs and host keys kept)" if rebuilt.kept_jobs_and_keys else ""
     say(
         f"Rebuilt {rebuilt.path} from the pods' markers: {listed}{kept}. "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, ParamSpec
 
 from reconciler.errors import PodctlError
 from reconciler.events import Event, Note
-from reconciler.executor.protocols import Journal, PodApi, Shells
+from reconciler.executor.ports import Journal, PodBackend, Shells
 from reconciler.executor.readiness import Readiness
 from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, PodSpec
 from reconciler.plans import Change, Placement, Plan
@@ -47,7 +47,7 @@ class StepContext:
 
     plan: Plan
     desired: DesiredState
-    api: PodApi
+    api: PodBackend
     journal: Journal
     secrets: Mapping[str, str]
     on_event: OnEvent

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler import events as ev
-from reconciler.backends.serverless.errors import JobApiError, JobGone, SubmitLost
+from reconciler.errors import JobApiError, JobGone, SubmitLost
 from reconciler.executor.context import ChangeFailed, StepContext
 from reconciler.jobs.endpoint_ledger import (
     DONE,
@@ -56,6 +56,8 @@ class JobApiPort(Protocol):
     async def stream(self, endpoint_id: str, job_id: str) -> dict[str, Any]: ...
     async def cancel(self, endpoint_id: str, job_id: str) -> dict[str, Any]: ...
     async def retry(self, endpoint_id: str, job_id: str) -> dict[str, Any]: ...
+    async def purge_queue(self, endpoint_id: str) -> dict[str, Any]: ...
+    async def aclose(self) -> None: ...
 
 
 class LedgerPort(Protocol):

@@ -1,4 +1,4 @@
-"""execute_endpoints(): a plan's endpoint changes against EndpointApi, each outcome journaled.
+"""execute_endpoints(): a plan's endpoint changes against EndpointBackend, each outcome journaled.
 
 Endpoints run before pods and jobs (an endpoint job needs its endpoint). No create intent is
 written first: a create whose answer was lost is found by its markers (PODCTL_STACK,
@@ -15,6 +15,7 @@ from typing import Protocol
 
 from reconciler import events as ev
 from reconciler.errors import PodctlError, TransientApiError
+from reconciler.executor.ports import EndpointBackend
 from reconciler.model import (
     ActualEndpoint,
     ActualState,
@@ -38,30 +39,6 @@ OnEvent = Callable[[ev.Event], None]
 # fields whose change rolls out a new release (the container): sent only when one changes
 CONTAINER_PATHS = ("image", "disk_gb", "docker_args", "registry")
 PARALLELISM = 4  # endpoints of one stack are few; RunPod's control plane is rate limited
-
-
-class EndpointApi(Protocol):
-    """The control-plane calls the executor makes (EndpointClient, the sandbox, fakes)."""
-
-    async def list_endpoints(self) -> dict[str, ActualEndpoint]: ...
-
-    async def create_endpoint(
-        self, name: str, spec: EndpointSpec, env: Mapping[str, str]
-    ) -> ActualEndpoint:
-        """Create `spec` named `name` with this env (markers and secrets filled in)."""
-
-    async def update_endpoint(
-        self,
-        endpoint_id: str,
-        name: str,
-        spec: EndpointSpec,
-        env: Mapping[str, str],
-        *,
-        container: bool,
-    ) -> ActualEndpoint:
-        """Update it to `spec`; the container fields (image, env...) only with `container`."""
-
-    async def delete_endpoint(self, endpoint_id: str) -> bool: ...
 
 
 class EndpointJournal(Protocol):
@@ -97,7 +74,7 @@ class _Run:
     def __init__(
         self,
         desired: DesiredState,
-        api: EndpointApi,
+        api: EndpointBackend,
         journal: EndpointJournal,
         secrets: Mapping[str, str],
         on_event: OnEvent,
@@ -257,7 +234,7 @@ def without_endpoints(plan: Plan, failed: Sequence[str] = ()) -> tuple[Plan, tup
 async def execute_endpoints(
     plan: Plan,
     desired: DesiredState,
-    api: EndpointApi,
+    api: EndpointBackend,
     journal: EndpointJournal,
     *,
     secrets: Mapping[str, str],

@@ -1,4 +1,4 @@
-"""execute(): run a Plan's changes against PodApi with bounded parallelism, write-ahead."""
+"""execute(): run a Plan's changes against PodBackend with bounded parallelism, write-ahead."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from reconciler.executor.context import (
     OnJobLine,
     StepContext,
 )
+from reconciler.executor.dispatch import run_change
 from reconciler.executor.failure import apply_on_failure, left_running
-from reconciler.executor.protocols import Journal, PodApi, Shells
+from reconciler.executor.ports import Journal, PodBackend, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
-from reconciler.executor.steps import run_change
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
-from reconciler.model import ActualState, DesiredState, JobRecord
+from reconciler.model import ActualState, Address, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import Action, ApplyResult, Change, ChangeResult, Outcome, Plan
 
@@ -36,7 +36,7 @@ STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 async def execute(
     plan: Plan,
     desired: DesiredState,
-    api: PodApi,
+    api: PodBackend,
     journal: Journal,
     *,
     parallelism: int = 10,
@@ -118,7 +118,7 @@ async def execute(
     arming = [
         asyncio.create_task(arm_unchanged(ctx, c))
         for c in plan.changes
-        if watchdog is not None and c.is_noop and c.address == f"pod.{c.pod}"
+        if watchdog is not None and c.is_noop and c.address == str(Address.pod(c.pod))
     ]
     try:
         results = list(await asyncio.gather(*tasks))

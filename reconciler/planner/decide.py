@@ -20,13 +20,8 @@ from reconciler.model import (
     PodStatus,
     created_marker,
 )
-from reconciler.planner.fields import (
-    actual_view,
-    create_fields,
-    field_changes,
-    format_duration,
-    is_secret,
-)
+from reconciler.planner.diff import field_changes, is_secret
+from reconciler.planner.fields import actual_view, create_fields, format_duration
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
 from reconciler.planner.lifetime import (
     is_lifetime_end,

@@ -58,6 +58,11 @@ def endpoint_name(address: str) -> str:
     return address.removeprefix(PREFIX).split("[", 1)[0]
 
 
+def endpoint_target(change: Change) -> str:
+    """The `--target` that selects a change: `endpoint.NAME` (its orphans too)."""
+    return PREFIX + endpoint_name(change.address)
+
+
 @dataclass(frozen=True)
 class EndpointPlan:
     """The endpoint part of a plan: its changes (no-ops included) and what the plan says."""
@@ -177,6 +182,7 @@ def desired_view(
     )
     view.update(
         {
+            "name": runpod_name(stack, spec.name),
             "workers.min": spec.workers_min,
             "workers.max": spec.workers_max,
             "idle_timeout": _seconds(spec.idle_timeout_s),
@@ -213,6 +219,7 @@ def actual_view(endpoint: ActualEndpoint, spec: EndpointSpec) -> dict[str, objec
     )
     view.update(
         {
+            "name": endpoint.name,
             "workers.min": endpoint.workers_min,
             "workers.max": endpoint.workers_max,
             "idle_timeout": _seconds(endpoint.idle_timeout_s),

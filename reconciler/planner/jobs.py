@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.jobs import changed_inputs, job_fingerprint, job_inputs, job_order
-from reconciler.model import AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
+from reconciler.model import Address, AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
 from reconciler.plans import Action, Change
 
 ALWAYS = "rerun: always"
@@ -70,7 +70,7 @@ def with_dependants(desired: DesiredState, reasons: dict[str, str]) -> dict[str,
             continue
         ran = [n for n in desired.jobs[name].needs if n in out]
         if ran:
-            out[name] = f"needs job.{ran[0]}, which runs"
+            out[name] = f"needs {Address.job(ran[0])}, which runs"
     return out
 
 
@@ -111,7 +111,7 @@ def job_changes(
             continue
         job = desired.jobs[name]
         pod_change = by_pod.get(job.pod)
-        depends = [f"job.{n}" for n in job.needs if n in reasons]
+        depends = [str(Address.job(n)) for n in job.needs if n in reasons]
         pod_id = None
         if pod_change is not None:
             if pod_change.action in POD_READY_ACTIONS:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from reconciler.plans import Change, Plan
 
 
+def _kind(change: Change) -> str:
+    return "endpoint" if change.address.startswith("endpoint.") else "pod"
+
+
 def _status(change: Change) -> str:
     o = change.observed
     if o is None or o.pod_id is None:
-        return "no pod"
-    return f"pod {o.pod_id} ({o.status})"
+        return f"no {_kind(change)}"
+    return f"{_kind(change)} {o.pod_id}" + (f" ({o.status})" if o.status else "")
 
 
 def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
@@ -47,7 +51,9 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
         elif now.observed != change.observed:
             before, after = _status(change), _status(now)
             what = f"{before} -> {after}" if before != after else f"{after} was modified"
-            reasons.append(f"{change.address}: the pod changed since the plan was made ({what})")
+            reasons.append(
+                f"{change.address}: the {_kind(change)} changed since the plan was made ({what})"
+            )
     saved_set = {(c.address, c.action) for c in saved.actionable}
     fresh_set = {(c.address, c.action) for c in fresh.actionable}
     if saved_set != fresh_set:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from reconciler.model import Address
 from reconciler.plans import Action, Change, Plan
 from reconciler.render import style
-from reconciler.render.escape import shown
 from reconciler.render.plan_text import NO_CHANGES, field_line
+from reconciler.textsafe import shown
 
 
 def _cell(text: str) -> str:
@@ -38,11 +39,10 @@ def plan_markdown(plan: Plan) -> str:
             before, after = style.money(c.cost_before), style.money(c.cost_after)
             if c.action is Action.RUN_JOB or style.is_endpoint(c):
                 before, after = "", ""  # a job costs what its pod costs; an endpoint, its use
-            what = (
-                c.address
-                if c.action is not Action.RUN_JOB
-                else f"{c.address}` on `{c.pod if '.' in c.pod else 'pod.' + c.pod}"
-            )
+            what = c.address
+            if c.action is Action.RUN_JOB:
+                target = c.pod if "." in c.pod else Address.pod(c.pod)  # endpoint jobs: theirs
+                what = f"{c.address}` on `{target}"
             lines.append(
                 f"| `{_cell(style.SYMBOLS[c.action])}` | `{what}` | {c.action.value} | "
                 f"{_cell(c.reason)} | {before} | {after} |"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from reconciler.model import Address
 from reconciler.plans import Action, Change, FieldChange, Plan
 from reconciler.render import style
-from reconciler.render.escape import terminal
+from reconciler.textsafe import terminal
 
 NO_CHANGES = "No changes. The stack matches the spec."
 NOTHING_NOW = "Nothing to apply now: the changes above wait until their pod runs again."
@@ -36,7 +37,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
     if change.is_noop and change.fields:
         head = f"{style.SYMBOLS[Action.UPDATE]} waiting {change.address}"
     if change.action is Action.RUN_JOB:
-        head += f" on {change.pod}" if "." in change.pod else f" on pod.{change.pod}"
+        head += f" on {change.pod if '.' in change.pod else Address.pod(change.pod)}"
     if change.pod_id and change.pod_id not in change.address:
         head += f" ({change.pod_id})"
     lines = [

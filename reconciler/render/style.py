@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.plans import SENSITIVE, Action, Change, Placement, Plan
-from reconciler.render.escape import CSI_MARK
+from reconciler.textsafe import CSI_MARK
 
 SYMBOLS = {
     Action.CREATE: "+",

@@ -6,7 +6,7 @@ import json
 
 from reconciler.plans import Action, ApplyResult, Billing, ChangeResult, Outcome, Plan
 from reconciler.render import style
-from reconciler.render.escape import terminal
+from reconciler.textsafe import terminal
 
 _OUTCOME_COLOUR = {Outcome.DONE: "32", Outcome.FAILED: "31", Outcome.SKIPPED: "33"}
 

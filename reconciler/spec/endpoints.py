@@ -106,7 +106,20 @@ def _range(doc: Document, where: DocPath, bounds: tuple[int, int], words: str) -
     low, high = bounds
     if low <= seconds <= high:
         return []
-    return [doc.problem(where, f"{where[-1]} {written!r} is outside {words}")]
+    return [
+        doc.problem(
+            where,
+            f"{where[-1]} {written!r} is outside {words}",
+            f"write a duration from {_short(low)} to {_short(high)}",
+        )
+    ]
+
+
+def _short(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _check_timeouts(doc: Document, path: DocPath, value: dict[str, Any]) -> list[Problem]:

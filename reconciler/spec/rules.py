@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler.errors import Problem
+from reconciler.model import Address
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import MAX_SECONDS, parse_duration
 from reconciler.spec.endpoints import check_endpoints, endpoint_sections
@@ -203,7 +204,7 @@ def check_download_collisions(stack: StackSource) -> list[Problem]:
             if written.endswith(os.sep):
                 leaf = posixpath.basename(posixpath.normpath(source)) or "root"
                 written = os.path.join(written, leaf)
-            here = f"job.{name} download {index + 1} ({job.doc.location(path)})"
+            here = f"{Address.job(name)} download {index + 1} ({job.doc.location(path)})"
             other = seen.setdefault(written, here)
             if other != here:
                 problems.append(

@@ -1,10 +1,15 @@
-"""What every use case needs first: spec paths, desired state, secrets, state store, API client."""
+"""What every use case needs first: spec paths, desired state, secrets, and the wired-in ports.
+
+The ports (pod backend, state store) come from the composition root (reconciler.cli.wiring)
+through `Connection.ports`: the workflow builds no client of its own.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +26,34 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.backends.runpod_graphql import RunPodClient
-    from reconciler.backends.runpod_rest import RestClient
+    from reconciler.executor.endpoint_jobs import JobApiPort
+    from reconciler.executor.ports import BackendSession, EndpointBackend
 
-    ApiClient = RunPodClient | RestClient
+    ApiClient = BackendSession
+    OpenEndpoints = Callable[
+        ["Connection", ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+    ]
 
 LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")
 DEFAULT_SPEC_DIR = Path("specs")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """How to open each port, as the composition root chose (reconciler.cli.wiring.PORTS)."""
+
+    backend: Callable[[Connection], ApiClient]
+    store: Callable[[StateSettings], StateStore] = open_store
+    # the serverless control plane beside `backend` (REST v2 only); None: not wired
+    endpoints: (
+        Callable[
+            [Connection, ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+        ]
+        | None
+    ) = None
+    # the serverless data plane (the job API: /run, /status...); None: not wired
+    job_api: Callable[[Connection], JobApiPort] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +71,7 @@ class Connection:
     on_notice: Callable[[str], None] | None = None  # e.g. "retrying in 2s" lines, to stderr
     ssh_key: Path | None = None  # default: <stack>.podctl.id_ed25519 beside the lockfile
     api: str = ""  # "graphql" or "rest" (`--api`); "" reads PODCTL_API, else graphql
+    ports: Ports | None = None  # None: no pod backend (the state store is the default one)
 
 
 def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:
@@ -159,7 +185,9 @@ def state_settings(connection: Connection, desired: DesiredState | None) -> Stat
 
 
 def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:
-    return open_store(state_settings(connection, desired))
+    """The state store the wiring opens for these settings (by default `state.open_store`)."""
+    opener = connection.ports.store if connection.ports is not None else open_store
+    return opener(state_settings(connection, desired))
 
 
 @contextlib.contextmanager
@@ -208,29 +236,13 @@ def api_of(connection: Connection) -> str:
 
 
 def connect(connection: Connection) -> ApiClient:
-    """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
-    local sandbox (started if none runs)."""
-    from reconciler.backends.runpod_graphql import RunPodClient, resolve_api_key
-    from reconciler.backends.runpod_rest import RestClient
-
-    kind = RestClient if api_of(connection) == "rest" else RunPodClient
-
-    notice = connection.on_notice
-
-    def on_retry(attempt: int, delay: float, reason: str) -> None:
-        if notice is not None:
-            notice(f"podctl: {reason}; retrying in {delay:.1f}s (attempt {attempt + 1})")
-
-    if connection.sandbox:
-        from reconciler.sandbox import control
-
-        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
-        info = control.ensure_running(Path(data_dir) if data_dir else None)
-        return kind(info.api_key, api_url=info.url, on_retry=on_retry)
-    key = resolve_api_key(connection.env)
-    return kind(
-        key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
-    )
+    """The pod backend the composition root wired in (`--api`, RunPod or the sandbox)."""
+    if connection.ports is None:
+        raise PodctlError(
+            "No pod backend is wired into this Connection: build it with "
+            "reconciler.cli.wiring.PORTS (a bug in the caller)."
+        )
+    return connection.ports.backend(connection)
 
 
 def key_path(connection: Connection, desired: DesiredState, local: LocalState) -> Path:

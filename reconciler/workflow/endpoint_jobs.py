@@ -33,8 +33,7 @@ from reconciler.state import LocalState
 from reconciler.workflow.endpoint_journal import journal_path, read_records
 
 if TYPE_CHECKING:
-    from reconciler.backends.serverless.client import JobApi
-    from reconciler.executor.endpoint_jobs import EndpointJobs
+    from reconciler.executor.endpoint_jobs import EndpointJobs, JobApiPort
     from reconciler.workflow.context import Connection
     from reconciler.workflow.inspect import JobStatusRow
 
@@ -147,21 +146,14 @@ def endpoint_job_rows(
     return rows
 
 
-def data_plane(connection: Connection) -> JobApi:
-    """The job API client: the sandbox's data plane under --sandbox, else RunPod's."""
-    from reconciler.backends.serverless.client import JobApi, endpoint_base_url
-
-    notice = connection.on_notice
-    if connection.sandbox:
-        from reconciler.sandbox import control
-
-        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
-        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=False)
-        return JobApi(info.api_key, endpoint_base_url({}, info.url), on_retry=notice)
-    from reconciler.backends.runpod_graphql import resolve_api_key
-
-    key = resolve_api_key(connection.env)
-    return JobApi(key, endpoint_base_url(connection.env), on_retry=notice)
+def data_plane(connection: Connection) -> JobApiPort:
+    """The job API client the composition root wires (reconciler.cli.wiring.PORTS)."""
+    ports = connection.ports
+    if ports is None or ports.job_api is None:
+        raise PodctlError(
+            "the serverless job API is not wired for this command (a bug in the caller)"
+        )
+    return ports.job_api(connection)
 
 
 def write_output(path_text: str, podctl_sha: str | None, data: bytes) -> str:
@@ -218,7 +210,7 @@ def endpoint_wiring(
     *,
     cancel_on_interrupt: bool = False,
     ask_cancel: Callable[[int], bool] | None = None,
-) -> tuple[EndpointJobs, JobApi] | None:
+) -> tuple[EndpointJobs, JobApiPort] | None:
     """The runner's wiring, or None when the stack has no endpoint job."""
     if not desired.endpoint_jobs:
         return None

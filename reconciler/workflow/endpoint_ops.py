@@ -109,10 +109,11 @@ def cancel_job(connection: Connection, paths: tuple[Path, ...], job: str) -> lis
     endpoint_id = _endpoint_id(connection, desired, spec)
 
     async def run() -> list[str]:
-        from reconciler.backends.serverless.errors import JobApiError, JobGone
+        from reconciler.errors import JobApiError, JobGone
 
         done: list[str] = []
-        async with data_plane(connection) as api:
+        api = data_plane(connection)
+        try:
             for job_id in ids:
                 try:
                     await api.cancel(endpoint_id, job_id)
@@ -121,6 +122,8 @@ def cancel_job(connection: Connection, paths: tuple[Path, ...], job: str) -> lis
                 except JobApiError as exc:
                     raise PodctlError(f"cancelling {job_id} failed: {exc}") from None
                 done.append(job_id)
+        finally:
+            await api.aclose()
         return done
 
     return asyncio.run(run())
@@ -144,8 +147,11 @@ def purge_queue(connection: Connection, paths: tuple[Path, ...], address: str) -
         endpoint_id = found
 
     async def run() -> int:
-        async with data_plane(connection) as api:
+        api = data_plane(connection)
+        try:
             answer = await api.purge_queue(endpoint_id)
+        finally:
+            await api.aclose()
         removed = answer.get("removed")
         return removed if isinstance(removed, int) else 0
 

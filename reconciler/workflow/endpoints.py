@@ -23,7 +23,6 @@ from reconciler.model import (
     DesiredState,
     EndpointHealth,
     EndpointRecord,
-    EndpointState,
     Lockfile,
 )
 from reconciler.plans import ApplyResult, ChangeResult, Outcome, Plan
@@ -37,8 +36,8 @@ from reconciler.workflow.context import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.backends.runpod_rest.endpoints import EndpointClient
     from reconciler.executor.endpoints import EndpointJournal
+    from reconciler.executor.ports import EndpointBackend
     from reconciler.workflow.context import ApiClient
 
 OnEvent = Callable[[Event], None]
@@ -56,25 +55,20 @@ async def endpoint_session(
     desired: DesiredState,
     recorded: Lockfile,
     secrets: Iterable[str] = (),
-) -> AsyncIterator[EndpointClient | None]:
-    """The endpoint client for this use case (None when the stack has no endpoints): over
-    `client` when it speaks REST v2, else over a REST client of the same key and base."""
+) -> AsyncIterator[EndpointBackend | None]:
+    """The serverless control plane for this use case (None when the stack has no endpoints),
+    as the composition root opens it beside `client`."""
     if not has_endpoints(desired, recorded):
         yield None
         return
-    from reconciler.backends.runpod_rest import RestClient
-    from reconciler.backends.runpod_rest.endpoints import EndpointClient
-
-    if isinstance(client, RestClient):
-        yield EndpointClient(client)
-        return
-    async with connect(replace(connection, api="rest")) as rest:
-        assert isinstance(rest, RestClient)
-        rest.hide(secrets)
-        yield EndpointClient(rest)
+    opener = connection.ports.endpoints if connection.ports is not None else None
+    if opener is None:
+        raise PodctlError("this podctl was wired without serverless endpoints")
+    async with opener(connection, client, secrets) as api:
+        yield api
 
 
-async def read_endpoints(api: EndpointClient | None, actual: ActualState) -> ActualState:
+async def read_endpoints(api: EndpointBackend | None, actual: ActualState) -> ActualState:
     """`actual` with the account's endpoints (one `GET /v2/serverless`), when there is an api."""
     if api is None:
         return actual
@@ -92,7 +86,7 @@ def endpoint_id_of(
 
 
 async def apply_endpoints(
-    api: EndpointClient | None,
+    api: EndpointBackend | None,
     plan: Plan,
     desired: DesiredState,
     journal: EndpointJournal,
@@ -120,17 +114,25 @@ async def apply_endpoints(
     )
     failed = [r.address for r in results if r.outcome is not Outcome.DONE]
     rest, skipped = without_endpoints(plan, failed)
+    blocked = {*failed, *(c.address for c in skipped)}
     results += [
         ChangeResult(
             c.address,
             c.action,
             Outcome.SKIPPED,
-            message=f"skipped because {next(d for d in c.depends_on)} did not succeed",
+            message="skipped because "
+            + next(d for d in c.depends_on if d in blocked)
+            + " did not succeed",
             pod_id=c.pod_id,
         )
         for c in skipped
     ]
     return rest, results
+
+
+def extra_requests(api: EndpointBackend | None, client: ApiClient) -> int:
+    """Requests the endpoint client sent on a REST client of its own (`--api graphql`)."""
+    return 0 if api is None else api.own_requests
 
 
 def merged(result: ApplyResult, first: list[ChangeResult]) -> ApplyResult:
@@ -265,9 +267,7 @@ def endpoint_status(
                 rows.append(
                     EndpointStatusRow(
                         endpoint=name,
-                        desired=(spec.state.value if spec else "(not in spec)")
-                        if spec is None or spec.state is EndpointState.ABSENT
-                        else EndpointState.PRESENT.value,
+                        desired=spec.state.value if spec else "(not in spec)",
                         endpoint_id=the_id,
                         workers=f"{seen.workers_min}-{seen.workers_max}" if seen else None,
                         health=by_id.get(the_id) if the_id else None,

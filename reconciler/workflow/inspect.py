@@ -12,6 +12,7 @@ from reconciler.errors import PodctlError
 from reconciler.model import (
     ActualPod,
     ActualState,
+    Address,
     CloudType,
     DesiredState,
     GpuOffer,
@@ -157,7 +158,7 @@ def job_rows(
         upstream = [blocked.get(n, n) for n in job.needs if n in blocked or _failed(rows, n)]
         if upstream and status == "pending":  # it cannot run until that one succeeds
             blocked[name] = upstream[0]
-            status, note = "blocked", f"blocked by job.{upstream[0]} (failed)"
+            status, note = "blocked", f"blocked by {Address.job(upstream[0])} (failed)"
         rows.append(
             JobStatusRow(
                 job=name,

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING
 from reconciler.atomic import atomic_write
 from reconciler.errors import PodctlError
 from reconciler.events import Event, LogLine
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
+from reconciler.model import (
+    ActualState,
+    Address,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
 from reconciler.workflow.context import (
@@ -331,7 +339,7 @@ def interrupted_text(
             [head, "The pods left running could not be listed: run `podctl status`.", finish]
         )
     running = tuple(
-        Billing(f"pod.{p.markers.pod if p.markers else p.name}", p.pod_id, p.cost_per_hr)
+        Billing(str(Address.pod(p.markers.pod if p.markers else p.name)), p.pod_id, p.cost_per_hr)
         for p in actual.of_stack(desired.stack)
         if p.desired_status in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING)
     )
@@ -358,6 +366,7 @@ async def _apply_locked(
     from reconciler.workflow.endpoints import (
         apply_endpoints,
         endpoint_session,
+        extra_requests,
         merged,
         read_endpoints,
     )
@@ -436,7 +445,13 @@ async def _apply_locked(
             )
             journal.forget(gone)
             deadline = _next_deadline(desired, journal.lockfile)
-            return Applied(the_plan, None, store.where, client.request_count, deadline)
+            return Applied(
+                the_plan,
+                None,
+                store.where,
+                client.request_count + extra_requests(endpoints, client),
+                deadline,
+            )
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -461,7 +476,7 @@ async def _apply_locked(
 
         def on_job_line(job: str, line: str) -> None:
             jobs.logs.line(job, line)
-            on_event(LogLine(f"job.{job}", line))
+            on_event(LogLine(str(Address.job(job)), line))
 
         from reconciler.workflow.endpoint_jobs import endpoint_wiring
 
@@ -508,14 +523,20 @@ async def _apply_locked(
             result = merged(result, first)
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
-                    jobs.logs.touch(done.address.removeprefix("job."))
+                    jobs.logs.touch(Address.strip(done.address, "job"))
         finally:
             jobs.logs.close()
             if endpoint_runs is not None:
                 await endpoint_runs[1].aclose()
         journal.forget(gone)
         deadline = _next_deadline(desired, journal.lockfile)
-        return Applied(the_plan, result, store.where, client.request_count, deadline)
+        return Applied(
+            the_plan,
+            result,
+            store.where,
+            client.request_count + extra_requests(endpoints, client),
+            deadline,
+        )
 
 
 def _with_endpoint_jobs(

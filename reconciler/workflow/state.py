@@ -11,6 +11,7 @@ from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.lockfile import forget_pod, record_pod
 from reconciler.model import (
     ActualState,
+    Address,
     DesiredState,
     Lockfile,
     PodRecord,
@@ -35,8 +36,8 @@ def _store(
 
 
 def _pod_name(address: str) -> str:
-    kind, _, name = address.partition(".")
-    if kind != "pod" or not name:
+    name = Address.name_in(address, "pod")
+    if not name:
         raise UsageError(f"{address!r} is not a pod address: write pod.NAME (e.g. pod.trainer).")
     return name
 
@@ -56,7 +57,7 @@ def state_show(connection: Connection, paths: tuple[Path, ...], address: str) ->
     path, lockfile = state_read(connection, paths)
     record = lockfile.pods.get(name)
     if record is None:
-        known = ", ".join(f"pod.{n}" for n in sorted(lockfile.pods)) or "none"
+        known = ", ".join(str(Address.pod(n)) for n in sorted(lockfile.pods)) or "none"
         raise PodctlError(f"{address} is not in the lockfile {path} (recorded: {known}).")
     return record
 
@@ -83,7 +84,7 @@ def import_pod(
     name = _pod_name(address)
     desired = load_desired(paths)
     if name not in desired.pods:
-        known = ", ".join(f"pod.{n}" for n in desired.pods) or "none"
+        known = ", ".join(str(Address.pod(n)) for n in desired.pods) or "none"
         raise PodctlError(f"{address} is not in the spec (its pods: {known}).")
     store = open_state(connection, desired)
 

@@ -235,3 +235,160 @@ def test_plan_json_and_markdown_show_endpoint_rows(podctl: Podctl) -> None:
     assert data["summary"]["create"] == 1
     md = cli(podctl, "plan", "--format", "markdown").out
     assert "| `+` | `endpoint.scorer` | create | new |  |  |" in md
+
+
+def test_a_create_whose_answer_is_lost_is_found_by_its_markers(podctl: Podctl) -> None:
+    write(podctl)
+    podctl.sb.faults({"lose_responses": {"count": 1, "operations": ["rest:createEndpoint"]}})
+    applied = cli(podctl, "apply", "-y")
+    assert applied.code == 0, applied.out + applied.err
+    (made,) = endpoints(podctl)  # one endpoint: the create was not sent twice
+    assert podctl.recorded()["endpoints"]["scorer"]["endpoint_id"] == made["id"]
+    assert "the create's answer was lost; found" in applied.out + applied.err
+    assert cli(podctl, "plan", "--detailed-exitcode").code == 0
+
+
+def test_a_saved_plan_is_applied_or_refused_when_the_endpoint_moved(
+    podctl: Podctl, tmp_path: Any
+) -> None:
+    write(podctl)
+    assert cli(podctl, "apply", "-y").code == 0
+    (made,) = endpoints(podctl)
+    write(podctl, image="org/scorer:v2")
+    saved = tmp_path / "plan.json"
+    assert cli(podctl, "plan", "-out", str(saved)).code == 0
+    # someone edits the endpoint before the saved plan is applied
+    rest(podctl, "PATCH", f"/v2/serverless/{made['id']}", {"disk": 30})
+    refused = podctl("apply", str(saved))
+    assert refused.code == 1
+    assert (
+        f"endpoint.scorer: the endpoint changed since the plan was made (endpoint {made['id']} "
+        "was modified)"
+    ) in refused.err
+    assert endpoints(podctl)[0]["image"] == "org/scorer:v1"
+    assert cli(podctl, "plan", "-out", str(saved)).code == 0
+    applied = podctl("apply", str(saved))
+    assert applied.code == 0, applied.err
+    assert endpoints(podctl)[0]["image"] == "org/scorer:v2"
+    assert endpoints(podctl)[0]["disk"] == 20  # the spec's, sent with the container change
+
+
+def test_reconcile_restores_what_runpod_lowered(podctl: Podctl) -> None:
+    write(podctl)
+    assert cli(podctl, "apply", "-y").code == 0
+    (made,) = endpoints(podctl)
+    rest(podctl, "POST", "/_sandbox/serverless/idle", {"endpoint": made["id"], "days": 7})
+    assert endpoints(podctl)[0]["workers"]["max"] == 0
+    healed = cli(podctl, "reconcile", "--once")
+    assert healed.code == 0, healed.out + healed.err
+    assert endpoints(podctl)[0]["workers"]["max"] == 5
+    assert cli(podctl, "plan", "--detailed-exitcode").code == 0
+
+
+MIXED = """\
+version: 1
+stack: e2e
+pods:
+  box:
+    image: img:1
+    gpu: {type: NVIDIA RTX A4000}
+    ports: [8888/http]
+endpoints:
+  scorer:
+    image: org/scorer:v1
+    gpu: {pools: [ADA_24]}
+"""
+
+
+def test_pods_and_endpoints_together_and_a_second_apply_mutates_nothing(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.backends.runpod_rest import RestClient
+
+    sent: list[str] = []
+    trip = RestClient._round_trip
+
+    async def counting(self: RestClient, method: str, url: str, *rest: Any) -> Any:
+        sent.append(rest[1])  # the operation name
+        return await trip(self, method, url, *rest)
+
+    monkeypatch.setattr(RestClient, "_round_trip", counting)
+    podctl.write(text=MIXED)
+    first = cli(podctl, "apply", "-y")
+    assert first.code == 0, first.err
+    assert len(podctl.pods()) == 1 and len(endpoints(podctl)) == 1
+    assert sent.count("CreateEndpoint") == 1
+    sent.clear()
+    podctl.operations.clear()
+    second = cli(podctl, "apply", "-y")
+    assert second.code == 0 and "No changes." in second.out
+    assert [op for op in sent if op.endswith("Endpoint")] == []  # only ListEndpoints
+    assert sent.count("ListEndpoints") == 1
+    assert podctl.mutations() == {}
+    destroyed = cli(podctl, "destroy", "-y")
+    assert destroyed.code == 0, destroyed.err
+    assert podctl.pods() == [] and endpoints(podctl) == []
+    recorded = podctl.recorded()
+    assert recorded["pods"] == {} and "endpoints" not in recorded
+
+
+def test_target_applies_only_the_named_endpoint(podctl: Podctl) -> None:
+    podctl.write(text=MIXED)
+    applied = cli(podctl, "apply", "-y", "--target", "endpoint.scorer")
+    assert applied.code == 0, applied.err
+    assert len(endpoints(podctl)) == 1 and podctl.pods() == []
+
+
+def test_a_create_runpod_refuses_fails_the_apply_with_runpods_reason(podctl: Podctl) -> None:
+    write(podctl)
+    text = podctl.spec.read_text().replace(
+        "gpu: {pools: [ADA_24, AMPERE_24]}", "gpu: {pools: [ADA_24], exclude: [NVIDIA L4]}"
+    )
+    podctl.write(text=text)
+    failed = cli(podctl, "apply", "-y")
+    assert failed.code == 1
+    assert "failed  endpoint.scorer (create): RunPod CreateEndpoint: HTTP 400" in failed.out
+    assert "excludedTypes ['NVIDIA L4'] are not GPU types of the selected pools" in failed.out
+    assert endpoints(podctl) == [] and not podctl.lockfile.exists()  # nothing to record
+    assert all(SECRET not in text for text in podctl.outputs)
+
+
+def test_runpods_text_about_an_endpoint_is_escaped_on_the_terminal(podctl: Podctl) -> None:
+    body = {
+        "name": "evil\x1b]0;pwned\x07\x1b[2J",
+        "type": "QUEUE",
+        "image": "org/scorer:v1\x1b[31m",
+        "gpu": {"pools": ["ADA_24"]},
+        "scaling": {"type": "QUEUE_DELAY", "queueDelay": 4},
+    }
+    theirs = rest(podctl, "POST", "/v2/serverless", body).json()
+    write(podctl)
+    assert cli(podctl, "import", "endpoint.scorer", theirs["id"]).code == 0
+    plan = cli(podctl, "plan")
+    status = cli(podctl, "status")
+    for out in (plan.out, status.out):
+        assert "\x1b" not in out and "\x07" not in out
+    assert '~ name: "evil\\u001b]0;pwned\\u0007\\u001b[2J" -> "e2e-scorer"' in plan.out
+    # what RunPod filled in for the fields this create left out: podctl sends them all
+    assert '~ execution_timeout: "0s" -> "2m"' in plan.out
+
+
+def test_a_crash_between_create_and_record_adopts_instead_of_creating_twice(
+    podctl: Podctl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.workflow.journal import LockfileJournal
+
+    def crash(self: LockfileJournal, name: str, record: Any) -> None:
+        raise KeyboardInterrupt  # podctl dies after RunPod made the endpoint, before the record
+
+    write(podctl)
+    with monkeypatch.context() as patched:
+        patched.setattr(LockfileJournal, "endpoint_recorded", crash)
+        interrupted = cli(podctl, "apply", "-y")
+    assert interrupted.code == 130, interrupted.out + interrupted.err
+    (made,) = endpoints(podctl)
+    assert not podctl.lockfile.exists() or "endpoints" not in podctl.recorded()
+    again = cli(podctl, "apply", "-y")
+    assert again.code == 0, again.err
+    assert [e["id"] for e in endpoints(podctl)] == [made["id"]]  # adopted by its markers
+    assert podctl.recorded()["endpoints"]["scorer"]["endpoint_id"] == made["id"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli.wiring import PORTS
 from reconciler.sandbox import control
 from reconciler.workflow import Connection
 from reconciler.workflow.pods import ApplyRequest, PlanRequest
@@ -173,7 +174,7 @@ def test_a_spec_error_is_reported_and_retried_next_round(podctl: Podctl) -> None
         podctl.spec.write_text(good)
 
     code = reconcile(
-        Connection(sandbox=True, env=dict(os.environ)),
+        Connection(sandbox=True, env=dict(os.environ), ports=PORTS),
         PlanRequest(paths=(podctl.spec,)),
         ApplyRequest(poll_initial_s=0.02, poll_max_s=0.1),
         LoopOptions(interval_s=7, max_rounds=2),
@@ -196,7 +197,7 @@ def test_an_api_error_backs_off(podctl: Podctl) -> None:
     podctl.sb.faults({"errors": {"kinds": ["500"], "count": 100}})
     rounds: list[Round] = []
     code = reconcile(
-        Connection(sandbox=True, env=dict(os.environ)),
+        Connection(sandbox=True, env=dict(os.environ), ports=PORTS),
         PlanRequest(paths=(podctl.spec,)),
         ApplyRequest(),
         LoopOptions(interval_s=1, max_rounds=3),

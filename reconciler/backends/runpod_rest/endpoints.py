@@ -218,9 +218,17 @@ class EndpointClient:
     again by its markers at the next plan.
     """
 
-    def __init__(self, rest: RestClient, *, data_plane: str | None = None) -> None:
+    def __init__(
+        self, rest: RestClient, *, data_plane: str | None = None, owns_rest: bool = False
+    ) -> None:
         self.rest = rest
         self.data_plane = data_plane or data_plane_base(rest.url)
+        self.owns_rest = owns_rest  # a REST client opened for endpoints only (`--api graphql`)
+
+    @property
+    def own_requests(self) -> int:
+        """Requests sent on a REST client of its own (0 when it shares the pod backend's)."""
+        return self.rest.request_count if self.owns_rest else 0
 
     async def list_endpoints(self) -> dict[str, ActualEndpoint]:
         data = await self.rest._call("GET", "/v2/serverless", "ListEndpoints", idempotent=True)

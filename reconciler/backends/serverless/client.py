@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.backends.runpod_graphql.retry import parse_retry_after
+from reconciler.backends.retry import parse_retry_after
 from reconciler.backends.serverless.errors import JobApiError, JobGone, SubmitLost
 from reconciler.errors import PodctlError
 

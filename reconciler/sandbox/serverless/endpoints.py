@@ -459,7 +459,7 @@ def idle_scale_down(endpoint: dict[str, Any], days: float) -> dict[str, Any]:
     for after, lowered in IDLE_SCALE_DOWN:
         if days >= after and endpoint["workers"]["max"] > lowered:
             workers = {**endpoint["workers"], "max": lowered}
-            workers["min"] = min(workers["min"], lowered)
+            workers["min"] = min(workers["min"], lowered)  # [INF]: min never above max
             return {**endpoint, "workers": workers}
     return endpoint
 
