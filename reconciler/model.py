@@ -227,6 +227,50 @@ class JobSpec:
         return str(Address.job(self.name))
 
 
+@dataclass(frozen=True)
+class JobPolicy:
+    """An endpoint job's RunPod execution policy (sent as `policy`, in milliseconds)."""
+
+    execution_timeout_s: int | None = None
+    ttl_s: int | None = None
+    low_priority: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointJobSpec:
+    """One entry under `jobs:` that is sent to a serverless endpoint instead of a pod.
+
+    `inputs` holds each request's `input` as canonical JSON text: one for a single job, one
+    per line of `inputs_file` for a batch. `endpoint` names an endpoint of the stack,
+    `endpoint_id` an external one (exactly one is set).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    endpoint: str | None = None
+    endpoint_id: str | None = None
+    batch: bool = False
+    inputs_file: str | None = None
+    policy: JobPolicy = field(default_factory=JobPolicy)
+    webhook: str | None = None
+    sync: bool = False
+    stream: bool = False
+    output: str | None = None  # absolute local path
+    parallel: int = 32
+    needs: tuple[str, ...] = ()
+    timeout_s: int | None = None
+    retries: int = 0
+    rerun: Rerun = Rerun.ON_CHANGE
+
+    @property
+    def address(self) -> str:
+        return f"job.{self.name}"
+
+    @property
+    def target(self) -> str:
+        return f"endpoint.{self.endpoint}" if self.endpoint else f"endpoint id {self.endpoint_id}"
+
+
 class BudgetAction(enum.Enum):
     """What a stack whose max_usd_total is reached does with its pods."""
 
@@ -255,6 +299,7 @@ class DesiredState:
     ssh_key: str | None = None  # `ssh_key:` (absolute), else podctl's key per stack
     state_url_env: str | None = None  # `state: {url_from_env: NAME}`: the store's URL variable
     budget: Budget = field(default_factory=Budget)
+    endpoint_jobs: Mapping[str, EndpointJobSpec] = field(default_factory=dict)
     endpoints: Mapping[str, EndpointSpec] = field(default_factory=dict)  # serverless, by name
 
 

@@ -126,6 +126,9 @@ EVENTS: tuple[ev.Event, ...] = (
     ev.PodResuming("pod.back", "pb"),
     ev.PodUpdating("pod.back", "pb"),
     ev.Transfer("job.train", "download", "/workspace/out", "./results/", True, 3, 2048),
+    ev.BatchProgress(
+        "job.prompts", done=40, running=32, queued=28, failed=1, total=101, per_s=12.5
+    ),
 )
 
 

@@ -278,7 +278,7 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs)} job(s)"
+                f"{len(desired.jobs) + len(desired.endpoint_jobs)} job(s)"
                 + (f", {len(desired.endpoints)} endpoint(s)" if desired.endpoints else "")
                 + f" in {len(desired.files)} file(s)."
             )
@@ -385,6 +385,11 @@ def plan(
     is_flag=True,
     help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
 )
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="On Ctrl-C, /cancel the endpoint jobs podctl started without asking.",
+)
 @global_options
 @click.pass_obj
 def apply(
@@ -396,6 +401,7 @@ def apply(
     parallelism: int,
     timeout: str,
     ignore_budget: bool,
+    cancel_on_interrupt: bool,
 ) -> int:
     """Converge: create, update, replace, resume, stop or terminate pods; run jobs once.
 
@@ -414,6 +420,7 @@ def apply(
         parallelism,
         timeout,
         ignore_budget=ignore_budget,
+        cancel_on_interrupt=cancel_on_interrupt,
     )
 
 
@@ -576,6 +583,30 @@ def logs(
         on_note=echo_err,
     )
     return 0
+
+
+@podctl.command()
+@click.argument("job", metavar="JOB", shell_complete=_complete_jobs)
+@optional_spec_paths
+@options_of("lockfile", "state", "state")
+@click.pass_obj
+def cancel(settings: Settings, job: str, paths: tuple[Path, ...]) -> int:
+    """Cancel an endpoint job's requests that RunPod still queues or runs (/cancel)."""
+    from reconciler.cli.endpoint_jobs import cancel_command
+
+    return cancel_command(settings, job, paths)
+
+
+@podctl.command("purge-queue")
+@click.argument("endpoint", metavar="endpoint.NAME")
+@optional_spec_paths
+@options_of("lockfile", "state", "state")
+@click.pass_obj
+def purge_queue(settings: Settings, endpoint: str, paths: tuple[Path, ...]) -> int:
+    """Remove every queued request of an endpoint (/purge-queue); running ones go on."""
+    from reconciler.cli.endpoint_jobs import purge_command
+
+    return purge_command(settings, endpoint, paths)
 
 
 @podctl.command(context_settings={"ignore_unknown_options": True})

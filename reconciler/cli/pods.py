@@ -95,6 +95,7 @@ def apply_command(
     destroy: bool = False,
     force: bool = False,
     ignore_budget: bool = False,
+    cancel_on_interrupt: bool = False,
 ) -> int:
 
     from reconciler.workflow import PlanRequest, apply
@@ -102,6 +103,13 @@ def apply_command(
     if plan_file is not None and (paths or targets):
         raise UsageError("A saved plan carries its spec files and targets: drop -f and --target.")
     options = apply_request(parallelism, timeout, plan_file)
+    from reconciler.cli.endpoint_jobs import ask_cancel
+
+    options = replace(
+        options,
+        cancel_on_interrupt=cancel_on_interrupt,
+        ask_cancel=None if cancel_on_interrupt or not interactive() else ask_cancel,
+    )
     verb = "destroy" if destroy else "apply"
     request = PlanRequest(
         paths=() if plan_file is not None else paths_or_default(paths),

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from reconciler.workflow.context import Connection, Ports, api_of, connect
 
 if TYPE_CHECKING:
+    from reconciler.backends.serverless.client import JobApi
     from reconciler.executor.ports import BackendSession, EndpointBackend
     from reconciler.state import StateSettings, StateStore
     from reconciler.workflow.context import ApiClient
@@ -93,4 +94,17 @@ async def open_endpoints(
         yield EndpointClient(rest, owns_rest=True)
 
 
-PORTS = Ports(backend=open_backend, store=open_state_store, endpoints=open_endpoints)
+def open_job_api(connection: Connection) -> JobApi:
+    """The serverless data plane: the sandbox's with `--sandbox`, else
+    $RUNPOD_ENDPOINT_BASE_URL (runpod-python's variable), else https://api.runpod.ai/v2."""
+    from reconciler.backends.serverless.client import JobApi, endpoint_base_url
+
+    target = api_target(connection)
+    sandbox_url = target.url if connection.sandbox else None
+    base = endpoint_base_url(connection.env, sandbox_url)
+    return JobApi(target.key, base, on_retry=connection.on_notice)
+
+
+PORTS = Ports(
+    backend=open_backend, store=open_state_store, endpoints=open_endpoints, job_api=open_job_api
+)

@@ -16,6 +16,7 @@ from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, Po
 from reconciler.plans import Change, Placement, Plan
 
 if TYPE_CHECKING:
+    from reconciler.executor.endpoint_jobs import EndpointJobs
     from reconciler.executor.watchdog import WatchdogWiring
 
 OnEvent = Callable[[Event], None]
@@ -67,6 +68,7 @@ class StepContext:
     created: set[str] = field(default_factory=set)  # pods (by name) this apply created
     pod_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     watchdog: WatchdogWiring | None = None  # arm the on-pod max_lifetime watchdog
+    endpoint_jobs: EndpointJobs | None = None  # runs jobs sent to serverless endpoints
 
     def pod_lock(self, pod: str) -> asyncio.Lock:
         """One job at a time per pod (unless a job says `parallel: true`)."""

@@ -26,8 +26,15 @@ def _with_spec(handler: PodHandler) -> Handler:
     return run
 
 
+async def _job(ctx: StepContext, change: Change) -> ChangeResult:
+    """A job runs on its pod over SSH, or is sent to its serverless endpoint."""
+    if ctx.endpoint_jobs is not None and (change.job or "") in ctx.desired.endpoint_jobs:
+        return await ctx.endpoint_jobs.run(ctx, change)
+    return await run_job(ctx, change)
+
+
 HANDLERS: Mapping[Action, Handler] = {
-    Action.RUN_JOB: run_job,
+    Action.RUN_JOB: _job,
     Action.TERMINATE: teardown.terminate,
     Action.STOP: teardown.stop,
     Action.CREATE: _with_spec(steps.create),

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from reconciler import events as ev
 from reconciler.errors import PodctlError
@@ -25,6 +26,9 @@ from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
 from reconciler.model import ActualState, Address, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import Action, ApplyResult, Change, ChangeResult, Outcome, Plan
+
+if TYPE_CHECKING:
+    from reconciler.executor.endpoint_jobs import EndpointJobs
 
 STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 
@@ -51,6 +55,7 @@ async def execute(
     should_start: Callable[[], bool] | None = None,
     watchdog: WatchdogWiring | None = None,
     heartbeat_s: float | None = None,
+    endpoint_jobs: EndpointJobs | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
@@ -87,6 +92,7 @@ async def execute(
         job_inputs=job_inputs or {},
         on_job_line=on_job_line,
         watchdog=watchdog,
+        endpoint_jobs=endpoint_jobs,
     )
 
     def record_noops() -> None:

@@ -41,7 +41,8 @@ def plan_markdown(plan: Plan) -> str:
                 before, after = "", ""  # a job costs what its pod costs; an endpoint, its use
             what = c.address
             if c.action is Action.RUN_JOB:
-                what = f"{c.address}` on `{Address.pod(c.pod)}"
+                target = c.pod if "." in c.pod else Address.pod(c.pod)  # endpoint jobs: theirs
+                what = f"{c.address}` on `{target}"
             lines.append(
                 f"| `{_cell(style.SYMBOLS[c.action])}` | `{what}` | {c.action.value} | "
                 f"{_cell(c.reason)} | {before} | {after} |"

@@ -37,7 +37,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
     if change.is_noop and change.fields:
         head = f"{style.SYMBOLS[Action.UPDATE]} waiting {change.address}"
     if change.action is Action.RUN_JOB:
-        head += f" on {Address.pod(change.pod)}"
+        head += f" on {change.pod if '.' in change.pod else Address.pod(change.pod)}"
     if change.pod_id and change.pod_id not in change.address:
         head += f" ({change.pod_id})"
     lines = [

@@ -36,7 +36,18 @@ DEFAULT_PORTS = ("22/tcp",)
 
 def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredState:
     pods = {name: _build_pod(stack, name, entry) for name, entry in stack.pods.items()}
-    jobs = {name: _build_job(name, entry, pods) for name, entry in stack.jobs.items()}
+    from reconciler.spec.endpoint_jobs import build_endpoint_job, is_endpoint_job
+
+    jobs = {
+        name: _build_job(name, entry, pods)
+        for name, entry in stack.jobs.items()
+        if not is_endpoint_job(entry.value)
+    }
+    endpoint_jobs = {
+        name: build_endpoint_job(name, entry)
+        for name, entry in stack.jobs.items()
+        if is_endpoint_job(entry.value)
+    }
     return DesiredState(
         stack=stack.name or "",
         pods=pods,
@@ -46,6 +57,7 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         ssh_key=_ssh_key(stack),
         state_url_env=_state_url_env(stack),
         budget=_budget(stack),
+        endpoint_jobs=endpoint_jobs,
         endpoints=build_endpoints(stack),
     )
 

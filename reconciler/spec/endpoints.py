@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from reconciler.errors import Problem
-from reconciler.model import CpuFlavor, EndpointSpec, EndpointState, Flashboot
+from reconciler.model import CpuFlavor, EndpointSpec, EndpointState, EnvValue, Flashboot
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import parse_duration
 from reconciler.spec.stack import Entry, StackSource
@@ -180,8 +180,17 @@ def _flashboot(value: object) -> Flashboot:
     return Flashboot(value)
 
 
-def _build(name: str, entry: Entry) -> EndpointSpec:
+def _env(doc: Document, path: DocPath, key: str, value: object) -> EnvValue:
+    """An env value; the sandbox's handler file as an absolute path (from the spec's folder)."""
     from reconciler.spec.build import env_value
+    from reconciler.spec.rules import SANDBOX_HANDLER_ENV, local_path
+
+    if key == SANDBOX_HANDLER_ENV and isinstance(value, str) and value and "\0" not in value:
+        return str(local_path(doc, value))
+    return env_value(doc, path, value)
+
+
+def _build(name: str, entry: Entry) -> EndpointSpec:
 
     value: dict[str, Any] = entry.value  # type: ignore[assignment]
     doc = entry.doc
@@ -209,7 +218,7 @@ def _build(name: str, entry: Entry) -> EndpointSpec:
         request_count=int(scaling["request_count"]) if by_count else None,
         execution_timeout_s=execution or DEFAULT_EXECUTION_TIMEOUT_S,
         flashboot=_flashboot(value.get("flashboot")),
-        env={k: env_value(doc, (*entry.path, "env", k), v) for k, v in env.items()},
+        env={k: _env(doc, (*entry.path, "env", k), k, v) for k, v in env.items()},
         network_volumes=tuple(value.get("network_volumes", ())),
         data_centers=tuple(value.get("data_centers", ())),
         disk_gb=int(value.get("disk_gb", DEFAULT_DISK_GB)),

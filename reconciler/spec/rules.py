@@ -25,6 +25,8 @@ from reconciler.spec.stack import Entry, StackSource, effective_pod
 MAX_POD_NAME = 60  # `<stack>-<pod>`, as RunPod names the pod
 MAX_PORTS_PER_KIND = 10
 RESERVED_ENV_PREFIX = "PODCTL_"
+# an endpoint's handler file in the sandbox (relative paths start at the spec's folder)
+SANDBOX_HANDLER_ENV = "PODCTL_SANDBOX_HANDLER"
 SSH_PORT = "22/tcp"
 _PORT = re.compile(r"([0-9]+)/(http|tcp)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -47,6 +49,9 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     problems += _check_cycles(stack)
     problems += check_download_collisions(stack)
     problems += check_money(stack)
+    from reconciler.spec.endpoint_jobs import check_endpoint_jobs
+
+    problems += check_endpoint_jobs(stack)
     problems += check_endpoints(stack)
     return problems
 
@@ -73,7 +78,8 @@ def _check_env(doc: Document, *, strict_env: bool) -> list[Problem]:
             continue
         for key, value in env.items():
             path = (*section, "env", key)
-            if key.startswith(RESERVED_ENV_PREFIX):
+            sandbox_knob = section[0] == "endpoints" and key == SANDBOX_HANDLER_ENV
+            if key.startswith(RESERVED_ENV_PREFIX) and not sandbox_knob:
                 problems.append(
                     doc.problem(
                         path,

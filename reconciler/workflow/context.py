@@ -26,6 +26,7 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
+    from reconciler.executor.endpoint_jobs import JobApiPort
     from reconciler.executor.ports import BackendSession, EndpointBackend
 
     ApiClient = BackendSession
@@ -51,6 +52,8 @@ class Ports:
         ]
         | None
     ) = None
+    # the serverless data plane (the job API: /run, /status...); None: not wired
+    job_api: Callable[[Connection], JobApiPort] | None = None
 
 
 @dataclass(frozen=True)

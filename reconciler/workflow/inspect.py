@@ -191,6 +191,9 @@ def status(
 
     actual = aio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
+    from reconciler.workflow.endpoint_jobs import endpoint_job_rows
+
+    jobs = (*jobs, *endpoint_job_rows(connection, desired, recorded))
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
     rows = status_rows(states, desired.stack, actual, recorded)
     try:

@@ -91,6 +91,11 @@ def job_logs(
     `follow`, until the run ends."""
     desired = load_desired(paths)
     name = Address.strip(job, "job")
+    if name in desired.endpoint_jobs:
+        from reconciler.workflow.endpoint_ops import endpoint_job_logs
+
+        endpoint_job_logs(connection, desired, desired.endpoint_jobs[name], on_line, tail=tail)
+        return
     spec = desired.jobs.get(name)
     if spec is None:
         known = ", ".join(desired.jobs) or "(none)"

@@ -85,6 +85,8 @@ class ApplyRequest:
     lazy_offers: bool = False
     should_start: Callable[[], bool] | None = None
     heartbeat_s: float | None = None  # a StillRunning event per running change this often
+    cancel_on_interrupt: bool = False  # Ctrl-C: /cancel the endpoint jobs podctl started
+    ask_cancel: Callable[[int], bool] | None = None  # Ctrl-C: ask whether to (a terminal)
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,8 @@ async def _planned(
     async with endpoint_session(connection, client, desired, recorded, secrets.values()) as eps:
         actual = await read_endpoints(eps, actual)
         uploads = _uploads(desired, request)
-        return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+        fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+        return _with_endpoint_jobs(fresh, desired, recorded, connection, request)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -465,6 +468,7 @@ async def _apply_locked(
         fresh = await _plan_lazily(
             client, desired, actual, recorded, secrets, request, uploads, early
         )
+        fresh = _with_endpoint_jobs(fresh, desired, recorded, connection, request)
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -555,6 +559,16 @@ async def _apply_locked(
             jobs.logs.line(job, line)
             on_event(LogLine(str(Address.job(job)), line))
 
+        from reconciler.workflow.endpoint_jobs import endpoint_wiring
+
+        endpoint_runs = endpoint_wiring(
+            connection,
+            desired,
+            lambda: journal.lockfile,
+            local_state(connection, desired),
+            cancel_on_interrupt=options.cancel_on_interrupt,
+            ask_cancel=options.ask_cancel,
+        )
         try:
             pod_plan, first = await apply_endpoints(
                 endpoints,
@@ -585,6 +599,7 @@ async def _apply_locked(
                 should_start=options.should_start,
                 heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
+                endpoint_jobs=endpoint_runs[0] if endpoint_runs else None,
             )
             result = merged(result, first)
             for done in result.results:  # a run that printed nothing still leaves its log
@@ -592,6 +607,8 @@ async def _apply_locked(
                     jobs.logs.touch(Address.strip(done.address, "job"))
         finally:
             jobs.logs.close()
+            if endpoint_runs is not None:
+                await endpoint_runs[1].aclose()
         await journal.commit(lambda: journal.forget(gone))
         deadline = _next_deadline(desired, journal.lockfile)
         return Applied(
@@ -601,6 +618,19 @@ async def _apply_locked(
             client.request_count + extra_requests(endpoints, client),
             deadline,
         )
+
+
+def _with_endpoint_jobs(
+    plan: Plan,
+    desired: DesiredState,
+    recorded: Lockfile,
+    connection: Connection,
+    request: PlanRequest,
+) -> Plan:
+    from reconciler.workflow.endpoint_jobs import with_endpoint_jobs
+
+    local = local_state(connection, desired)
+    return with_endpoint_jobs(plan, desired, recorded, local, destroy=request.destroy)
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:
