@@ -14,6 +14,7 @@ from reconciler.cli.common import connection, say
 if TYPE_CHECKING:
     from reconciler.cli import Settings
     from reconciler.model import GpuOffer, PodRecord
+    from reconciler.workflow.billing import BudgetStatus
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -46,12 +47,13 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.cli.common import paths_or_default
     from reconciler.workflow import status
 
-    stack, rows, jobs = status(connection(settings), paths_or_default(paths))
+    stack, rows, jobs, budget = status(connection(settings), paths_or_default(paths))
     if settings.output_format == "json":
         data = {
             "stack": stack,
             "pods": [r.as_dict() for r in rows],
             "jobs": [j.as_dict() for j in jobs],
+            "budget": budget.as_dict() if budget is not None else None,
         }
         click.echo(json.dumps(data, indent=2))
         return 0
@@ -107,7 +109,26 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
                 ],
             )
         )
+    if budget is not None:
+        click.echo("")
+        click.echo(_budget_line(budget))
     return 0
+
+
+def _budget_line(budget: BudgetStatus) -> str:
+    """`Budget: $1.23 spent of $5.00 (budget.max_usd_total; at it: stop)`, or why unknown."""
+    from reconciler.planner.spend import usd as money
+    from reconciler.render.escape import shown
+
+    limit = money(budget.max_usd_total)
+    if budget.spent is None:
+        return f"Budget: spent unknown of {limit} (budget.max_usd_total): {shown(budget.error)}"
+    head = f"Budget: {money(budget.spent)} spent of {limit} (budget.max_usd_total"
+    if budget.reached:
+        done = "stopped" if budget.action == "stop" else "terminated"
+        return f"{head}): reached; plan, apply and reconcile keep the stack's pods {done}"
+    left = money(budget.max_usd_total - budget.spent)
+    return f"{head}; {left} left; at it: {budget.action} the stack's pods)"
 
 
 def gpus_command(settings: Settings) -> int:

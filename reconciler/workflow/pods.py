@@ -35,6 +35,7 @@ from reconciler.workflow.context import (
 
 if TYPE_CHECKING:
     from reconciler.executor.watchdog import WatchdogWiring
+    from reconciler.planner.spend import Spend
     from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
@@ -104,6 +105,22 @@ async def _read_offers(
     return await client.gpu_offers() if gpu_types else {}
 
 
+async def _spend(
+    connection: Connection,
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    request: PlanRequest,
+) -> Spend | None:
+    """budget.max_usd_total's input: one billing request, only when the spec sets it."""
+    from reconciler.workflow.billing import read_spend
+
+    if request.destroy:
+        return None
+    return await read_spend(connection, client, desired, actual, recorded)
+
+
 def _needs_placement(plan: Plan) -> bool:
     placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
     return any(c.action in placing for c in plan.actionable)
@@ -117,14 +134,17 @@ async def _plan_lazily(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str],
+    spend: Spend | None = None,
 ) -> Plan:
     """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
     api = client.api_name
-    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api, spend=spend)
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
+    return _compute(
+        desired, actual, recorded, offers, secrets, request, uploads, api=api, spend=spend
+    )
 
 
 def _compute(
@@ -137,6 +157,7 @@ def _compute(
     uploads: Mapping[str, str] | None = None,
     *,
     api: str = "graphql",
+    spend: Spend | None = None,
 ) -> Plan:
     from reconciler import planner
     from reconciler.workflow.apis import api_findings
@@ -153,6 +174,7 @@ def _compute(
         ignore_budget=request.ignore_budget,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
         now=datetime.now(UTC),
+        spend=spend,
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
@@ -186,7 +208,10 @@ def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
             client.hide(secrets.values())
             actual = await client.list_pods()
             uploads = _uploads(desired, request)
-            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+            spend = await _spend(connection, client, desired, actual, recorded, request)
+            return await _plan_lazily(
+                client, desired, actual, recorded, secrets, request, uploads, spend
+            )
 
     lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
     if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
@@ -354,11 +379,23 @@ async def _apply_locked(
         uploads = _uploads(desired, request)
         if options.lazy_offers:
             actual = await client.list_pods()
-            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+            spend = await _spend(connection, client, desired, actual, recorded, request)
+            fresh = await _plan_lazily(
+                client, desired, actual, recorded, secrets, request, uploads, spend
+            )
         else:
             actual, offers = await _read_actual(client, desired)
+            spend = await _spend(connection, client, desired, actual, recorded, request)
             fresh = _compute(
-                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
+                desired,
+                actual,
+                recorded,
+                offers,
+                secrets,
+                request,
+                uploads,
+                api=client.api_name,
+                spend=spend,
             )
         the_plan = fresh
         gone = forgotten(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
 
 import httpx
 
@@ -18,7 +19,7 @@ from reconciler.backends.runpod_graphql.config import resolve_graphql_url
 from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.backends.runpod_graphql.retry import parse_retry_after
 from reconciler.backends.runpod_graphql.wire import decode, printable
-from reconciler.backends.runpod_rest import documents, wire
+from reconciler.backends.runpod_rest import billing, documents, wire
 from reconciler.backends.runpod_rest.limits import exhausted_for
 from reconciler.backends.runpod_rest.sse import EventParser
 from reconciler.errors import (
@@ -133,6 +134,17 @@ class RestClient(HttpApi):
         return await self._call(
             "GET", "/v2/catalog/gpus", "GpuCatalog", query=query, idempotent=True
         )
+
+    async def pod_costs(self, since: datetime | None) -> dict[str, float]:
+        """Pod id -> USD RunPod billed it since `since` (month buckets), in one request."""
+        data = await self._call(
+            "GET",
+            "/v2/billing/pods",
+            "ListPodBilling",
+            query=billing.billing_query(since),
+            idempotent=True,
+        )
+        return billing.parse_pod_billing(data)
 
     # --- mutations --------------------------------------------------------------------------
 
