@@ -114,7 +114,8 @@ def test_terminate_ends_the_pods_for_good_and_protect_stops_instead(podctl: Podc
     _write(podctl, 1, action="terminate", protect=True)
     assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
     ids = _ids(podctl)
-    podctl.sb.faults({"bill_hours": {"*": 5}})
+    r = podctl("sandbox", "fault", "bill-hours", "*", "5", sandbox=False)
+    assert r.code == 0, r.out + r.err
     code, out = _plan(podctl)
     assert code == 2, out
     assert re.search(
