@@ -59,8 +59,9 @@ class LiveProgress(Progress):
         """The stack's $/h now, and what each pod change does to it once done."""
         self.cost_per_hr = plan.total_cost_before
         for c in plan.actionable:
-            if c.cost_before is not None and c.cost_after is not None:
-                self.deltas[(c.address, c.action.value)] = c.cost_after - c.cost_before
+            after = c.running_cost_after
+            if c.cost_before is not None and after is not None:
+                self.deltas[(c.address, c.action.value)] = after - c.cost_before
         self.drawn = 0  # lines of the block now on the screen
 
     def __call__(self, event: Event) -> None:

@@ -285,7 +285,7 @@ def _per_pod(changes: list[Change], *, first: bool) -> dict[str, float]:
     for c in changes:
         if c.action is Action.RUN_JOB:
             continue
-        cost = (c.cost_before if first else c.cost_after) or 0.0
+        cost = (c.cost_before if first else c.running_cost_after) or 0.0
         if first:
             costs.setdefault(c.address, cost)
         else:

@@ -36,7 +36,12 @@ from reconciler.planner.lifetime import (
     unwatched_note,
 )
 from reconciler.planner.match import Match
-from reconciler.planner.placement import Offers, placements, running_price
+from reconciler.planner.placement import (
+    Offers,
+    placements,
+    running_price,
+    stopped_storage_cost,
+)
 from reconciler.planner.spend import budget_state, is_budget_end
 from reconciler.planner.ttl import ttl_reached
 from reconciler.plans import Action, Change, FieldChange, Observed
@@ -241,7 +246,12 @@ def _decide(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) ->
         pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
         if running:
             change = _change(
-                spec, m, ctx, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
+                spec,
+                m,
+                ctx,
+                Action.STOP,
+                [adopted, why or "state is stopped"],
+                cost_after=stopped_storage_cost(_gb(pod, spec)),  # a stopped pod bills its volume
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
         # the changes that wait stay on the no-op: the plan counts them as pending

@@ -35,7 +35,7 @@ def plan_markdown(plan: Plan) -> str:
             "|---|---|---|---|---:|---:|",
         ]
         for c in plan.actionable:
-            before, after = style.money(c.cost_before), style.money(c.cost_after)
+            before, after = style.money(c.cost_before), style.cost_after(c, hourly=False)
             if c.action is Action.RUN_JOB:
                 before, after = "", ""  # a job costs what its pod costs
             what = c.address if c.action is not Action.RUN_JOB else f"{c.address}` on `pod.{c.pod}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plans import SENSITIVE, Action, Placement, Plan
+from reconciler.plans import SENSITIVE, Action, Change, Placement, Plan
 from reconciler.render.escape import CSI_MARK
 
 SYMBOLS = {
@@ -75,6 +75,17 @@ def delta(before: float, after: float) -> str:
 def storage(value: float) -> str:
     """Stopped-volume cost: small per hour, so with its monthly figure."""
     return f"${value:.4f}/h (${value * HOURS_PER_MONTH:.2f}/month)"
+
+
+def cost_after(change: Change, *, hourly: bool = True) -> str:
+    """A change's $/h once applied; a stop's is what the stopped pod bills: its volume disk."""
+    if change.action is Action.STOP and change.cost_after is not None:
+        if not change.cost_after:
+            return f"{per_hour(0.0) if hourly else money(0.0)} (stopped, no volume)"
+        value = change.cost_after
+        head = f"${value:.4f}/h" if hourly else f"${value:.4f}"
+        return f"{head} (${value * HOURS_PER_MONTH:.2f}/month, the stopped pod's volume)"
+    return per_hour(change.cost_after) if hourly else money(change.cost_after)
 
 
 def value(v: object) -> str:
