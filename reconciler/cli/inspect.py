@@ -12,6 +12,8 @@ import click
 from reconciler.cli.common import connection, say
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from reconciler.cli import Settings
     from reconciler.model import GpuOffer, PodRecord
     from reconciler.workflow.billing import BudgetStatus
@@ -208,6 +210,24 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
+def _record_dict(address: str, record: PodRecord) -> dict[str, object]:
+    """A recorded pod as `--format json` prints it (the fields `state show` lists)."""
+
+    def at(when: datetime | None) -> str | None:
+        return when.isoformat() if when else None
+
+    return {
+        "address": address,
+        "pod_id": record.pod_id,
+        "uid": record.uid or None,
+        "fingerprint": record.fingerprint or None,
+        "gpu_type_id": record.gpu_type_id,
+        "cloud": record.cloud.value if record.cloud else None,
+        "created_at": at(record.created_at),
+        "applied_at": at(record.applied_at),
+    }
+
+
 def _record_lines(name: str, record: PodRecord) -> list[str]:
     return [
         f"pod.{name}",
@@ -254,6 +274,9 @@ def state_show_command(settings: Settings, paths: tuple[Path, ...], address: str
     from reconciler.workflow import state_show
 
     record = state_show(connection(settings), paths, address)
+    if settings.output_format == "json":
+        say(json.dumps(_record_dict(address, record), indent=2))
+        return 0
     say("\n".join(_record_lines(address.partition(".")[2], record)))
     return 0
 
@@ -262,6 +285,9 @@ def state_rm_command(settings: Settings, paths: tuple[Path, ...], address: str) 
     from reconciler.workflow import state_rm
 
     record = state_rm(connection(settings), paths, address)
+    if settings.output_format == "json":
+        say(json.dumps({"removed": _record_dict(address, record)}, indent=2))
+        return 0
     say(
         f"Removed {address} (pod {record.pod_id}) from the lockfile; the pod itself still runs. "
         "A later plan adopts it again if it carries this stack's markers."
@@ -274,6 +300,9 @@ def import_command(settings: Settings, paths: tuple[Path, ...], address: str, po
     from reconciler.workflow import import_pod
 
     record = import_pod(connection(settings), paths_or_default(paths), address, pod_id)
+    if settings.output_format == "json":
+        say(json.dumps({"imported": _record_dict(address, record)}, indent=2))
+        return 0
     say(
         f"Imported pod {record.pod_id} as {address}. Run `podctl plan` to see what apply "
         "would change on it (an in-place update adds podctl's markers)."
