@@ -125,8 +125,8 @@ def test_terminate_ends_the_pods_for_good_and_protect_stops_instead(podctl: Podc
     ), out
     assert re.search(r"- terminate pod\.b .*budget\.max_usd_total \$1\.00 reached", out), out
     assert "is protected" not in out, out  # protect forbids terminating, not stopping
-    r = podctl("apply", "-y", "-f", str(podctl.spec))
-    assert r.code == 0, r.out + r.err
+    r = podctl("reconcile", "--once", "-f", str(podctl.spec))  # a round enforces it
+    assert r.code == 0 and "round 1: 2 changes: 2 done, 0 failed" in r.out, r.out + r.err
     assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(ids["a"], "EXITED")]
     # b's record stays, so its cost stays counted and no plan creates it again
     assert _ids(podctl)["b"] == ids["b"]
