@@ -43,6 +43,14 @@ def total_reached(budget: Budget, spend: Spend | None) -> str:
     )
 
 
+def reached_note(notes: tuple[str, ...]) -> str:
+    """The plan's note saying max_usd_total is reached (its first clause), else ""."""
+    for note in notes:
+        if note.startswith("budget.max_usd_total $") and _REASON.search(note):
+            return note.split(": every pod", 1)[0]
+    return ""
+
+
 def is_budget_end(reason: str) -> bool:
     """Whether a change's reason is a reached max_usd_total (the executor keeps the record)."""
     return _REASON.search(reason) is not None

@@ -138,3 +138,21 @@ def test_terminate_ends_the_pods_for_good_and_protect_stops_instead(podctl: Podc
     budget = _status(podctl)
     assert budget["reached"] is True and budget["pods_billed"] == 2, budget
     assert float(str(budget["spent_usd"])) > 3.2, budget
+
+
+def test_a_saved_plan_is_refused_once_the_total_is_reached_since(podctl: Podctl) -> None:
+    _write(podctl, 5)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    second = podctl.folder / "again.json"
+    _write(podctl, 5, action="terminate")  # a plan to apply later, made under the budget
+    assert podctl("plan", "-out", str(second), "-f", str(podctl.spec)).code == 0
+    podctl.sb.faults({"bill_hours": {"*": 10}})
+    r = podctl("apply", str(second))
+    assert r.code == 1, r.out + r.err
+    assert "is stale; nothing was changed" in r.err, r.err
+    assert re.search(
+        r"budget\.max_usd_total \$5\.00 reached: the stack's pods cost \$6\.\d\d so far since "
+        "the plan was made",
+        r.err,
+    ), r.err
+    assert [p["desiredStatus"] for p in podctl.pods()] == ["RUNNING", "RUNNING"]
