@@ -12,11 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from reconciler.errors import PodctlError
 from reconciler.model import ActualState, DesiredState, Lockfile, created_marker
 from reconciler.planner.spend import Spend
 from reconciler.workflow.context import Connection, connect
+
+if TYPE_CHECKING:
+    from reconciler.backends.runpod_rest import RestClient
 
 
 def stack_pod_ids(stack: str, actual: ActualState, recorded: Lockfile) -> set[str]:
@@ -36,6 +41,20 @@ def earliest(stack: str, actual: ActualState, recorded: Lockfile) -> datetime | 
     ]
     known = [t for t in times if t is not None]
     return min(known, default=None)
+
+
+def _rest_client(connection: Connection) -> RestClient:
+    """A REST v2 client beside a GraphQL one: the same key and server (the sandbox already
+    announced itself once)."""
+    from reconciler.backends.runpod_rest import RestClient
+
+    if connection.sandbox:
+        from reconciler.sandbox import control
+
+        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
+        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=False)
+        return RestClient(info.api_key, api_url=info.url)
+    return cast("RestClient", connect(replace(connection, api="rest")))
 
 
 async def read_spend(
@@ -60,8 +79,8 @@ async def read_spend(
         if getattr(client, "api_name", "") == "rest":
             costs = await client.pod_costs(since)  # type: ignore[attr-defined]
         else:
-            async with connect(replace(connection, api="rest")) as rest:
-                costs = await rest.pod_costs(since)  # type: ignore[union-attr]
+            async with _rest_client(connection) as rest:
+                costs = await rest.pod_costs(since)
     except PodctlError as exc:
         return Spend(error=f"reading RunPod's billing (REST v2 /v2/billing/pods) failed: {exc}")
     mine = {pod_id: usd for pod_id, usd in costs.items() if pod_id in ids}

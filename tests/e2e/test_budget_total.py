@@ -74,6 +74,7 @@ def test_the_total_so_far_shows_in_status_and_stops_the_stack_once_reached(
     code, out = _plan(podctl)
     assert code == 0, out
     assert "budget.max_usd_total: the stack's pods cost $0.0" in out, out
+    assert out.count("local RunPod sandbox at") == 1, out  # billing reuses the sandbox quietly
     # 10 more hours of pod a at $0.32/h plus its disks: $3.2x; both pods' $6.4x pass $5
     ids = _ids(podctl)
     podctl.sb.faults({"bill_hours": {ids["a"]: 10, ids["b"]: 10}})
