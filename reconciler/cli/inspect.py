@@ -129,7 +129,7 @@ def _budget_line(budget: BudgetStatus) -> str:
     if budget.reached:
         done = "stopped" if budget.action == "stop" else "terminated"
         return f"{head}): reached; plan, apply and reconcile keep the stack's pods {done}"
-    left = money(budget.max_usd_total - budget.spent)
+    left = money(budget.max_usd_total - round(budget.spent, 2))  # adds up as shown
     return f"{head}; {left} left; at it: {budget.action} the stack's pods)"
 
 

@@ -89,5 +89,5 @@ def spend_findings(
         ], []
     return [
         f"budget.max_usd_total: the stack's pods cost {usd(spend.total)} so far of "
-        f"{usd(limit)} ({usd(limit - spend.total)} left); once reached they are {done}"
+        f"{usd(limit)} ({usd(limit - round(spend.total, 2))} left); once reached they are {done}"
     ], []
