@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from reconciler.sandbox import layout
 from reconciler.sandbox.billing import (
     STOPPED_VOLUME_PER_GB_H,
     Ledger,
@@ -44,7 +46,7 @@ def test_a_pod_bills_running_then_stopped_then_nothing_and_its_history_stays(
     assert record["gpuAmount"] == pytest.approx(0.64, abs=1e-3) and record["cpuAmount"] == 0
     assert record["diskAmount"] == pytest.approx(2 * 30 * DISK_H, abs=1e-4)
     assert record["totalAmount"] == pytest.approx(
-        record["gpuAmount"] + record["diskAmount"], abs=1e-6
+        record["gpuAmount"] + record["diskAmount"], abs=3e-6
     )
     assert body["metadata"]["uniquePodCount"] == 1 and body["metadata"]["recordCount"] == 1
     assert body["metadata"]["query"]["bucketSize"] == "day"
@@ -94,6 +96,11 @@ def test_bad_queries_are_refused_as_problems(
 
 def test_billing_needs_the_account_key(sb: Sandbox) -> None:
     assert rest(sb, "GET", "/v2/billing/pods", headers=_h(sb, "wrong")).status_code == 401
+    pod_id = create(sb)["id"]
+    state = json.loads((sb.data_dir / layout.STATE_FILE).read_text())
+    pod_key = next(p["api_key"] for p in state["pods"] if p["id"] == pod_id)
+    # a pod's own RUNPOD_API_KEY reads its pod, not the account's bills
+    assert rest(sb, "GET", "/v2/billing/pods", headers=_h(sb, pod_key)).status_code == 403
     assert rest(sb, "POST", "/v2/billing/pods", {}).status_code == 405
 
 
