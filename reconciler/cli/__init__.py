@@ -390,7 +390,8 @@ def plan(
 @click.option(
     "--ignore-budget",
     is_flag=True,
-    help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
+    help="Apply even past budget.max_usd_per_hour, or with budget.max_usd_total reached "
+    "(this apply only; it says so).",
 )
 @global_options
 @click.pass_obj

@@ -59,7 +59,7 @@ class PlanRequest:
     targets: frozenset[str] = frozenset()
     destroy: bool = False
     force: bool = False
-    ignore_budget: bool = False  # apply --ignore-budget: past budget.max_usd_per_hour, once
+    ignore_budget: bool = False  # apply --ignore-budget: past the budget's limits, once
 
 
 @dataclass(frozen=True)
