@@ -42,7 +42,7 @@ def test_a_pod_without_a_volume_stops_at_nothing_and_says_why() -> None:
     spec = pod_spec(volume_gb=0)
     p = make_plan(desired(pod_spec(volume_gb=0, state=PodState.STOPPED)), actual(actual_pod(spec)))
     assert _stop(p).cost_after == 0.0
-    assert "cost: $0.69/h -> $0.00/h (stopped, no volume)" in plan_text(p, False)
+    assert "cost: $0.69/h -> $0.00/h (stopped, no volume disk)" in plan_text(p, False)
 
 
 def test_after_jobs_stop_ends_at_the_volume_too() -> None:
