@@ -1,4 +1,5 @@
-"""--format: markdown is offered by `podctl plan` only; every other command offers text|json."""
+"""Options each command offers: markdown only on `podctl plan` (others text|json), and no
+--ssh-key on destroy."""
 
 from __future__ import annotations
 
@@ -66,3 +67,11 @@ def test_markdown_elsewhere_is_a_usage_error_naming_plan(
     err = capsys.readouterr().err
     assert "markdown is for `podctl plan`" in err and f"`{command}` has text|json." in err
     assert "Traceback" not in err
+
+
+def test_destroy_offers_no_ssh_key(capsys: pytest.CaptureFixture[str]) -> None:
+    """destroy runs no job: --ssh-key (which only jobs and watchdogs use) is not its option."""
+    assert run(["destroy", "--help"]) == 0
+    assert "--ssh-key" not in capsys.readouterr().out
+    assert run(["apply", "--help"]) == 0
+    assert "--ssh-key" in capsys.readouterr().out

@@ -430,7 +430,7 @@ def apply(
 @target_option
 @apply_options
 @click.option("--force", is_flag=True, help="Also terminate pods marked `protect: true`.")
-@global_options
+@options_of(*(n for n in _OPTION_NAMES if n not in ("plan-format", "ssh-key")))  # runs no job
 @click.pass_obj
 def destroy(
     settings: Settings,
