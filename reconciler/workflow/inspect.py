@@ -200,7 +200,15 @@ def status(
     actual, spend = asyncio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
-    states |= _budget_states(desired, spend)
+    budget_states = _budget_states(desired, spend)
+    states |= budget_states
+    if budget_states:  # no job runs while the budget is spent
+        jobs = tuple(
+            replace(j, note=f"{j.note}; not run while budget.max_usd_total is reached")
+            if j.status == "pending"
+            else j
+            for j in jobs
+        )
     rows = status_rows(states, desired.stack, actual, recorded)
     key = key_path(connection, desired, local_state(connection, desired))
     rows = _with_lifetimes(rows, desired, actual, recorded, key)

@@ -157,3 +157,34 @@ def test_a_saved_plan_is_refused_once_the_total_is_reached_since(podctl: Podctl)
         r.err,
     ), r.err
     assert [p["desiredStatus"] for p in podctl.pods()] == ["RUNNING", "RUNNING"]
+
+
+WITH_JOB = """\
+version: 1
+stack: e2e
+budget: {{max_usd_total: 1}}
+pods:
+  box:
+    image: img:1
+    gpu: {{type: NVIDIA RTX A4000}}
+    ports: [22/tcp]
+jobs:
+  train:
+    pod: box
+    run: echo {word}
+"""
+
+
+def test_no_job_runs_once_the_total_is_reached_and_status_says_why(podctl: Podctl) -> None:
+    podctl.write(text=WITH_JOB.format(word="one"))
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.write(text=WITH_JOB.format(word="two"))  # the job's run changed: it would run again
+    podctl.sb.faults({"bill_hours": {"*": 5}})
+    code, out = _plan(podctl)
+    assert code == 2 and "run-job" not in out and "|| stop pod.box" in out, out
+    r = podctl("status", "-f", str(podctl.spec))
+    line = next(x for x in r.out.splitlines() if x.startswith("train "))
+    assert "pending" in line and "not run while budget.max_usd_total is reached" in line, r.out
+    r = podctl("apply", "-y", "-f", str(podctl.spec))
+    assert r.code == 0 and "job.train" not in r.out, r.out + r.err
+    assert podctl.recorded()["jobs"]["train"]["status"] == "succeeded"  # the first run's
