@@ -333,6 +333,14 @@ def fault_bill_hours(pod_id: str, hours: float, data_dir: Path | None) -> int:
     return _post(data_dir, {"bill_hours": {pod_id: hours}})
 
 
+@fault.command("billing-lag")
+@click.argument("seconds", type=FiniteFloat(min=0))
+@_data_dir_option
+def fault_billing_lag(seconds: float, data_dir: Path | None) -> int:
+    """Make /v2/billing/pods show usage SECONDS late (0: at once, the default)."""
+    return _post(data_dir, {"billing_lag_s": seconds})
+
+
 @fault.command("gpu-util")
 @click.argument("pod_id")
 @click.argument("percent", type=click.IntRange(min=0, max=100))

@@ -267,6 +267,8 @@ class SandboxApp:
                     raise FaultSpecError(f"stock of {gpu} must be a count >= 0, not {count!r}")
                 counts.append((gpu, cloud, count))
         start_delay = None if delay is None else finite(delay, "start_delay")
+        lag = request.pop("billing_lag_s", None)
+        billing_lag = None if lag is None else finite(lag, "billing_lag_s")  # refuses < 0
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
@@ -280,6 +282,8 @@ class SandboxApp:
             self.store.set_stock(gpu, cloud, count)
         if start_delay is not None:
             self.store.start_delay = start_delay
+        if billing_lag is not None:
+            self.store.ledger.lag_s = billing_lag
         for pod_id in preempt:
             self.store.preempt(pod_id)
         for pod_id, percent in util.items():

@@ -65,6 +65,8 @@ class Ledger:
 
     def __init__(self) -> None:
         self.segments: dict[str, list[Segment]] = {}
+        # billing shows usage this late (a fault; RunPod documents no figure, so 0 by default)
+        self.lag_s = 0.0
 
     def load(self, data: Mapping[str, Any]) -> None:
         self.segments = {
@@ -76,6 +78,7 @@ class Ledger:
 
     def clear(self) -> None:
         self.segments = {}
+        self.lag_s = 0.0
 
     def sync(self, pods: Iterable[tuple[Billable, float]], now: float) -> None:
         """Close and open segments so each pod's open one has its rates now; end the gone."""
@@ -106,10 +109,12 @@ class Ledger:
         return [p for p, items in self.segments.items() if items and items[-1].end is None]
 
     def amounts(self, pod_id: str, start: float, end: float, now: float) -> dict[str, float]:
-        """The pod's amounts (USD) over [start, end)."""
+        """The pod's amounts (USD) over [start, end), as billed by `now` (minus the lag)."""
         gpu = cpu = disk = 0.0
+        seen = now - self.lag_s
         for s in self.segments.get(pod_id, []):
-            hours = max(0.0, min(end, s.end if s.end is not None else now) - max(start, s.start))
+            until = min(end, seen, s.end if s.end is not None else seen)
+            hours = max(0.0, until - max(start, s.start))
             hours /= 3600
             if s.cpu:
                 cpu += s.compute_h * hours
@@ -119,8 +124,9 @@ class Ledger:
         return _amounts(gpu, cpu, disk)
 
     def overlaps(self, pod_id: str, start: float, end: float, now: float) -> bool:
+        seen = now - self.lag_s
         return any(
-            s.start < end and (s.end if s.end is not None else now) > start
+            s.start < min(end, seen) and min(seen, s.end if s.end is not None else seen) > start
             for s in self.segments.get(pod_id, [])
         )
 

@@ -188,3 +188,17 @@ def test_no_job_runs_once_the_total_is_reached_and_status_says_why(podctl: Podct
     r = podctl("apply", "-y", "-f", str(podctl.spec))
     assert r.code == 0 and "job.train" not in r.out, r.out + r.err
     assert podctl.recorded()["jobs"]["train"]["status"] == "succeeded"  # the first run's
+
+
+def test_podctl_acts_once_billing_shows_the_spend(podctl: Podctl) -> None:
+    """RunPod's billing may show usage late: podctl can only act on what it shows."""
+    _write(podctl, 5)
+    assert podctl("apply", "-y", "-f", str(podctl.spec)).code == 0
+    podctl.sb.faults({"bill_hours": {"*": 20}})
+    r = podctl("sandbox", "fault", "billing-lag", str(25 * 3600), sandbox=False)
+    assert r.code == 0, r.out + r.err
+    code, out = _plan(podctl)
+    assert code == 0 and "so far of $5.00" in out, out  # not shown yet: not reached yet
+    assert podctl("sandbox", "fault", "billing-lag", "0", sandbox=False).code == 0
+    code, out = _plan(podctl)
+    assert code == 2 and "budget.max_usd_total $5.00 reached" in out, out

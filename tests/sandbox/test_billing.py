@@ -122,3 +122,16 @@ def test_the_ledger_splits_a_stretch_over_its_buckets() -> None:
         ("2026-03-02T00:00:00Z", 1.0),
     ]
     assert floor_to(datetime(2026, 3, 4, 5, tzinfo=UTC), "week").day == 2  # Monday
+
+
+def test_billing_can_lag_behind_the_pods(sb: Sandbox) -> None:
+    pod_id = create(sb)["id"]  # 10 GB of container disk, no volume
+    sb.faults({"bill_hours": {pod_id: 2}})
+    sb.faults({"billing_lag_s": 3600})  # RunPod documents no delay: a fault adds one
+    assert _total(_bill(sb), pod_id) == pytest.approx(0.32 + 10 * DISK_H, abs=1e-3)
+    sb.faults({"billing_lag_s": 3 * 3600})  # nothing billed yet
+    assert _bill(sb)["records"] == []
+    sb.faults({"billing_lag_s": 0})
+    assert _total(_bill(sb), pod_id) == pytest.approx(2 * (0.32 + 10 * DISK_H), abs=1e-3)
+    resp = rest(sb, "POST", "/_sandbox/faults", {"billing_lag_s": -1})
+    assert resp.status_code == 400 and "billing_lag_s must be a finite number >= 0" in resp.text
