@@ -93,6 +93,12 @@ class Change:
     def is_noop(self) -> bool:
         return self.action is Action.NOOP
 
+    @property
+    def running_cost_after(self) -> float | None:
+        """$/h of the pod running once applied: a stop's `cost_after` is its storage instead
+        (what the stopped pod bills), which the plan's running totals leave out."""
+        return 0.0 if self.action is Action.STOP else self.cost_after
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.cli.params import SafePath
+from reconciler.cli.params import FormatChoice, SafePath
 from reconciler.errors import PodctlError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +52,8 @@ def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def global_options(func: F) -> F:
-    """Add every global option (the group, and the commands that take them all)."""
-    return options_of(*_OPTION_NAMES)(func)
+    """Add every global option of a command that takes them all (`--format text|json`)."""
+    return options_of(*(n for n in _OPTION_NAMES if n != "plan-format"))(func)
 
 
 def options_of(*names: str) -> Callable[[F], F]:
@@ -78,6 +78,7 @@ _OPTION_NAMES = (
     "api",
     "insecure-http",
     "format",
+    "plan-format",
     "ssh-key",
     "lock-timeout",
 )
@@ -141,11 +142,20 @@ def _options() -> list[Callable[[F], F]]:
         click.option(
             "--format",
             "output_format",
+            type=FormatChoice(),
+            default=None,
+            expose_value=False,
+            callback=_set("output_format"),
+            help="Output format.",
+        ),
+        click.option(  # plan's (and the group's, which passes it on): markdown too
+            "--format",
+            "output_format",
             type=click.Choice(["text", "json", "markdown"]),
             default=None,
             expose_value=False,
             callback=_set("output_format"),
-            help="Output format (markdown: plan only, for pull requests).",
+            help="Output format (markdown: for pull requests; plan only).",
         ),
         click.option(
             "--ssh-key",
@@ -239,7 +249,7 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="podctl")
-@global_options
+@options_of(*(n for n in _OPTION_NAMES if n != "format"))
 @click.pass_context
 def podctl(ctx: click.Context) -> None:
     """Declarative reconciler for RunPod GPU pods and the batch jobs that run on them.
@@ -360,7 +370,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     is_flag=True,
     help="Exit 0 with no changes, 2 with changes, 1 on an error.",
 )
-@options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
+@options_of("lockfile", "state", "state", *API, "plan-format", "lock-timeout")
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -383,7 +393,8 @@ def plan(
 @click.option(
     "--ignore-budget",
     is_flag=True,
-    help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
+    help="Apply even past budget.max_usd_per_hour, or with budget.max_usd_total reached "
+    "(this apply only; it says so).",
 )
 @click.option(
     "--cancel-on-interrupt",
@@ -429,7 +440,7 @@ def apply(
 @target_option
 @apply_options
 @click.option("--force", is_flag=True, help="Also terminate pods marked `protect: true`.")
-@global_options
+@options_of(*(n for n in _OPTION_NAMES if n not in ("plan-format", "ssh-key")))  # runs no job
 @click.pass_obj
 def destroy(
     settings: Settings,

@@ -17,7 +17,7 @@ from reconciler.workflow.context import Connection, Ports, api_of, connect
 
 if TYPE_CHECKING:
     from reconciler.backends.serverless.client import JobApi
-    from reconciler.executor.ports import BackendSession, EndpointBackend
+    from reconciler.executor.ports import BackendSession, BillingBackend, EndpointBackend
     from reconciler.state import StateSettings, StateStore
     from reconciler.workflow.context import ApiClient
 
@@ -105,6 +105,32 @@ def open_job_api(connection: Connection) -> JobApi:
     return JobApi(target.key, base, on_retry=connection.on_notice)
 
 
+@contextlib.asynccontextmanager
+async def open_billing(connection: Connection, client: ApiClient) -> AsyncIterator[BillingBackend]:
+    """RunPod's billing, which exists only on REST v2 (runpod-rest-v2.md 11): `client` when it
+    speaks REST v2, else a REST client of the same key (runpod-rest-v2.md 1) and server."""
+    from reconciler.backends.runpod_rest import RestClient
+
+    if isinstance(client, RestClient):
+        yield client
+        return
+    if connection.sandbox:  # the sandbox already announced itself once
+        from reconciler.sandbox import control
+
+        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
+        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=False)
+        rest: ApiClient = RestClient(info.api_key, api_url=info.url)
+    else:
+        rest = connect(replace(connection, api="rest"))
+    async with rest:
+        assert isinstance(rest, RestClient)
+        yield rest
+
+
 PORTS = Ports(
-    backend=open_backend, store=open_state_store, endpoints=open_endpoints, job_api=open_job_api
+    backend=open_backend,
+    store=open_state_store,
+    endpoints=open_endpoints,
+    job_api=open_job_api,
+    billing=open_billing,
 )

@@ -137,6 +137,13 @@ class EndpointBackend(Protocol):
         """Requests sent on a client of its own (0 when it shares the pod backend's)."""
 
 
+class BillingBackend(Protocol):
+    """What RunPod billed each pod so far (REST v2 `/v2/billing/pods`)."""
+
+    async def pod_costs(self, since: datetime | None) -> dict[str, float]:
+        """Pod id -> USD billed since `since`, in one request."""
+
+
 class Journal(Protocol):
     """Where the executor records what it did, write-ahead; each call is durable on return.
 

@@ -33,6 +33,7 @@ from reconciler.planner.jobs import (
 from reconciler.planner.lifetime import without_expired
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import placement_findings, stopped_storage_cost
+from reconciler.planner.spend import Spend, spend_findings, total_reached
 from reconciler.plans import Action, Change, Plan
 
 ORPHAN = (
@@ -149,6 +150,7 @@ def plan(
     ignore_budget: bool = False,
     job_uploads: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    spend: Spend | None = None,
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
 
@@ -156,13 +158,17 @@ def plan(
     them; the planner does no I/O). Jobs run when `planner.jobs` says so, and a pod with a
     job to run is kept (or brought back) running until its jobs are done. `now` checks each
     pod's max_lifetime: a pod past it is stopped or terminated, and its jobs do not run.
+    `spend` is what the stack's pods cost so far (budget.max_usd_total; None: not read).
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
     reasons = without_expired(desired, reasons, recorded, now)
     unrun = _jobs_of_absent_pods(desired, reasons)
     reasons = {n: r for n, r in reasons.items() if n not in unrun}
-    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
+    budget_end = "" if destroy or ignore_budget else total_reached(desired.budget, spend)
+    if budget_end:
+        reasons = {}  # no job runs: it would keep (or bring back) its pod
+    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now, budget_end)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
@@ -184,7 +190,7 @@ def plan(
         decisions = [d for d in decisions if d.change.pod in _pods(targets)]
     changes = [d.change for d in decisions]
     if not destroy:
-        reasons = new_disk_reasons(desired, recorded, reasons, changes)
+        reasons = {} if budget_end else new_disk_reasons(desired, recorded, reasons, changes)
         if targets:
             reasons = {n: r for n, r in reasons.items() if desired.jobs[n].pod in _pods(targets)}
         changes += job_changes(desired, reasons, prints, changes)
@@ -226,6 +232,9 @@ def plan(
         )
         errors += over
         warnings += warned
+        spent_notes, spent_warnings = spend_findings(desired.budget, spend, ignore=ignore_budget)
+        notes += spent_notes
+        warnings += spent_warnings
     return Plan(
         stack=desired.stack,
         changes=tuple(changes),
@@ -304,7 +313,7 @@ def _per_pod(changes: list[Change], *, first: bool) -> dict[str, float]:
     for c in changes:
         if c.action is Action.RUN_JOB:
             continue
-        cost = (c.cost_before if first else c.cost_after) or 0.0
+        cost = (c.cost_before if first else c.running_cost_after) or 0.0
         if first:
             costs.setdefault(c.address, cost)
         else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from reconciler.jobs import changed_inputs, job_fingerprint, job_inputs, job_order
 from reconciler.model import Address, AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
+from reconciler.planner.placement import stopped_storage_cost
 from reconciler.plans import Action, Change
 
 ALWAYS = "rerun: always"
@@ -159,7 +160,7 @@ def _after_jobs(
                 observed=None if pod_change is None else pod_change.observed,
                 # it ends the pod as its jobs leave it: at the pod's $/h once its change ran
                 cost_before=(pod_change.cost_after or 0.0) if pod_change is not None else 0.0,
-                cost_after=0.0,
+                cost_after=stopped_storage_cost(spec.volume_gb) if stop else 0.0,
             )
         )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler.planner.spend import reached_note
 from reconciler.plans import Change, Plan
 
 
@@ -38,6 +39,9 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
             f"the plan was made for targets {list(saved.targets) or 'all'}, "
             f"not {list(fresh.targets) or 'all'}"
         )
+    reached = reached_note(fresh.notes)
+    if reached and not reached_note(saved.notes):
+        reasons.append(f"{reached} since the plan was made")
     by_address = {c.address: c for c in fresh.changes}
     for change in saved.actionable:
         now = by_address.get(change.address)

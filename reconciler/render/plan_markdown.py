@@ -36,7 +36,7 @@ def plan_markdown(plan: Plan) -> str:
             "|---|---|---|---|---:|---:|",
         ]
         for c in plan.actionable:
-            before, after = style.money(c.cost_before), style.money(c.cost_after)
+            before, after = style.money(c.cost_before), style.cost_after(c, hourly=False)
             if c.action is Action.RUN_JOB or style.is_endpoint(c):
                 before, after = "", ""  # a job costs what its pod costs; an endpoint, its use
             what = c.address

@@ -79,6 +79,17 @@ def storage(value: float) -> str:
     return f"${value:.4f}/h (${value * HOURS_PER_MONTH:.2f}/month)"
 
 
+def cost_after(change: Change, *, hourly: bool = True) -> str:
+    """A change's $/h once applied; a stop's is what the stopped pod bills: its volume disk."""
+    if change.action is Action.STOP and change.cost_after is not None:
+        if not change.cost_after:
+            return f"{per_hour(0.0) if hourly else money(0.0)} (stopped, no volume disk)"
+        value = change.cost_after
+        head = f"${value:.4f}/h" if hourly else f"${value:.4f}"
+        return f"{head} (${value * HOURS_PER_MONTH:.2f}/month, the stopped pod's volume)"
+    return per_hour(change.cost_after) if hourly else money(change.cost_after)
+
+
 def value(v: object) -> str:
     """A field value as the plan prints it: JSON, except the sensitive marker."""
     if v == SENSITIVE:

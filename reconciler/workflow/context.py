@@ -27,7 +27,7 @@ from reconciler.state import (
 
 if TYPE_CHECKING:
     from reconciler.executor.endpoint_jobs import JobApiPort
-    from reconciler.executor.ports import BackendSession, EndpointBackend
+    from reconciler.executor.ports import BackendSession, BillingBackend, EndpointBackend
 
     ApiClient = BackendSession
     OpenEndpoints = Callable[
@@ -54,6 +54,10 @@ class Ports:
     ) = None
     # the serverless data plane (the job API: /run, /status...); None: not wired
     job_api: Callable[[Connection], JobApiPort] | None = None
+    # RunPod's billing (REST v2 only) beside `backend`; None: not wired
+    billing: (
+        Callable[[Connection, ApiClient], AbstractAsyncContextManager[BillingBackend]] | None
+    ) = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reconciler.errors import PodctlError, UsageError
 from reconciler.model import (
@@ -29,6 +30,10 @@ from reconciler.workflow.context import (
     local_state,
     open_state,
 )
+
+if TYPE_CHECKING:
+    from reconciler.planner.spend import Spend
+    from reconciler.workflow.billing import BudgetStatus
 
 
 @dataclass(frozen=True)
@@ -178,29 +183,59 @@ def _failed(rows: list[JobStatusRow], job: str) -> bool:
 
 def status(
     connection: Connection, paths: tuple[Path, ...]
-) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...]]:
-    """`podctl status`: one list_pods, no lock taken (it changes nothing)."""
+) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...], BudgetStatus | None]:
+    """`podctl status`: one list_pods (and one billing read with budget.max_usd_total), no lock
+    taken (it changes nothing)."""
+    from reconciler.workflow.billing import budget_status, read_spend
+
     desired = load_desired(paths)
     store = open_state(connection, desired)
     recorded = store.read()
     check_stack(recorded, desired, store.where)
 
-    async def run() -> ActualState:
+    async def run() -> tuple[ActualState, Spend | None]:
         async with connect(connection) as client:
-            return await client.list_pods()
+            listed = await client.list_pods()
+            return listed, await read_spend(connection, client, desired, listed, recorded)
 
-    actual = aio.run(run())
+    actual, spend = aio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
     from reconciler.workflow.endpoint_jobs import endpoint_job_rows
 
     jobs = (*jobs, *endpoint_job_rows(connection, desired, recorded))
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
+    budget_states = _budget_states(desired, spend)
+    states |= budget_states
+    if budget_states:  # no job runs while the budget is spent
+        jobs = tuple(
+            replace(j, note=f"{j.note}; not run while budget.max_usd_total is reached")
+            if j.status == "pending"
+            else j
+            for j in jobs
+        )
     rows = status_rows(states, desired.stack, actual, recorded)
     try:
         key: Path | None = key_path(connection, desired, local_state(connection, desired))
     except UsageError:  # a shared state and no team key on this runner: status still works
         key = None
-    return desired.stack, _with_lifetimes(rows, desired, actual, recorded, key), jobs
+    rows = _with_lifetimes(rows, desired, actual, recorded, key)
+    return desired.stack, rows, jobs, budget_status(desired, spend)
+
+
+def _budget_states(desired: DesiredState, spend: Spend | None) -> dict[str, str]:
+    """`stopped (budget)` / `absent (budget)` for each pod once max_usd_total is reached."""
+    from reconciler.model import PodState
+    from reconciler.planner.spend import budget_state, total_reached
+
+    reached = total_reached(desired.budget, spend)
+    if not reached:
+        return {}
+    out = {}
+    for name, spec in desired.pods.items():
+        if spec.state is not PodState.ABSENT:
+            state, _ = budget_state(spec, reached, desired.budget.action)
+            out[name] = f"{state.value} (budget)"
+    return out
 
 
 def _with_lifetimes(

@@ -45,6 +45,7 @@ from reconciler.workflow.context import (
 if TYPE_CHECKING:
     from reconciler.events import Event
     from reconciler.executor.watchdog import WatchdogWiring
+    from reconciler.planner.spend import Spend
     from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
@@ -68,7 +69,7 @@ class PlanRequest:
     targets: frozenset[str] = frozenset()
     destroy: bool = False
     force: bool = False
-    ignore_budget: bool = False  # apply --ignore-budget: past budget.max_usd_per_hour, once
+    ignore_budget: bool = False  # apply --ignore-budget: past the budget's limits, once
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,22 @@ async def _read_offers(
     """Every GPU type RunPod lists (not only the spec's): the planner names unknown ones."""
     gpu_types = {t for pod in desired.pods.values() for t in pod.gpu_types}
     return await client.gpu_offers() if gpu_types else {}
+
+
+async def _spend(
+    connection: Connection,
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    request: PlanRequest,
+) -> Spend | None:
+    """budget.max_usd_total's input: one billing request, only when the spec sets it."""
+    from reconciler.workflow.billing import read_spend
+
+    if request.destroy:
+        return None
+    return await read_spend(connection, client, desired, actual, recorded)
 
 
 def _needs_placement(plan: Plan) -> bool:
@@ -146,18 +163,23 @@ async def _plan_lazily(
     request: PlanRequest,
     uploads: Mapping[str, str],
     early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None = None,
+    spend: Spend | None = None,
 ) -> Plan:
     """Plan with the offers requested early, if any; else plan without GPU offers, and fetch
     them and plan again only when a pod must be placed."""
     api = client.api_name
     if early is not None:
         offers = await early
-        return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
-    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
+        return _compute(
+            desired, actual, recorded, offers, secrets, request, uploads, api=api, spend=spend
+        )
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api, spend=spend)
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    return _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
+    return _compute(
+        desired, actual, recorded, offers, secrets, request, uploads, api=api, spend=spend
+    )
 
 
 def _compute(
@@ -170,6 +192,7 @@ def _compute(
     uploads: Mapping[str, str] | None = None,
     *,
     api: str = "graphql",
+    spend: Spend | None = None,
 ) -> Plan:
     from reconciler import planner
     from reconciler.workflow.apis import api_findings
@@ -186,6 +209,7 @@ def _compute(
         ignore_budget=request.ignore_budget,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
         now=datetime.now(UTC),
+        spend=spend,
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
@@ -288,7 +312,10 @@ async def _planned(
     async with endpoint_session(connection, client, desired, recorded, secrets.values()) as eps:
         actual = await read_endpoints(eps, actual)
         uploads = _uploads(desired, request)
-        fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
+        spend = await _spend(connection, client, desired, actual, recorded, request)
+        fresh = await _plan_lazily(
+            client, desired, actual, recorded, secrets, request, uploads, spend=spend
+        )
         return _with_endpoint_jobs(fresh, desired, recorded, connection, request)
 
 
@@ -461,12 +488,13 @@ async def _apply_locked(
         early = None if options.lazy_offers else _early_offers(client, desired, recorded, request)
         try:
             actual = await read_endpoints(endpoints, await client.list_pods())
+            spend = await _spend(connection, client, desired, actual, recorded, request)
         except BaseException:
             if early is not None:
                 early.cancel()
             raise
         fresh = await _plan_lazily(
-            client, desired, actual, recorded, secrets, request, uploads, early
+            client, desired, actual, recorded, secrets, request, uploads, early, spend
         )
         fresh = _with_endpoint_jobs(fresh, desired, recorded, connection, request)
         the_plan = fresh

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import httpx
 
@@ -17,7 +18,7 @@ from reconciler.backends.config import resolve_graphql_url
 from reconciler.backends.http import NOT_PROCESSED_STATUS, HttpApi, raw_chunks
 from reconciler.backends.retry import parse_retry_after
 from reconciler.backends.runpod_graphql.wire import decode, printable
-from reconciler.backends.runpod_rest import documents, wire
+from reconciler.backends.runpod_rest import billing, documents, wire
 from reconciler.backends.runpod_rest.limits import exhausted_for
 from reconciler.backends.runpod_rest.sse import EventParser
 from reconciler.errors import (
@@ -127,6 +128,17 @@ class RestClient(HttpApi):
         return await self._call(
             "GET", "/v2/catalog/gpus", "GpuCatalog", query=query, idempotent=True
         )
+
+    async def pod_costs(self, since: datetime | None) -> dict[str, float]:
+        """Pod id -> USD RunPod billed it since `since` (month buckets), in one request."""
+        data = await self._call(
+            "GET",
+            "/v2/billing/pods",
+            "ListPodBilling",
+            query=billing.billing_query(since),
+            idempotent=True,
+        )
+        return billing.parse_pod_billing(data)
 
     # --- mutations --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from reconciler.sandbox import catalog, layout
+from reconciler.sandbox import billing, catalog, layout
 from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.rest import validate, views
 from reconciler.sandbox.state import NO_CAPACITY, BusinessError, Pod, Store, parse_ports
@@ -284,6 +284,11 @@ class RestApi:
                 return self.pod_action(pod, action)
             if len(parts) == 4 and parts[3] == "logs":
                 _allow(method, "GET")
+        if parts == ["v2", "billing", "pods"]:
+            _allow(method, "GET")
+            if pod_scope is not None:
+                raise Problem(403, DENIED)
+            return self.pod_billing(query)
         if parts[:3] == ["v2", "catalog", "gpus"] and len(parts) in (3, 4):
             _allow(method, "GET")
             if pod_scope is not None:
@@ -306,6 +311,14 @@ class RestApi:
         if pod.id != pod_scope or what not in allowed:
             raise Problem(403, DENIED)
         return pod
+
+    # -- billing (11): the store's own accounting ----------------------------------------------
+
+    def pod_billing(self, query: dict[str, list[str]]) -> Reply:
+        try:
+            return Reply(200, billing.pod_billing(self.store.ledger, query, time.time()))
+        except billing.QueryError as exc:
+            raise Problem(exc.status, exc.detail, exc.errors) from None
 
     # -- pods --------------------------------------------------------------------------------
 
