@@ -51,7 +51,7 @@ pods:
 """
 # a podctl process with the scaled deadlines (the only difference with the installed command)
 LAUNCH = (
-    "import sys, reconciler.backends.runpod_graphql.client as c; "
+    "import sys, reconciler.backends.http as c; "
     f"c.REQUEST_DEADLINE_S = {REQUEST_DEADLINE_S}; c.CALL_DEADLINE_S = {CALL_DEADLINE_S}; "
     "from reconciler.cli import main; sys.argv[0] = 'podctl'; main()"
 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from benchmarks.cli_startup import podctl_command
 from benchmarks.report import record, table
-from reconciler.backends.runpod_graphql.documents import LIST_PODS
+from reconciler.backends.runpod_graphql.documents import LIST_PODS, create_input
 from reconciler.executor.request import create_request
 from reconciler.model import CloudType
 from reconciler.plans import Placement
@@ -122,7 +123,7 @@ def seed(data_dir: Path, specs: list[Path], others: int) -> None:
                 secrets={},
                 now=now,
             )
-            store.create(request.to_input())
+            store.create(create_input(request))
     for i in range(others):
         store.create(
             {"name": f"other-{i}", "imageName": IMAGE, "gpuTypeId": GPU, "cloudType": "SECURE"}
@@ -169,25 +170,41 @@ class Sandbox:
         report = self.work / f"{lockfile}.timing"
         argv = [sys.executable, "-c", TIMED_PODCTL, str(report), "apply", "-y", "-f", str(spec)]
         argv += ["--lockfile", str(self.work / lockfile), "--parallelism", str(parallelism)]
+        server, ours = self.sandbox_cpu(), children_cpu()
         total = run(argv, self.env, self.work)
+        server, ours = self.sandbox_cpu() - server, children_cpu() - ours
         spent, writes = report.read_text().split()
-        return Applied(total, float(spent), int(writes))
+        return Applied(total, float(spent), int(writes), ours, server)
+
+    def sandbox_cpu(self) -> float:
+        """CPU seconds the sandbox server has used so far (Linux /proc)."""
+        try:
+            fields = Path(f"/proc/{self.info.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @dataclass
 class Applied:
-    """One apply: its wall time, and the part spent writing the lockfile."""
+    """One apply: its wall time, its lockfile writes, and the CPU of podctl and the sandbox."""
 
     seconds: float
-    lockfile_seconds: float
+    lockfile_seconds: float  # inside LockfileStore.write, in a worker thread beside the API
     lockfile_writes: int
+    podctl_cpu: float
+    sandbox_cpu: float
 
     def ratio(self, floor: float, unit: str) -> str:
-        share = self.lockfile_seconds / self.seconds
-        rest = (self.seconds - self.lockfile_seconds) / floor
         return (
-            f"{self.seconds / floor:.1f}x {unit}; lockfile writes {share:.0%}"
-            f" ({self.lockfile_writes:,} writes), the rest {rest:.1f}x"
+            f"{self.seconds / floor:.1f}x {unit}; {self.lockfile_writes:,} lockfile writes"
+            f" ({self.lockfile_seconds:.2f} s, off the event loop); CPU: podctl"
+            f" {self.podctl_cpu:.1f} s, sandbox {self.sandbox_cpu:.1f} s"
         )
 
 
@@ -327,10 +344,14 @@ def bench(tmp: Path, args: argparse.Namespace) -> Results:
                 verdict(ratio, 15, at_least=True),
             ]
         )
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     notes.append(
         f"Medians of {args.runs} runs after a warm-up for the floor and the plans; one run"
         " for each apply. Plans run with no lockfile (every pod adopted by its markers)."
-        " Applies run podctl's entry point under a wrapper that times LockfileStore.write."
+        " Applies run podctl's entry point under a wrapper that times LockfileStore.write"
+        " (which runs in a worker thread, beside the API calls); CPU is podctl's (the"
+        " subprocess) and the sandbox server's (/proc), both on the same 2 cores."
+        f" Load average at the end (1/5/15 min): {load}."
     )
     return Results(rows, notes)
 

@@ -267,6 +267,20 @@ class Lab:
     def apply(self) -> Run:
         return self.podctl("apply", "-y")
 
+    def wait_for_lock_holder(self, pid: int, timeout: float = 60.0) -> None:
+        """Until process `pid` holds the lockfile's exclusive lock (its sidecar names it)."""
+        sidecar = self.lockfile.with_name(self.lockfile.name + ".lock")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                holder = json.loads(sidecar.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                holder = {}
+            if holder.get("pid") == pid and holder.get("mode") == "exclusive":
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"pid {pid} did not take the lock within {timeout:.0f} s")
+
     def converge(self, max_rounds: int = MAX_ROUNDS) -> int | None:
         """Apply until `plan --detailed-exitcode` exits 0; the number of applies, or None."""
         for rounds in range(1, max_rounds + 1):
@@ -548,7 +562,11 @@ def concurrent_trial(lab: Lab, seed: int) -> Trial:
     lab.reset()
     start = time.perf_counter()
     lab.faults({"latency_ms": 150})  # the winner holds the lock for a few seconds
-    procs = [lab.popen("apply", "-y") for _ in range(2)]
+    first = lab.popen("apply", "-y")
+    # the second starts once the first holds the lock: started together on a loaded machine,
+    # the first could finish before the second asks, and both would (rightly) succeed
+    lab.wait_for_lock_holder(first.pid)
+    procs = [first, lab.popen("apply", "-y")]
     results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
     lab.faults({"latency_ms": 0})
     codes = sorted(code for code, _out, _err in results)

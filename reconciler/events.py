@@ -171,6 +171,19 @@ class ChangeFinished(Event):
     exit_code: int | None = None  # run-job only, when the run ended with one
 
 
+@dataclass(frozen=True)
+class BatchProgress(Event):
+    """An endpoint batch's lines by state, and how many finish per second."""
+
+    kind: ClassVar[str] = "batch_progress"
+    done: int
+    running: int
+    queued: int
+    failed: int
+    total: int
+    per_s: float
+
+
 EVENT_KINDS: tuple[type[Event], ...] = (
     PodCreating,
     NoCapacity,
@@ -191,4 +204,5 @@ EVENT_KINDS: tuple[type[Event], ...] = (
     StillRunning,
     Note,
     ChangeFinished,
+    BatchProgress,
 )

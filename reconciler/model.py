@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from reconciler.errors import Problem
 
@@ -79,6 +80,76 @@ class Transfer:
     target: str
 
 
+AddressKind = Literal["pod", "job", "endpoint"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = ("pod", "job", "endpoint")
+_KIND_OF: dict[str, AddressKind] = {kind: kind for kind in ADDRESS_KINDS}
+
+
+@dataclass(frozen=True)
+class Address:
+    """What plans, events and the CLI call one resource: `pod.NAME`, `job.NAME`, `endpoint.NAME`.
+
+    `pod_id` names a further pod under a pod's name (an orphan): `pod.NAME[POD_ID]`. Plans and
+    events carry the text (`str(address)`), so the plan file format does not depend on this type.
+    """
+
+    kind: AddressKind
+    name: str
+    pod_id: str | None = None
+
+    @classmethod
+    def pod(cls, name: str, pod_id: str | None = None) -> Address:
+        return cls("pod", name, pod_id)
+
+    @classmethod
+    def job(cls, name: str) -> Address:
+        return cls("job", name)
+
+    @classmethod
+    def endpoint(cls, name: str) -> Address:
+        return cls("endpoint", name)
+
+    @classmethod
+    def parse(cls, text: str) -> Address | None:
+        """`pod.NAME`, `pod.NAME[POD_ID]`, `job.NAME` or `endpoint.NAME`; None for other text.
+
+        The name is what follows the first dot, as given (an empty name stays empty: callers
+        say what they expected).
+        """
+        kind, dot, rest = text.partition(".")
+        known = _KIND_OF.get(kind)
+        if known is None or not dot:
+            return None
+        name, bracket, pod_id = rest.partition("[")
+        if known == "pod" and name and bracket and pod_id.endswith("]"):
+            return cls(known, name, pod_id[:-1])
+        return cls(known, rest)
+
+    @classmethod
+    def name_in(cls, text: str, kind: AddressKind) -> str | None:
+        """What follows `KIND.` in text that addresses that kind (its `label`); else None.
+
+        `pod.NAME[POD_ID]` gives `NAME[POD_ID]`, which names no pod of a spec: a lookup by
+        name refuses it as it refuses any unknown name.
+        """
+        address = cls.parse(text)
+        return address.label if address is not None and address.kind == kind else None
+
+    @classmethod
+    def strip(cls, text: str, kind: AddressKind) -> str:
+        """`text` without its `KIND.` (a name given either way: `trainer` or `pod.trainer`)."""
+        named = cls.name_in(text, kind)
+        return text if named is None else named
+
+    @property
+    def label(self) -> str:
+        """The address without its kind: `NAME`, or `NAME[POD_ID]`."""
+        return self.name if self.pod_id is None else f"{self.name}[{self.pod_id}]"
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.label}"
+
+
 @dataclass(frozen=True)
 class PodSpec:
     """One entry under `pods:`, with `defaults:` merged in and every default filled."""
@@ -137,7 +208,7 @@ class PodSpec:
 
     @property
     def address(self) -> str:
-        return f"pod.{self.name}"
+        return str(Address.pod(self.name))
 
 
 @dataclass(frozen=True)
@@ -159,7 +230,51 @@ class JobSpec:
 
     @property
     def address(self) -> str:
+        return str(Address.job(self.name))
+
+
+@dataclass(frozen=True)
+class JobPolicy:
+    """An endpoint job's RunPod execution policy (sent as `policy`, in milliseconds)."""
+
+    execution_timeout_s: int | None = None
+    ttl_s: int | None = None
+    low_priority: bool = False
+
+
+@dataclass(frozen=True)
+class EndpointJobSpec:
+    """One entry under `jobs:` that is sent to a serverless endpoint instead of a pod.
+
+    `inputs` holds each request's `input` as canonical JSON text: one for a single job, one
+    per line of `inputs_file` for a batch. `endpoint` names an endpoint of the stack,
+    `endpoint_id` an external one (exactly one is set).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    endpoint: str | None = None
+    endpoint_id: str | None = None
+    batch: bool = False
+    inputs_file: str | None = None
+    policy: JobPolicy = field(default_factory=JobPolicy)
+    webhook: str | None = None
+    sync: bool = False
+    stream: bool = False
+    output: str | None = None  # absolute local path
+    parallel: int = 32
+    needs: tuple[str, ...] = ()
+    timeout_s: int | None = None
+    retries: int = 0
+    rerun: Rerun = Rerun.ON_CHANGE
+
+    @property
+    def address(self) -> str:
         return f"job.{self.name}"
+
+    @property
+    def target(self) -> str:
+        return f"endpoint.{self.endpoint}" if self.endpoint else f"endpoint id {self.endpoint_id}"
 
 
 class BudgetAction(enum.Enum):
@@ -188,7 +303,10 @@ class DesiredState:
     files: tuple[str, ...] = ()  # the spec files it was read from, in order
     warnings: tuple[Problem, ...] = ()  # problems that do not stop validate
     ssh_key: str | None = None  # `ssh_key:` (absolute), else podctl's key per stack
+    state_url_env: str | None = None  # `state: {url_from_env: NAME}`: the store's URL variable
     budget: Budget = field(default_factory=Budget)
+    endpoint_jobs: Mapping[str, EndpointJobSpec] = field(default_factory=dict)
+    endpoints: Mapping[str, EndpointSpec] = field(default_factory=dict)  # serverless, by name
 
 
 # --- actual state: what RunPod reports --------------------------------------------------------
@@ -312,6 +430,8 @@ class ActualState:
     """Every pod of the account, as one `myself { pods }` query saw them, keyed by pod id."""
 
     pods: Mapping[str, ActualPod]
+    # serverless endpoints of the account by id; listed only for a stack that has (or had) one
+    endpoints: Mapping[str, ActualEndpoint] = field(default_factory=dict)
 
     def get(self, pod_id: str) -> ActualPod | None:
         return self.pods.get(pod_id)
@@ -452,6 +572,7 @@ class Lockfile:
     jobs: Mapping[str, JobRecord] = field(default_factory=dict)  # key: job name
     intents: tuple[CreateIntent, ...] = ()
     host_keys: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # key: pod id
+    endpoints: Mapping[str, EndpointRecord] = field(default_factory=dict)  # key: endpoint name
 
     def same_content(self, other: Lockfile) -> bool:
         """Equal apart from lineage and serial (what decides whether a write bumps the serial)."""
@@ -462,4 +583,157 @@ class Lockfile:
             and dict(self.jobs) == dict(other.jobs)
             and self.intents == other.intents
             and dict(self.host_keys) == dict(other.host_keys)
+            and dict(self.endpoints) == dict(other.endpoints)
         )
+
+
+# --- serverless endpoints: desired, actual, recorded -------------------------------------------
+
+MARKER_ENDPOINT = "PODCTL_ENDPOINT"  # with PODCTL_STACK: the env markers of a podctl endpoint
+
+
+class EndpointState(enum.Enum):
+    """The state a spec asks an endpoint to be in."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+class Flashboot(enum.Enum):
+    """RunPod's FlashBoot setting (REST v2 `flashboot`); the values are the spec's words."""
+
+    OFF = "off"
+    ON = "flashboot"
+    PRIORITY = "priority"
+
+    @property
+    def wire(self) -> str:
+        return {"off": "OFF", "flashboot": "FLASHBOOT", "priority": "PRIORITY_FLASHBOOT"}[
+            self.value
+        ]
+
+
+@dataclass(frozen=True)
+class CpuFlavor:
+    """One CPU flavor a CPU endpoint's workers may run on (REST v2 `cpu[]`)."""
+
+    flavor: str  # e.g. "cpu3c"
+    vcpu: int  # a power of two, at least 2
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One entry under `endpoints:`, with every default filled (podctl sends every field)."""
+
+    name: str
+    image: str | None = None  # None only with a template
+    template: str | None = None  # a serverless template's id: resolved once by RunPod at create
+    gpu_pools: tuple[str, ...] = ()  # pool ids (ADA_24...); empty for a CPU endpoint
+    gpu_count: int = 1
+    gpu_exclude: tuple[str, ...] = ()  # GPU type ids subtracted from the pools
+    cuda: tuple[str, ...] = ()  # allowed CUDA versions (empty: any)
+    cpu: tuple[CpuFlavor, ...] = ()  # non-empty: a CPU endpoint
+    workers_min: int = 0
+    workers_max: int = 3
+    idle_timeout_s: int | None = 5  # None with request-count scaling (RunPod refuses it there)
+    queue_delay_s: float | None = 4.0  # scaling: queue delay (seconds) ...
+    request_count: int | None = None  # ... or request count (exactly one is set)
+    execution_timeout_s: int = 600
+    flashboot: Flashboot = Flashboot.OFF
+    env: Mapping[str, EnvValue] = field(default_factory=dict)
+    network_volumes: tuple[str, ...] = ()
+    data_centers: tuple[str, ...] = ()
+    disk_gb: int = 20
+    docker_args: str = ""
+    registry: str | None = None
+    state: EndpointState = EndpointState.PRESENT
+    protect: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"endpoint.{self.name}"
+
+    @property
+    def is_cpu(self) -> bool:
+        return bool(self.cpu)
+
+
+@dataclass(frozen=True)
+class EndpointMarkers:
+    """The env markers on an endpoint podctl created: which stack and endpoint name."""
+
+    stack: str
+    endpoint: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EndpointMarkers | None:
+        stack, endpoint = env.get(MARKER_STACK), env.get(MARKER_ENDPOINT)
+        if not stack or not endpoint:
+            return None
+        return cls(stack=stack, endpoint=endpoint)
+
+    def as_env(self) -> dict[str, str]:
+        return {MARKER_STACK: self.stack, MARKER_ENDPOINT: self.endpoint}
+
+
+@dataclass(frozen=True)
+class ActualEndpoint:
+    """One endpoint as REST v2 `/v2/serverless` reports it, in podctl's units (seconds)."""
+
+    endpoint_id: str
+    name: str
+    image: str = ""
+    gpu_pools: tuple[str, ...] = ()
+    gpu_count: int | None = None
+    gpu_exclude: tuple[str, ...] = ()
+    cuda: tuple[str, ...] = ()
+    cpu: tuple[CpuFlavor, ...] = ()
+    workers_min: int = 0
+    workers_max: int = 0
+    idle_timeout_s: int | None = None
+    queue_delay_s: float | None = None
+    request_count: int | None = None
+    execution_timeout_s: float = 0.0  # RunPod's `timeout` is milliseconds
+    flashboot: str = "OFF"  # RunPod's word; may be one podctl does not know
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
+    network_volumes: tuple[str, ...] = ()
+    data_centers: tuple[str, ...] = ()
+    disk_gb: int | None = None
+    docker_args: str = ""
+    registry: str | None = None
+    markers: EndpointMarkers | None = None
+    created_at: str = ""
+
+    @property
+    def is_cpu(self) -> bool:
+        return bool(self.cpu)
+
+    def belongs_to(self, stack: str, endpoint: str | None = None) -> bool:
+        if self.markers is None or self.markers.stack != stack:
+            return False
+        return endpoint is None or self.markers.endpoint == endpoint
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    """`GET /v2/{id}/health` on the data plane: workers and jobs, as counts."""
+
+    workers_idle: int = 0
+    workers_running: int = 0
+    jobs_in_queue: int = 0
+    jobs_in_progress: int = 0
+    jobs_completed: int = 0
+    jobs_failed: int = 0
+    jobs_retried: int = 0
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    """An endpoint podctl created (or adopted or imported), as recorded after the mutation."""
+
+    endpoint_id: str
+    fingerprint: str  # hash of the endpoint spec last applied ("" for an import)
+    workers_max: int | None = None  # the workers.max podctl last set (to name RunPod's drift)
+    created_at: datetime | None = None
+    applied_at: datetime | None = None
+    secret_env: tuple[str, ...] = ()  # env keys podctl filled from from_env (names only)

@@ -29,6 +29,7 @@ class Action(enum.Enum):
     TERMINATE = "terminate"
     RUN_JOB = "run-job"
     NOOP = "no-op"
+    DELETE = "delete"  # a serverless endpoint (RunPod's DELETE /v2/serverless/{id})
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Observed:
 class Change:
     """One thing the plan does to one pod (or job), with why and what it costs."""
 
-    address: str  # "pod.NAME" or "job.NAME"
+    address: str  # str(Address): "pod.NAME", "pod.NAME[POD_ID]" or "job.NAME"
     action: Action
     reason: str  # e.g. "new", "image changed", "deleted outside podctl", "orphan (lost create)"
     pod: str  # the pod name the change is about (for a job: the job's pod)
@@ -91,6 +92,12 @@ class Change:
     @property
     def is_noop(self) -> bool:
         return self.action is Action.NOOP
+
+    @property
+    def running_cost_after(self) -> float | None:
+        """$/h of the pod running once applied: a stop's `cost_after` is its storage instead
+        (what the stopped pod bills), which the plan's running totals leave out."""
+        return 0.0 if self.action is Action.STOP else self.cost_after
 
 
 @dataclass(frozen=True)

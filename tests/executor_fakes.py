@@ -1,16 +1,15 @@
-"""In-memory PodApi and Journal for executor tests: scripted failures, recorded calls."""
+"""In-memory PodBackend and Journal for executor tests: scripted failures, recorded calls."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import (
     CapacityError,
     PodNotFoundError,
@@ -22,7 +21,9 @@ from reconciler.model import (
     ActualState,
     CloudType,
     DesiredState,
+    GpuOffer,
     JobRecord,
+    NetworkVolume,
     PodMarkers,
     PodRecord,
     PodSpec,
@@ -31,8 +32,10 @@ from reconciler.model import (
     WatchdogArming,
 )
 from reconciler.plans import Action, Change, Placement, Plan
+from reconciler.podops import PodCreate, PodEdit
 
 NO_CAPACITY = "There are no longer any instances available with the requested specifications."
+OFFERED = ("NVIDIA RTX A4000", "NVIDIA RTX A5000", "NVIDIA GeForce RTX 4090")
 
 
 @dataclass
@@ -45,12 +48,13 @@ class FakeApi:
     polls_until_ready: int = 0
     never_ready: bool = False
     calls: Counter[str] = field(default_factory=Counter)
-    requests: list[PodCreateRequest] = field(default_factory=list)
+    requests: list[PodCreate] = field(default_factory=list)
     edits: list[dict[str, Any]] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
     create_error: BaseException | None = None
     lose_answers: int = 0  # creates that make the pod, then lose the answer
+    offered: tuple[str, ...] = OFFERED  # GPU types gpu_offers lists (on both clouds)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _pending: dict[str, int] = field(default_factory=dict)
 
@@ -90,7 +94,7 @@ class FakeApi:
             raise PodNotFoundError(f"RunPod {operation}: Pod {pod_id} not found.")
         return pod
 
-    async def create_pod(self, request: PodCreateRequest) -> ActualPod:
+    async def create_pod(self, request: PodCreate) -> ActualPod:
         await self._call("create_pod")
         self.requests.append(request)
         if self.create_error is not None:
@@ -159,35 +163,62 @@ class FakeApi:
         await self._call("terminate_pod")
         return self.pods.pop(pod_id, None) is not None
 
-    async def edit_pod(
-        self,
-        pod_id: str,
-        *,
-        image: str,
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        docker_args: str = "",
-    ) -> ActualPod:
+    async def edit_pod(self, pod_id: str, edit: PodEdit) -> ActualPod:
         await self._call("edit_pod")
         pod = self._known(pod_id, "EditPod")
-        self.edits.append({"pod_id": pod_id, "image": image, "env": dict(env)})
-        env = dict(env)
+        self.edits.append({"pod_id": pod_id, "image": edit.image, "env": dict(edit.env)})
+        env = dict(edit.env)
         edited = replace(
             pod,
-            image=image,
+            image=edit.image,
             env=env,
             markers=PodMarkers.from_env(env),
-            container_disk_gb=container_disk_gb,
-            ports=tuple(ports),
-            docker_args=docker_args,
+            container_disk_gb=edit.container_disk_gb,
+            ports=tuple(edit.ports),
+            docker_args=edit.docker_args,
         )
         # a stopped pod is edited and stays stopped, as on RunPod
         running = pod.desired_status is PodStatus.RUNNING
         self.pods[pod_id] = self._running(edited) if running else edited
         return self.pods[pod_id]
+
+    async def gpu_offers(
+        self, gpu_type_ids: Sequence[str] | None = None
+    ) -> dict[CloudType, dict[str, GpuOffer]]:
+        await self._call("gpu_offers")
+        wanted = self.offered if gpu_type_ids is None else tuple(gpu_type_ids)
+        return {
+            cloud: {
+                gpu: GpuOffer(
+                    gpu_type_id=gpu,
+                    display_name=gpu.removeprefix("NVIDIA ").removeprefix("GeForce "),
+                    on_demand_price=0.5 if cloud is CloudType.SECURE else 0.3,
+                    stock_status=None if gpu in self.exhausted else "High",
+                )
+                for gpu in self.offered
+                if gpu in wanted
+            }
+            for cloud in (CloudType.SECURE, CloudType.COMMUNITY)
+        }
+
+    async def cpu_offers(self) -> dict[str, GpuOffer]:
+        await self._call("cpu_offers")
+        return {}
+
+    async def network_volumes(self) -> dict[str, NetworkVolume]:
+        await self._call("network_volumes")
+        return {}
+
+    async def pod_logs(
+        self, pod_id: str, on_line: Callable[[str], None], *, follow: bool = False, tail: int = 100
+    ) -> int:
+        """The container's lines: the fake runs no container, so only its readiness shows."""
+        await self._call("pod_logs")
+        pod = self._known(pod_id, "PodLogs")
+        lines = ["fake: container running"] if pod.runtime_ready else []
+        for line in lines[-tail:] if tail else lines:
+            on_line(line)
+        return len(lines[-tail:] if tail else lines)
 
     def add(self, pod_id: str, stack: str, name: str, status: PodStatus, **kw: Any) -> ActualPod:
         env = PodMarkers(stack, name, f"uid-{pod_id}").as_env()
@@ -211,6 +242,9 @@ class ListJournal:
 
     entries: list[tuple[Any, ...]] = field(default_factory=list)
     noted: list[tuple[Any, ...]] = field(default_factory=list)  # stopped_at, watchdog arming
+
+    async def commit(self, record: Callable[[], None]) -> None:
+        record()
 
     def intend(self, pod: str, uid: str) -> None:
         self.entries.append(("intend", pod, uid))

@@ -13,8 +13,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,31 @@ class PgServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://podctl:{PASSWORD}@127.0.0.1:{self.port}/{database}"
 
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        env = {**os.environ, "LC_ALL": "C"}
+        data, log = self.folder / "data", self.folder / "log"
+        subprocess.run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), *args],
+            check=check,
+            capture_output=True,
+            env=env,
+            cwd=self.folder,
+            **_as_user(),
+        )
+
+    def start(self) -> None:
+        options = f"-k {self.folder} -p {self.port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-w", "-o", options, "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        self._pg_ctl("-m", mode, "stop", check=False)
+
+    def restart(self, pause: float = 0.0) -> None:
+        """Stop the server at once (every session dropped, as in a crash) and start it again."""
+        self.stop("immediate")
+        time.sleep(pause)
+        self.start()
+
     def sql(self, statement: str, *params: Any, database: str = "postgres") -> list[Any]:
         import psycopg
 
@@ -75,36 +102,43 @@ def _has_group(name: str) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
+class NoPostgres(Exception):
+    """PostgreSQL is not installed here."""
+
+
+@contextmanager
+def throwaway_server() -> Iterator[PgServer]:
+    """A PostgreSQL server in a temp folder on a free loopback port, removed afterwards."""
     bin_dir = _bin_dir()
     if bin_dir is None or not (bin_dir / "pg_ctl").exists():
-        pytest.skip(SKIP_REASON)
+        raise NoPostgres(SKIP_REASON)
     folder = Path(tempfile.mkdtemp(prefix="podctl-pg-"))
     user = _as_user()
     if user:
         shutil.chown(folder, user["user"], user["group"])
-    data, log = folder / "data", folder / "log"
+    data = folder / "data"
     env = {**os.environ, "LC_ALL": "C"}
     run = {"check": True, "capture_output": True, "env": env, "cwd": folder, **user}
     subprocess.run(
         [str(bin_dir / "initdb"), "-D", str(data), "-U", "podctl", "-A", "trust", "-E", "UTF8"],
         **run,
     )
-    port = _free_port()
-    options = f"-k {folder} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o", options, "start"],
-        **run,
-    )
+    server = PgServer(_free_port(), folder, bin_dir)
+    server.start()
     try:
-        yield PgServer(port, folder, bin_dir)
+        yield server
     finally:
-        subprocess.run(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            **{**run, "check": False},
-        )
+        server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    try:
+        with throwaway_server() as server:
+            yield server
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -134,3 +134,24 @@ def test_readme_covers_state_and_secrets():
     text = (CI / "README.md").read_text()
     for needed in ("adopts them", "artifact", "commit it", "flock", "concurrency", "from_env"):
         assert needed in text, needed
+
+
+def test_the_team_workflow_keeps_state_in_postgresql_and_its_shells_parse(tmp_path: Path):
+    doc = yaml.safe_load((CI / "podctl-team.yml").read_text())
+    for job in ("plan", "apply"):
+        found = doc["jobs"][job]["steps"]
+        assert not [s for s in found if "upload-artifact" in str(s.get("uses", ""))]
+        runs = [
+            s
+            for s in found
+            if "podctl plan" in str(s.get("run")) or "podctl apply" in str(s.get("run"))
+        ]
+        assert len(runs) == 1
+        assert runs[0]["env"]["PODCTL_STATE"] == "${{ secrets.PODCTL_DATABASE_URL }}"
+        assert "--lock-timeout" in runs[0]["run"] and "--lockfile" not in runs[0]["run"]
+        for index, item in enumerate(found):
+            if "run" in item:
+                script = tmp_path / f"team-{job}-{index}.sh"
+                script.write_text(item["run"])
+                result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+                assert result.returncode == 0, (item.get("name"), result.stderr)

@@ -1,4 +1,4 @@
-"""The executor against an in-memory PodApi: fallbacks, readiness, write-ahead, skips, resume."""
+"""The executor against a fake PodBackend: fallbacks, readiness, write-ahead, skips, resume."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.backends.runpod_graphql.documents import create_input
 from reconciler.errors import ApiResponseError, TransientApiError
 from reconciler.executor import PollPolicy, create_request, execute
 from reconciler.model import CloudType, OnResumeFailure, PodStatus, SecretRef
@@ -60,7 +61,7 @@ def test_create_request_carries_name_markers_secrets_lifetime_and_spot() -> None
         "PODCTL_CREATED": NOW.isoformat(timespec="seconds"),
         "PUBLIC_KEY": "ssh-ed25519 AAA",
     }
-    fields = request.to_input()
+    fields = create_input(request)
     assert fields["terminateAfter"] == "2026-01-02T05:04:05Z"
     assert fields["bidPerGpu"] == 0.3 and request.spot
     assert fields["cloudType"] == "COMMUNITY" and fields["gpuTypeId"] == "NVIDIA RTX A5000"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import reconciler.backends.runpod_graphql.client as client_module
+import reconciler.backends.http as client_module
 from reconciler.cli import run
 from tests.hostile.api import HostileApi, hostile_api
 

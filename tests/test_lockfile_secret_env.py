@@ -10,7 +10,7 @@ import pytest
 from reconciler.errors import LockfileError
 from reconciler.lockfile import LockfileStore, dumps, loads
 from reconciler.model import ActualPod, ActualState, Lockfile, PodRecord, PodSpec, PodStatus
-from reconciler.planner.fields import field_changes
+from reconciler.planner.diff import field_changes
 from reconciler.plans import SENSITIVE
 from reconciler.workflow.journal import LockfileJournal
 

@@ -202,3 +202,95 @@ def test_drift_is_not_claimed_when_the_spec_also_changed():
     pod = actual_pod(BASE, docker_args="--hacked")
     p = make_plan(desired(spec), actual(pod), lockfile(("trainer", record(BASE))))
     assert p.changes[0].reason == "spec changed: docker_args, image"
+
+
+# --- the FIELDS table -------------------------------------------------------------------------
+
+# PodSpec attributes that say what podctl does with a pod, not what RunPod runs: no FIELDS row
+LIFECYCLE = {
+    "name",
+    "state",
+    "lifetime_action",
+    "after_jobs",
+    "on_resume_failure",
+    "protect",
+    "idle_timeout_s",
+    "idle_action",
+    "stopped_ttl_s",
+    "on_failure",
+}
+
+
+def test_every_pod_spec_field_has_one_fields_row_or_is_a_lifecycle_setting():
+    from dataclasses import fields as dataclass_fields
+
+    from reconciler.planner.fields import FIELDS
+
+    attrs = [row.attr for row in FIELDS if row.path != "spot.bid_per_gpu"]  # spot reads it too
+    assert len(attrs) == len(set(attrs))
+    assert {f.name for f in dataclass_fields(PodSpec)} - LIFECYCLE == set(attrs)
+
+
+def test_every_in_place_field_is_sent_by_the_edit():
+    from dataclasses import fields as dataclass_fields
+
+    from reconciler.planner.fields import FIELDS
+    from reconciler.podops import PodEdit
+
+    in_place = {r.path for r in FIELDS if r.compared and not r.replace and not r.sensitive}
+    assert in_place == {r.path for r in FIELDS if r.edit and not r.replace}
+    assert {f.name for f in dataclass_fields(PodEdit)} == {r.input for r in FIELDS if r.edit} | {
+        "env"
+    }
+
+
+# PodCreate fields that come from elsewhere than one FIELDS row: the placement, pod_env, the
+# create's time, and the two podctl always leaves at their defaults
+NOT_FROM_FIELDS = {
+    "name",
+    "gpu_type_id",
+    "cloud",
+    "env",
+    "terminate_after",
+    "start_ssh",
+    "support_public_ip",
+}
+
+
+def test_every_create_input_but_placement_env_and_time_comes_from_one_fields_row():
+    from dataclasses import fields as dataclass_fields
+
+    from reconciler.planner.fields import FIELDS
+    from reconciler.podops import PodCreate
+
+    inputs = [r.input for r in FIELDS if r.input is not None]
+    assert len(inputs) == len(set(inputs))
+    assert {f.name for f in dataclass_fields(PodCreate)} - NOT_FROM_FIELDS == set(inputs)
+
+
+def test_the_edit_input_carries_the_spec_and_the_whole_env():
+    from reconciler.planner.fields import edit_input
+    from reconciler.podops import PodEdit
+
+    spec = replace(BASE, image="img:2", container_disk_gb=50, docker_args="--shm 1g")
+    env = {"WANDB_PROJECT": "eval", "PODCTL_UID": "u1"}
+    assert edit_input(spec, env) == PodEdit(
+        image="img:2",
+        container_disk_gb=50,
+        volume_gb=spec.volume_gb,
+        volume_mount=spec.volume_mount,
+        env=env,
+        ports=spec.ports,
+        docker_args="--shm 1g",
+    )
+
+
+FINGERPRINT_OF_A = "sha256:a5913a556808b6a4055734346ceb0b3d"  # as podctl computed it before FIELDS
+
+
+def test_the_pod_fingerprint_is_the_one_recorded_lockfiles_hold():
+    # a lockfile records this hash: a change to FIELDS must not move it for an unchanged spec
+    from reconciler.planner.fingerprint import pod_fingerprint
+
+    spec = PodSpec(name="a", image="img:1", gpu_types=("NVIDIA GeForce RTX 4090",))
+    assert pod_fingerprint(spec) == FINGERPRINT_OF_A

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from reconciler.backends.runpod_graphql import RunPodClient
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.model import ActualState, CloudType, GpuOffer, PodMarkers, PodSpec, SecretRef
 from reconciler.planner import plan, pod_fingerprint
 from reconciler.plans import Action, Plan
+from reconciler.podops import PodCreate, PodEdit
 from reconciler.sandbox import control
 from tests.planner_fixtures import SECRETS, desired, lockfile, record
 from tests.sandbox.conftest import Sandbox, start_sandbox
@@ -49,7 +49,7 @@ async def _create_and_observe(
     env["PUBLIC_KEY"] = "ssh-ed25519 AAAA test"
     async with RunPodClient(sb.key, api_url=sb.url) as api:
         pod = await api.create_pod(
-            PodCreateRequest(
+            PodCreate(
                 name="demo-trainer",
                 image=SPEC.image,
                 gpu_type_id=SPEC.gpu_types[0],
@@ -65,12 +65,14 @@ async def _create_and_observe(
         if then == "edit":
             await api.edit_pod(
                 pod.pod_id,
-                image="runpod/pytorch:hacked",
-                container_disk_gb=SPEC.container_disk_gb,
-                volume_gb=SPEC.volume_gb,
-                volume_mount=SPEC.volume_mount,
-                env=env,
-                ports=SPEC.ports,
+                PodEdit(
+                    image="runpod/pytorch:hacked",
+                    container_disk_gb=SPEC.container_disk_gb,
+                    volume_gb=SPEC.volume_gb,
+                    volume_mount=SPEC.volume_mount,
+                    env=env,
+                    ports=SPEC.ports,
+                ),
             )
         elif then == "stop":
             await api.stop_pod(pod.pod_id)

@@ -36,7 +36,7 @@ def _plan() -> Plan:
             _c("pod.new", Action.CREATE, 0.0, 0.69),
             _c("pod.edit", Action.UPDATE, 0.5, 0.5, pod_id="pe", fields=(ENV,)),
             _c("pod.back", Action.RESUME, 0.0, 0.4, pod_id="pb", fields=(ENV,)),
-            _c("pod.rest", Action.STOP, 0.3, 0.0, pod_id="pr"),
+            _c("pod.rest", Action.STOP, 0.3, 0.013699, pod_id="pr"),  # 50 GB of volume, stopped
             _c("pod.gone", Action.TERMINATE, 0.2, 0.0, pod_id="pg"),
             _c("job.train", Action.RUN_JOB, 0.0, 0.0, job="train"),
             _c("pod.full", Action.CREATE, 0.0, 1.0),
@@ -78,6 +78,11 @@ def test_the_summary_lists_every_change_counts_an_update_in_a_resume_and_the_cos
     # the head, a line per change (7 done or not), what is left running (it failed), two totals
     assert len(lines) == 1 + 7 + 1 + 2
     assert "  done    pod.back (resume + update): resumed and updated in place pb" in lines
+    # a stop ends at what the stopped pod bills: its volume, not $0.00/h
+    assert (
+        "  done    pod.rest (stop): stopped pr; now $0.0137/h ($10.00/month, the stopped pod's "
+        "volume)"
+    ) in lines
     assert lines[-2] == "Changed: 1 created, 2 updated, 1 resumed, 1 stopped, 1 terminated"
     # pod.full failed: its $1.00/h is not in the cost after
     assert lines[-1] == "Took 4m32s; cost $1.00/h before, $2.29/h after (+$1.29/h)."
@@ -86,6 +91,8 @@ def test_the_summary_lists_every_change_counts_an_update_in_a_resume_and_the_cos
 def test_the_summary_json_has_the_kinds_the_time_the_cost_and_exit_codes() -> None:
     data = summary_dict(_result(), _plan(), 272.4)
     check_golden("summary_every_change.json", json.dumps(data, indent=2) + "\n")
+    stops = [r for r in data["results"] if r["action"] == "stop"]  # type: ignore[attr-defined]
+    assert [r["storage_cost_per_hr"] for r in stops] == [0.013699]
     assert data["changed"] == {
         "create": 1,
         "update": 2,
@@ -126,6 +133,9 @@ EVENTS: tuple[ev.Event, ...] = (
     ev.PodResuming("pod.back", "pb"),
     ev.PodUpdating("pod.back", "pb"),
     ev.Transfer("job.train", "download", "/workspace/out", "./results/", True, 3, 2048),
+    ev.BatchProgress(
+        "job.prompts", done=40, running=32, queued=28, failed=1, total=101, per_s=12.5
+    ),
 )
 
 

@@ -12,12 +12,13 @@ import graphql
 import httpx
 import pytest
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
+from reconciler.backends.runpod_graphql.documents import create_input
 from reconciler.backends.runpod_rest import wire
 from reconciler.errors import ApiError, PodctlError
 from reconciler.executor.watchdog import container_started, still_armed
 from reconciler.model import CloudType, WatchdogArming
 from reconciler.planner.fields import actual_view
+from reconciler.podops import PodCreate
 from tests.test_runpod_client import FakeRunPod, ok
 from tests.test_runpod_client import run as run_graphql
 from tests.test_runpod_rest import (
@@ -34,7 +35,7 @@ from tests.test_runpod_rest import (
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cpu_request(**overrides: Any) -> PodCreateRequest:
+def cpu_request(**overrides: Any) -> PodCreate:
     base = dataclasses.replace(
         request(),
         gpu_type_id="cpu5c",
@@ -98,7 +99,7 @@ def test_a_cpu_create_over_graphql_is_deploy_cpu_pod_with_the_flavors_memory() -
     assert variables["cloudType"] == "SECURE" and "volumeInGb" not in variables
     assert "gpuTypeId" not in variables
     with pytest.raises(PodctlError):  # never through the GPU mutations
-        cpu_request().to_input()
+        create_input(cpu_request())
 
 
 def test_an_unknown_flavor_over_graphql_creates_nothing() -> None:

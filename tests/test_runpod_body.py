@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from reconciler.backends.runpod_graphql.body import BadEncodingError, BodyReader, BodyTooLargeError
-from reconciler.backends.runpod_graphql.config import (
+from reconciler.backends.body import BadEncodingError, BodyReader, BodyTooLargeError
+from reconciler.backends.config import (
     is_loopback,
     resolve_graphql_url,
     scrub_url,

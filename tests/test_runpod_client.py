@@ -13,14 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
+from reconciler.backends.retry import parse_retry_after
 from reconciler.backends.runpod_graphql import (
     RetryPolicy,
     RunPodClient,
     resolve_api_key,
     resolve_graphql_url,
 )
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
-from reconciler.backends.runpod_graphql.retry import parse_retry_after
 from reconciler.errors import (
     ApiError,
     ApiResponseError,
@@ -32,6 +31,7 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import CloudType, PodMarkers, PodStatus, SshEndpoint
+from reconciler.podops import PodCreate, PodEdit
 
 KEY = "rpa_SECRETKEY0123456789"
 NO_CAPACITY = (
@@ -179,8 +179,8 @@ def create_args(**overrides: object) -> dict[str, Any]:
     return args
 
 
-def create_request(**overrides: Any) -> PodCreateRequest:
-    return PodCreateRequest(**create_args(**overrides))
+def create_request(**overrides: Any) -> PodCreate:
+    return PodCreate(**create_args(**overrides))
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -375,12 +375,14 @@ def test_edit_sends_the_whole_config() -> None:
         server,
         lambda c: c.edit_pod(
             "p1",
-            image="img:2",
-            container_disk_gb=40,
-            volume_gb=50,
-            volume_mount="/workspace",
-            env={"A": "1"},
-            ports=["22/tcp"],
+            PodEdit(
+                image="img:2",
+                container_disk_gb=40,
+                volume_gb=50,
+                volume_mount="/workspace",
+                env={"A": "1"},
+                ports=["22/tcp"],
+            ),
         ),
     )
     body = server.bodies[0]

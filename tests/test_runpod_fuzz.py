@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
 from reconciler.errors import ApiError, ApiResponseError, PodctlError
 from reconciler.model import ActualPod, ActualState, PodStatus
+from reconciler.podops import PodEdit
 from tests.test_runpod_client import KEY, create_request, pod_json
 
 Call = Callable[[RunPodClient], Awaitable[object]]
@@ -72,12 +73,14 @@ OPERATIONS: dict[str, tuple[Call, str, Callable[[object], bool]]] = {
     "edit_pod": (
         lambda c: c.edit_pod(
             "abc123",
-            image="img",
-            container_disk_gb=10,
-            volume_gb=20,
-            volume_mount="/workspace",
-            env={"A": "1"},
-            ports=["22/tcp"],
+            PodEdit(
+                image="img",
+                container_disk_gb=10,
+                volume_gb=20,
+                volume_mount="/workspace",
+                env={"A": "1"},
+                ports=["22/tcp"],
+            ),
         ),
         "podEditJob",
         lambda r: isinstance(r, ActualPod),

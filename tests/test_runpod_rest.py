@@ -18,7 +18,6 @@ import pytest
 
 from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
 from reconciler.backends.runpod_graphql import wire as gql_wire
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.backends.runpod_rest import NoFundsError, RestClient, rest_base_url, wire
 from reconciler.backends.runpod_rest.limits import exhausted_for
 from reconciler.backends.runpod_rest.sse import EventParser
@@ -34,6 +33,7 @@ from reconciler.errors import (
 )
 from reconciler.model import CloudType, PodMarkers, PodStatus, SshEndpoint
 from reconciler.planner.fields import actual_view
+from reconciler.podops import PodCreate, PodEdit
 
 KEY = "rpa_RESTSECRET0123456789"
 OPENAPI_PATH = Path(__file__).parent / "data" / "runpod-rest-v2.openapi.json"
@@ -128,8 +128,8 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-def request() -> PodCreateRequest:
-    return PodCreateRequest(
+def request() -> PodCreate:
+    return PodCreate(
         name="llm-eval-trainer",
         image="runpod/pytorch:2.4.0",
         gpu_type_id="NVIDIA GeForce RTX 4090",
@@ -342,7 +342,7 @@ def test_create_sends_one_placement_in_v2_fields_only() -> None:
 
 def test_create_with_a_network_volume_mounts_it_at_the_volume_path() -> None:
     server = FakeRest(created())
-    req = PodCreateRequest(**{**request().__dict__, "network_volume_id": "vol9"})
+    req = PodCreate(**{**request().__dict__, "network_volume_id": "vol9"})
     run(make(server).create_pod(req))
     body = server.body()
     schema_validator("CreatePodRequest").validate(body)
@@ -351,7 +351,7 @@ def test_create_with_a_network_volume_mounts_it_at_the_volume_path() -> None:
 
 def test_a_spot_create_or_bid_resume_is_refused_without_a_request() -> None:
     server = FakeRest()
-    req = PodCreateRequest(**{**request().__dict__, "bid_per_gpu": 0.2})
+    req = PodCreate(**{**request().__dict__, "bid_per_gpu": 0.2})
     with pytest.raises(PodctlError, match="spot pods need --api graphql"):
         run(make(server).create_pod(req))
     with pytest.raises(PodctlError, match="spot pods need --api graphql"):
@@ -364,13 +364,15 @@ def test_edit_is_a_patch_that_resends_the_whole_env_with_the_markers() -> None:
     run(
         make(server).edit_pod(
             "7h9k2m4n6p",
-            image="img:2",
-            container_disk_gb=30,
-            volume_gb=20,
-            volume_mount="/workspace",
-            env={**MARKERS, "PUBLIC_KEY": "ssh-ed25519 AAAA", "MODE": "b"},
-            ports=("22/tcp",),
-            docker_args="",
+            PodEdit(
+                image="img:2",
+                container_disk_gb=30,
+                volume_gb=20,
+                volume_mount="/workspace",
+                env={**MARKERS, "PUBLIC_KEY": "ssh-ed25519 AAAA", "MODE": "b"},
+                ports=("22/tcp",),
+                docker_args="",
+            ),
         )
     )
     sent = server.requests[0]
@@ -392,12 +394,14 @@ def test_an_edit_without_the_markers_is_refused_before_it_is_sent() -> None:
         run(
             make(server).edit_pod(
                 "p1",
-                image="i",
-                container_disk_gb=1,
-                volume_gb=0,
-                volume_mount="/w",
-                env={"MODE": "b"},
-                ports=(),
+                PodEdit(
+                    image="i",
+                    container_disk_gb=1,
+                    volume_gb=0,
+                    volume_mount="/w",
+                    env={"MODE": "b"},
+                    ports=(),
+                ),
             )
         )
     assert server.requests == []

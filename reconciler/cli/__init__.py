@@ -1,6 +1,6 @@
 """The `podctl` command line: parse options, call one use case, render, map errors to exit codes.
 
-Thin on purpose. Heavy modules (httpx, asyncssh, jsonschema, deepdiff, the spec loader) are
+Thin on purpose. Heavy modules (the backends, asyncssh, jsonschema, deepdiff, the spec loader) are
 imported inside the commands that need them, so `podctl --help` stays fast.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import click
 
 from reconciler import __version__
-from reconciler.cli.params import SafePath
+from reconciler.cli.params import FormatChoice, SafePath
 from reconciler.errors import PodctlError, SpecError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +52,8 @@ def _set(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 
 
 def global_options(func: F) -> F:
-    """Add every global option (the group, and the commands that take them all)."""
-    return options_of(*_OPTION_NAMES)(func)
+    """Add every global option of a command that takes them all (`--format text|json`)."""
+    return options_of(*(n for n in _OPTION_NAMES if n != "plan-format"))(func)
 
 
 def options_of(*names: str) -> Callable[[F], F]:
@@ -78,6 +78,7 @@ _OPTION_NAMES = (
     "api",
     "insecure-http",
     "format",
+    "plan-format",
     "ssh-key",
     "lock-timeout",
 )
@@ -141,20 +142,30 @@ def _options() -> list[Callable[[F], F]]:
         click.option(
             "--format",
             "output_format",
+            type=FormatChoice(),
+            default=None,
+            expose_value=False,
+            callback=_set("output_format"),
+            help="Output format.",
+        ),
+        click.option(  # plan's (and the group's, which passes it on): markdown too
+            "--format",
+            "output_format",
             type=click.Choice(["text", "json", "markdown"]),
             default=None,
             expose_value=False,
             callback=_set("output_format"),
-            help="Output format (markdown: plan only, for pull requests).",
+            help="Output format (markdown: for pull requests; plan only).",
         ),
         click.option(
             "--ssh-key",
             type=SafePath(dir_okay=False, path_type=Path),
             default=None,
             expose_value=False,
+            envvar="PODCTL_SSH_KEY",
             callback=_set("ssh_key"),
-            help="SSH key for jobs (default: <stack>.podctl.id_ed25519 beside the lockfile, "
-            "made on first use).",
+            help="SSH key for jobs (env PODCTL_SSH_KEY; default: <stack>.podctl.id_ed25519 "
+            "beside the lockfile, made on first use; a shared state needs it given).",
         ),
         click.option(
             "--lock-timeout",
@@ -238,7 +249,7 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="podctl")
-@global_options
+@options_of(*(n for n in _OPTION_NAMES if n != "format"))
 @click.pass_context
 def podctl(ctx: click.Context) -> None:
     """Declarative reconciler for RunPod GPU pods and the batch jobs that run on them.
@@ -277,7 +288,9 @@ def validate(settings: Settings, paths: tuple[Path, ...]) -> int:
         for desired in stacks:
             click.echo(
                 f"Valid: stack {desired.stack!r}, {len(desired.pods)} pod(s), "
-                f"{len(desired.jobs)} job(s) in {len(desired.files)} file(s)."
+                f"{len(desired.jobs) + len(desired.endpoint_jobs)} job(s)"
+                + (f", {len(desired.endpoints)} endpoint(s)" if desired.endpoints else "")
+                + f" in {len(desired.files)} file(s)."
             )
     return EXIT_OK
 
@@ -300,7 +313,7 @@ def target_option(func: F) -> F:
         multiple=True,
         metavar="pod.NAME",
         shell_complete=_complete_pods,
-        help="Only this pod (repeatable).",
+        help="Only this pod, or endpoint.NAME (repeatable).",
     )(func)
 
 
@@ -357,7 +370,7 @@ def _no_markdown(settings: Settings, command: str) -> None:
     is_flag=True,
     help="Exit 0 with no changes, 2 with changes, 1 on an error.",
 )
-@options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
+@options_of("lockfile", "state", "state", *API, "plan-format", "lock-timeout")
 @click.pass_obj
 def plan(
     settings: Settings,
@@ -380,7 +393,13 @@ def plan(
 @click.option(
     "--ignore-budget",
     is_flag=True,
-    help="Apply even past budget.max_usd_per_hour (this apply only; it says so).",
+    help="Apply even past budget.max_usd_per_hour, or with budget.max_usd_total reached "
+    "(this apply only; it says so).",
+)
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="On Ctrl-C, /cancel the endpoint jobs podctl started without asking.",
 )
 @global_options
 @click.pass_obj
@@ -393,6 +412,7 @@ def apply(
     parallelism: int,
     timeout: str,
     ignore_budget: bool,
+    cancel_on_interrupt: bool,
 ) -> int:
     """Converge: create, update, replace, resume, stop or terminate pods; run jobs once.
 
@@ -411,6 +431,7 @@ def apply(
         parallelism,
         timeout,
         ignore_budget=ignore_budget,
+        cancel_on_interrupt=cancel_on_interrupt,
     )
 
 
@@ -419,7 +440,7 @@ def apply(
 @target_option
 @apply_options
 @click.option("--force", is_flag=True, help="Also terminate pods marked `protect: true`.")
-@global_options
+@options_of(*(n for n in _OPTION_NAMES if n not in ("plan-format", "ssh-key")))  # runs no job
 @click.pass_obj
 def destroy(
     settings: Settings,
@@ -477,7 +498,7 @@ def gpus(settings: Settings) -> int:
 @options_of("lockfile", "state", "state", *API, "format", "lock-timeout")
 @click.pass_obj
 def import_(settings: Settings, address: str, pod_id: str, paths: tuple[Path, ...]) -> int:
-    """Adopt an existing pod (even one podctl did not create) as a pod of the spec."""
+    """Adopt an existing pod (or endpoint.NAME ENDPOINT_ID) as one of the spec."""
     from reconciler.cli.inspect import import_command
 
     return import_command(settings, paths, address, pod_id)
@@ -550,9 +571,10 @@ def logs(
     `pod.NAME` shows that pod's own container log instead (needs --api rest).
     """
     from reconciler.cli.common import connection, echo_err, paths_or_default, say_log_line
+    from reconciler.model import Address
     from reconciler.workflow.logs import job_logs, pod_logs
 
-    if job.startswith("pod."):
+    if Address.name_in(job, "pod") is not None:
         pod_logs(
             connection(settings),
             paths_or_default(paths),
@@ -574,6 +596,30 @@ def logs(
     return 0
 
 
+@podctl.command()
+@click.argument("job", metavar="JOB", shell_complete=_complete_jobs)
+@optional_spec_paths
+@options_of("lockfile", "state", "state")
+@click.pass_obj
+def cancel(settings: Settings, job: str, paths: tuple[Path, ...]) -> int:
+    """Cancel an endpoint job's requests that RunPod still queues or runs (/cancel)."""
+    from reconciler.cli.endpoint_jobs import cancel_command
+
+    return cancel_command(settings, job, paths)
+
+
+@podctl.command("purge-queue")
+@click.argument("endpoint", metavar="endpoint.NAME")
+@optional_spec_paths
+@options_of("lockfile", "state", "state")
+@click.pass_obj
+def purge_queue(settings: Settings, endpoint: str, paths: tuple[Path, ...]) -> int:
+    """Remove every queued request of an endpoint (/purge-queue); running ones go on."""
+    from reconciler.cli.endpoint_jobs import purge_command
+
+    return purge_command(settings, endpoint, paths)
+
+
 @podctl.command(context_settings={"ignore_unknown_options": True})
 @click.argument("pod", metavar="pod.NAME", shell_complete=_complete_pods)
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="[-- CMD...]")
@@ -586,9 +632,10 @@ def ssh(settings: Settings, pod: str, command: tuple[str, ...], paths: tuple[Pat
     import subprocess
 
     from reconciler.cli.common import connection, paths_or_default
+    from reconciler.model import Address
     from reconciler.workflow.sshcmd import ssh_call
 
-    if not pod.startswith("pod.") or pod == "pod.":
+    if not Address.name_in(pod, "pod"):
         raise UsageError(f"{pod!r}: write pod.NAME (e.g. podctl ssh pod.trainer).")
     call = ssh_call(connection(settings), paths_or_default(paths), pod, command)
     try:
@@ -607,6 +654,29 @@ def state_rebuild(settings: Settings, paths: tuple[Path, ...], force: bool) -> i
     from reconciler.cli.reconcile import state_rebuild_command
 
     return state_rebuild_command(settings, paths, force)
+
+
+@state.command("migrate")
+@optional_spec_paths
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL|PATH",
+    help="The store to move the state to: a postgresql:// URL, or a lockfile path.",
+)
+@click.option(
+    "--force", is_flag=True, help="Replace a state the target already holds (kept aside)."
+)
+@options_of("lockfile", "state", "format", "lock-timeout")
+@click.pass_obj
+def state_migrate(settings: Settings, paths: tuple[Path, ...], to: str, force: bool) -> int:
+    """Move the stack's state to another store (lockfile <-> PostgreSQL), verified."""
+    from reconciler.cli.state import state_migrate_command
+
+    _no_markdown(settings, "state migrate")
+
+    return state_migrate_command(settings, paths, to, force)
 
 
 @podctl.command()
@@ -635,6 +705,8 @@ def reconcile(
     Each round takes the lockfile's lock, lists the pods once and acts only when the plan is
     not empty, exactly as `podctl apply -y` would. One status line per round (`--format json`:
     one JSON object per line). SIGINT/SIGTERM finish the actions in flight and exit 0.
+    Several loops may run for one stack: one leads (acts), the others wait as standbys and
+    take over within an interval of its death; each line says which it is.
     """
     from reconciler.cli.reconcile import reconcile_command
 
@@ -674,7 +746,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except (click.Abort, KeyboardInterrupt) as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         # click turns a KeyboardInterrupt into Abort; apply's (naming what bills on) is the cause
         cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
@@ -683,13 +755,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except SpecError as exc:
         from reconciler import render
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(shown(str(exc)), err=True)
         click.echo(render.problems_text(exc.problems), err=True)
         return exc.exit_code
     except PodctlError as exc:
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(f"Error: {shown(str(exc))}", err=True)  # it may quote the API or a pod
         return exc.exit_code
@@ -700,7 +772,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so without a traceback unless asked
         if os.environ.get("PODCTL_DEBUG"):
             raise
-        from reconciler.render.escape import shown
+        from reconciler.textsafe import shown
 
         click.echo(
             f"Internal error: {type(exc).__name__}: {shown(str(exc))}\n"

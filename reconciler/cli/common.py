@@ -42,6 +42,7 @@ def _shown_arg(arg: str) -> str:
 
 
 def connection(settings: Settings) -> Connection:
+    from reconciler.cli.wiring import PORTS
     from reconciler.state import is_postgres_url
     from reconciler.workflow import Connection
 
@@ -73,6 +74,7 @@ def connection(settings: Settings) -> Connection:
         env=dict(os.environ),
         on_notice=echo_err,
         ssh_key=settings.ssh_key,
+        ports=PORTS,
     )
 
 
@@ -125,7 +127,7 @@ def paths_or_default(paths: tuple[Path, ...]) -> tuple[Path, ...]:
 
 def say(text: str, *, err: bool = False) -> None:
     """Print a line that carries text from the API, a pod or a file: its controls escaped."""
-    from reconciler.render.escape import shown
+    from reconciler.textsafe import shown
 
     click.echo(shown(text), err=err)
 

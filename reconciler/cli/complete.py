@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 from click.shell_completion import CompletionItem
 
+from reconciler.model import Address
+
 
 def _names(ctx: click.Context) -> tuple[list[str], list[str]]:
     """(pod addresses, job names) of the spec the command line names; none when unreadable."""
@@ -19,7 +21,7 @@ def _names(ctx: click.Context) -> tuple[list[str], list[str]]:
         stacks = load_stacks(paths, strict_env=False)
     except Exception:  # a broken or missing spec completes nothing, never a traceback
         return [], []
-    pods = [f"pod.{name}" for stack in stacks for name in stack.pods]
+    pods = [str(Address.pod(name)) for stack in stacks for name in stack.pods]
     jobs = [name for stack in stacks for name in stack.jobs]
     return pods, jobs
 

@@ -10,15 +10,19 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.cli.common import connection, say
+from reconciler.model import Address
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from reconciler.cli import Settings
     from reconciler.model import GpuOffer, PodRecord
+    from reconciler.workflow.billing import BudgetStatus
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-aligned columns, two spaces apart; a cell's controls (and newlines) escaped."""
-    from reconciler.render.escape import shown_inline
+    from reconciler.textsafe import shown_inline
 
     rows = [[shown_inline(str(c)) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
@@ -44,14 +48,19 @@ def _uptime(seconds: int | None) -> str:
 
 def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
     from reconciler.cli.common import paths_or_default
+    from reconciler.cli.endpoints import endpoint_table
     from reconciler.workflow import status
+    from reconciler.workflow.endpoints import endpoint_status
 
-    stack, rows, jobs = status(connection(settings), paths_or_default(paths))
+    stack, rows, jobs, budget = status(connection(settings), paths_or_default(paths))
+    endpoints = endpoint_status(connection(settings), paths_or_default(paths))
     if settings.output_format == "json":
         data = {
             "stack": stack,
             "pods": [r.as_dict() for r in rows],
             "jobs": [j.as_dict() for j in jobs],
+            **({"endpoints": [e.as_dict() for e in endpoints]} if endpoints else {}),
+            "budget": budget.as_dict() if budget is not None else None,
         }
         click.echo(json.dumps(data, indent=2))
         return 0
@@ -107,7 +116,29 @@ def status_command(settings: Settings, paths: tuple[Path, ...]) -> int:
                 ],
             )
         )
+    if endpoints:
+        click.echo("")
+        click.echo(endpoint_table(endpoints))
+    if budget is not None:
+        click.echo("")
+        click.echo(_budget_line(budget))
     return 0
+
+
+def _budget_line(budget: BudgetStatus) -> str:
+    """`Budget: $1.23 spent of $5.00 (budget.max_usd_total; at it: stop)`, or why unknown."""
+    from reconciler.planner.spend import usd as money
+    from reconciler.render.escape import shown
+
+    limit = money(budget.max_usd_total)
+    if budget.spent is None:
+        return f"Budget: spent unknown of {limit} (budget.max_usd_total): {shown(budget.error)}"
+    head = f"Budget: {money(budget.spent)} spent of {limit} (budget.max_usd_total"
+    if budget.reached:
+        done = "stopped" if budget.action == "stop" else "terminated"
+        return f"{head}): reached; plan, apply and reconcile keep the stack's pods {done}"
+    left = money(budget.max_usd_total - round(budget.spent, 2))  # adds up as shown
+    return f"{head}; {left} left; at it: {budget.action} the stack's pods)"
 
 
 def gpus_command(settings: Settings) -> int:
@@ -187,9 +218,27 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
+def _record_dict(address: str, record: PodRecord) -> dict[str, object]:
+    """A recorded pod as `--format json` prints it (the fields `state show` lists)."""
+
+    def at(when: datetime | None) -> str | None:
+        return when.isoformat() if when else None
+
+    return {
+        "address": address,
+        "pod_id": record.pod_id,
+        "uid": record.uid or None,
+        "fingerprint": record.fingerprint or None,
+        "gpu_type_id": record.gpu_type_id,
+        "cloud": record.cloud.value if record.cloud else None,
+        "created_at": at(record.created_at),
+        "applied_at": at(record.applied_at),
+    }
+
+
 def _record_lines(name: str, record: PodRecord) -> list[str]:
     return [
-        f"pod.{name}",
+        str(Address.pod(name)),
         f"  pod_id:      {record.pod_id}",
         f"  uid:         {record.uid or '-'}",
         f"  fingerprint: {record.fingerprint or '-'}",
@@ -218,10 +267,10 @@ def state_list_command(settings: Settings, paths: tuple[Path, ...]) -> int:
         say(json.dumps(data, indent=2))
         return 0
     for name in sorted(lockfile.pods):
-        say(f"pod.{name}\t{lockfile.pods[name].pod_id}")
+        say(f"{Address.pod(name)}\t{lockfile.pods[name].pod_id}")
     for intent in lockfile.intents:
         say(
-            f"# pending create of pod.{intent.pod} (uid {intent.uid}, since "
+            f"# pending create of {Address.pod(intent.pod)} (uid {intent.uid}, since "
             f"{intent.since.isoformat()})"
         )
     if not lockfile.pods and not lockfile.intents:
@@ -233,7 +282,10 @@ def state_show_command(settings: Settings, paths: tuple[Path, ...], address: str
     from reconciler.workflow import state_show
 
     record = state_show(connection(settings), paths, address)
-    say("\n".join(_record_lines(address.partition(".")[2], record)))
+    if settings.output_format == "json":
+        say(json.dumps(_record_dict(address, record), indent=2))
+        return 0
+    say("\n".join(_record_lines(Address.strip(address, "pod"), record)))
     return 0
 
 
@@ -241,6 +293,9 @@ def state_rm_command(settings: Settings, paths: tuple[Path, ...], address: str) 
     from reconciler.workflow import state_rm
 
     record = state_rm(connection(settings), paths, address)
+    if settings.output_format == "json":
+        say(json.dumps({"removed": _record_dict(address, record)}, indent=2))
+        return 0
     say(
         f"Removed {address} (pod {record.pod_id}) from the lockfile; the pod itself still runs. "
         "A later plan adopts it again if it carries this stack's markers."
@@ -252,7 +307,14 @@ def import_command(settings: Settings, paths: tuple[Path, ...], address: str, po
     from reconciler.cli.common import paths_or_default
     from reconciler.workflow import import_pod
 
+    if address.startswith("endpoint."):
+        from reconciler.cli.endpoints import import_endpoint_command
+
+        return import_endpoint_command(settings, paths, address, pod_id)
     record = import_pod(connection(settings), paths_or_default(paths), address, pod_id)
+    if settings.output_format == "json":
+        say(json.dumps({"imported": _record_dict(address, record)}, indent=2))
+        return 0
     say(
         f"Imported pod {record.pod_id} as {address}. Run `podctl plan` to see what apply "
         "would change on it (an in-place update adds podctl's markers)."

@@ -1,4 +1,4 @@
-"""Click parameter types shared by the commands: safe paths, finite numbers."""
+"""Click parameter types shared by the commands: safe paths, finite numbers, output formats."""
 
 from __future__ import annotations
 
@@ -33,3 +33,20 @@ class FiniteFloat(click.FloatRange):
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return number
+
+
+class FormatChoice(click.Choice):  # type: ignore[type-arg]
+    """`--format text|json`: markdown is a plan's format only, and the refusal says so."""
+
+    def __init__(self) -> None:
+        super().__init__(["text", "json"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "markdown":
+            command = f"podctl {ctx.command_path.split(' ', 1)[-1]}" if ctx else "this command"
+            self.fail(
+                f"--format markdown is for `podctl plan` only; `{command}` has text|json.",
+                param,
+                ctx,
+            )
+        return super().convert(value, param, ctx)

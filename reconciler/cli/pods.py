@@ -18,6 +18,7 @@ from reconciler.cli.common import (
     paths_or_default,
 )
 from reconciler.errors import PodctlError, UsageError
+from reconciler.model import Address
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -28,9 +29,10 @@ EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
 
 def _targets(values: tuple[str, ...]) -> frozenset[str]:
     for value in values:
-        kind, _, name = value.partition(".")
-        if kind != "pod" or not name:
-            raise UsageError(f"--target {value!r}: write pod.NAME (e.g. --target pod.trainer).")
+        if not (Address.name_in(value, "pod") or Address.name_in(value, "endpoint")):
+            raise UsageError(
+                f"--target {value!r}: write pod.NAME or endpoint.NAME (e.g. --target pod.trainer)."
+            )
     return frozenset(values)
 
 
@@ -93,6 +95,7 @@ def apply_command(
     destroy: bool = False,
     force: bool = False,
     ignore_budget: bool = False,
+    cancel_on_interrupt: bool = False,
 ) -> int:
 
     from reconciler.workflow import PlanRequest, apply
@@ -100,6 +103,13 @@ def apply_command(
     if plan_file is not None and (paths or targets):
         raise UsageError("A saved plan carries its spec files and targets: drop -f and --target.")
     options = apply_request(parallelism, timeout, plan_file)
+    from reconciler.cli.endpoint_jobs import ask_cancel
+
+    options = replace(
+        options,
+        cancel_on_interrupt=cancel_on_interrupt,
+        ask_cancel=None if cancel_on_interrupt or not interactive() else ask_cancel,
+    )
     verb = "destroy" if destroy else "apply"
     request = PlanRequest(
         paths=() if plan_file is not None else paths_or_default(paths),

@@ -54,21 +54,30 @@ class LiveProgress(Progress):
         super().__init__(False)
         self.cost_per_hr = cost_per_hr
         self.deltas: dict[tuple[str, str], float] = {}  # (address, action) -> $/h it changes
+        self.drawn = 0  # lines of the block now on the screen
 
     def planned(self, plan: Plan) -> None:
-        """The stack's $/h now, and what each pod change does to it once done."""
+        """The stack's $/h now, and what each pod change does to it once done.
+
+        Each plan starts a new view: a reconcile round shows only its own changes.
+        """
+        from reconciler.render.progress import PlainProgress
+
+        self.close()
+        self.plain = PlainProgress()
+        self.deltas = {}
         self.cost_per_hr = plan.total_cost_before
         for c in plan.actionable:
-            if c.cost_before is not None and c.cost_after is not None:
-                self.deltas[(c.address, c.action.value)] = c.cost_after - c.cost_before
-        self.drawn = 0  # lines of the block now on the screen
+            after = c.running_cost_after
+            if c.cost_before is not None and after is not None:
+                self.deltas[(c.address, c.action.value)] = after - c.cost_before
 
     def __call__(self, event: Event) -> None:
         import shutil
 
         from reconciler.events import ChangeFinished
-        from reconciler.render.escape import shown
         from reconciler.render.live import live_block
+        from reconciler.textsafe import shown
 
         line = self.plain.line(event)
         if isinstance(event, ChangeFinished) and event.outcome == "done":
@@ -89,7 +98,7 @@ class LiveProgress(Progress):
         click.echo(out, nl=False)
 
     def close(self) -> None:
-        """Erase the block before the summary (it says how everything ended)."""
+        """Erase the block before the summary or a round's line (they say how it ended)."""
         if self.drawn:
             click.echo(f"\x1b[{self.drawn}F\x1b[J", nl=False)
             self.drawn = 0

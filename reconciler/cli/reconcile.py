@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -17,11 +18,13 @@ from reconciler.cli.common import (
     apply_request,
     connection,
     echo_err,
+    live_terminal,
     parse_duration_option,
     paths_or_default,
     say,
 )
 from reconciler.errors import UsageError
+from reconciler.model import Address
 
 if TYPE_CHECKING:
     from reconciler.cli import Settings
@@ -93,12 +96,18 @@ def reconcile_command(
     as_json = settings.output_format == "json"
     conn = connection(settings)
 
-    from reconciler.cli.progress import Progress
+    from reconciler.cli.progress import LiveProgress, Progress
 
-    # with --format json, stdout carries JSON lines: each round, and each event of a round
+    # with --format json, stdout carries JSON lines: each round, and each event of a round;
+    # on a terminal, a round's changes show in apply's live view, erased at the round's line
     progress = Progress(as_json, err=True)
+    if not as_json and live_terminal():
+        progress = LiveProgress()
+        options = replace(options, heartbeat_s=min(options.heartbeat_s or 1.0, 1.0))
 
     def on_round(status: Round) -> None:
+        if isinstance(progress, LiveProgress):
+            progress.close()
         if as_json:
             say(json.dumps({"event": "round", **status.as_dict()}, sort_keys=True))
         else:
@@ -109,6 +118,8 @@ def reconcile_command(
             from reconciler import render
 
             echo_err(render.plan_text(plan, False))
+        if isinstance(progress, LiveProgress):
+            progress.planned(plan)
 
     signals = Signals()
     with signals.installed():
@@ -148,7 +159,9 @@ def state_rebuild_command(settings: Settings, paths: tuple[Path, ...], force: bo
         click.echo(
             f"Moved the unreadable lockfile aside to {rebuilt.moved_to} (kept, not deleted)."
         )
-    listed = ", ".join(f"pod.{n} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
+    listed = (
+        ", ".join(f"{Address.pod(n)} = {r.pod_id}" for n, r in sorted(pods.items())) or "no pods"
+    )
     kept = " (jobs and host keys kept)" if rebuilt.kept_jobs_and_keys else ""
     say(
         f"Rebuilt {rebuilt.path} from the pods' markers: {listed}{kept}. "

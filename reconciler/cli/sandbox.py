@@ -324,6 +324,23 @@ def fault_refuse_create(
     return _post(data_dir, {"refuse_creates": {"status": int(status), "count": count}})
 
 
+@fault.command("bill-hours")
+@click.argument("pod_id")
+@click.argument("hours", type=FiniteFloat(min=0, max=8760))
+@_data_dir_option
+def fault_bill_hours(pod_id: str, hours: float, data_dir: Path | None) -> int:
+    """Bill POD_ID ('*': every pod) as if it had been as it is HOURS longer (/v2/billing/pods)."""
+    return _post(data_dir, {"bill_hours": {pod_id: hours}})
+
+
+@fault.command("billing-lag")
+@click.argument("seconds", type=FiniteFloat(min=0))
+@_data_dir_option
+def fault_billing_lag(seconds: float, data_dir: Path | None) -> int:
+    """Make /v2/billing/pods show usage SECONDS late (0: at once, the default)."""
+    return _post(data_dir, {"billing_lag_s": seconds})
+
+
 @fault.command("gpu-util")
 @click.argument("pod_id")
 @click.argument("percent", type=click.IntRange(min=0, max=100))

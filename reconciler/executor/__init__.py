@@ -1,9 +1,9 @@
-"""Runs a Plan against the PodApi and Journal protocols, in parallel, write-ahead."""
+"""Runs a Plan against the PodBackend and Journal protocols, in parallel, write-ahead."""
 
 from __future__ import annotations
 
 from reconciler.executor.context import ChangeFailed
-from reconciler.executor.protocols import Journal, PodApi
+from reconciler.executor.ports import Journal, PodBackend
 from reconciler.executor.readiness import NotReadyError, PollPolicy, Readiness
 from reconciler.executor.request import create_request, default_placements, pod_env
 from reconciler.executor.run import execute
@@ -12,7 +12,7 @@ __all__ = [
     "ChangeFailed",
     "Journal",
     "NotReadyError",
-    "PodApi",
+    "PodBackend",
     "PollPolicy",
     "Readiness",
     "create_request",

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, ParamSpec
 
 from reconciler.errors import PodctlError
 from reconciler.events import Event, Note
-from reconciler.executor.protocols import Journal, PodApi, Shells
+from reconciler.executor.ports import Journal, PodBackend, Shells
 from reconciler.executor.readiness import Readiness
 from reconciler.model import ActualPod, ActualState, DesiredState, JobRecord, PodSpec
 from reconciler.plans import Change, Placement, Plan
 
 if TYPE_CHECKING:
+    from reconciler.executor.endpoint_jobs import EndpointJobs
     from reconciler.executor.watchdog import WatchdogWiring
 
 OnEvent = Callable[[Event], None]
@@ -42,11 +43,11 @@ class Landed:
 
 @dataclass
 class StepContext:
-    """Everything a change needs; journal writes go one at a time through `write`."""
+    """Everything a change needs; journal writes go through `write`."""
 
     plan: Plan
     desired: DesiredState
-    api: PodApi
+    api: PodBackend
     journal: Journal
     secrets: Mapping[str, str]
     on_event: OnEvent
@@ -57,7 +58,6 @@ class StepContext:
     now: Callable[[], datetime]
     semaphore: asyncio.Semaphore
     fingerprint: Fingerprint
-    journal_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     shells: Shells | None = None
     recorded_jobs: Mapping[str, JobRecord] = field(default_factory=dict)
     job_inputs: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # for the ledger
@@ -68,6 +68,7 @@ class StepContext:
     created: set[str] = field(default_factory=set)  # pods (by name) this apply created
     pod_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     watchdog: WatchdogWiring | None = None  # arm the on-pod max_lifetime watchdog
+    endpoint_jobs: EndpointJobs | None = None  # runs jobs sent to serverless endpoints
 
     def pod_lock(self, pod: str) -> asyncio.Lock:
         """One job at a time per pod (unless a job says `parallel: true`)."""
@@ -88,6 +89,5 @@ class StepContext:
         self.on_event(event)
 
     async def write(self, fn: Callable[P, None], *args: P.args, **kwargs: P.kwargs) -> None:
-        """One journal write at a time; durable when this returns."""
-        async with self.journal_lock:
-            fn(*args, **kwargs)
+        """A journal write, durable when this returns (writes made together share one)."""
+        await self.journal.commit(lambda: fn(*args, **kwargs))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import StepContext
-from reconciler.model import AfterJobs, PodStatus
+from reconciler.model import Address, AfterJobs, PodStatus
 from reconciler.plans import Action, Billing, Change, ChangeResult, Outcome
 
 RUNNING = frozenset({PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING})
@@ -16,7 +16,7 @@ def _failed_jobs(ctx: StepContext, results: list[ChangeResult]) -> dict[str, lis
     failed: dict[str, list[str]] = {}
     for r in results:
         if r.action is Action.RUN_JOB and r.outcome is Outcome.FAILED:
-            job = ctx.desired.jobs.get(r.address.removeprefix("job."))
+            job = ctx.desired.jobs.get(Address.strip(r.address, "job"))
             if job is not None:
                 failed.setdefault(job.pod, []).append(job.address)
     return failed
@@ -95,7 +95,7 @@ def left_running(
         for pod in ctx.actual.of_stack(ctx.plan.stack):
             if pod.desired_status in RUNNING:
                 name = pod.markers.pod if pod.markers is not None else pod.name
-                running[pod.pod_id] = Billing(f"pod.{name}", pod.pod_id, pod.cost_per_hr)
+                running[pod.pod_id] = Billing(str(Address.pod(name)), pod.pod_id, pod.cost_per_hr)
     for name, pod in ctx.ready.items():
-        running[pod.pod_id] = Billing(f"pod.{name}", pod.pod_id, pod.cost_per_hr)
+        running[pod.pod_id] = Billing(str(Address.pod(name)), pod.pod_id, pod.cost_per_hr)
     return tuple(b for i, b in sorted(running.items()) if i not in ended)

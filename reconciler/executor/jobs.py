@@ -11,10 +11,11 @@ from pathlib import Path
 from reconciler import events as ev
 from reconciler.errors import PodctlError
 from reconciler.executor.context import ChangeFailed, StepContext
-from reconciler.executor.protocols import PodShell, Transferred
+from reconciler.executor.ports import PodShell, Transferred
+from reconciler.executor.teardown import terminate_pod
 from reconciler.jobs.loglines import split_lines
 from reconciler.jobs.remote import RemoteJob, archive_command, run_dir
-from reconciler.model import ActualPod, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
+from reconciler.model import ActualPod, Address, JobRecord, JobSpec, JobStatus, PodSpec, SecretRef
 from reconciler.plans import Change, ChangeResult, Outcome
 
 RETRY_BACKOFF_CAP_S = 30.0
@@ -69,7 +70,7 @@ async def _job_pod(ctx: StepContext, change: Change, spec: PodSpec) -> ActualPod
     seen = ctx.actual.get(pod_id) if ctx.actual is not None and pod_id else None
     if seen is None:
         raise ChangeFailed(
-            f"pod.{spec.name} is not running, so the job cannot run (its pod change failed "
+            f"{spec.address} is not running, so the job cannot run (its pod change failed "
             "or the pod was removed)"
         )
     ready = await ctx.readiness.wait(seen, needs_ssh=True, timeout_s=ctx.timeout_s)
@@ -84,9 +85,7 @@ async def _open(ctx: StepContext, change: Change, spec: PodSpec, pod: ActualPod)
         return await ctx.shells.open(pod)
     except PodctlError as exc:
         if spec.name in ctx.created:
-            from reconciler.executor.steps import _terminate_pod
-
-            await _terminate_pod(ctx, change, pod.pod_id, "SSH never answered")
+            await terminate_pod(ctx, change, pod.pod_id, "SSH never answered")
             ctx.ready.pop(spec.name, None)
             raise ChangeFailed(f"{exc}; podctl terminated the pod it created") from exc
         raise
@@ -121,7 +120,7 @@ async def _archive(shell: PodShell, where: str) -> None:
 
 async def run_job(ctx: StepContext, change: Change) -> ChangeResult:
     """Run one job exactly once: a run already on the pod is reattached or collected."""
-    name = change.job or change.address.removeprefix("job.")
+    name = change.job or Address.strip(change.address, "job")
     job = ctx.desired.jobs.get(name)
     if job is None or change.fingerprint is None:
         raise ChangeFailed(f"job {name} is not in the spec (or the plan has no fingerprint)")

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from reconciler.errors import ApiError, PodctlError
-from reconciler.executor.protocols import PodApi
+from reconciler.executor.ports import PodBackend
 from reconciler.model import ActualPod, PodStatus
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -68,7 +68,7 @@ class _Waiter:
 class Readiness:
     """Shared poller: every pod that waits is checked by the same `list_pods` each round."""
 
-    api: PodApi
+    api: PodBackend
     policy: PollPolicy = field(default_factory=PollPolicy)
     sleep: Sleep = asyncio.sleep
     clock: Clock = time.monotonic

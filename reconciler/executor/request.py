@@ -1,14 +1,15 @@
-"""create_request: a desired pod + one fallback placement -> the PodCreateRequest RunPod gets."""
+"""A desired pod -> the PodCreate a backend is asked for, per fallback placement (FIELDS)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_CREATED, CloudType, PodMarkers, PodSpec, SecretRef
+from reconciler.planner.fields import create_input
 from reconciler.plans import Placement
+from reconciler.podops import PodCreate
 
 PUBLIC_KEY_ENV = "PUBLIC_KEY"  # RunPod images add this to root's authorized_keys
 
@@ -20,7 +21,7 @@ def resolve_env(spec: PodSpec, secrets: Mapping[str, str]) -> dict[str, str]:
         if isinstance(value, SecretRef):
             if value.from_env not in secrets:
                 raise PodctlError(
-                    f"pod.{spec.name}: env {key} reads ${value.from_env}, which is not set; "
+                    f"{spec.address}: env {key} reads ${value.from_env}, which is not set; "
                     f"export {value.from_env} and run again."
                 )
             env[key] = secrets[value.from_env]
@@ -69,7 +70,7 @@ def create_request(
     secrets: Mapping[str, str],
     public_key: str | None = None,
     now: datetime,
-) -> PodCreateRequest:
+) -> PodCreate:
     """What to ask RunPod for: name `<stack>-<pod>`, markers, spot bid...
 
     `terminateAfter` is sent for `max_lifetime`, but RunPod accepts it and never acts on it
@@ -78,11 +79,9 @@ def create_request(
     terminate_after = (
         now + timedelta(seconds=spec.max_lifetime_s) if spec.max_lifetime_s is not None else None
     )
-    return PodCreateRequest(
+    return PodCreate(
         name=f"{stack}-{spec.name}",
-        image=spec.image,
         gpu_type_id=placement.gpu_type_id,
-        gpu_count=spec.gpu_count,
         cloud=placement.cloud,
         env=pod_env(
             spec,
@@ -92,20 +91,6 @@ def create_request(
             public_key=public_key,
             created=now.isoformat(timespec="seconds"),
         ),
-        ports=spec.ports,
-        container_disk_gb=spec.container_disk_gb,
-        volume_gb=spec.volume_gb,
-        volume_mount=spec.volume_mount,
-        bid_per_gpu=spec.spot_bid_per_gpu,
         terminate_after=terminate_after,
-        min_vcpu=spec.min_vcpu,
-        min_memory_gb=spec.min_memory_gb,
-        allowed_cuda_versions=spec.cuda,
-        data_center_id=spec.data_center,
-        network_volume_id=spec.network_volume,
-        docker_args=spec.docker_args,
-        container_registry_auth_id=spec.registry,
-        template_id=spec.template,
-        cpu_flavor=spec.cpu_flavor,
-        vcpu_count=spec.vcpu,
+        **create_input(spec),
     )

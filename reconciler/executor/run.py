@@ -1,4 +1,4 @@
-"""execute(): run a Plan's changes against PodApi with bounded parallelism, write-ahead."""
+"""execute(): run a Plan's changes against PodBackend with bounded parallelism, write-ahead."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from reconciler import events as ev
 from reconciler.errors import PodctlError
@@ -17,14 +18,17 @@ from reconciler.executor.context import (
     OnJobLine,
     StepContext,
 )
+from reconciler.executor.dispatch import run_change
 from reconciler.executor.failure import apply_on_failure, left_running
-from reconciler.executor.protocols import Journal, PodApi, Shells
+from reconciler.executor.ports import Journal, PodBackend, Shells
 from reconciler.executor.readiness import PollPolicy, Readiness
-from reconciler.executor.steps import run_change
 from reconciler.executor.watchdog import WatchdogWiring, arm_unchanged
-from reconciler.model import ActualState, DesiredState, JobRecord
+from reconciler.model import ActualState, Address, DesiredState, JobRecord
 from reconciler.planner import pod_fingerprint
 from reconciler.plans import Action, ApplyResult, Change, ChangeResult, Outcome, Plan
+
+if TYPE_CHECKING:
+    from reconciler.executor.endpoint_jobs import EndpointJobs
 
 STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 
@@ -32,7 +36,7 @@ STOPPED_STATUSES = frozenset({"EXITED", "PAUSED"})
 async def execute(
     plan: Plan,
     desired: DesiredState,
-    api: PodApi,
+    api: PodBackend,
     journal: Journal,
     *,
     parallelism: int = 10,
@@ -51,6 +55,7 @@ async def execute(
     should_start: Callable[[], bool] | None = None,
     watchdog: WatchdogWiring | None = None,
     heartbeat_s: float | None = None,
+    endpoint_jobs: EndpointJobs | None = None,
 ) -> ApplyResult:
     """Run every actionable change of `plan`; dependants of a failed change are skipped.
 
@@ -87,17 +92,22 @@ async def execute(
         job_inputs=job_inputs or {},
         on_job_line=on_job_line,
         watchdog=watchdog,
+        endpoint_jobs=endpoint_jobs,
     )
-    for change in plan.changes:
-        if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
-            # an adopted pod that needs nothing is recorded as is (same fingerprint when equal)
-            recorded_print = None if change.fields else ctx.fingerprint(desired.pods[change.pod])
-            await ctx.write(journal.touched, change.pod, change.pod_id, recorded_print)
-            seen = change.observed.status if change.observed is not None else ""
-            if seen in STOPPED_STATUSES:  # for stopped_ttl: first seen stopped
-                await ctx.write(
-                    journal.stopped, change.pod, change.pod_id, now(), keep_earlier=True
+
+    def record_noops() -> None:
+        for change in plan.changes:
+            if change.is_noop and change.pod_id is not None and change.pod in desired.pods:
+                # an adopted pod that needs nothing is recorded as is (same fingerprint if equal)
+                spec = desired.pods[change.pod]
+                journal.touched(
+                    change.pod, change.pod_id, None if change.fields else ctx.fingerprint(spec)
                 )
+                seen = change.observed.status if change.observed is not None else ""
+                if seen in STOPPED_STATUSES:  # for stopped_ttl: first seen stopped
+                    journal.stopped(change.pod, change.pod_id, now(), keep_earlier=True)
+
+    await journal.commit(record_noops)  # one write for all of them, however many
     actionable = plan.actionable
     loop = asyncio.get_running_loop()
     futures: list[asyncio.Future[Outcome]] = [loop.create_future() for _ in actionable]
@@ -112,7 +122,7 @@ async def execute(
     arming = [
         asyncio.create_task(arm_unchanged(ctx, c))
         for c in plan.changes
-        if watchdog is not None and c.is_noop and c.address == f"pod.{c.pod}"
+        if watchdog is not None and c.is_noop and c.address == str(Address.pod(c.pod))
     ]
     try:
         results = list(await asyncio.gather(*tasks))
@@ -121,6 +131,9 @@ async def execute(
     finally:
         for task in (*tasks, *arming):
             task.cancel()
+        # let each cancelled change unwind (and its error be retrieved) before its SSH
+        # connection closes under it: a run stopped by a lost state store ends quietly
+        await asyncio.gather(*tasks, *arming, return_exceptions=True)
         await ctx.readiness.aclose()
         if shells is not None:
             await shells.aclose()

@@ -1,4 +1,4 @@
-"""One change at a time: create (fallback chain), replace, resume, update, stop, terminate."""
+"""Pod changes that make or change a pod: create (fallback chain), replace, resume, update."""
 
 from __future__ import annotations
 
@@ -16,80 +16,11 @@ from reconciler.errors import (
 from reconciler.executor.context import ChangeFailed, Landed, StepContext
 from reconciler.executor.readiness import NotReadyError
 from reconciler.executor.request import PUBLIC_KEY_ENV, create_request, default_placements, pod_env
+from reconciler.executor.teardown import terminate_pod
+from reconciler.executor.watchdog import arm_watchdog
 from reconciler.model import MARKER_CREATED, ActualPod, OnResumeFailure, PodRecord, PodSpec
-from reconciler.plans import Action, Change, ChangeResult, Outcome, Placement
-
-
-async def run_change(ctx: StepContext, change: Change) -> ChangeResult:
-    """Do one actionable change; raise a PodctlError (the summary shows it) when it fails."""
-    action = change.action
-    if action is Action.RUN_JOB:
-        from reconciler.executor.jobs import run_job
-
-        return await run_job(ctx, change)
-    if action is Action.TERMINATE:
-        return await _terminate(ctx, change)
-    if action is Action.STOP:
-        return await _stop(ctx, change)
-    spec = ctx.desired.pods.get(change.pod)
-    if spec is None:
-        raise ChangeFailed(f"pod {change.pod} is not in the spec")
-    if action is Action.CREATE:
-        return await _create_and_wait(ctx, change, spec)
-    if action is Action.REPLACE:
-        if change.pod_id is not None:
-            await _terminate_pod(ctx, change, change.pod_id, "replace")
-        return await _create_and_wait(ctx, change, spec)
-    if action is Action.RESUME:
-        return await _resume(ctx, change, spec)
-    if action is Action.UPDATE:
-        return await _update(ctx, change, spec)
-    raise ChangeFailed(f"the executor cannot run a {action.value} change")
-
-
-# --- terminate / stop ---------------------------------------------------------------------------
-
-
-async def _terminate_pod(ctx: StepContext, change: Change, pod_id: str, why: str) -> None:
-    from reconciler.planner.lifetime import is_lifetime_end
-
-    lifetime_end = change.action is Action.TERMINATE and is_lifetime_end(change.reason)
-    if lifetime_end:
-        # recorded first (an adopted pod has no record yet): the next plan does not recreate it
-        await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
-    async with ctx.semaphore:
-        ctx.emit(ev.PodTerminating(change.address, pod_id, why))
-        gone_now = await ctx.api.terminate_pod(pod_id)
-    if not lifetime_end:
-        # a pod ended by its max_lifetime keeps its record: the next plan does not recreate it
-        await ctx.write(ctx.journal.terminated, change.pod, pod_id)
-    ctx.emit(ev.PodTerminated(change.address, pod_id, already_gone=not gone_now))
-
-
-async def _terminate(ctx: StepContext, change: Change) -> ChangeResult:
-    pod_id = ctx.pod_id_of(change)
-    if pod_id is None:
-        raise ChangeFailed("a terminate without a pod id (a bug in the plan)")
-    await _terminate_pod(ctx, change, pod_id, change.reason)
-    ctx.ready.pop(change.pod, None)
-    return ChangeResult(
-        change.address, change.action, Outcome.DONE, message="terminated", pod_id=pod_id
-    )
-
-
-async def _stop(ctx: StepContext, change: Change) -> ChangeResult:
-    pod_id = ctx.pod_id_of(change)
-    if pod_id is None:
-        raise ChangeFailed("a stop without a pod id (a bug in the plan)")
-    async with ctx.semaphore:
-        ctx.emit(ev.PodStopping(change.address, pod_id))
-        await ctx.api.stop_pod(pod_id)
-    await ctx.write(ctx.journal.touched, change.pod, pod_id, None)
-    await ctx.write(ctx.journal.stopped, change.pod, pod_id, ctx.now())
-    ctx.ready.pop(change.pod, None)
-    ctx.emit(ev.PodStopped(change.address, pod_id))
-    return ChangeResult(change.address, change.action, Outcome.DONE, "stopped", pod_id=pod_id)
-
+from reconciler.planner.fields import edit_input
+from reconciler.plans import Change, ChangeResult, Outcome, Placement
 
 # --- create -------------------------------------------------------------------------------------
 
@@ -192,6 +123,18 @@ async def _create(ctx: StepContext, change: Change, spec: PodSpec) -> Landed:
     raise ChangeFailed("no capacity on any fallback: " + ", ".join(tried))
 
 
+async def create(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    """Create the pod on the first placement with capacity, then wait until it is ready."""
+    return await _create_and_wait(ctx, change, spec)
+
+
+async def replace(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    """Terminate the pod RunPod cannot change in place, then create it anew."""
+    if change.pod_id is not None:
+        await terminate_pod(ctx, change, change.pod_id, "replace")
+    return await _create_and_wait(ctx, change, spec)
+
+
 async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
     landed = await _create(ctx, change, spec)
     pod = landed.pod
@@ -205,7 +148,7 @@ async def _create_and_wait(ctx: StepContext, change: Change, spec: PodSpec) -> C
         try:
             pod = await _wait_ready(ctx, change, spec, pod)
         except NotReadyError as exc:
-            await _terminate_pod(ctx, change, pod.pod_id, "never became ready")
+            await terminate_pod(ctx, change, pod.pod_id, "never became ready")
             raise ChangeFailed(
                 f"{pod.pod_id} was not ready after {ctx.timeout_s:g}s: {exc}; podctl "
                 "terminated the pod it created"
@@ -227,8 +170,6 @@ async def _wait_ready(ctx: StepContext, change: Change, spec: PodSpec, pod: Actu
     ctx.ready[spec.name] = ready
     ssh = f"{ready.ssh.host}:{ready.ssh.port}" if ready.ssh else None
     ctx.emit(ev.PodReady(change.address, ready.pod_id, ssh))
-    from reconciler.executor.watchdog import arm_watchdog
-
     await arm_watchdog(ctx, change, spec, ready)
     return ready
 
@@ -244,7 +185,8 @@ async def _resume_once(ctx: StepContext, change: Change, spec: PodSpec, pod_id: 
         return await ctx.api.resume_pod(pod_id, spec.gpu_count)
 
 
-async def _resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+async def resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    """Resume a stopped pod (on_resume_failure when its host has no free GPU), then edit."""
     pod_id = change.pod_id
     if pod_id is None:
         raise ChangeFailed("a resume without a pod id (a bug in the plan)")
@@ -258,7 +200,7 @@ async def _resume(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResu
             policy = spec.on_resume_failure
             if policy is OnResumeFailure.RECREATE:
                 ctx.event(change, "its host has no free GPU: recreating (on_resume_failure)")
-                await _terminate_pod(ctx, change, pod_id, "cannot resume: host GPU taken")
+                await terminate_pod(ctx, change, pod_id, "cannot resume: host GPU taken")
                 return await _create_and_wait(ctx, change, spec)
             if policy is OnResumeFailure.WAIT and time.monotonic() + delay < deadline:
                 ctx.event(change, f"its host has no free GPU; retrying in {delay:g}s")
@@ -303,19 +245,11 @@ async def _edit(ctx: StepContext, change: Change, spec: PodSpec, pod_id: str) ->
     )
     async with ctx.semaphore:
         ctx.emit(ev.PodUpdating(change.address, pod_id))
-        return await ctx.api.edit_pod(
-            pod_id,
-            image=spec.image,
-            container_disk_gb=spec.container_disk_gb,
-            volume_gb=spec.volume_gb,
-            volume_mount=spec.volume_mount,
-            env=env,
-            ports=spec.ports,
-            docker_args=spec.docker_args,
-        )
+        return await ctx.api.edit_pod(pod_id, edit_input(spec, env))
 
 
-async def _update(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+async def update(ctx: StepContext, change: Change, spec: PodSpec) -> ChangeResult:
+    """Edit the pod in place (the container resets), then wait until it is ready."""
     pod_id = change.pod_id
     if pod_id is None:
         raise ChangeFailed("an update without a pod id (a bug in the plan)")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.errors import LockfileError
+from reconciler.lockfile.endpoints import dump_endpoints, load_endpoints
 from reconciler.model import (
     LOCKFILE_FORMAT_VERSION,
     CloudType,
@@ -29,58 +30,109 @@ def _time(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def dumps(lockfile: Lockfile) -> str:
-    """The lockfile's JSON text (stable key order, so diffs in version control stay small)."""
-    document = {
-        "format_version": lockfile.format_version,
-        "lineage": lockfile.lineage,
-        "serial": lockfile.serial,
-        "stack": lockfile.stack,
-        "pods": {
-            name: {
-                "pod_id": r.pod_id,
-                "uid": r.uid,
-                "fingerprint": r.fingerprint,
-                "gpu_type_id": r.gpu_type_id,
-                "cloud": r.cloud.value if r.cloud else None,
-                "created_at": _time(r.created_at),
-                "applied_at": _time(r.applied_at),
-                **({"secret_env": sorted(r.secret_env)} if r.secret_env else {}),
-                **({"stopped_at": _time(r.stopped_at)} if r.stopped_at else {}),
-                **(
-                    {
-                        "watchdog": {
-                            "config": r.watchdog.config,
-                            "container_started": _time(r.watchdog.container_started),
-                            "status_change": r.watchdog.status_change,
-                        }
-                    }
-                    if r.watchdog
-                    else {}
-                ),
+def _pod(r: PodRecord) -> dict[str, Any]:
+    return {
+        "pod_id": r.pod_id,
+        "uid": r.uid,
+        "fingerprint": r.fingerprint,
+        "gpu_type_id": r.gpu_type_id,
+        "cloud": r.cloud.value if r.cloud else None,
+        "created_at": _time(r.created_at),
+        "applied_at": _time(r.applied_at),
+        **({"secret_env": sorted(r.secret_env)} if r.secret_env else {}),
+        **({"stopped_at": _time(r.stopped_at)} if r.stopped_at else {}),
+        **(
+            {
+                "watchdog": {
+                    "config": r.watchdog.config,
+                    "container_started": _time(r.watchdog.container_started),
+                    "status_change": r.watchdog.status_change,
+                }
             }
-            for name, r in sorted(lockfile.pods.items())
-        },
-        "jobs": {
-            name: {
-                "fingerprint": r.fingerprint,
-                "pod_id": r.pod_id,
-                "status": r.status.value,
-                "exit_code": r.exit_code,
-                "started_at": _time(r.started_at),
-                "finished_at": _time(r.finished_at),
-                "inputs": dict(sorted(r.inputs.items())),
-                "message": r.message,
-            }
-            for name, r in sorted(lockfile.jobs.items())
-        },
-        "intents": [
-            {"stack": i.stack, "pod": i.pod, "uid": i.uid, "since": _time(i.since)}
-            for i in lockfile.intents
-        ],
-        "host_keys": {pod_id: list(keys) for pod_id, keys in sorted(lockfile.host_keys.items())},
+            if r.watchdog
+            else {}
+        ),
     }
-    return json.dumps(document, indent=2) + "\n"
+
+
+def _job(r: JobRecord) -> dict[str, Any]:
+    return {
+        "fingerprint": r.fingerprint,
+        "pod_id": r.pod_id,
+        "status": r.status.value,
+        "exit_code": r.exit_code,
+        "started_at": _time(r.started_at),
+        "finished_at": _time(r.finished_at),
+        "inputs": dict(sorted(r.inputs.items())),
+        "message": r.message,
+    }
+
+
+class EncodeCache:
+    """The JSON line of each record last encoded, reused while the record is the same object.
+
+    A store that rewrites a large lockfile after a few changes encodes only those records.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[tuple[str, str], tuple[object, str]] = {}
+
+    def line(self, section: str, name: str, record: object, encode: Any) -> str:
+        key = (section, name)
+        hit = self._lines.get(key)
+        if hit is not None and hit[0] is record:
+            return hit[1]
+        text = f"    {_encode(name)}: {_encode(encode(record))}"
+        self._lines[key] = (record, text)
+        return text
+
+    def keep_only(self, keys: set[tuple[str, str]]) -> None:
+        for key in [k for k in self._lines if k not in keys]:
+            del self._lines[key]
+
+
+_encode = json.JSONEncoder(ensure_ascii=True).encode  # the C encoder (no indent)
+
+
+def _section(
+    section: str, records: dict[str, Any], encode: Any, cache: EncodeCache
+) -> tuple[str, list[tuple[str, str]]]:
+    keys = [(section, name) for name in sorted(records)]
+    lines = [cache.line(section, name, records[name], encode) for _, name in keys]
+    body = "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+    return f"  {_encode(section)}: {body}", keys
+
+
+def dumps(lockfile: Lockfile, cache: EncodeCache | None = None) -> str:
+    """The lockfile's JSON text: stable key order and one line per record, so diffs in version
+    control stay small; encoded in C, and with `cache` only the records that changed."""
+    cache = cache if cache is not None else EncodeCache()
+    pods, pod_keys = _section("pods", dict(lockfile.pods), _pod, cache)
+    jobs, job_keys = _section("jobs", dict(lockfile.jobs), _job, cache)
+    cache.keep_only({*pod_keys, *job_keys})
+    intents = [
+        "    " + _encode({"stack": i.stack, "pod": i.pod, "uid": i.uid, "since": _time(i.since)})
+        for i in lockfile.intents
+    ]
+    keys = [
+        f"    {_encode(pod_id)}: {_encode(list(keys))}"
+        for pod_id, keys in sorted(lockfile.host_keys.items())
+    ]
+    parts = [
+        f'  "format_version": {_encode(lockfile.format_version)}',
+        f'  "lineage": {_encode(lockfile.lineage)}',
+        f'  "serial": {_encode(lockfile.serial)}',
+        f'  "stack": {_encode(lockfile.stack)}',
+        pods,
+        jobs,
+        '  "intents": ' + ("[\n" + ",\n".join(intents) + "\n  ]" if intents else "[]"),
+        '  "host_keys": ' + ("{\n" + ",\n".join(keys) + "\n  }" if keys else "{}"),
+    ]
+    endpoints = dump_endpoints(lockfile).get("endpoints")
+    if endpoints:  # absent without endpoint records: such a lockfile reads as before them
+        lines = [f"    {_encode(name)}: {_encode(record)}" for name, record in endpoints.items()]
+        parts.append('  "endpoints": {\n' + ",\n".join(lines) + "\n  }")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 class _Reader:
@@ -232,4 +284,5 @@ def loads(text: str, source: str = "lockfile") -> Lockfile:
         jobs=jobs,
         intents=tuple(intents),
         host_keys=host_keys,
+        endpoints=load_endpoints(r, top.get("endpoints", {})),
     )

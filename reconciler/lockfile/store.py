@@ -20,10 +20,11 @@ from typing import Literal, Self
 
 from reconciler.atomic import atomic_write
 from reconciler.errors import LockfileError, LockHeldError
-from reconciler.lockfile.codec import RECOVERY_HINT, dumps, loads
+from reconciler.lockfile.codec import RECOVERY_HINT, EncodeCache, dumps, loads
 from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 
 LockMode = Literal["shared", "exclusive"]
+HOLDER_RETRIES, HOLDER_RETRY_S = 5, 0.02  # reading a holder that is being written
 
 
 def secret_fields(lockfile: Lockfile, secrets: Iterable[str]) -> list[str]:
@@ -107,6 +108,7 @@ class LockfileStore:
         self._fd: int | None = None
         self._mode: LockMode | None = None
         self._known: tuple[tuple[int, int, int, int], Lockfile] | None = None  # (stat, content)
+        self._encoded = EncodeCache()  # a rewrite encodes only the records that changed
 
     def __repr__(self) -> str:
         return f"LockfileStore({str(self.path)!r}, locked={self._mode!r})"
@@ -207,11 +209,17 @@ class LockfileStore:
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         data = (json.dumps(info) + "\n").encode()
-        os.ftruncate(fd, 0)
+        # over the old text, then cut to length: a reader never finds the file empty
         os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
 
     def _held_error(self, timeout: float) -> LockHeldError:
         holder = self.holder()
+        for _ in range(HOLDER_RETRIES):  # taken a moment ago: its holder is being written
+            if holder:
+                break
+            self._sleep(HOLDER_RETRY_S)
+            holder = self.holder()
         who = (
             f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
             f"({holder.get('command') or 'unknown command'}, {holder.get('mode', '?')} lock) "
@@ -281,7 +289,7 @@ class LockfileStore:
         )
         if new is None:
             return on_disk
-        atomic_write(self.path, dumps(new))
+        atomic_write(self.path, dumps(new, self._encoded))
         key = self._stat_key()
         self._known = (key, new) if key is not None else None
         return new

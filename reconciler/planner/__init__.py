@@ -1,9 +1,11 @@
 """The pure planner: desired + actual + recorded state -> Plan. No I/O.
 
 Modules: `match` (which actual pod is which desired pod), `decide` (the decision table),
-`fields` (the field diff; deepdiff's one home), `placement` (GPU fallback chain, prices, spot
-checks), `fingerprint` (hashes), `jobs` (which jobs run and why, after_jobs), `forget`
-(records of pods gone outside podctl), `build` (`plan()`), `stale` (`stale_reasons()`).
+`fields` (FIELDS: every pod field once, and the views, create fields and fingerprint shape
+read off it), `diff` (the field diff; deepdiff's one home), `placement` (GPU fallback
+chain, prices, spot checks), `fingerprint` (hashes), `jobs` (which jobs run and why,
+after_jobs), `forget` (records of pods gone outside podctl), `build` (`plan()`), `stale`
+(`stale_reasons()`).
 
 Choices worth knowing (where DESIGN.md and issue 4 leave room):
 - Addresses: a desired or removed pod is `pod.NAME`; any further pod under that name (an

@@ -9,6 +9,7 @@ from datetime import datetime
 from reconciler.model import (
     ActualPod,
     ActualState,
+    Address,
     CloudType,
     DesiredState,
     GpuOffer,
@@ -18,6 +19,7 @@ from reconciler.model import (
 )
 from reconciler.planner.budget import budget_findings
 from reconciler.planner.decide import Context, Decision, cost_now, decide, observed
+from reconciler.planner.endpoints import endpoint_target, plan_endpoints
 from reconciler.planner.fingerprint import spec_digest
 from reconciler.planner.forget import FORGOTTEN, forgotten
 from reconciler.planner.jobs import (
@@ -31,10 +33,11 @@ from reconciler.planner.jobs import (
 from reconciler.planner.lifetime import without_expired
 from reconciler.planner.match import marked_pods, match_pod, stack_pod_names
 from reconciler.planner.placement import placement_findings, stopped_storage_cost
+from reconciler.planner.spend import Spend, spend_findings, total_reached
 from reconciler.plans import Action, Change, Plan
 
 ORPHAN = (
-    "orphan: another pod with this stack's markers for pod.{name} (a create whose answer was lost)"
+    "orphan: another pod with this stack's markers for {address} (a create whose answer was lost)"
 )
 
 
@@ -75,7 +78,7 @@ def _terminate_decision(
 
 def _extra_address(name: str, pod: ActualPod) -> str:
     """Address of a further pod under one name: `pod.NAME[POD_ID]`."""
-    return f"pod.{name}[{pod.pod_id}]"
+    return str(Address.pod(name, pod.pod_id))
 
 
 def _pod_decisions(
@@ -92,19 +95,19 @@ def _pod_decisions(
     gone = "destroy" if destroy else "removed from the spec"
     out: list[Decision] = []
     if (destroy or spec is None) and m.pod is not None:
-        out.append(_terminate_decision(name, m.pod, gone, f"pod.{name}", ctx))
+        out.append(_terminate_decision(name, m.pod, gone, str(Address.pod(name)), ctx))
     elif destroy and spec is not None:
         out.append(Decision(_absent_noop(name)))
     elif spec is not None:
         out.append(decide(spec, m, ctx))
-    extra = gone if destroy or spec is None else ORPHAN.format(name=name)
+    extra = gone if destroy or spec is None else ORPHAN.format(address=Address.pod(name))
     out += [_terminate_decision(name, o, extra, _extra_address(name, o), ctx) for o in m.orphans]
     return out
 
 
 def _absent_noop(name: str) -> Change:
     return Change(
-        address=f"pod.{name}",
+        address=str(Address.pod(name)),
         action=Action.NOOP,
         reason="absent, as destroy asks",
         pod=name,
@@ -147,6 +150,7 @@ def plan(
     ignore_budget: bool = False,
     job_uploads: Mapping[str, str] | None = None,
     now: datetime | None = None,
+    spend: Spend | None = None,
 ) -> Plan:
     """Desired + actual + recorded -> the changes that converge the stack, no-ops included.
 
@@ -154,27 +158,39 @@ def plan(
     them; the planner does no I/O). Jobs run when `planner.jobs` says so, and a pod with a
     job to run is kept (or brought back) running until its jobs are done. `now` checks each
     pod's max_lifetime: a pod past it is stopped or terminated, and its jobs do not run.
+    `spend` is what the stack's pods cost so far (budget.max_usd_total; None: not read).
     """
     prints = job_prints(desired, secrets, job_uploads or {})
     reasons = {} if destroy else with_dependants(desired, own_reasons(desired, recorded, prints))
     reasons = without_expired(desired, reasons, recorded, now)
     unrun = _jobs_of_absent_pods(desired, reasons)
     reasons = {n: r for n, r in reasons.items() if n not in unrun}
-    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now)
+    budget_end = "" if destroy or ignore_budget else total_reached(desired.budget, spend)
+    if budget_end:
+        reasons = {}  # no job runs: it would keep (or bring back) its pod
+    ctx = Context(desired, recorded, offers, secrets, frozenset(reasons), now, budget_end)
     marked = marked_pods(desired.stack, actual)
     names = sorted(set(desired.pods) | stack_pod_names(recorded, marked))
     errors: list[str] = []
-    unknown = sorted(t for t in targets if not t.startswith("pod.") or t[4:] not in names)
+    endpoints = plan_endpoints(
+        desired, actual, recorded, secrets=secrets, destroy=destroy, force=force
+    )
+    targeted = {c.address for c in endpoints.changes} & targets  # --target endpoint.NAME
+    unknown = sorted(t for t in targets - targeted if _target_pod(t) not in names)
     errors += [
-        f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of the spec"
+        f"target {t} names no endpoint of stack {desired.stack}; use endpoint.NAME with an "
+        "endpoint of the spec"
+        if t.startswith("endpoint.")
+        else f"target {t} names no pod of stack {desired.stack}; use pod.NAME with a pod of "
+        "the spec"
         for t in unknown
     ]
     decisions = [d for n in names for d in _pod_decisions(n, desired, actual, ctx, destroy, marked)]
     if targets:
-        decisions = [d for d in decisions if f"pod.{d.change.pod}" in targets]
+        decisions = [d for d in decisions if d.change.pod in _pods(targets)]
     changes = [d.change for d in decisions]
     if not destroy:
-        reasons = new_disk_reasons(desired, recorded, reasons, changes)
+        reasons = {} if budget_end else new_disk_reasons(desired, recorded, reasons, changes)
         if targets:
             reasons = {n: r for n, r in reasons.items() if desired.jobs[n].pod in _pods(targets)}
         changes += job_changes(desired, reasons, prints, changes)
@@ -199,6 +215,12 @@ def plan(
         errors += found.errors
         warnings += [f"{c.address}: {w}" for w in found.warnings]
         notes += found.notes
+    # endpoints first, so endpoint jobs may need them; with --target, the targeted ones only
+    chosen = [c for c in endpoints.changes if not targets or endpoint_target(c) in targeted]
+    changes = [*chosen, *changes]
+    shown = {c.address for c in chosen}
+    errors += [e for e in endpoints.errors if e.split(" ", 1)[0] in shown]
+    warnings += [w for w in endpoints.warnings if w.split(":", 1)[0] in shown]
     before, after = _per_pod(changes, first=True), _per_pod(changes, first=False)
     if not destroy:
         over, warned = budget_findings(
@@ -210,6 +232,9 @@ def plan(
         )
         errors += over
         warnings += warned
+        spent_notes, spent_warnings = spend_findings(desired.budget, spend, ignore=ignore_budget)
+        notes += spent_notes
+        warnings += spent_warnings
     return Plan(
         stack=desired.stack,
         changes=tuple(changes),
@@ -217,7 +242,8 @@ def plan(
         errors=tuple(dict.fromkeys(errors)),
         lineage=recorded.lineage,
         serial=recorded.serial,
-        spec_digest=spec_digest(desired, secrets),
+        spec_digest=spec_digest(desired, secrets)
+        + (f"+{endpoints.digest[:32]}" if endpoints.digest else ""),
         spec_files=tuple(desired.files),
         targets=tuple(sorted(targets)),
         total_cost_before=round(sum(before.values()), 4),
@@ -229,7 +255,7 @@ def plan(
         ),
         notes=tuple(dict.fromkeys(notes))
         + tuple(
-            FORGOTTEN.format(name=n)
+            FORGOTTEN.format(address=Address.pod(n))
             for n in forgotten(desired, actual, recorded, destroy=destroy, targets=targets)
         ),
     )
@@ -244,7 +270,7 @@ def _stopped_after_jobs(changes: list[Change], desired: DesiredState) -> list[in
         if c.action is Action.STOP
         and c.depends_on
         and c.pod in desired.pods
-        and all(d.startswith("job.") for d in c.depends_on)
+        and all(_is_job(d) for d in c.depends_on)
     ]
 
 
@@ -260,14 +286,25 @@ def _jobs_of_absent_pods(desired: DesiredState, reasons: Mapping[str, str]) -> d
         if name not in reasons:
             continue
         if pod is not None and pod.state is PodState.ABSENT:
-            out[name] = f"job.{name}: not run: pod.{job.pod} is `state: absent`"
+            out[name] = f"{Address.job(name)}: not run: {Address.pod(job.pod)} is `state: absent`"
         elif blocked := [n for n in job.needs if n in out]:
-            out[name] = f"job.{name}: not run: it needs job.{blocked[0]}, which does not run"
+            needed = Address.job(blocked[0])
+            out[name] = f"{Address.job(name)}: not run: it needs {needed}, which does not run"
     return out
 
 
+def _is_job(address: str) -> bool:
+    parsed = Address.parse(address)
+    return parsed is not None and parsed.kind == "job"
+
+
+def _target_pod(target: str) -> str | None:
+    """The pod name a `--target pod.NAME` names; None for anything else."""
+    return Address.name_in(target, "pod")
+
+
 def _pods(targets: frozenset[str]) -> frozenset[str]:
-    return frozenset(t[4:] for t in targets if t.startswith("pod."))
+    return frozenset(name for t in targets if (name := _target_pod(t)) is not None)
 
 
 def _per_pod(changes: list[Change], *, first: bool) -> dict[str, float]:
@@ -276,7 +313,7 @@ def _per_pod(changes: list[Change], *, first: bool) -> dict[str, float]:
     for c in changes:
         if c.action is Action.RUN_JOB:
             continue
-        cost = (c.cost_before if first else c.cost_after) or 0.0
+        cost = (c.cost_before if first else c.running_cost_after) or 0.0
         if first:
             costs.setdefault(c.address, cost)
         else:

@@ -20,13 +20,8 @@ from reconciler.model import (
     PodStatus,
     created_marker,
 )
-from reconciler.planner.fields import (
-    actual_view,
-    create_fields,
-    field_changes,
-    format_duration,
-    is_secret,
-)
+from reconciler.planner.diff import field_changes, is_secret
+from reconciler.planner.fields import actual_view, create_fields, format_duration
 from reconciler.planner.fingerprint import pod_fingerprint, view_digest
 from reconciler.planner.lifetime import (
     is_lifetime_end,
@@ -36,7 +31,13 @@ from reconciler.planner.lifetime import (
     unwatched_note,
 )
 from reconciler.planner.match import Match
-from reconciler.planner.placement import Offers, placements, running_price
+from reconciler.planner.placement import (
+    Offers,
+    placements,
+    running_price,
+    stopped_storage_cost,
+)
+from reconciler.planner.spend import budget_state, is_budget_end
 from reconciler.planner.ttl import ttl_reached
 from reconciler.plans import Action, Change, FieldChange, Observed
 
@@ -53,6 +54,7 @@ IDLE_STOPPED = (
     "stopped while idle (idle_timeout {idle}); it resumes when a job needs it, or once "
     "idle_timeout is removed"
 )
+_FINAL = {PodState.RUNNING: 0, PodState.STOPPED: 1, PodState.ABSENT: 2}
 NO_OBSERVED = Observed(pod_id=None, status="", digest="")
 
 
@@ -66,6 +68,7 @@ class Context:
     secrets: Mapping[str, str]
     jobs_to_run: frozenset[str]  # the jobs this plan runs, by name
     now: datetime | None = None  # for max_lifetime; None: no deadline is checked
+    budget_end: str = ""  # budget.max_usd_total reached (the reason); "" when not
 
     @property
     def secret_values(self) -> frozenset[str]:
@@ -171,6 +174,10 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
         if created is not None:
             record = PodRecord(m.pod.pod_id, m.pod.markers.uid, "", created_at=created)
     state, why = lifetime_state(spec, record, ctx.now, state, why)
+    if ctx.budget_end:
+        ends, reason = budget_state(spec, ctx.budget_end, ctx.desired.budget.action)
+        if _FINAL[ends] >= _FINAL[state]:
+            state, why = ends, reason
     idle = spec.idle_timeout_s is not None and not ctx.jobs_left(spec.name)
     if (
         state is PodState.RUNNING
@@ -190,7 +197,7 @@ def decide(spec: PodSpec, m: Match, ctx: Context) -> Decision:
     decision = _decide(spec, m, ctx, state, why)
     if decision.change.is_noop and why.startswith(IDLE_STOPPED.split("{", 1)[0]):
         decision.notes.append(f"{spec.address}: {why}")
-    if decision.change.is_noop and is_lifetime_end(why):
+    if decision.change.is_noop and is_lifetime_end(why) and not is_budget_end(why):
         decision.notes.append(lifetime_note(spec, why, gone=m.pod is None))
     if m.pod is not None or decision.change.action is Action.CREATE:
         note = unwatched_note(spec)
@@ -234,7 +241,12 @@ def _decide(spec: PodSpec, m: Match, ctx: Context, state: PodState, why: str) ->
         pending = [f"changes wait until the pod runs again: {_names(fields)}"] if fields else []
         if running:
             change = _change(
-                spec, m, ctx, Action.STOP, [adopted, why or "state is stopped"], cost_after=0.0
+                spec,
+                m,
+                ctx,
+                Action.STOP,
+                [adopted, why or "state is stopped"],
+                cost_after=stopped_storage_cost(_gb(pod, spec)),  # a stopped pod bills its volume
             )
             return Decision(_with_warnings(change, pending), ends_stopped_gb=_gb(pod, spec))
         # the changes that wait stay on the no-op: the plan counts them as pending

@@ -5,40 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from reconciler.jobs.fingerprint import env_salted, secret_hash, sha
-from reconciler.model import DesiredState, EnvValue, JobSpec, LifetimeAction, PodSpec, SecretRef
-
-
-def _env_by_name(env: Mapping[str, EnvValue]) -> dict[str, object]:
-    """Env with a secret shown by its variable NAME only (never its value)."""
-    return {
-        k: {"from_env": v.from_env} if isinstance(v, SecretRef) else v
-        for k, v in sorted(env.items())
-    }
-
-
-def _pod_shape(spec: PodSpec) -> dict[str, object]:
-    """The fields that shape the pod RunPod runs (not state, protect, after_jobs...)."""
-    shape: dict[str, object] = {
-        "image": spec.image,
-        "gpu_types": list(spec.gpu_types),
-        "gpu_count": spec.gpu_count,
-        "cloud": spec.cloud.value,
-        "spot_bid_per_gpu": spec.spot_bid_per_gpu,
-        "container_disk_gb": spec.container_disk_gb,
-        "volume_gb": spec.volume_gb,
-        "volume_mount": spec.volume_mount,
-        "network_volume": spec.network_volume,
-        "ports": sorted(spec.ports),
-        "env": _env_by_name(spec.env),
-        "docker_args": spec.docker_args,
-        "min_vcpu": spec.min_vcpu,
-        "min_memory_gb": spec.min_memory_gb,
-        "cuda": list(spec.cuda),
-        "data_center": spec.data_center,
-    }
-    if spec.is_cpu:  # only then: a GPU pod's fingerprint stays what it was
-        shape["cpu"] = [spec.cpu_flavor, spec.vcpu]
-    return shape
+from reconciler.model import DesiredState, JobSpec, LifetimeAction, PodSpec
+from reconciler.planner.fields import fingerprint_shape
 
 
 def pod_fingerprint(spec: PodSpec) -> str:
@@ -47,7 +15,7 @@ def pod_fingerprint(spec: PodSpec) -> str:
     Only the fields that shape the pod count: changing `state`, `protect`, `after_jobs`,
     `on_resume_failure` or `max_lifetime` does not move it.
     """
-    return "sha256:" + sha(_pod_shape(spec))[:32]
+    return "sha256:" + sha(fingerprint_shape(spec))[:32]
 
 
 def _job_shape(job: JobSpec, secrets: Mapping[str, str]) -> dict[str, object]:
@@ -70,7 +38,7 @@ def spec_digest(desired: DesiredState, secrets: Mapping[str, str]) -> str:
     """Hash of everything the spec asks for; a from_env value enters only as a salted hash."""
     pods: dict[str, object] = {}
     for name, spec in sorted(desired.pods.items()):
-        shape = _pod_shape(spec)
+        shape = fingerprint_shape(spec)
         shape["env"] = env_salted(spec.env, secrets)
         shape.update(
             state=spec.state.value,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.model import ActualState, DesiredState, Lockfile
+from reconciler.model import ActualState, Address, DesiredState, Lockfile
 from reconciler.planner.match import marked_pods, match_pod
 
-FORGOTTEN = "pod.{name}: forgotten (gone outside podctl)"
+FORGOTTEN = "{address}: forgotten (gone outside podctl)"
 
 
 def forgotten(
@@ -26,7 +26,7 @@ def forgotten(
     for name in sorted(recorded.pods):
         if name in desired.pods and not destroy:
             continue
-        if targets and f"pod.{name}" not in targets:
+        if targets and str(Address.pod(name)) not in targets:
             continue
         m = match_pod(name, actual, recorded, marked)
         if m.pod is None and not m.orphans:

@@ -13,12 +13,6 @@ _NOISE = re.compile(r"nvidia|geforce|amd|radeon|instinct|[^a-z0-9]")
 LONGEST = 80  # a GPU type name longer than this is shown cut, and matched on its start
 
 
-def shown(name: str) -> str:
-    """A spec's GPU type name as it is safe to print: control characters escaped, cut."""
-    cut = name[:LONGEST] + ("..." if len(name) > LONGEST else "")
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in cut)
-
-
 def _key(name: str) -> str:
     return _NOISE.sub("", name.lower())
 

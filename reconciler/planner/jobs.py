@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from reconciler.jobs import changed_inputs, job_fingerprint, job_inputs, job_order
-from reconciler.model import AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
+from reconciler.model import Address, AfterJobs, DesiredState, JobStatus, Lockfile, PodState, Rerun
+from reconciler.planner.placement import stopped_storage_cost
 from reconciler.plans import Action, Change
 
 ALWAYS = "rerun: always"
@@ -70,7 +71,7 @@ def with_dependants(desired: DesiredState, reasons: dict[str, str]) -> dict[str,
             continue
         ran = [n for n in desired.jobs[name].needs if n in out]
         if ran:
-            out[name] = f"needs job.{ran[0]}, which runs"
+            out[name] = f"needs {Address.job(ran[0])}, which runs"
     return out
 
 
@@ -111,7 +112,7 @@ def job_changes(
             continue
         job = desired.jobs[name]
         pod_change = by_pod.get(job.pod)
-        depends = [f"job.{n}" for n in job.needs if n in reasons]
+        depends = [str(Address.job(n)) for n in job.needs if n in reasons]
         pod_id = None
         if pod_change is not None:
             if pod_change.action in POD_READY_ACTIONS:
@@ -159,7 +160,7 @@ def _after_jobs(
                 observed=None if pod_change is None else pod_change.observed,
                 # it ends the pod as its jobs leave it: at the pod's $/h once its change ran
                 cost_before=(pod_change.cost_after or 0.0) if pod_change is not None else 0.0,
-                cost_after=0.0,
+                cost_after=stopped_storage_cost(spec.volume_gb) if stop else 0.0,
             )
         )
     return out

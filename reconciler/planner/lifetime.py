@@ -17,7 +17,10 @@ from reconciler.jobs import job_order
 from reconciler.model import DesiredState, LifetimeAction, Lockfile, PodRecord, PodSpec, PodState
 from reconciler.planner.fields import format_duration
 
-_REASON = re.compile(r"(?:^|; )max_lifetime [0-9dhms]+ reached at ")
+# a reached max_lifetime, or a reached budget.max_usd_total (planner.spend): ends podctl keeps
+_REASON = re.compile(
+    r"(?:^|; )(?:max_lifetime [0-9dhms]+ reached at |budget\.max_usd_total \$[0-9.]+ reached)"
+)
 _FINALITY = {PodState.RUNNING: 0, PodState.STOPPED: 1, PodState.ABSENT: 2}
 
 
@@ -38,7 +41,8 @@ def reached(spec: PodSpec, record: PodRecord | None, now: datetime | None) -> st
 
 
 def is_lifetime_end(reason: str) -> bool:
-    """Whether a change's reason is a reached max_lifetime (the executor keeps the record)."""
+    """Whether a change's reason is a reached max_lifetime, or budget.max_usd_total: the
+    executor keeps the record of a pod so ended, so the next plan does not create it again."""
     return _REASON.search(reason) is not None
 
 

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.model import ActualPod, CloudType, GpuOffer, PodSpec
-from reconciler.planner.gpu_names import known_types, shown, suggestion
+from reconciler.planner.gpu_names import LONGEST, known_types, suggestion
 from reconciler.plans import Placement
+from reconciler.textsafe import shown, shown_cut
 
 Offers = Mapping[CloudType, Mapping[str, GpuOffer]]
 
@@ -130,7 +131,8 @@ def _unknown(spec: PodSpec, offers: Offers) -> list[str]:
         guess = suggestion(gpu, known)
         hint = f"; did you mean '{guess}'? " if guess else " "
         errors.append(
-            f"{spec.address}: unknown GPU type '{shown(gpu)}' in pods.{spec.name}.gpu.type"
+            f"{spec.address}: unknown GPU type '{shown_cut(gpu, LONGEST)}' "
+            f"in pods.{spec.name}.gpu.type"
             f"{hint}(`podctl gpus` lists RunPod's GPU types)"
         )
     return errors

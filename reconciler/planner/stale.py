@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from reconciler.planner.spend import reached_note
 from reconciler.plans import Change, Plan
+
+
+def _kind(change: Change) -> str:
+    return "endpoint" if change.address.startswith("endpoint.") else "pod"
 
 
 def _status(change: Change) -> str:
     o = change.observed
     if o is None or o.pod_id is None:
-        return "no pod"
-    return f"pod {o.pod_id} ({o.status})"
+        return f"no {_kind(change)}"
+    return f"{_kind(change)} {o.pod_id}" + (f" ({o.status})" if o.status else "")
 
 
 def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
@@ -34,6 +39,9 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
             f"the plan was made for targets {list(saved.targets) or 'all'}, "
             f"not {list(fresh.targets) or 'all'}"
         )
+    reached = reached_note(fresh.notes)
+    if reached and not reached_note(saved.notes):
+        reasons.append(f"{reached} since the plan was made")
     by_address = {c.address: c for c in fresh.changes}
     for change in saved.actionable:
         now = by_address.get(change.address)
@@ -47,7 +55,9 @@ def stale_reasons(saved: Plan, fresh: Plan) -> tuple[str, ...]:
         elif now.observed != change.observed:
             before, after = _status(change), _status(now)
             what = f"{before} -> {after}" if before != after else f"{after} was modified"
-            reasons.append(f"{change.address}: the pod changed since the plan was made ({what})")
+            reasons.append(
+                f"{change.address}: the {_kind(change)} changed since the plan was made ({what})"
+            )
     saved_set = {(c.address, c.action) for c in saved.actionable}
     fresh_set = {(c.address, c.action) for c in fresh.actionable}
     if saved_set != fresh_set:

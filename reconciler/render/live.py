@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from reconciler.render.escape import shown
+from reconciler.model import Address
 from reconciler.render.progress import Tracker, elapsed, size
 from reconciler.render.style import per_hour
+from reconciler.textsafe import shown
 
 
 def _fit(text: str, width: int) -> str:
     """One screen line: never wider than the terminal, or the redraw miscounts its lines."""
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+
+def _is_pod(address: str) -> bool:
+    parsed = Address.parse(address)
+    return parsed is not None and parsed.kind == "pod"
 
 
 def _idle_pods(tracker: Tracker) -> dict[str, list[str]]:
@@ -20,9 +26,9 @@ def _idle_pods(tracker: Tracker) -> dict[str, list[str]]:
     for s in steps.values():
         if s.ended or not s.waits_for:
             continue
-        pods = [w for w in s.waits_for if w.startswith("pod.") and w in steps]
+        pods = [w for w in s.waits_for if _is_pod(w) and w in steps]
         left = [w for w in s.waits_for if w not in steps or not steps[w].ended]
-        if not pods or not left or any(w.startswith("pod.") for w in left):
+        if not pods or not left or any(_is_pod(w) for w in left):
             continue
         for pod in pods:
             if steps[pod].ended == "done":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from reconciler.model import Address
 from reconciler.plans import Action, Change, Plan
 from reconciler.render import style
-from reconciler.render.escape import shown
 from reconciler.render.plan_text import NO_CHANGES, field_line
+from reconciler.textsafe import shown
 
 
 def _cell(text: str) -> str:
@@ -35,10 +36,13 @@ def plan_markdown(plan: Plan) -> str:
             "|---|---|---|---|---:|---:|",
         ]
         for c in plan.actionable:
-            before, after = style.money(c.cost_before), style.money(c.cost_after)
+            before, after = style.money(c.cost_before), style.cost_after(c, hourly=False)
+            if c.action is Action.RUN_JOB or style.is_endpoint(c):
+                before, after = "", ""  # a job costs what its pod costs; an endpoint, its use
+            what = c.address
             if c.action is Action.RUN_JOB:
-                before, after = "", ""  # a job costs what its pod costs
-            what = c.address if c.action is not Action.RUN_JOB else f"{c.address}` on `pod.{c.pod}"
+                target = c.pod if "." in c.pod else Address.pod(c.pod)  # endpoint jobs: theirs
+                what = f"{c.address}` on `{target}"
             lines.append(
                 f"| `{_cell(style.SYMBOLS[c.action])}` | `{what}` | {c.action.value} | "
                 f"{_cell(c.reason)} | {before} | {after} |"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from reconciler.model import Address
 from reconciler.plans import Action, Change, FieldChange, Plan
 from reconciler.render import style
-from reconciler.render.escape import terminal
+from reconciler.textsafe import terminal
 
 NO_CHANGES = "No changes. The stack matches the spec."
 NOTHING_NOW = "Nothing to apply now: the changes above wait until their pod runs again."
@@ -36,7 +37,7 @@ def change_lines(change: Change, color: bool) -> list[str]:
     if change.is_noop and change.fields:
         head = f"{style.SYMBOLS[Action.UPDATE]} waiting {change.address}"
     if change.action is Action.RUN_JOB:
-        head += f" on pod.{change.pod}"
+        head += f" on {change.pod if '.' in change.pod else Address.pod(change.pod)}"
     if change.pod_id and change.pod_id not in change.address:
         head += f" ({change.pod_id})"
     lines = [
@@ -49,10 +50,9 @@ def change_lines(change: Change, color: bool) -> list[str]:
         lines.append(INDENT + style.paint("! " + w, "33", color))
     if change.placements:
         lines.append(f"{INDENT}{style.machine(change)}: {style.chain(change.placements)}")
-    if change.action not in (Action.NOOP, Action.RUN_JOB):
+    if change.action not in (Action.NOOP, Action.RUN_JOB) and not style.is_endpoint(change):
         lines.append(
-            f"{INDENT}cost: {style.per_hour(change.cost_before)} -> "
-            f"{style.per_hour(change.cost_after)}"
+            f"{INDENT}cost: {style.per_hour(change.cost_before)} -> {style.cost_after(change)}"
         )
     return lines
 

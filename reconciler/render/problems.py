@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 
 from reconciler.errors import Problem
-from reconciler.render.escape import shown
+from reconciler.textsafe import shown
 
 
 def problem_dict(problem: Problem) -> dict[str, object]:

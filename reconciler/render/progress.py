@@ -93,6 +93,11 @@ def event_text(e: ev.Event) -> str:
             return e.text
         case ev.ChangeFinished():
             return _finished(e)
+        case ev.BatchProgress():
+            return (
+                f"{e.done}/{e.total} done, {e.running} running, {e.queued} queued, "
+                f"{e.failed} failed ({e.per_s:g}/s)"
+            )
     return e.kind  # pragma: no cover - every kind is matched above
 
 
@@ -127,6 +132,7 @@ _PHASES: dict[type[ev.Event], str] = {
     ev.JobStarted: "running",
     ev.JobReattached: "running",
     ev.JobRetrying: "waiting to retry",
+    ev.BatchProgress: "running",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.plans import SENSITIVE, Action, Change, Placement, Plan
-from reconciler.render.escape import CSI_MARK
+from reconciler.textsafe import CSI_MARK
 
 SYMBOLS = {
     Action.CREATE: "+",
@@ -16,6 +16,7 @@ SYMBOLS = {
     Action.STOP: "||",
     Action.RUN_JOB: "*",
     Action.NOOP: "=",
+    Action.DELETE: "-",
 }
 _COLOURS = {
     Action.CREATE: "32",  # green
@@ -26,6 +27,7 @@ _COLOURS = {
     Action.STOP: "33",
     Action.RUN_JOB: "34",
     Action.NOOP: "2",
+    Action.DELETE: "31",
 }
 # the order plan summaries count actions in
 COUNTED = (
@@ -77,6 +79,17 @@ def storage(value: float) -> str:
     return f"${value:.4f}/h (${value * HOURS_PER_MONTH:.2f}/month)"
 
 
+def cost_after(change: Change, *, hourly: bool = True) -> str:
+    """A change's $/h once applied; a stop's is what the stopped pod bills: its volume disk."""
+    if change.action is Action.STOP and change.cost_after is not None:
+        if not change.cost_after:
+            return f"{per_hour(0.0) if hourly else money(0.0)} (stopped, no volume disk)"
+        value = change.cost_after
+        head = f"${value:.4f}/h" if hourly else f"${value:.4f}"
+        return f"{head} (${value * HOURS_PER_MONTH:.2f}/month, the stopped pod's volume)"
+    return per_hour(change.cost_after) if hourly else money(change.cost_after)
+
+
 def value(v: object) -> str:
     """A field value as the plan prints it: JSON, except the sensitive marker."""
     if v == SENSITIVE:
@@ -105,9 +118,16 @@ def chain(placements: tuple[Placement, ...]) -> str:
 def counts(actions: list[Action]) -> str:
     """`1 to create, 0 to update, ...` for every counted action (run-job only when present)."""
     parts = [f"{actions.count(a)} to {a.value}" for a in COUNTED if a is not Action.RUN_JOB]
+    if Action.DELETE in actions:  # endpoints (only when the plan deletes one: older plans
+        parts.append(f"{actions.count(Action.DELETE)} to delete")  # read as they did)
     if Action.RUN_JOB in actions:
         parts.append(f"{actions.count(Action.RUN_JOB)} job(s) to run")
     return ", ".join(parts)
+
+
+def is_endpoint(change: Change) -> bool:
+    """A serverless endpoint's change: billed by use, so it has no $/h of its own."""
+    return change.address.startswith("endpoint.")
 
 
 def unknown_prices(plan: Plan) -> str:
@@ -115,6 +135,8 @@ def unknown_prices(plan: Plan) -> str:
     unknown = [
         c.address
         for c in plan.changes
-        if c.action is not Action.RUN_JOB and (c.cost_after is None or c.cost_before is None)
+        if c.action is not Action.RUN_JOB
+        and not is_endpoint(c)
+        and (c.cost_after is None or c.cost_before is None)
     ]
     return f"; price unknown for {', '.join(unknown)}" if unknown else ""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plans import Action, ApplyResult, Billing, ChangeResult, Outcome, Plan
+from reconciler.plans import Action, ApplyResult, Billing, Change, ChangeResult, Outcome, Plan
 from reconciler.render import style
-from reconciler.render.escape import terminal
+from reconciler.textsafe import terminal
 
 _OUTCOME_COLOUR = {Outcome.DONE: "32", Outcome.FAILED: "31", Outcome.SKIPPED: "33"}
 
@@ -26,6 +26,7 @@ _PAST = {
     Action.STOP: "stopped",
     Action.TERMINATE: "terminated",
     Action.RUN_JOB: "ran",
+    Action.DELETE: "deleted",
 }
 _COUNTED_AS = {**_PAST, Action.RUN_JOB: "jobs run"}
 
@@ -59,11 +60,18 @@ def _done_text(r: ChangeResult, updates: set[str]) -> str:
     return text + (f" {r.pod_id}" if r.pod_id else "")
 
 
+def _stops(plan: Plan | None) -> dict[str, Change]:
+    """The plan's stop changes by address: what each stopped pod bills once stopped."""
+    if plan is None:
+        return {}
+    return {c.address: c for c in plan.changes if c.action is Action.STOP}
+
+
 def action_counts(result: ApplyResult, plan: Plan | None) -> dict[Action, int]:
     """Done changes by action, in the plans' order; a resume that updates counts as both."""
     updates = _resume_updates(plan)
     counts: dict[Action, int] = {}
-    for a in style.COUNTED:
+    for a in (*style.COUNTED, Action.DELETE):
         n = sum(1 for r in result.results if r.action is a and r.outcome is Outcome.DONE)
         if a is Action.UPDATE:
             n += sum(
@@ -84,8 +92,8 @@ def costs_after(result: ApplyResult, plan: Plan) -> tuple[float, float]:
     for c in plan.actionable:
         if c.action is Action.RUN_JOB or (c.address, c.action) in done:
             continue
-        if c.cost_before is not None and c.cost_after is not None:
-            after += c.cost_before - c.cost_after
+        if c.cost_before is not None and c.running_cost_after is not None:
+            after += c.cost_before - c.running_cost_after
     return plan.total_cost_before, round(max(after, 0.0), 4)
 
 
@@ -103,11 +111,16 @@ def summary_text(
     head = f"Apply complete: {done} done, {failed} failed, {skipped} skipped."
     lines = [style.paint(head, "1;32" if result.ok else "1;31", color)]
     updates = _resume_updates(plan)
+    stops = _stops(plan)
     for r in result.results:
         label = style.paint(f"{r.outcome.value:<7}", _OUTCOME_COLOUR[r.outcome], color)
         what = _what(r, updates)
         if r.outcome is Outcome.DONE:
-            lines.append(f"  {label} {what}: {_done_text(r, updates)}")
+            text = _done_text(r, updates)
+            stop = stops.get(r.address) if r.action is Action.STOP else None
+            if stop is not None:
+                text += f"; now {style.cost_after(stop)}"
+            lines.append(f"  {label} {what}: {text}")
         else:
             lines.append(f"  {label} {what}: {r.message or 'no reason given'}")
     if not result.ok:
@@ -146,6 +159,7 @@ def _cost(cost: float | None) -> str:
 def summary_dict(
     result: ApplyResult, plan: Plan | None = None, took_s: float | None = None
 ) -> dict[str, object]:
+    stops = _stops(plan) if plan is not None else {}
     data: dict[str, object] = {
         "stack": result.stack,
         "ok": result.ok,
@@ -162,6 +176,12 @@ def summary_dict(
                 "cloud": r.cloud.value if r.cloud is not None else None,
                 "duration_s": round(r.duration_s, 3),
                 "exit_code": r.exit_code,
+                # a done stop: what the stopped pod bills ($/h, its volume)
+                "storage_cost_per_hr": (
+                    stops[r.address].cost_after
+                    if r.address in stops and r.outcome is Outcome.DONE
+                    else None
+                ),
             }
             for r in result.results
         ],

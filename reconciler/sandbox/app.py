@@ -235,6 +235,16 @@ class SandboxApp:
         stock = request.pop("stock", None) or {}  # {"GPU type": n} or {"GPU type": {cloud: n}}
         delay = request.pop("start_delay", None)
         util = request.pop("gpu_util", None) or {}  # {"<pod id>": percent}: its nvidia-smi
+        # {"<pod id>" or "*": hours}: bill as if the pod had been as it is that much longer
+        bill = request.pop("bill_hours", None) or {}
+        if not isinstance(bill, dict) or any(
+            (p != "*" and p not in self.store.ledger.segments)
+            or isinstance(v, bool)
+            or not isinstance(v, int | float)
+            or not 0 <= v <= 24 * 365
+            for p, v in bill.items()
+        ):
+            raise FaultSpecError("bill_hours must be {pod id or '*': hours 0-8760} of known pods")
         if not isinstance(util, dict) or any(
             p not in self.store.pods
             or isinstance(v, bool)
@@ -257,6 +267,8 @@ class SandboxApp:
                     raise FaultSpecError(f"stock of {gpu} must be a count >= 0, not {count!r}")
                 counts.append((gpu, cloud, count))
         start_delay = None if delay is None else finite(delay, "start_delay")
+        lag = request.pop("billing_lag_s", None)
+        billing_lag = None if lag is None else finite(lag, "billing_lag_s")  # refuses < 0
         preempt = request.get("preempt") or []
         missing = [p for p in preempt if p not in self.store.pods]
         if missing:
@@ -270,10 +282,17 @@ class SandboxApp:
             self.store.set_stock(gpu, cloud, count)
         if start_delay is not None:
             self.store.start_delay = start_delay
+        if billing_lag is not None:
+            self.store.ledger.lag_s = billing_lag
         for pod_id in preempt:
             self.store.preempt(pod_id)
         for pod_id, percent in util.items():
             set_util(self.store.data_dir, pod_id, percent)
+        for pod_id, hours in bill.items():
+            ids = self.store.ledger.open_pods() if pod_id == "*" else [pod_id]
+            self.store.ledger.advance(ids, hours * 3600)
+        if bill:
+            self.store.save()
 
     def status(self) -> dict[str, Any]:
         pods = self.store.pods.values()

@@ -17,6 +17,8 @@ app at once).
      "gpu_taken": ["<pod id>"], "gpu_free": [...],  # resuming that pod fails (GPU taken)
      "preempt": ["<pod id>"],          # spot preemption now: the pod goes EXITED
      "gpu_util": {"<pod id>": 80},     # what the pod's nvidia-smi stand-in reports (gpus.py)
+     "bill_hours": {"<pod id>" | "*": 2},  # billed as if 2 h longer as it is (billing.py)
+     "billing_lag_s": 3600,            # /v2/billing/pods shows usage this late (default 0)
      "stock": {"NVIDIA A40": 2} | {"NVIDIA A40": {"SECURE": 2}},
      "start_delay": 0.5,               # seconds of runtime: null for new (re)starts
      "refuse_creates": {"status": 402, "count": 1},  # REST v2 creates: 402 balance, 403 pool

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.sandbox import catalog, layout
+from reconciler.sandbox.billing import Ledger
 from reconciler.sandbox.faults import Faults
 
 STATE_VERSION = 1
@@ -248,6 +249,7 @@ class Store:
         self.stock: dict[str, dict[str, int]] = {}
         self.mount_points: set[str] = set()  # host dirs the sandbox created as mount points
         self.changed = 0  # bumped on every change; the SSH supervisor watches it
+        self.ledger = Ledger()  # what each pod has cost so far (/v2/billing/pods)
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -265,15 +267,21 @@ class Store:
         self.account = Account(**data.get("account", {}))
         self.stock = {k: dict(v) for k, v in data.get("stock", {}).items()}
         self.mount_points = set(data.get("mount_points", []))
+        self.ledger.load(data.get("billing", {}))
 
     def save(self) -> None:
+        # every change saves: the ledger closes and opens its segments at the same moment
+        self.ledger.sync(((p, self.cost_per_hr(p)) for p in self.pods.values()), time.time())
         data = {
             "version": STATE_VERSION,
             "account": asdict(self.account),
             "stock": self.stock,
             "mount_points": sorted(self.mount_points),
-            "pods": [asdict(p) for p in self.pods.values()],
-            "volumes": [asdict(v) for v in self.volumes.values()],
+            # shallow: the same JSON as asdict() at a thirtieth of its cost, which a save per
+            # create of a large account would otherwise spend (the fields hold no dataclass)
+            "pods": [dict(vars(p)) for p in self.pods.values()],
+            "volumes": [dict(vars(v)) for v in self.volumes.values()],
+            "billing": self.ledger.dump(),
         }
         layout.atomic_write(self.state_file, json.dumps(data, separators=(",", ":")).encode())
         self.changed += 1
@@ -286,6 +294,7 @@ class Store:
         self.account = Account()
         self.stock = {}
         self.start_delay = self.initial_start_delay
+        self.ledger.clear()
         self.save()
 
     # -- capacity ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from reconciler.model import (
 )
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import parse_duration
+from reconciler.spec.endpoints import build_endpoints
 from reconciler.spec.rules import download_target, local_path
 from reconciler.spec.stack import Entry, StackSource, effective_pod, is_cpu_pod
 
@@ -35,7 +36,18 @@ DEFAULT_PORTS = ("22/tcp",)
 
 def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredState:
     pods = {name: _build_pod(stack, name, entry) for name, entry in stack.pods.items()}
-    jobs = {name: _build_job(name, entry, pods) for name, entry in stack.jobs.items()}
+    from reconciler.spec.endpoint_jobs import build_endpoint_job, is_endpoint_job
+
+    jobs = {
+        name: _build_job(name, entry, pods)
+        for name, entry in stack.jobs.items()
+        if not is_endpoint_job(entry.value)
+    }
+    endpoint_jobs = {
+        name: build_endpoint_job(name, entry)
+        for name, entry in stack.jobs.items()
+        if is_endpoint_job(entry.value)
+    }
     return DesiredState(
         stack=stack.name or "",
         pods=pods,
@@ -43,7 +55,10 @@ def build_desired_state(stack: StackSource, warnings: list[Problem]) -> DesiredS
         files=stack.files,
         warnings=tuple(warnings),
         ssh_key=_ssh_key(stack),
+        state_url_env=_state_url_env(stack),
         budget=_budget(stack),
+        endpoint_jobs=endpoint_jobs,
+        endpoints=build_endpoints(stack),
     )
 
 
@@ -67,6 +82,15 @@ def _ssh_key(stack: StackSource) -> str | None:
         value = doc.data.get("ssh_key") if isinstance(doc.data, dict) else None
         if isinstance(value, str) and value:
             return str(local_path(doc, value))
+    return None
+
+
+def _state_url_env(stack: StackSource) -> str | None:
+    """`state: {url_from_env: NAME}` of the first file that sets it."""
+    for doc in stack.docs:
+        value = doc.data.get("state") if isinstance(doc.data, dict) else None
+        if isinstance(value, dict) and isinstance(value.get("url_from_env"), str):
+            return str(value["url_from_env"])
     return None
 
 

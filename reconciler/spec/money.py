@@ -45,17 +45,4 @@ def check_money(stack: StackSource) -> list[Problem]:
                 severity="warning",
             )
         )
-    for doc in stack.docs:
-        budget = doc.data.get("budget") if isinstance(doc.data, dict) else None
-        if isinstance(budget, dict) and "max_usd_total" in budget:
-            problems.append(
-                doc.problem(
-                    ("budget", "max_usd_total"),
-                    "budget.max_usd_total is not enforced by this podctl yet: reading what the "
-                    "stack's pods cost (RunPod's /v2/billing/pods) is not built",
-                    "use budget.max_usd_per_hour and max_lifetime meanwhile",
-                    at_key=True,
-                    severity="warning",
-                )
-            )
     return problems

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from reconciler.errors import Problem
+from reconciler.model import Address
 from reconciler.spec.document import DocPath, Document
 from reconciler.spec.durations import MAX_SECONDS, parse_duration
+from reconciler.spec.endpoints import check_endpoints, endpoint_sections
 from reconciler.spec.money import check_money
 from reconciler.spec.schema import did_you_mean
 from reconciler.spec.stack import (
@@ -29,6 +31,8 @@ from reconciler.spec.stack import (
 MAX_POD_NAME = 60  # `<stack>-<pod>`, as RunPod names the pod
 MAX_PORTS_PER_KIND = 10
 RESERVED_ENV_PREFIX = "PODCTL_"
+# an endpoint's handler file in the sandbox (relative paths start at the spec's folder)
+SANDBOX_HANDLER_ENV = "PODCTL_SANDBOX_HANDLER"
 SSH_PORT = "22/tcp"
 _PORT = re.compile(r"([0-9]+)/(http|tcp)")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -51,6 +55,10 @@ def check_stack(stack: StackSource, *, strict_env: bool) -> list[Problem]:
     problems += _check_cycles(stack)
     problems += check_download_collisions(stack)
     problems += check_money(stack)
+    from reconciler.spec.endpoint_jobs import check_endpoint_jobs
+
+    problems += check_endpoint_jobs(stack)
+    problems += check_endpoints(stack)
     return problems
 
 
@@ -70,13 +78,14 @@ def _job_sections(doc: Document) -> Iterator[DocPath]:
 
 def _check_env(doc: Document, *, strict_env: bool) -> list[Problem]:
     problems = []
-    for section in (*_pod_sections(doc), *_job_sections(doc)):
+    for section in (*_pod_sections(doc), *_job_sections(doc), *endpoint_sections(doc)):
         env = doc.get((*section, "env"))
         if not isinstance(env, dict):
             continue
         for key, value in env.items():
             path = (*section, "env", key)
-            if key.startswith(RESERVED_ENV_PREFIX):
+            sandbox_knob = section[0] == "endpoints" and key == SANDBOX_HANDLER_ENV
+            if key.startswith(RESERVED_ENV_PREFIX) and not sandbox_knob:
                 problems.append(
                     doc.problem(
                         path,
@@ -201,7 +210,7 @@ def check_download_collisions(stack: StackSource) -> list[Problem]:
             if written.endswith(os.sep):
                 leaf = posixpath.basename(posixpath.normpath(source)) or "root"
                 written = os.path.join(written, leaf)
-            here = f"job.{name} download {index + 1} ({job.doc.location(path)})"
+            here = f"{Address.job(name)} download {index + 1} ({job.doc.location(path)})"
             other = seen.setdefault(written, here)
             if other != here:
                 problems.append(
@@ -466,7 +475,7 @@ def _check_nul(doc: Document) -> list[Problem]:
 def _check_env_sizes(doc: Document) -> list[Problem]:
     """`NAME=value` over 128 KiB cannot be in a process's environment (exec fails)."""
     problems = []
-    for section in (*_pod_sections(doc), *_job_sections(doc)):
+    for section in (*_pod_sections(doc), *_job_sections(doc), *endpoint_sections(doc)):
         env = doc.get((*section, "env"))
         if not isinstance(env, dict):
             continue

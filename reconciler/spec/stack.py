@@ -30,13 +30,14 @@ class StackSource:
     defaults: dict[str, Entry] = field(default_factory=dict)
     pods: dict[str, Entry] = field(default_factory=dict)
     jobs: dict[str, Entry] = field(default_factory=dict)
+    endpoints: dict[str, Entry] = field(default_factory=dict)
 
     @property
     def files(self) -> tuple[str, ...]:
         return tuple(doc.file for doc in self.docs)
 
 
-_KINDS = {"defaults": "defaults key", "pods": "pod", "jobs": "job"}
+_KINDS = {"defaults": "defaults key", "pods": "pod", "jobs": "job", "endpoints": "endpoint"}
 
 
 def group_stacks(docs: list[Document]) -> tuple[list[StackSource], list[Problem]]:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "connect",
     "diagnose",
     "ensure_stack_key",
+    "quiet_orphan_reads",
     "wait_ready",
 ]
 
@@ -42,3 +44,16 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(f"reconciler.ssh.{home}"), name)
     globals()[name] = value
     return value
+
+
+def quiet_orphan_reads(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An event loop exception handler that drops the errors of asyncssh's own parallel-read
+    tasks, which it leaves unretrieved when a download is cancelled (an apply stopping on a
+    lost state store): their EOF or closed connection is expected, not a bug to print."""
+    error = context.get("exception")
+    task = context.get("future")
+    coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+    name = getattr(coro, "__qualname__", "")
+    if type(error).__module__.startswith("asyncssh") and name.startswith("_SFTPParallelIO"):
+        return
+    loop.default_exception_handler(context)

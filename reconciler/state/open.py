@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from reconciler.errors import UsageError
+from reconciler.state.leader import LEADER_SUFFIX, Leadership
 from reconciler.state.port import StateSettings, StateStore
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -48,3 +49,24 @@ def open_store(settings: StateSettings) -> StateStore:
         poll_interval=settings.poll_interval,
         sleep=sleep,
     )
+
+
+def open_leadership(settings: StateSettings) -> Leadership:
+    """The stack's reconcile lock, in the store `settings.location` names."""
+    if is_postgres_url(settings.location):
+        from reconciler.state.postgres import PostgresStore
+
+        store = PostgresStore(
+            str(settings.location),
+            settings.stack + LEADER_SUFFIX,
+            command=settings.command,
+            poll_interval=settings.poll_interval,
+        )
+        return Leadership(store, store.alive)
+    from reconciler.lockfile import LockfileStore
+
+    path = Path(settings.location)
+    flock = LockfileStore(
+        path.with_name(path.name.removesuffix(".lock") + LEADER_SUFFIX), command=settings.command
+    )
+    return Leadership(flock, lambda: True)  # a flock lives as long as its process

@@ -83,11 +83,13 @@ class LocalState:
     """The runner's own files, kept out of the store: the stack's SSH key and its job logs.
 
     For a lockfile store they sit beside the lockfile (`<stack>.podctl.id_ed25519`,
-    `<stack>.podctl.logs/`); the composition decides the folder for other stores.
+    `<stack>.podctl.logs/`); the composition decides the folder for other stores. With a
+    shared store each runner keeps its own logs, but all must use one key (`shared`).
     """
 
     folder: Path
     stem: str  # `<stack>.podctl`
+    shared: bool = False  # the store is shared (PostgreSQL): podctl never makes a key here
 
     @classmethod
     def beside(cls, lockfile: Path) -> LocalState:

@@ -1,8 +1,11 @@
-"""PostgresStore: the team store, one row per stack in PostgreSQL (psycopg's one home).
+"""PostgresStore: the team store, a row set per stack in PostgreSQL (psycopg's one home).
 
-A `stacks` row holds the lockfile codec's document (JSONB) with its lineage and serial; every
-write is a compare-and-swap on the serial. The lock is a session advisory lock per stack (the
-server drops it when the holder's connection dies); the `holders` row says who took it.
+A `stacks` row holds the head of the lockfile codec's document (format, lineage, serial,
+stack); an `entries` row holds each pod record, job record, create intent and pod's host
+keys, so a write stores only what changed (a job's record is one small row, not the whole
+document). Every write is one transaction fenced by a compare-and-swap on the serial. The lock
+is a session advisory lock per stack (the server drops it when the holder's connection dies);
+the `holders` row says who took it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Self
 
@@ -26,7 +30,22 @@ from reconciler.model import LOCKFILE_FORMAT_VERSION, Lockfile
 from reconciler.state.port import LockMode, StateLost
 from reconciler.urls import scrub_url, url_secrets
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+COLLECTIONS = ("pods", "jobs", "intents", "host_keys")  # the document's parts kept as rows
+
+
+def _split(kind: str) -> str:
+    """v1 -> v2: copy one collection of every well-formed document into `entries`."""
+    if kind == "intents":
+        return """INSERT INTO entries (stack, kind, key, ord, value)
+            SELECT s.stack, 'intents', lpad((e.ord - 1)::text, 9, '0'), e.ord - 1, e.value
+            FROM stacks s, jsonb_array_elements(s.document->'intents') WITH ORDINALITY e(value, ord)
+            WHERE jsonb_typeof(s.document->'intents') = 'array'"""
+    return f"""INSERT INTO entries (stack, kind, key, value)
+        SELECT s.stack, '{kind}', e.key, e.value FROM stacks s, jsonb_each(s.document->'{kind}') e
+        WHERE jsonb_typeof(s.document->'{kind}') = 'object'"""
+
+
 # each step brings the schema from the version before it to its index + 1
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -46,10 +65,37 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             since timestamptz NOT NULL
         )""",
     ),
+    (
+        """CREATE TABLE entries (
+            stack text NOT NULL,
+            kind text NOT NULL,
+            key text NOT NULL,
+            ord bigint NOT NULL DEFAULT 0,
+            value jsonb NOT NULL,
+            PRIMARY KEY (stack, kind, key)
+        )""",
+        *(_split(kind) for kind in COLLECTIONS),
+        # a document whose parts were not all of the right type stays whole (and is reported
+        # corrupt on read, as before), its copied rows dropped
+        """DELETE FROM entries e USING stacks s WHERE e.stack = s.stack AND NOT (
+            jsonb_typeof(s.document->'pods') = 'object' AND jsonb_typeof(s.document->'jobs')
+            = 'object' AND jsonb_typeof(s.document->'intents') = 'array'
+            AND jsonb_typeof(s.document->'host_keys') = 'object')""",
+        """UPDATE stacks SET document = document - 'pods' - 'jobs' - 'intents' - 'host_keys'
+            WHERE jsonb_typeof(document->'pods') = 'object'
+            AND jsonb_typeof(document->'jobs') = 'object'
+            AND jsonb_typeof(document->'intents') = 'array'
+            AND jsonb_typeof(document->'host_keys') = 'object'""",
+    ),
 )
 LOCK_NAMESPACE = b"podctl/stack-lock/"  # advisory keys of other applications never collide
 MIGRATION_KEY = -0x706F_6463_746C  # "podctl": held only while a migration runs
 CONNECT_TIMEOUT_S = 10
+KEEPALIVES = (
+    "SELECT set_config('tcp_keepalives_idle', '10', false),"
+    " set_config('tcp_keepalives_interval', '5', false),"
+    " set_config('tcp_keepalives_count', '3', false)"
+)
 LOST = "The state store connection was lost; no further change was made; run apply again ({where})."
 
 
@@ -119,7 +165,16 @@ class PostgresStore:
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+            conn = psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=CONNECT_TIMEOUT_S,
+                # and the client notices a server that vanished, instead of waiting on it
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=5,
+                keepalives_count=3,
+            )
         except psycopg.Error as exc:
             detail = self._hidden(" ".join(str(exc).split()))
             raise LockfileError(
@@ -127,6 +182,10 @@ class PostgresStore:
             ) from None
         try:
             self._migrate(conn)
+        except psycopg.Error as exc:  # the server went away right after it answered
+            conn.close()
+            detail = self._hidden(" ".join(str(exc).split()))
+            raise LockfileError(f"The state store {self.where} failed: {detail}") from None
         except BaseException:
             conn.close()
             raise
@@ -173,14 +232,14 @@ class PostgresStore:
         if self._conn is not None:
             try:
                 yield self._conn
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, psycopg.InterfaceError):
                 self._lost = True
                 raise StateConnectionLost(LOST.format(where=self.where)) from None
             return
         conn = self._connect()
         try:
             yield conn
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             detail = self._hidden(" ".join(str(exc).split()))
             raise LockfileError(f"The state store {self.where} failed: {detail}") from None
         finally:
@@ -193,7 +252,7 @@ class PostgresStore:
             raise StateLost(LOST.format(where=self.where))
         try:
             yield self._conn
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, psycopg.InterfaceError):
             self._lost = True
             raise StateLost(LOST.format(where=self.where)) from None
 
@@ -231,6 +290,8 @@ class PostgresStore:
                     raise self._held_error(conn, timeout)
                 self._sleep(min(self.poll_interval, max(deadline - self._clock(), 0.0)))
             self._mode = "shared" if shared else "exclusive"
+            # the server notices a holder whose host vanished (no FIN) within ~25 s, not hours
+            conn.execute(KEEPALIVES)
             self._write_holder(conn)
         except psycopg.OperationalError as exc:
             conn.close()
@@ -243,6 +304,17 @@ class PostgresStore:
             raise
         self._conn = conn
         self._lost = False
+
+    def alive(self) -> bool:
+        """Whether the locked connection still answers (so the server still holds the lock)."""
+        if self._conn is None or self._lost:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+        except psycopg.Error:
+            self._lost = True
+            return False
+        return True
 
     def release(self) -> None:
         conn, self._conn, self._mode = self._conn, None, None
@@ -297,13 +369,38 @@ class PostgresStore:
     # --- reading and writing --------------------------------------------------------------------
 
     def _row(self, conn: psycopg.Connection[Any]) -> str | None:
+        """The stack's whole document as JSON text: its head with its rows put back in."""
         row = conn.execute(
             "SELECT document::text FROM stacks WHERE stack = %s", (self.stack,)
         ).fetchone()
         if row is None:
             return None
-        value = row[0]  # bytes from a SQL_ASCII database
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        head = _text(row[0])
+        try:
+            kept = json.loads(head)
+        except (ValueError, RecursionError):
+            return head  # reported corrupt by the codec
+        if not isinstance(kept, dict):
+            return head
+        parts: dict[str, list[str]] = {kind: [] for kind in COLLECTIONS}
+        rows = conn.execute(
+            "SELECT kind, key, value::text FROM entries WHERE stack = %s ORDER BY kind, ord, key",
+            (self.stack,),
+        )
+        for kind, key, value in rows:
+            if kind in parts:
+                text = _text(value)
+                parts[kind].append(text if kind == "intents" else f"{json.dumps(key)}: {text}")
+        added = [
+            f'"{kind}": '
+            + ("[" + ", ".join(items) + "]" if kind == "intents" else "{" + ", ".join(items) + "}")
+            for kind, items in parts.items()
+            if kind not in kept  # a document kept whole (from schema 1) wins
+        ]
+        if not added:
+            return head
+        body = head.rstrip()[:-1].rstrip()
+        return body + ("" if body.endswith("{") else ", ") + ", ".join(added) + "}"
 
     def exists(self) -> bool:
         with self._session() as conn:
@@ -349,20 +446,22 @@ class PostgresStore:
         )
         if new is None:
             return known
-        with self._fenced() as conn:
+        with self._fenced() as conn, conn.transaction():
             if stored:
                 cursor = conn.execute(
                     """UPDATE stacks SET lineage = %s, serial = %s, document = %s::jsonb,
                          updated_at = now()
                        WHERE stack = %s AND lineage = %s AND serial = %s""",
-                    (new.lineage, new.serial, dumps(new), self.stack, known.lineage, known.serial),
+                    (new.lineage, new.serial, _head(new), self.stack, known.lineage, known.serial),
                 )
             else:
                 cursor = conn.execute(
                     """INSERT INTO stacks (stack, lineage, serial, document)
                        VALUES (%s, %s, %s, %s::jsonb) ON CONFLICT (stack) DO NOTHING""",
-                    (self.stack, new.lineage, new.serial, dumps(new)),
+                    (self.stack, new.lineage, new.serial, _head(new)),
                 )
+            if cursor.rowcount == 1:
+                self._write_rows(conn, known if stored else Lockfile(), new)
         if cursor.rowcount != 1:
             self._known = None
             raise StateLost(
@@ -371,6 +470,32 @@ class PostgresStore:
             )
         self._known = new
         return new
+
+    def _write_rows(self, conn: psycopg.Connection[Any], old: Lockfile, new: Lockfile) -> None:
+        """Upsert the rows that differ between `old` (what is stored) and `new`; delete the
+        rows `new` no longer has. Unchanged records (most, in an apply) are not touched."""
+        upserts: list[tuple[str, str, str, int, str]] = []
+        deletes: list[tuple[str, str, str]] = []
+        for kind in COLLECTIONS:
+            before, after = _keyed(old, kind), _keyed(new, kind)
+            changed = [k for k, v in after.items() if not _same(before.get(k, _MISSING), v)]
+            if changed:
+                texts = _entries(new, kind, changed)
+                upserts += [(self.stack, kind, k, _ord(kind, k), texts[k]) for k in changed]
+            deletes += [(self.stack, kind, k) for k in before if k not in after]
+        with conn.cursor() as cursor:
+            if upserts:
+                cursor.executemany(
+                    """INSERT INTO entries (stack, kind, key, ord, value)
+                       VALUES (%s, %s, %s, %s, %s::jsonb)
+                       ON CONFLICT (stack, kind, key) DO UPDATE
+                       SET ord = EXCLUDED.ord, value = EXCLUDED.value""",
+                    upserts,
+                )
+            if deletes:
+                cursor.executemany(
+                    "DELETE FROM entries WHERE stack = %s AND kind = %s AND key = %s", deletes
+                )
 
     def move_aside(self, now: datetime | None = None) -> str:
         """Rename the stack's unreadable row to `<stack>.corrupt-<UTC time>`; never deletes."""
@@ -382,6 +507,59 @@ class PostgresStore:
             while conn.execute("SELECT 1 FROM stacks WHERE stack = %s", (target,)).fetchone():
                 n += 1
                 target = f"{self.stack}.corrupt-{stamp}-{n}"
-            conn.execute("UPDATE stacks SET stack = %s WHERE stack = %s", (target, self.stack))
+            with conn.transaction():
+                conn.execute("UPDATE stacks SET stack = %s WHERE stack = %s", (target, self.stack))
+                conn.execute("UPDATE entries SET stack = %s WHERE stack = %s", (target, self.stack))
         self._known = None
         return f"{scrub_url(self.url)} (stack {target})"
+
+
+_MISSING = object()
+
+
+def _text(value: object) -> str:
+    """A text column's value (bytes from a SQL_ASCII database)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _head(lockfile: Lockfile) -> str:
+    """The document without its rows: what the `stacks` row holds."""
+    bare = replace(lockfile, pods={}, jobs={}, intents=(), host_keys={})
+    document = json.loads(dumps(bare))
+    return json.dumps({k: v for k, v in document.items() if k not in COLLECTIONS})
+
+
+def _keyed(lockfile: Lockfile, kind: str) -> Mapping[str, object]:
+    """One collection by row key (intents by their place: their order is kept)."""
+    if kind == "intents":
+        return {_intent_key(i): intent for i, intent in enumerate(lockfile.intents)}
+    collection: Mapping[str, object] = getattr(lockfile, kind)
+    return collection
+
+
+def _intent_key(index: int) -> str:
+    return f"{index:09d}"
+
+
+def _ord(kind: str, key: str) -> int:
+    return int(key) if kind == "intents" else 0
+
+
+def _same(a: object, b: object) -> bool:
+    return a is b or a == b
+
+
+def _entries(lockfile: Lockfile, kind: str, keys: list[str]) -> dict[str, str]:
+    """The codec's JSON of the named records only (the rest of the document is not encoded)."""
+    if kind == "intents":
+        part = Lockfile(intents=tuple(lockfile.intents[int(k)] for k in keys))
+        items = json.loads(dumps(part))["intents"]
+        return {k: json.dumps(item) for k, item in zip(keys, items, strict=True)}
+    if kind == "pods":
+        part = Lockfile(pods={k: lockfile.pods[k] for k in keys})
+    elif kind == "jobs":
+        part = Lockfile(jobs={k: lockfile.jobs[k] for k in keys})
+    else:
+        part = Lockfile(host_keys={k: lockfile.host_keys[k] for k in keys})
+    document = json.loads(dumps(part))[kind]
+    return {k: json.dumps(document[k]) for k in keys}

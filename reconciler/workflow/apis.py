@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler.backends.runpod_rest.documents import MIN_VOLUME_GB
 from reconciler.model import DesiredState
+from reconciler.podops import REST_MIN_VOLUME_GB as MIN_VOLUME_GB
 
 
 def api_findings(

@@ -1,10 +1,15 @@
-"""What every use case needs first: spec paths, desired state, secrets, state store, API client."""
+"""What every use case needs first: spec paths, desired state, secrets, and the wired-in ports.
+
+The ports (pod backend, state store) come from the composition root (reconciler.cli.wiring)
+through `Connection.ports`: the workflow builds no client of its own.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +26,38 @@ from reconciler.state import (
 )
 
 if TYPE_CHECKING:
-    from reconciler.backends.runpod_graphql import RunPodClient
-    from reconciler.backends.runpod_rest import RestClient
+    from reconciler.executor.endpoint_jobs import JobApiPort
+    from reconciler.executor.ports import BackendSession, BillingBackend, EndpointBackend
 
-    ApiClient = RunPodClient | RestClient
+    ApiClient = BackendSession
+    OpenEndpoints = Callable[
+        ["Connection", ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+    ]
 
 LOCKFILE_SUFFIX = ".podctl.lock"  # <stack>.podctl.lock: several stacks can share a folder
 DEFAULT_SPEC_FILE = Path("podctl.yaml")
 DEFAULT_SPEC_DIR = Path("specs")
+
+
+@dataclass(frozen=True)
+class Ports:
+    """How to open each port, as the composition root chose (reconciler.cli.wiring.PORTS)."""
+
+    backend: Callable[[Connection], ApiClient]
+    store: Callable[[StateSettings], StateStore] = open_store
+    # the serverless control plane beside `backend` (REST v2 only); None: not wired
+    endpoints: (
+        Callable[
+            [Connection, ApiClient, Iterable[str]], AbstractAsyncContextManager[EndpointBackend]
+        ]
+        | None
+    ) = None
+    # the serverless data plane (the job API: /run, /status...); None: not wired
+    job_api: Callable[[Connection], JobApiPort] | None = None
+    # RunPod's billing (REST v2 only) beside `backend`; None: not wired
+    billing: (
+        Callable[[Connection, ApiClient], AbstractAsyncContextManager[BillingBackend]] | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +75,7 @@ class Connection:
     on_notice: Callable[[str], None] | None = None  # e.g. "retrying in 2s" lines, to stderr
     ssh_key: Path | None = None  # default: <stack>.podctl.id_ed25519 beside the lockfile
     api: str = ""  # "graphql" or "rest" (`--api`); "" reads PODCTL_API, else graphql
+    ports: Ports | None = None  # None: no pod backend (the state store is the default one)
 
 
 def default_spec_paths(cwd: Path | None = None) -> tuple[Path, ...]:
@@ -71,6 +101,7 @@ def secret_uses(desired: DesiredState) -> dict[str, list[str]]:
     uses: dict[str, list[str]] = {}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     for kind, name, env in sections:
         for key, value in env.items():
             if isinstance(value, SecretRef):
@@ -111,6 +142,7 @@ def check_secrets_unshown(desired: DesiredState, secrets: Mapping[str, str]) -> 
     names = {v: n for n, v in secrets.items() if len(v) >= MIN_GUARDED_SECRET}
     sections = [("pods", p.name, p.env) for p in desired.pods.values()]
     sections += [("jobs", j.name, j.env) for j in desired.jobs.values()]
+    sections += [("endpoints", e.name, e.env) for e in desired.endpoints.values()]
     clashes = [
         f"  {kind}.{name}.env.{key} holds the value of from_env {names[value]}"
         for kind, name, env in sections
@@ -142,12 +174,16 @@ def lockfile_path(connection: Connection, desired: DesiredState | None) -> Path:
 
 
 def state_settings(connection: Connection, desired: DesiredState | None) -> StateSettings:
-    """The store `--state` names (a postgresql:// URL), else the lockfile `lockfile_path` says."""
-    location: str | Path = (
-        connection.state
-        if connection.state is not None and is_postgres_url(connection.state)
-        else lockfile_path(connection, desired)
-    )
+    """Where the state lives: `--state`/PODCTL_STATE (a postgresql:// URL or a lockfile path),
+    else `--lockfile`, else the spec's `state: {url_from_env: NAME}`, else the lockfile
+    `lockfile_path` names (beside the spec)."""
+    location: str | Path
+    if connection.state is not None and is_postgres_url(connection.state):
+        location = connection.state
+    elif connection.lockfile is None and desired is not None and desired.state_url_env:
+        location = spec_state_url(connection, desired, desired.state_url_env)
+    else:
+        location = lockfile_path(connection, desired)
     return StateSettings(
         location,
         stack=desired.stack if desired is not None else "",
@@ -156,8 +192,28 @@ def state_settings(connection: Connection, desired: DesiredState | None) -> Stat
     )
 
 
+def spec_state_url(connection: Connection, desired: DesiredState, name: str) -> str:
+    """The value of the variable `state: {url_from_env: NAME}` names: a postgresql:// URL."""
+    where = f"{desired.files[0]}: " if desired.files else ""
+    value = connection.env.get(name, "").strip()
+    if not value:
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}} names the variable {name}, which is not set: "
+            f"export it with the postgresql:// URL of the team's state store, or pass --state "
+            "URL (or --lockfile PATH) to use another store for this command."
+        )
+    if not is_postgres_url(value):
+        raise UsageError(
+            f"{where}state: {{url_from_env: {name}}}: {name} must hold a postgresql:// URL "
+            "(its value is not shown; it may hold a password)."
+        )
+    return value
+
+
 def open_state(connection: Connection, desired: DesiredState | None) -> StateStore:
-    return open_store(state_settings(connection, desired))
+    """The state store the wiring opens for these settings (by default `state.open_store`)."""
+    opener = connection.ports.store if connection.ports is not None else open_store
+    return opener(state_settings(connection, desired))
 
 
 @contextlib.contextmanager
@@ -179,7 +235,7 @@ def local_state(connection: Connection, desired: DesiredState) -> LocalState:
     if isinstance(settings.location, Path):
         return LocalState.beside(settings.location)
     folder = Path(desired.files[0]).resolve().parent if desired.files else Path()
-    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"))
+    return LocalState(folder, desired.stack + LOCKFILE_SUFFIX.removesuffix(".lock"), shared=True)
 
 
 def check_stack(recorded: Lockfile, desired: DesiredState, where: str | Path) -> None:
@@ -206,35 +262,34 @@ def api_of(connection: Connection) -> str:
 
 
 def connect(connection: Connection) -> ApiClient:
-    """A client of RunPod's GraphQL API or of its REST API v2 (`--api`), for RunPod or for the
-    local sandbox (started if none runs)."""
-    from reconciler.backends.runpod_graphql import RunPodClient, resolve_api_key
-    from reconciler.backends.runpod_rest import RestClient
-
-    kind = RestClient if api_of(connection) == "rest" else RunPodClient
-
-    notice = connection.on_notice
-
-    def on_retry(attempt: int, delay: float, reason: str) -> None:
-        if notice is not None:
-            notice(f"podctl: {reason}; retrying in {delay:.1f}s (attempt {attempt + 1})")
-
-    if connection.sandbox:
-        from reconciler.sandbox import control
-
-        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
-        info = control.ensure_running(Path(data_dir) if data_dir else None)
-        return kind(info.api_key, api_url=info.url, on_retry=on_retry)
-    key = resolve_api_key(connection.env)
-    return kind(
-        key, api_url=connection.api_url, on_retry=on_retry, insecure_http=connection.insecure_http
-    )
+    """The pod backend the composition root wired in (`--api`, RunPod or the sandbox)."""
+    if connection.ports is None:
+        raise PodctlError(
+            "No pod backend is wired into this Connection: build it with "
+            "reconciler.cli.wiring.PORTS (a bug in the caller)."
+        )
+    return connection.ports.backend(connection)
 
 
 def key_path(connection: Connection, desired: DesiredState, local: LocalState) -> Path:
-    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own."""
+    """The SSH key for jobs: `--ssh-key`, else the spec's `ssh_key:`, else the stack's own.
+
+    With a shared store the key must already exist: a runner that made its own would give
+    new pods a key the other runners lack, and could not reach the pods the others made.
+    """
     if connection.ssh_key is not None:
-        return connection.ssh_key
-    if desired.ssh_key:
-        return Path(desired.ssh_key)
-    return local.ssh_key
+        chosen, source = connection.ssh_key, "--ssh-key"
+    elif desired.ssh_key:
+        chosen, source = Path(desired.ssh_key), "the spec's ssh_key:"
+    else:
+        chosen, source = local.ssh_key, ""
+    if local.shared and not chosen.exists():
+        named = f"{source} names {chosen}, which does not exist" if source else "no job SSH key"
+        raise UsageError(
+            f"The stack's state is shared (PostgreSQL) and {named}. Every runner of the "
+            "stack must use the same key, so podctl does not make one per runner: make it "
+            f"once (`ssh-keygen -t ed25519 -N '' -f {chosen.name}`), give it to every runner "
+            "(e.g. a CI secret file, mode 0600) and pass --ssh-key PATH (env PODCTL_SSH_KEY) "
+            "or set ssh_key: in the spec."
+        )
+    return chosen

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reconciler.errors import PodctlError
+from reconciler.errors import PodctlError, UsageError
 from reconciler.model import (
     ActualPod,
     ActualState,
+    Address,
     CloudType,
     DesiredState,
     GpuOffer,
@@ -19,6 +20,7 @@ from reconciler.model import (
     Lockfile,
     PodStatus,
 )
+from reconciler.workflow import aio
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -28,6 +30,10 @@ from reconciler.workflow.context import (
     local_state,
     open_state,
 )
+
+if TYPE_CHECKING:
+    from reconciler.planner.spend import Spend
+    from reconciler.workflow.billing import BudgetStatus
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ def job_rows(
         upstream = [blocked.get(n, n) for n in job.needs if n in blocked or _failed(rows, n)]
         if upstream and status == "pending":  # it cannot run until that one succeeds
             blocked[name] = upstream[0]
-            status, note = "blocked", f"blocked by job.{upstream[0]} (failed)"
+            status, note = "blocked", f"blocked by {Address.job(upstream[0])} (failed)"
         rows.append(
             JobStatusRow(
                 job=name,
@@ -179,23 +185,59 @@ def _failed(rows: list[JobStatusRow], job: str) -> bool:
 
 def status(
     connection: Connection, paths: tuple[Path, ...]
-) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...]]:
-    """`podctl status`: one list_pods, no lock taken (it changes nothing)."""
+) -> tuple[str, tuple[PodStatusRow, ...], tuple[JobStatusRow, ...], BudgetStatus | None]:
+    """`podctl status`: one list_pods (and one billing read with budget.max_usd_total), no lock
+    taken (it changes nothing)."""
+    from reconciler.workflow.billing import budget_status, read_spend
+
     desired = load_desired(paths)
     store = open_state(connection, desired)
     recorded = store.read()
     check_stack(recorded, desired, store.where)
 
-    async def run() -> ActualState:
+    async def run() -> tuple[ActualState, Spend | None]:
         async with connect(connection) as client:
-            return await client.list_pods()
+            listed = await client.list_pods()
+            return listed, await read_spend(connection, client, desired, listed, recorded)
 
-    actual = asyncio.run(run())
+    actual, spend = aio.run(run())
     jobs = job_rows(desired, recorded, connection.env)
+    from reconciler.workflow.endpoint_jobs import endpoint_job_rows
+
+    jobs = (*jobs, *endpoint_job_rows(connection, desired, recorded))
     states = {name: _desired_state(desired, recorded, name, jobs) for name in desired.pods}
+    budget_states = _budget_states(desired, spend)
+    states |= budget_states
+    if budget_states:  # no job runs while the budget is spent
+        jobs = tuple(
+            replace(j, note=f"{j.note}; not run while budget.max_usd_total is reached")
+            if j.status == "pending"
+            else j
+            for j in jobs
+        )
     rows = status_rows(states, desired.stack, actual, recorded)
-    key = key_path(connection, desired, local_state(connection, desired))
-    return desired.stack, _with_lifetimes(rows, desired, actual, recorded, key), jobs
+    try:
+        key: Path | None = key_path(connection, desired, local_state(connection, desired))
+    except UsageError:  # a shared state and no team key on this runner: status still works
+        key = None
+    rows = _with_lifetimes(rows, desired, actual, recorded, key)
+    return desired.stack, rows, jobs, budget_status(desired, spend)
+
+
+def _budget_states(desired: DesiredState, spend: Spend | None) -> dict[str, str]:
+    """`stopped (budget)` / `absent (budget)` for each pod once max_usd_total is reached."""
+    from reconciler.model import PodState
+    from reconciler.planner.spend import budget_state, total_reached
+
+    reached = total_reached(desired.budget, spend)
+    if not reached:
+        return {}
+    out = {}
+    for name, spec in desired.pods.items():
+        if spec.state is not PodState.ABSENT:
+            state, _ = budget_state(spec, reached, desired.budget.action)
+            out[name] = f"{state.value} (budget)"
+    return out
 
 
 def _with_lifetimes(
@@ -203,7 +245,7 @@ def _with_lifetimes(
     desired: DesiredState,
     actual: ActualState,
     recorded: Lockfile,
-    key: Path,
+    key: Path | None,
 ) -> tuple[PodStatusRow, ...]:
     """Each row with its max_lifetime deadline, the time left, and its watchdog (over SSH)."""
     from reconciler.planner.lifetime import deadline
@@ -237,12 +279,10 @@ def _with_lifetimes(
         pod = actual.get(pods[name].pod_id or "")
         if pod is not None and pod.ssh is not None:
             ask[name] = pod
-    found = asyncio.run(watchdog_states(ask, key, recorded)) if ask else {}
+    found = aio.run(watchdog_states(ask, key, recorded)) if ask and key is not None else {}
+    unknown = "unknown (no SSH endpoint yet)" if key is not None else "unknown (no SSH key given)"
     return tuple(
-        replace(r, watchdog=found.get(r.pod, "unknown (no SSH endpoint yet)"))
-        if r.watchdog == "?"
-        else r
-        for r in out
+        replace(r, watchdog=found.get(r.pod, unknown)) if r.watchdog == "?" else r for r in out
     )
 
 
@@ -266,4 +306,4 @@ def gpus(connection: Connection) -> dict[CloudType, dict[str, GpuOffer]]:
         async with connect(connection) as client:
             return await client.gpu_offers()
 
-    return asyncio.run(run())
+    return aio.run(run())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
 from reconciler.jobs.loglines import LineSplitter, last_lines, tail_window
-from reconciler.model import PodStatus
+from reconciler.model import Address, PodStatus
 from reconciler.workflow.context import (
     Connection,
     api_of,
@@ -44,22 +44,18 @@ def pod_logs(
     The pod is the one the lockfile records, else the one its markers name. Without `follow`
     it prints what RunPod replays (the last `tail` lines) and returns once the stream is quiet.
     """
-    address = pod if pod.startswith("pod.") else f"pod.{pod}"
+    address = Address.pod(Address.strip(pod, "pod"))
     if api_of(connection) != "rest":
         raise UsageError(NO_GRAPHQL_LOGS.format(address=address))
     desired = load_desired(paths)
-    name = address.removeprefix("pod.")
+    name = address.label
     if name not in desired.pods:
         known = ", ".join(desired.pods) or "(none)"
         raise UsageError(f"No pod {name!r} in stack {desired.stack}; its pods: {known}.")
     record = open_state(connection, desired).read().pods.get(name)
 
     async def run() -> None:
-        from reconciler.backends.runpod_rest import RestClient
-
         async with connect(connection) as client:
-            if not isinstance(client, RestClient):  # api_of said rest: never so
-                raise UsageError(NO_GRAPHQL_LOGS.format(address=address))
             pod_id = record.pod_id if record is not None else None
             if pod_id is None:
                 found = (await client.list_pods()).find_by_markers(desired.stack, name)
@@ -94,7 +90,12 @@ def job_logs(
     """Print the job's log line by line (only its last `tail` lines, with `tail`); with
     `follow`, until the run ends."""
     desired = load_desired(paths)
-    name = job.removeprefix("job.")
+    name = Address.strip(job, "job")
+    if name in desired.endpoint_jobs:
+        from reconciler.workflow.endpoint_ops import endpoint_job_logs
+
+        endpoint_job_logs(connection, desired, desired.endpoint_jobs[name], on_line, tail=tail)
+        return
     spec = desired.jobs.get(name)
     if spec is None:
         known = ", ".join(desired.jobs) or "(none)"

@@ -14,11 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reconciler.atomic import atomic_write
-from reconciler.errors import PodctlError
+from reconciler.errors import LockHeldError, PodctlError
 from reconciler.events import Event, LogLine
-from reconciler.model import ActualState, CloudType, DesiredState, GpuOffer, Lockfile, PodStatus
+from reconciler.model import (
+    ActualState,
+    Address,
+    CloudType,
+    DesiredState,
+    GpuOffer,
+    Lockfile,
+    PodStatus,
+)
 from reconciler.plans import Action, ApplyResult, Billing, Outcome, Plan
 from reconciler.state import LocalState, StateStore
+from reconciler.workflow import aio
 from reconciler.workflow.context import (
     Connection,
     check_secrets_unshown,
@@ -35,7 +44,9 @@ from reconciler.workflow.context import (
 from reconciler.workflow.volumes import check_volumes
 
 if TYPE_CHECKING:
+    from reconciler.events import Event
     from reconciler.executor.watchdog import WatchdogWiring
+    from reconciler.planner.spend import Spend
     from reconciler.workflow.context import ApiClient
     from reconciler.workflow.joblogs import LocalLogs
     from reconciler.workflow.journal import LockfileJournal
@@ -43,7 +54,7 @@ if TYPE_CHECKING:
 
 Confirm = Callable[[Plan], bool]
 QUIET_SSH_TIMEOUT_S = 30.0  # a quiet apply arming watchdogs waits this long for a pod's SSH
-OnEvent = Callable[[Event], None]
+OnEvent = Callable[["Event"], None]  # the events module is imported by apply only (~10 ms)
 INTERRUPT_LISTING_S = 10.0  # after Ctrl-C, the listing of what is left running waits this long
 
 
@@ -59,7 +70,7 @@ class PlanRequest:
     targets: frozenset[str] = frozenset()
     destroy: bool = False
     force: bool = False
-    ignore_budget: bool = False  # apply --ignore-budget: past budget.max_usd_per_hour, once
+    ignore_budget: bool = False  # apply --ignore-budget: past the budget's limits, once
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,8 @@ class ApplyRequest:
     lazy_offers: bool = False
     should_start: Callable[[], bool] | None = None
     heartbeat_s: float | None = None  # a StillRunning event per running change this often
+    cancel_on_interrupt: bool = False  # Ctrl-C: /cancel the endpoint jobs podctl started
+    ask_cancel: Callable[[int], bool] | None = None  # Ctrl-C: ask whether to (a terminal)
 
 
 @dataclass(frozen=True)
@@ -87,14 +100,6 @@ class Applied:
     lockfile: str  # the state store's `where` (the lockfile's path for a lockfile)
     requests: int = 0  # HTTP requests sent to the API (retries included)
     next_deadline: datetime | None = None  # the nearest max_lifetime still ahead
-
-
-async def _read_actual(
-    client: ApiClient, desired: DesiredState
-) -> tuple[ActualState, Mapping[CloudType, Mapping[str, GpuOffer]]]:
-    """One myself{pods} and (when the stack has GPU pods) one gpuTypes request."""
-    actual = await client.list_pods()
-    return actual, await _read_offers(client, desired)
 
 
 async def _read_offers(
@@ -116,9 +121,49 @@ async def _read_offers(
     return offers
 
 
+async def _spend(
+    connection: Connection,
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    request: PlanRequest,
+) -> Spend | None:
+    """budget.max_usd_total's input: one billing request, only when the spec sets it."""
+    from reconciler.workflow.billing import read_spend
+
+    if request.destroy:
+        return None
+    return await read_spend(connection, client, desired, actual, recorded)
+
+
 def _needs_placement(plan: Plan) -> bool:
     placing = (Action.CREATE, Action.REPLACE, Action.RESUME)
     return any(c.action in placing for c in plan.actionable)
+
+
+def _likely_placing(desired: DesiredState, recorded: Lockfile, request: PlanRequest) -> bool:
+    """Whether a plan will likely place a pod: a desired GPU pod the lockfile has no record of
+    (it will be created, unless a pod carrying its markers is found)."""
+    if request.destroy:
+        return False
+    return any(p.gpu_types and n not in recorded.pods for n, p in desired.pods.items())
+
+
+def _early_offers(
+    client: ApiClient, desired: DesiredState, recorded: Lockfile, request: PlanRequest
+) -> asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None:
+    """The GPU offers, requested now (beside the pod list) when a pod will likely be placed.
+
+    Apply only: a plan asks for offers once it knows a pod is to be placed (one request when
+    nothing is), and a failing API then shows only the listing's retries.
+    """
+    if not _likely_placing(desired, recorded, request):
+        return None
+    offers = asyncio.ensure_future(_read_offers(client, desired))
+    # a failure shows where it is awaited; unawaited (the listing failed first), it stays quiet
+    offers.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return offers
 
 
 async def _plan_lazily(
@@ -129,14 +174,25 @@ async def _plan_lazily(
     secrets: Mapping[str, str],
     request: PlanRequest,
     uploads: Mapping[str, str],
+    early: asyncio.Future[Mapping[CloudType, Mapping[str, GpuOffer]]] | None = None,
+    spend: Spend | None = None,
 ) -> Plan:
-    """Plan without GPU offers; fetch them and plan again only when a pod must be placed."""
+    """Plan with the offers requested early, if any; else plan without GPU offers, and fetch
+    them and plan again only when a pod must be placed."""
     api = client.api_name
-    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api)
+    if early is not None:
+        offers = await early
+        planned = _compute(
+            desired, actual, recorded, offers, secrets, request, uploads, api=api, spend=spend
+        )
+        return await check_volumes(client, desired, planned, offers)
+    fresh = _compute(desired, actual, recorded, {}, secrets, request, uploads, api=api, spend=spend)
     if not _needs_placement(fresh):
         return fresh
     offers = await _read_offers(client, desired)
-    placed = _compute(desired, actual, recorded, offers, secrets, request, uploads, api=api)
+    placed = _compute(
+        desired, actual, recorded, offers, secrets, request, uploads, api=api, spend=spend
+    )
     return await check_volumes(client, desired, placed, offers)
 
 
@@ -150,6 +206,7 @@ def _compute(
     uploads: Mapping[str, str] | None = None,
     *,
     api: str = "graphql",
+    spend: Spend | None = None,
 ) -> Plan:
     from reconciler import planner
     from reconciler.workflow.apis import api_findings
@@ -166,6 +223,7 @@ def _compute(
         ignore_budget=request.ignore_budget,
         job_uploads=uploads if uploads is not None else _uploads(desired, request),
         now=datetime.now(UTC),
+        spend=spend,
     )
     files = tuple(str(Path(f).resolve()) for f in desired.files)
     errors, warnings = api_findings(desired, api, destroy=request.destroy, targets=request.targets)
@@ -187,29 +245,92 @@ def _uploads(desired: DesiredState, request: PlanRequest) -> dict[str, str]:
 def make_plan(connection: Connection, request: PlanRequest) -> tuple[Plan, str]:
     """`podctl plan`: the plan, computed under the (shared) lock; changes nothing.
 
-    A plan with nothing to place (no create, replace or resume) costs one request.
+    A plan with nothing to place (no create, replace or resume) costs one request: GPU offers
+    are fetched only once the plan must place a pod. The pod list is requested while the spec
+    is read (in a worker thread), so the API's answer time overlaps podctl's own work; an error
+    of the spec still comes first.
     """
-    desired = load_desired(request.paths)
-    secrets = resolve_secrets(desired, connection.env)
-    check_secrets_unshown(desired, secrets)
-    store = open_state(connection, desired)
+    if connection.sandbox:  # a bad spec must not start a sandbox: check it first
+        desired = load_desired(request.paths)
+        check_secrets_unshown(desired, resolve_secrets(desired, connection.env))
+        return aio.run(_plan(connection, request, desired))
+    return aio.run(_plan(connection, request, None))
 
-    async def run() -> Plan:
-        async with connect(connection) as client:
-            client.hide(secrets.values())
-            actual = await client.list_pods()
-            uploads = _uploads(desired, request)
-            return await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
 
-    lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
-    if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
-        # nothing recorded yet: a read-only plan leaves no lock file behind
-        recorded = store.read()
-        return asyncio.run(run()), store.where
-    with store.lock(shared=True):
-        recorded = store.read()
-        check_stack(recorded, desired, store.where)
-        return asyncio.run(run()), store.where
+async def _plan(
+    connection: Connection, request: PlanRequest, desired: DesiredState | None
+) -> tuple[Plan, str]:
+    try:
+        client: ApiClient | None = connect(connection)
+        refused: PodctlError | None = None
+    except PodctlError as exc:  # no API key...: told once the spec is known to be good
+        client, refused = None, exc
+    listing = asyncio.ensure_future(client.list_pods()) if client is not None else None
+    if listing is not None:  # a failure shows where it is awaited, and only there
+        listing.add_done_callback(lambda f: f.cancelled() or f.exception())
+    try:
+        if desired is None:
+            desired = await asyncio.to_thread(load_desired, request.paths)
+        secrets = resolve_secrets(desired, connection.env)
+        check_secrets_unshown(desired, secrets)
+        if refused is not None:
+            raise refused
+        assert client is not None and listing is not None
+        store = open_state(connection, desired)
+    except BaseException:
+        if listing is not None:
+            listing.cancel()
+            with contextlib.suppress(BaseException):
+                await listing
+        if client is not None:
+            await client.__aexit__(None, None, None)
+        raise
+    async with client:
+        client.hide(secrets.values())
+        lock_path = getattr(store, "lock_path", None)  # a lockfile store's flock sidecar
+        if isinstance(lock_path, Path) and not store.exists() and not lock_path.exists():
+            # nothing recorded yet: a read-only plan leaves no lock file behind
+            recorded = store.read()
+            actual = await listing
+            return await _planned(
+                connection, client, desired, actual, recorded, secrets, request
+            ), store.where
+        try:
+            store.acquire(shared=True, timeout=0)
+        except LockHeldError:
+            listing.cancel()  # listed before an apply (still) holding the lock: list again
+            store.acquire(shared=True)
+            listing = asyncio.ensure_future(client.list_pods())
+        try:
+            recorded = store.read()
+            check_stack(recorded, desired, store.where)
+            actual = await listing
+            return await _planned(
+                connection, client, desired, actual, recorded, secrets, request
+            ), store.where
+        finally:
+            store.release()
+
+
+async def _planned(
+    connection: Connection,
+    client: ApiClient,
+    desired: DesiredState,
+    actual: ActualState,
+    recorded: Lockfile,
+    secrets: Mapping[str, str],
+    request: PlanRequest,
+) -> Plan:
+    from reconciler.workflow.endpoints import endpoint_session, read_endpoints
+
+    async with endpoint_session(connection, client, desired, recorded, secrets.values()) as eps:
+        actual = await read_endpoints(eps, actual)
+        uploads = _uploads(desired, request)
+        spend = await _spend(connection, client, desired, actual, recorded, request)
+        fresh = await _plan_lazily(
+            client, desired, actual, recorded, secrets, request, uploads, spend=spend
+        )
+        return _with_endpoint_jobs(fresh, desired, recorded, connection, request)
 
 
 def save_plan(plan: Plan, path: Path) -> None:
@@ -278,7 +399,7 @@ def apply(
             else contextlib.nullcontext()
         )
         with guard:
-            return asyncio.run(
+            return aio.run(
                 _apply_locked(
                     connection,
                     request,
@@ -330,13 +451,13 @@ def interrupted_text(
             return await asyncio.wait_for(client.list_pods(), INTERRUPT_LISTING_S)
 
     try:
-        actual = asyncio.run(listing())
+        actual = aio.run(listing())
     except (PodctlError, TimeoutError, OSError, KeyboardInterrupt):
         return "\n".join(
             [head, "The pods left running could not be listed: run `podctl status`.", finish]
         )
     running = tuple(
-        Billing(f"pod.{p.markers.pod if p.markers else p.name}", p.pod_id, p.cost_per_hr)
+        Billing(str(Address.pod(p.markers.pod if p.markers else p.name)), p.pod_id, p.cost_per_hr)
         for p in actual.of_stack(desired.stack)
         if p.desired_status in (PodStatus.RUNNING, PodStatus.CREATED, PodStatus.RESTARTING)
     )
@@ -360,20 +481,36 @@ async def _apply_locked(
     from reconciler.executor import PollPolicy, execute
     from reconciler.planner import stale_reasons
     from reconciler.planner.forget import forgotten
+    from reconciler.ssh import quiet_orphan_reads
+    from reconciler.workflow.endpoints import (
+        apply_endpoints,
+        endpoint_session,
+        extra_requests,
+        merged,
+        read_endpoints,
+    )
     from reconciler.workflow.journal import LockfileJournal
 
-    async with connect(connection) as client:
+    asyncio.get_running_loop().set_exception_handler(quiet_orphan_reads)
+    async with (
+        connect(connection) as client,
+        endpoint_session(connection, client, desired, recorded, secrets.values()) as endpoints,
+    ):
         client.hide(secrets.values())  # a server quoting a create back must not show them
         uploads = _uploads(desired, request)
-        if options.lazy_offers:
-            actual = await client.list_pods()
-            fresh = await _plan_lazily(client, desired, actual, recorded, secrets, request, uploads)
-        else:
-            actual, offers = await _read_actual(client, desired)
-            fresh = _compute(
-                desired, actual, recorded, offers, secrets, request, uploads, api=client.api_name
-            )
-            fresh = await check_volumes(client, desired, fresh, offers)
+        # offers beside the pod list when a pod will likely be placed; reconcile never guesses
+        early = None if options.lazy_offers else _early_offers(client, desired, recorded, request)
+        try:
+            actual = await read_endpoints(endpoints, await client.list_pods())
+            spend = await _spend(connection, client, desired, actual, recorded, request)
+        except BaseException:
+            if early is not None:
+                early.cancel()
+            raise
+        fresh = await _plan_lazily(
+            client, desired, actual, recorded, secrets, request, uploads, early, spend
+        )
+        fresh = _with_endpoint_jobs(fresh, desired, recorded, connection, request)
         the_plan = fresh
         gone = forgotten(
             desired, actual, recorded, destroy=request.destroy, targets=request.targets
@@ -404,12 +541,22 @@ async def _apply_locked(
                 forbidden=secrets.values(),
                 secret_env=secret_env_keys(desired),
             )
-            journal.settle_intents()
+            await journal.commit(journal.settle_intents)  # in the worker thread, as all writes
             # record adopted pods even when nothing else changes; arm unarmed watchdogs
             local = local_state(connection, desired)
             quiet = _watchdog_wiring(connection, desired, local, journal, client, options)
-            await execute(
+            pod_plan, _ = await apply_endpoints(  # records adopted endpoints
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -419,9 +566,15 @@ async def _apply_locked(
                 watchdog=quiet[1] if quiet else None,
                 on_event=on_event,
             )
-            journal.forget(gone)
+            await journal.commit(lambda: journal.forget(gone))
             deadline = _next_deadline(desired, journal.lockfile)
-            return Applied(the_plan, None, store.where, client.request_count, deadline)
+            return Applied(
+                the_plan,
+                None,
+                store.where,
+                client.request_count + extra_requests(endpoints, client),
+                deadline,
+            )
         if saved is None and not confirm(the_plan):
             raise PodctlError("Apply cancelled; nothing was changed.")
         journal = LockfileJournal(
@@ -432,7 +585,7 @@ async def _apply_locked(
             forbidden=secrets.values(),
             secret_env=secret_env_keys(desired),
         )
-        journal.settle_intents()
+        await journal.commit(journal.settle_intents)
         jobs = _job_wiring(
             connection,
             desired,
@@ -446,11 +599,31 @@ async def _apply_locked(
 
         def on_job_line(job: str, line: str) -> None:
             jobs.logs.line(job, line)
-            on_event(LogLine(f"job.{job}", line))
+            on_event(LogLine(str(Address.job(job)), line))
 
+        from reconciler.workflow.endpoint_jobs import endpoint_wiring
+
+        endpoint_runs = endpoint_wiring(
+            connection,
+            desired,
+            lambda: journal.lockfile,
+            local_state(connection, desired),
+            cancel_on_interrupt=options.cancel_on_interrupt,
+            ask_cancel=options.ask_cancel,
+        )
         try:
-            result = await execute(
+            pod_plan, first = await apply_endpoints(
+                endpoints,
                 the_plan,
+                desired,
+                journal,
+                secrets=secrets,
+                actual=actual,
+                destroy=request.destroy,
+                on_event=on_event,
+            )
+            result = await execute(
+                pod_plan,
                 desired,
                 client,
                 journal,
@@ -468,15 +641,38 @@ async def _apply_locked(
                 should_start=options.should_start,
                 heartbeat_s=options.heartbeat_s,
                 watchdog=_watchdog(desired, client, journal),
+                endpoint_jobs=endpoint_runs[0] if endpoint_runs else None,
             )
+            result = merged(result, first)
             for done in result.results:  # a run that printed nothing still leaves its log
                 if done.action is Action.RUN_JOB and done.outcome is Outcome.DONE:
-                    jobs.logs.touch(done.address.removeprefix("job."))
+                    jobs.logs.touch(Address.strip(done.address, "job"))
         finally:
             jobs.logs.close()
-        journal.forget(gone)
+            if endpoint_runs is not None:
+                await endpoint_runs[1].aclose()
+        await journal.commit(lambda: journal.forget(gone))
         deadline = _next_deadline(desired, journal.lockfile)
-        return Applied(the_plan, result, store.where, client.request_count, deadline)
+        return Applied(
+            the_plan,
+            result,
+            store.where,
+            client.request_count + extra_requests(endpoints, client),
+            deadline,
+        )
+
+
+def _with_endpoint_jobs(
+    plan: Plan,
+    desired: DesiredState,
+    recorded: Lockfile,
+    connection: Connection,
+    request: PlanRequest,
+) -> Plan:
+    from reconciler.workflow.endpoint_jobs import with_endpoint_jobs
+
+    local = local_state(connection, desired)
+    return with_endpoint_jobs(plan, desired, recorded, local, destroy=request.destroy)
 
 
 def _next_deadline(desired: DesiredState, recorded: Lockfile) -> datetime | None:

@@ -1,4 +1,9 @@
-"""The reconcile loop: rounds of `apply -y` (the same code path), status per round, backoff."""
+"""The reconcile loop: rounds of `apply -y` (the same code path), status per round, backoff.
+
+Several loops may run for one stack (replicas on other hosts): only the one holding the
+stack's reconcile lock (the leader) acts; the others wait as standbys and try to take the
+lock once per interval, so one takes over within an interval of the leader's death.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from typing import Literal
 
 from reconciler.errors import LockfileError, PodctlError, SpecError
 from reconciler.plans import Outcome, Plan
-from reconciler.workflow.context import Connection
+from reconciler.state import Leadership, open_leadership
+from reconciler.workflow.context import Connection, load_desired, state_settings
 from reconciler.workflow.pods import (
     ApplyRequest,
     OnEvent,
@@ -19,7 +25,8 @@ from reconciler.workflow.pods import (
     apply,
 )
 
-RoundOutcome = Literal["converged", "changed", "failed", "error"]
+RoundOutcome = Literal["converged", "changed", "failed", "error", "standby"]
+Role = Literal["leader", "standby"]
 BACKOFF_CAP_S = 300.0  # errors back off up to 5 minutes (or the interval, if longer)
 BACKOFF_BASE_S = 5.0  # the first retry after an error: this, or the interval if shorter
 DEADLINE_SLACK_S = 0.5  # wake just after a max_lifetime deadline, so the round sees it passed
@@ -50,6 +57,8 @@ class Round:
     error: str | None = None
     next_in_s: float | None = None
     deadline_in_s: float | None = None  # the nearest max_lifetime, to wake up in time for it
+    role: Role = "leader"  # standby: another loop holds the stack's reconcile lock
+    leader: str | None = None  # a standby's view of who leads (`pid 12 on host-a ...`)
 
     @property
     def ok(self) -> bool:
@@ -57,8 +66,10 @@ class Round:
 
     def text(self) -> str:
         """`round 3: converged (2 pods, 1 request)`, `round 4: 2 changes: 2 done, 0 failed`..."""
-        head = f"round {self.number}: "
-        if self.outcome == "converged":
+        head = f"round {self.number} ({self.role}): "
+        if self.outcome == "standby":
+            line = head + f"waiting: {self.leader or 'another podctl reconcile'} leads"
+        elif self.outcome == "converged":
             reqs = "" if self.requests is None else f", {_n(self.requests, 'request')}"
             line = head + f"converged ({_n(self.pods, 'pod')}{reqs})"
         elif self.outcome == "error":
@@ -75,6 +86,8 @@ class Round:
         return {
             "round": self.number,
             "ts": self.ts,
+            "role": self.role,
+            "leader": self.leader,
             "outcome": self.outcome,
             "counts": {
                 "pods": self.pods,
@@ -178,6 +191,29 @@ def run_round(
     return status, not result.ok
 
 
+def describe_leader(holder: dict[str, object]) -> str:
+    """`pid 12 on host-a (podctl reconcile) since 2026-...`, or who else when unknown."""
+    if not holder:
+        return "another podctl reconcile"
+    command = holder.get("command") or "podctl reconcile"
+    return (
+        f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} ({command}) "
+        f"since {holder.get('since', '?')}"
+    )
+
+
+def take_lead(
+    connection: Connection, request: PlanRequest, lead: Leadership | None
+) -> tuple[Leadership, str | None]:
+    """The stack's reconcile lock (opened from the spec on first use) and, unless this loop
+    leads now, who does. Raises what loading the spec or reaching the store raises."""
+    if lead is None:
+        desired = load_desired(request.paths)
+        lead = open_leadership(state_settings(connection, desired))
+    holder = lead.try_lead()
+    return lead, None if holder is None else describe_leader(holder)
+
+
 def reconcile(
     connection: Connection,
     request: PlanRequest,
@@ -199,20 +235,49 @@ def reconcile(
     options = replace(options, should_start=lambda: not stopping())
     failures = 0
     number = 0
-    while True:
-        number += 1
-        status, backs_off = run_round(
-            connection, request, options, number, on_event=on_event, show_plan=show_plan
-        )
-        enough = loop.max_rounds is not None and number >= loop.max_rounds
-        last = loop.once or enough or stopping()
-        failures = failures + 1 if backs_off else 0
-        delay = backoff.delay(failures) if backs_off else loop.interval_s
-        if status.deadline_in_s is not None:
-            delay = min(delay, status.deadline_in_s + DEADLINE_SLACK_S)
-        on_round(replace(status, next_in_s=None if last else delay))
-        if last:
-            return 0 if (status.ok or not loop.once) else 1
-        wait(delay)
-        if stopping():
-            return 0
+    lead: Leadership | None = None
+    try:
+        while True:
+            number += 1
+            status, backs_off, lead = _one_round(
+                connection, request, options, number, lead, on_event=on_event, show_plan=show_plan
+            )
+            enough = loop.max_rounds is not None and number >= loop.max_rounds
+            last = loop.once or enough or stopping()
+            failures = failures + 1 if backs_off else 0
+            delay = backoff.delay(failures) if backs_off else loop.interval_s
+            if status.deadline_in_s is not None:
+                delay = min(delay, status.deadline_in_s + DEADLINE_SLACK_S)
+            on_round(replace(status, next_in_s=None if last else delay))
+            if last:
+                return 0 if (status.ok or not loop.once) else 1
+            wait(delay)
+            if stopping():
+                return 0
+    finally:
+        if lead is not None:
+            lead.release()
+
+
+def _one_round(
+    connection: Connection,
+    request: PlanRequest,
+    options: ApplyRequest,
+    number: int,
+    lead: Leadership | None,
+    *,
+    on_event: OnEvent,
+    show_plan: Callable[[Plan], None],
+) -> tuple[Round, bool, Leadership | None]:
+    """A leader's round, or a standby's look at who leads (and an error before either)."""
+    ts = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        lead, leader = take_lead(connection, request, lead)
+    except (SpecError, LockfileError) as exc:
+        return Round(number, ts, "error", error=_error_text(exc), role="standby"), False, lead
+    if leader is not None:
+        return Round(number, ts, "standby", role="standby", leader=leader), False, lead
+    status, backs_off = run_round(
+        connection, request, options, number, on_event=on_event, show_plan=show_plan
+    )
+    return status, backs_off, lead

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import PodctlError, UsageError
-from reconciler.model import ActualPod
+from reconciler.model import ActualPod, Address
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -37,10 +37,10 @@ def ssh_call(
     connection: Connection, paths: tuple[Path, ...], address: str, command: Sequence[str]
 ) -> SshCall:
     """Find the pod (the lockfile's, else its markers'), its SSH endpoint and pinned host key."""
-    name = address.removeprefix("pod.")
+    name = Address.strip(address, "pod")
     desired = load_desired(paths)
     if name not in desired.pods:
-        known = ", ".join(f"pod.{p}" for p in desired.pods) or "(none)"
+        known = ", ".join(str(Address.pod(p)) for p in desired.pods) or "(none)"
         raise UsageError(f"No pod {name!r} in stack {desired.stack}; its pods: {known}.")
     binary = shutil.which("ssh")
     if binary is None:
@@ -59,17 +59,18 @@ def ssh_call(
         return found[-1] if found else None
 
     pod = asyncio.run(find())
+    where = Address.pod(name)
     if pod is None:
-        raise PodctlError(f"pod.{name} has no pod on RunPod: `podctl apply` creates it.")
+        raise PodctlError(f"{where} has no pod on RunPod: `podctl apply` creates it.")
     if pod.ssh is None:
         raise PodctlError(
-            f"pod.{name} ({pod.pod_id}) has no SSH endpoint: it is not running, or its ports "
+            f"{where} ({pod.pod_id}) has no SSH endpoint: it is not running, or its ports "
             "lack 22/tcp (`podctl status` shows it)."
         )
     pinned = recorded.host_keys.get(pod.pod_id, ())
     if not pinned:
         raise PodctlError(
-            f"pod.{name} ({pod.pod_id}) has no pinned host key yet: podctl pins it the first "
+            f"{where} ({pod.pod_id}) has no pinned host key yet: podctl pins it the first "
             "time it runs a job there (or arms its watchdog); until then it cannot tell the "
             "pod from an impostor."
         )
@@ -77,7 +78,7 @@ def ssh_call(
     if not key.exists():
         raise PodctlError(f"The stack's SSH key {key} does not exist: `podctl apply` makes it.")
     if not _HOST.fullmatch(pod.ssh.host):  # it goes into a known_hosts line and argv
-        raise PodctlError(f"pod.{name} ({pod.pod_id}): RunPod gave an SSH host podctl refuses.")
+        raise PodctlError(f"{where} ({pod.pod_id}): RunPod gave an SSH host podctl refuses.")
     host = pod.ssh.host if pod.ssh.port == 22 else f"[{pod.ssh.host}]:{pod.ssh.port}"
     with tempfile.NamedTemporaryFile(
         "w", prefix="podctl-known-hosts-", delete=False, encoding="utf-8"

@@ -1,4 +1,4 @@
-"""The lockfile use cases: `state list|show|rm|rebuild` and `import pod.NAME POD_ID`."""
+"""The state use cases: `state list|show|rm|rebuild|migrate` and `import pod.NAME POD_ID`."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from reconciler.errors import LockfileError, PodctlError, UsageError
 from reconciler.lockfile import forget_pod, record_pod
 from reconciler.model import (
     ActualState,
+    Address,
     DesiredState,
     Lockfile,
     PodRecord,
 )
-from reconciler.state import StateStore
+from reconciler.state import StateStore, is_postgres_url
 from reconciler.workflow.context import (
     Connection,
     check_stack,
@@ -35,8 +36,8 @@ def _store(
 
 
 def _pod_name(address: str) -> str:
-    kind, _, name = address.partition(".")
-    if kind != "pod" or not name:
+    name = Address.name_in(address, "pod")
+    if not name:
         raise UsageError(f"{address!r} is not a pod address: write pod.NAME (e.g. pod.trainer).")
     return name
 
@@ -44,7 +45,8 @@ def _pod_name(address: str) -> str:
 def state_read(connection: Connection, paths: tuple[Path, ...]) -> tuple[str, Lockfile]:
     store, desired = _store(connection, paths)
     if not store.exists():
-        raise PodctlError(f"There is no lockfile at {store.where} yet: nothing was applied there.")
+        what = "state" if "://" in store.where else "lockfile"
+        raise PodctlError(f"There is no {what} at {store.where} yet: nothing was applied there.")
     lockfile = store.read()
     if desired is not None:
         check_stack(lockfile, desired, store.where)
@@ -56,7 +58,7 @@ def state_show(connection: Connection, paths: tuple[Path, ...], address: str) ->
     path, lockfile = state_read(connection, paths)
     record = lockfile.pods.get(name)
     if record is None:
-        known = ", ".join(f"pod.{n}" for n in sorted(lockfile.pods)) or "none"
+        known = ", ".join(str(Address.pod(n)) for n in sorted(lockfile.pods)) or "none"
         raise PodctlError(f"{address} is not in the lockfile {path} (recorded: {known}).")
     return record
 
@@ -83,7 +85,7 @@ def import_pod(
     name = _pod_name(address)
     desired = load_desired(paths)
     if name not in desired.pods:
-        known = ", ".join(f"pod.{n}" for n in desired.pods) or "none"
+        known = ", ".join(str(Address.pod(n)) for n in desired.pods) or "none"
         raise PodctlError(f"{address} is not in the spec (its pods: {known}).")
     store = open_state(connection, desired)
 
@@ -200,3 +202,84 @@ def state_rebuild(connection: Connection, paths: tuple[Path, ...], *, force: boo
         )
         written = store.write(new)
     return Rebuilt(where, written, moved_to, readable)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What `podctl state migrate` did: from where to where, and what it moved."""
+
+    source: str  # the stores' `where` (no credentials)
+    target: str
+    lockfile: Lockfile
+    replaced: Path | str | None  # where the target's former state was kept (--force)
+
+
+def _same_place(a: StateStore, b: StateStore) -> bool:
+    return a.where == b.where
+
+
+def state_migrate(
+    connection: Connection, paths: tuple[Path, ...], to: str, *, force: bool
+) -> Migrated:
+    """Copy the stack's state into the store `to` names, keeping its lineage and serial.
+
+    Both stores are locked (exclusive) for the whole move, so no apply writes in between. A
+    target already holding the stack is refused unless `force`, and then its old state is
+    kept aside (never deleted). The copy is read back through a fresh store and compared.
+    """
+    from reconciler.lockfile import dumps
+    from reconciler.state import StateSettings, open_store
+
+    desired = load_desired(paths)
+    source = open_state(connection, desired)
+    settings = StateSettings(
+        to if is_postgres_url(to) else Path(to),
+        stack=desired.stack,
+        lock_timeout=connection.lock_timeout,
+        command=connection.command,
+    )
+    target = open_store(settings)
+    if _same_place(source, target):
+        raise UsageError(
+            f"--to names the store the state is already in ({source.where}): "
+            "give the other store (a lockfile path or a postgresql:// URL)."
+        )
+    with stop_on_lost(), source.lock():
+        if not source.exists():
+            raise PodctlError(
+                f"There is no state of stack {desired.stack} at {source.where}: nothing to "
+                "migrate (pass --state or --lockfile to name where it is)."
+            )
+        lockfile = source.read()
+        check_stack(lockfile, desired, source.where)
+        with target.lock():
+            replaced: Path | str | None = None
+            if target.exists():
+                held = _described(target)
+                if not force:
+                    raise PodctlError(
+                        f"{target.where} already holds stack {desired.stack} ({held}); nothing "
+                        "was changed. Pass --force to replace it (its state is kept aside, not "
+                        "deleted)."
+                    )
+                replaced = target.move_aside()
+            # an empty store keeps the lineage and stores serial + 1: give it serial - 1
+            target.write(replace(lockfile, serial=lockfile.serial - 1))
+        copied = open_store(settings).read()
+    if (copied.lineage, copied.serial) != (lockfile.lineage, lockfile.serial) or dumps(
+        copied
+    ) != dumps(lockfile):
+        raise LockfileError(
+            f"The copy at {target.where} differs from {source.where} after the migration "
+            f"(lineage/serial {copied.lineage}/{copied.serial}, not "
+            f"{lockfile.lineage}/{lockfile.serial}); keep using {source.where}."
+        )
+    return Migrated(source.where, target.where, copied, replaced)
+
+
+def _described(store: StateStore) -> str:
+    try:
+        held = store.read()
+    except LockfileError:
+        return "an unreadable state"
+    return f"serial {held.serial}, {len(held.pods)} pod(s), {len(held.jobs)} job(s)"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from reconciler.model import CloudType, DesiredState, GpuOffer
 from reconciler.plans import Action, Placement, Plan
-from reconciler.render.escape import shown_inline
+from reconciler.textsafe import shown_inline
 
 if TYPE_CHECKING:
     from reconciler.workflow.context import ApiClient

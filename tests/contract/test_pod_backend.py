@@ -15,10 +15,17 @@ from typing import Any
 import pytest
 
 from reconciler.backends.runpod_graphql import RunPodClient
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.backends.runpod_rest import RestClient
-from reconciler.errors import ApiError, CapacityError
+from reconciler.errors import (
+    ApiError,
+    CapacityError,
+    ResumeCapacityError,
+    TransientApiError,
+    UsageError,
+)
+from reconciler.executor.ports import PodBackend
 from reconciler.model import ActualPod, CloudType, PodMarkers, PodStatus
+from reconciler.podops import PodCreate, PodEdit
 from tests.executor_fakes import FakeApi
 from tests.sandbox.conftest import Sandbox, module_sandbox, sb
 
@@ -33,9 +40,11 @@ class Backend:
     """One stand-in: its client, how to exhaust a GPU type, and the other API (sandbox only)."""
 
     name: str
-    api: Any  # PodApi with get_pod
+    api: PodBackend
     exhaust: Callable[[str], None]
-    other: Any | None = None
+    lose_create: Callable[[], None]  # the next create is applied, then its answer is lost
+    take_gpu: Callable[[str], None]  # resuming this pod finds its host's GPU taken
+    other: PodBackend | None = None
 
 
 Factory = Callable[[], AbstractAsyncContextManager[Backend]]
@@ -48,13 +57,23 @@ def backend(request: pytest.FixtureRequest) -> Factory:
         @asynccontextmanager
         async def fake() -> AsyncIterator[Backend]:
             api = FakeApi()
-            yield Backend("fake", api, api.exhausted.add)
+
+            def lose() -> None:
+                api.lose_answers += 1
+
+            yield Backend("fake", api, api.exhausted.add, lose, api.gpu_taken.add)
 
         return fake
     sb: Sandbox = request.getfixturevalue("sb")
 
     def exhaust(gpu: str) -> None:
         sb.faults({"exhaust": [gpu]})
+
+    def lose() -> None:
+        sb.faults({"lose_responses": {"count": 1, "operations": ["create", "rest:createPod"]}})
+
+    def take_gpu(pod_id: str) -> None:
+        sb.faults({"gpu_taken": [pod_id]})
 
     @asynccontextmanager
     async def sandbox() -> AsyncIterator[Backend]:
@@ -63,9 +82,9 @@ def backend(request: pytest.FixtureRequest) -> Factory:
             RestClient(sb.key, api_url=sb.url) as rest,
         ):
             if request.param == "graphql":
-                yield Backend("graphql", gql, exhaust, rest)
+                yield Backend("graphql", gql, exhaust, lose, take_gpu, rest)
             else:
-                yield Backend("rest", rest, exhaust, gql)
+                yield Backend("rest", rest, exhaust, lose, take_gpu, gql)
 
     return sandbox
 
@@ -78,7 +97,7 @@ def run(factory: Factory, body: Callable[[Backend], Awaitable[None]]) -> None:
     asyncio.run(main())
 
 
-def request(**kw: Any) -> PodCreateRequest:
+def request(**kw: Any) -> PodCreate:
     values: dict[str, Any] = {
         "name": "contract-box",
         "image": "img:1",
@@ -92,7 +111,7 @@ def request(**kw: Any) -> PodCreateRequest:
         "volume_mount": "/workspace",
     }
     values.update(kw)
-    return PodCreateRequest(**values)
+    return PodCreate(**values)
 
 
 async def ready(api: Any, pod_id: str) -> ActualPod:
@@ -232,12 +251,14 @@ def test_an_edit_replaces_the_env_and_keeps_the_markers(backend: Factory) -> Non
         env = {**MARKERS.as_env(), "NEW": "1"}
         edited = await b.api.edit_pod(
             made.pod_id,
-            image="img:2",
-            container_disk_gb=7,
-            volume_gb=20,
-            volume_mount="/workspace",
-            env=env,
-            ports=("22/tcp", "8888/http"),
+            PodEdit(
+                image="img:2",
+                container_disk_gb=7,
+                volume_gb=20,
+                volume_mount="/workspace",
+                env=env,
+                ports=("22/tcp", "8888/http"),
+            ),
         )
         assert edited.pod_id == made.pod_id
         pod = (await b.api.list_pods()).pods[made.pod_id]
@@ -301,7 +322,8 @@ def test_a_pod_made_over_one_api_reads_the_same_over_the_other(backend: Factory)
         assert shape(theirs) == shape(mine) == EXPECTED
         assert (theirs.ssh, theirs.runtime_ready) == (mine.ssh, mine.runtime_ready)
         await b.other.stop_pod(made.pod_id)
-        assert (await b.api.get_pod(made.pod_id)).desired_status is PodStatus.EXITED
+        seen = await b.api.get_pod(made.pod_id)
+        assert seen is not None and seen.desired_status is PodStatus.EXITED
         assert await b.other.terminate_pod(made.pod_id) is True
         assert await b.api.get_pod(made.pod_id) is None
 
@@ -317,12 +339,14 @@ def test_stop_resume_and_edit_of_an_unknown_pod_are_api_errors(backend: Factory)
         with pytest.raises(ApiError, match="not found"):
             await b.api.edit_pod(
                 "nosuchpod0001",
-                image="img:2",
-                container_disk_gb=7,
-                volume_gb=20,
-                volume_mount="/workspace",
-                env=MARKERS.as_env(),
-                ports=("22/tcp",),
+                PodEdit(
+                    image="img:2",
+                    container_disk_gb=7,
+                    volume_gb=20,
+                    volume_mount="/workspace",
+                    env=MARKERS.as_env(),
+                    ports=("22/tcp",),
+                ),
             )
 
     run(backend, body)
@@ -334,14 +358,117 @@ def test_an_edited_stopped_pod_stays_stopped(backend: Factory) -> None:
         await b.api.stop_pod(made.pod_id)
         await b.api.edit_pod(
             made.pod_id,
-            image="img:2",
-            container_disk_gb=7,
+            PodEdit(
+                image="img:2",
+                container_disk_gb=7,
+                volume_gb=20,
+                volume_mount="/workspace",
+                env=MARKERS.as_env(),
+                ports=("22/tcp",),
+            ),
+        )
+        pod = (await b.api.list_pods()).pods[made.pod_id]
+        assert (pod.desired_status, pod.image, pod.ssh) == (PodStatus.EXITED, "img:2", None)
+
+    run(backend, body)
+
+
+def test_offers_list_each_cloud_and_only_the_types_asked(backend: Factory) -> None:
+    async def body(b: Backend) -> None:
+        every = await b.api.gpu_offers()
+        assert set(every) == {CloudType.SECURE, CloudType.COMMUNITY}
+        assert GPU in every[CloudType.SECURE] and GPU in every[CloudType.COMMUNITY]
+        offer = every[CloudType.SECURE][GPU]
+        assert offer.gpu_type_id == GPU and (offer.on_demand_price or 0) > 0
+        asked = await b.api.gpu_offers([GPU, "NVIDIA No Such GPU"])
+        assert {cloud: list(offers) for cloud, offers in asked.items()} == {
+            CloudType.SECURE: [GPU],
+            CloudType.COMMUNITY: [GPU],
+        }
+
+    run(backend, body)
+
+
+def test_a_ready_pods_logs_show_its_container_and_an_unknown_pod_has_none(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        lines: list[str] = []
+        if b.name == "graphql":  # GraphQL has no pod logs: refused before anything is sent
+            with pytest.raises(UsageError, match="--api rest"):
+                await b.api.pod_logs(made.pod_id, lines.append)
+            return
+        printed = await b.api.pod_logs(made.pod_id, lines.append)
+        assert printed == len(lines) >= 1
+        assert any("container running" in line for line in lines)
+        with pytest.raises(ApiError, match="not found"):
+            await b.api.pod_logs("nosuchpod0001", lines.append)
+
+    run(backend, body)
+
+
+def test_an_edit_carries_image_disk_ports_and_args_and_keeps_gpu_and_volume(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        edit = PodEdit(
+            image="img:3",
+            container_disk_gb=9,
             volume_gb=20,
             volume_mount="/workspace",
             env=MARKERS.as_env(),
             ports=("22/tcp",),
+            docker_args="sleep infinity",
         )
-        pod = (await b.api.list_pods()).pods[made.pod_id]
-        assert (pod.desired_status, pod.image, pod.ssh) == (PodStatus.EXITED, "img:2", None)
+        await b.api.edit_pod(made.pod_id, edit)
+        pod = await ready(b.api, made.pod_id)
+        assert (pod.image, pod.container_disk_gb, sorted(pod.ports), pod.docker_args) == (
+            "img:3",
+            9,
+            ["22/tcp"],
+            "sleep infinity",
+        )
+        assert (pod.gpu_type_id, pod.gpu_count, pod.volume_gb, pod.volume_mount) == (
+            GPU,
+            1,
+            20,
+            "/workspace",
+        )
+        assert dict(pod.env) == MARKERS.as_env()
+
+    run(backend, body)
+
+
+def test_a_create_whose_answer_is_lost_may_have_happened_and_its_uid_finds_the_pod(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        b.lose_create()
+        with pytest.raises(TransientApiError) as caught:
+            await b.api.create_pod(request())
+        assert caught.value.maybe_processed  # never re-sent blindly
+        found = (await b.api.list_pods()).find_by_uid(MARKERS.uid)
+        assert found is not None and found.markers == MARKERS
+        assert len((await b.api.list_pods()).pods) == 1  # made once
+
+    run(backend, body)
+
+
+def test_a_resume_whose_gpu_is_taken_is_a_resume_capacity_error_and_the_pod_stays_stopped(
+    backend: Factory,
+) -> None:
+    async def body(b: Backend) -> None:
+        made = await b.api.create_pod(request())
+        await ready(b.api, made.pod_id)
+        await b.api.stop_pod(made.pod_id)
+        b.take_gpu(made.pod_id)
+        with pytest.raises(ResumeCapacityError):
+            await b.api.resume_pod(made.pod_id, 1)
+        pod = await b.api.get_pod(made.pod_id)
+        assert pod is not None and pod.desired_status is PodStatus.EXITED
 
     run(backend, body)

@@ -80,7 +80,7 @@ def test_reconcile_reports_an_unknown_gpu_type_each_round_and_creates_nothing(
         result = podctl("reconcile", "--once", "-f", str(podctl.spec))
         assert result.code == 1, result.out + result.err
         assert result.out == (
-            f"round 1: error: The plan has errors; nothing was changed: - {UNKNOWN}\n"
+            f"round 1 (leader): error: The plan has errors; nothing was changed: - {UNKNOWN}\n"
         )
     assert podctl.mutations() == {} and podctl.pods() == []
     assert sandbox_requests(podctl)["mutations"] == before["mutations"]

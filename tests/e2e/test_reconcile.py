@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.cli.wiring import PORTS
 from reconciler.sandbox import control
 from reconciler.workflow import Connection
 from reconciler.workflow.pods import ApplyRequest, PlanRequest
@@ -40,7 +41,7 @@ def once(podctl: Podctl, *extra: str) -> Any:
 def test_once_converges_a_fresh_stack_then_a_quiet_round_is_one_request(podctl: Podctl) -> None:
     first = once(podctl)
     assert first.code == 0, first.err
-    assert first.out == "round 1: 1 change: 1 done, 0 failed\n"
+    assert first.out == "round 1 (leader): 1 change: 1 done, 0 failed\n"
     (pod,) = podctl.pods()
     assert pod["desiredStatus"] == "RUNNING"
     assert podctl.recorded()["pods"]["box"]["pod_id"] == pod["id"]
@@ -50,7 +51,7 @@ def test_once_converges_a_fresh_stack_then_a_quiet_round_is_one_request(podctl: 
     quiet = once(podctl)
     after = sandbox_requests(podctl)
     assert quiet.code == 0, quiet.err
-    assert quiet.out == "round 1: converged (1 pod, 1 request)\n"
+    assert quiet.out == "round 1 (leader): converged (1 pod, 1 request)\n"
     assert podctl.operations == {"ListPods": 1}  # no gpuTypes, no mutation
     if podctl.api == "graphql":  # the sandbox's request log counts GraphQL requests
         assert after["total"] - before["total"] == 1
@@ -67,7 +68,7 @@ def test_a_pod_stopped_outside_podctl_is_resumed(podctl: Podctl) -> None:
     podctl.operations.clear()
     healed = once(podctl)
     assert healed.code == 0, healed.err
-    assert healed.out == "round 1: 1 change: 1 done, 0 failed\n"
+    assert healed.out == "round 1 (leader): 1 change: 1 done, 0 failed\n"
     assert podctl.mutations() == {"ResumePod": 1}
     assert [(p["id"], p["desiredStatus"]) for p in podctl.pods()] == [(pod["id"], "RUNNING")]
 
@@ -173,7 +174,7 @@ def test_a_spec_error_is_reported_and_retried_next_round(podctl: Podctl) -> None
         podctl.spec.write_text(good)
 
     code = reconcile(
-        Connection(sandbox=True, env=dict(os.environ)),
+        Connection(sandbox=True, env=dict(os.environ), ports=PORTS),
         PlanRequest(paths=(podctl.spec,)),
         ApplyRequest(poll_initial_s=0.02, poll_max_s=0.1),
         LoopOptions(interval_s=7, max_rounds=2),
@@ -186,7 +187,7 @@ def test_a_spec_error_is_reported_and_retried_next_round(podctl: Podctl) -> None
     first, second = rounds
     assert first.outcome == "error" and first.next_in_s == 7  # the interval: no backoff
     assert "colour" in (first.error or "") and "podctl.yaml" in (first.error or "")
-    assert first.text().startswith("round 1: error: 1 problem(s) in the spec")
+    assert first.text().startswith("round 1 (standby): error: 1 problem(s) in the spec")
     assert first.text().endswith("; next try in 7.0s")
     assert second.outcome == "changed" and second.done == 1 and second.next_in_s is None
     assert len(podctl.pods()) == 1
@@ -196,7 +197,7 @@ def test_an_api_error_backs_off(podctl: Podctl) -> None:
     podctl.sb.faults({"errors": {"kinds": ["500"], "count": 100}})
     rounds: list[Round] = []
     code = reconcile(
-        Connection(sandbox=True, env=dict(os.environ)),
+        Connection(sandbox=True, env=dict(os.environ), ports=PORTS),
         PlanRequest(paths=(podctl.spec,)),
         ApplyRequest(),
         LoopOptions(interval_s=1, max_rounds=3),

@@ -96,7 +96,7 @@ def test_plans_work_while_the_loop_runs_and_sigint_exits_0(podctl: Podctl, tmp_p
             loop.communicate()
     assert [p.code for p in plans] == [0, 0, 0], [p.err for p in plans]
     assert loop.returncode == 0, err
-    assert out.splitlines()[0] == "round 1: 1 change: 1 done, 0 failed"
+    assert out.splitlines()[0] == "round 1 (leader): 1 change: 1 done, 0 failed"
 
 
 def test_a_second_signal_exits_130_at_once(podctl: Podctl, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from reconciler.backends.runpod_graphql import PodCreateRequest, RetryPolicy, RunPodClient
+from reconciler.backends.runpod_graphql import RetryPolicy, RunPodClient
 from reconciler.errors import (
     ApiResponseError,
     CapacityError,
@@ -21,6 +21,7 @@ from reconciler.errors import (
     TransientApiError,
 )
 from reconciler.model import CloudType, PodStatus
+from reconciler.podops import PodCreate
 from tests.sandbox.conftest import Sandbox
 from tests.sandbox.test_api import NO_CAPACITY
 
@@ -50,7 +51,7 @@ def client_run(
     return asyncio.run(main())
 
 
-def request(name: str = "t", **overrides: Any) -> PodCreateRequest:
+def request(name: str = "t", **overrides: Any) -> PodCreate:
     fields: dict[str, Any] = {
         "name": name,
         "image": "img",
@@ -64,7 +65,7 @@ def request(name: str = "t", **overrides: Any) -> PodCreateRequest:
         "volume_mount": "/workspace",
     }
     fields.update(overrides)
-    return PodCreateRequest(**fields)
+    return PodCreate(**fields)
 
 
 def pods(sb: Sandbox) -> dict[str, str]:

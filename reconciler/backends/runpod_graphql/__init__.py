@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from reconciler.backends.runpod_graphql.client import DEFAULT_TIMEOUT, RunPodClient
-from reconciler.backends.runpod_graphql.config import resolve_api_key, resolve_graphql_url
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
-from reconciler.backends.runpod_graphql.retry import NO_RETRY, RetryPolicy
+from reconciler.backends.config import resolve_api_key, resolve_graphql_url
+from reconciler.backends.http import DEFAULT_TIMEOUT
+from reconciler.backends.retry import NO_RETRY, RetryPolicy
+from reconciler.backends.runpod_graphql.client import RunPodClient
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "NO_RETRY",
-    "PodCreateRequest",
     "RetryPolicy",
     "RunPodClient",
     "resolve_api_key",

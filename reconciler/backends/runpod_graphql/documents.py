@@ -8,11 +8,11 @@ those of runpodctl and the Pulumi provider (see reference/runpod-api.md, section
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from reconciler.errors import PodctlError
 from reconciler.model import CloudType
+from reconciler.podops import PodCreate, PodEdit
 
 # Every field the planner needs, in one selection set (list, get, and the pod-returning mutations).
 # machine.gpuTypeId/secureCloud/dataCenterId come from third-party typings of RunPod's schema.
@@ -142,81 +142,47 @@ def datetime_input(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass(frozen=True)
-class PodCreateRequest:
-    """What podctl asks RunPod to create: an on-demand pod, or a spot pod when bid_per_gpu."""
+def create_input(request: PodCreate) -> dict[str, object]:
+    """The `input` of podFindAndDeployOnDemand (or podRentInterruptable when spot).
 
-    name: str
-    image: str
-    gpu_type_id: str
-    gpu_count: int
-    cloud: CloudType
-    env: Mapping[str, str]
-    ports: Sequence[str]
-    container_disk_gb: int
-    volume_gb: int
-    volume_mount: str
-    bid_per_gpu: float | None = None
-    terminate_after: datetime | None = None
-    start_ssh: bool = True
-    support_public_ip: bool = True
-    min_vcpu: int | None = None
-    min_memory_gb: int | None = None
-    allowed_cuda_versions: Sequence[str] = ()
-    data_center_id: str | None = None
-    network_volume_id: str | None = None
-    docker_args: str = ""
-    container_registry_auth_id: str | None = None  # a private image's registry credential
-    template_id: str | None = None
-    # a CPU pod: RunPod's CPU flavor id and its vCPUs (gpu_type_id then names the flavor)
-    cpu_flavor: str | None = None
-    vcpu_count: int | None = None
-
-    @property
-    def spot(self) -> bool:
-        return self.bid_per_gpu is not None
-
-    def to_input(self) -> dict[str, object]:
-        """The `input` of podFindAndDeployOnDemand (or podRentInterruptable when spot).
-
-        Optional fields are left out rather than sent as null: unknown or null fields have broken
-        real clients (runpod-plugins-official #56).
-        """
-        if self.cpu_flavor is not None:
-            raise PodctlError(f"pod {self.name}: a CPU pod is created with cpu_variables()")
-        fields: dict[str, object] = {
-            "name": self.name,
-            "imageName": self.image,
-            "gpuTypeId": self.gpu_type_id,
-            "gpuCount": self.gpu_count,
-            "cloudType": CLOUD_ENUM[self.cloud],
-            "containerDiskInGb": self.container_disk_gb,
-            "volumeInGb": self.volume_gb,
-            "volumeMountPath": self.volume_mount,
-            "ports": ports_input(self.ports),
-            "env": env_input(self.env),
-            "startSsh": self.start_ssh,
-            "supportPublicIp": self.support_public_ip,
-            "dockerArgs": self.docker_args,
-        }
-        optional: dict[str, object] = {
-            "bidPerGpu": self.bid_per_gpu,
-            "terminateAfter": (
-                datetime_input(self.terminate_after) if self.terminate_after else None
-            ),
-            "minVcpuCount": self.min_vcpu,
-            "minMemoryInGb": self.min_memory_gb,
-            "allowedCudaVersions": list(self.allowed_cuda_versions) or None,
-            "dataCenterId": self.data_center_id,
-            "networkVolumeId": self.network_volume_id,
-            "containerRegistryAuthId": self.container_registry_auth_id,
-            "templateId": self.template_id,
-        }
-        fields.update({key: value for key, value in optional.items() if value is not None})
-        return fields
+    Optional fields are left out rather than sent as null: unknown or null fields have broken
+    real clients (runpod-plugins-official #56).
+    """
+    if request.cpu_flavor is not None:
+        raise PodctlError(f"pod {request.name}: a CPU pod is created with cpu_variables()")
+    fields: dict[str, object] = {
+        "name": request.name,
+        "imageName": request.image,
+        "gpuTypeId": request.gpu_type_id,
+        "gpuCount": request.gpu_count,
+        "cloudType": CLOUD_ENUM[request.cloud],
+        "containerDiskInGb": request.container_disk_gb,
+        "volumeInGb": request.volume_gb,
+        "volumeMountPath": request.volume_mount,
+        "ports": ports_input(request.ports),
+        "env": env_input(request.env),
+        "startSsh": request.start_ssh,
+        "supportPublicIp": request.support_public_ip,
+        "dockerArgs": request.docker_args,
+    }
+    optional: dict[str, object] = {
+        "bidPerGpu": request.bid_per_gpu,
+        "terminateAfter": (
+            datetime_input(request.terminate_after) if request.terminate_after else None
+        ),
+        "minVcpuCount": request.min_vcpu,
+        "minMemoryInGb": request.min_memory_gb,
+        "allowedCudaVersions": list(request.allowed_cuda_versions) or None,
+        "dataCenterId": request.data_center_id,
+        "networkVolumeId": request.network_volume_id,
+        "containerRegistryAuthId": request.container_registry_auth_id,
+        "templateId": request.template_id,
+    }
+    fields.update({key: value for key, value in optional.items() if value is not None})
+    return fields
 
 
-def cpu_variables(request: PodCreateRequest, instance_id: str) -> dict[str, object]:
+def cpu_variables(request: PodCreate, instance_id: str) -> dict[str, object]:
     """The variables of DEPLOY_CPU: `instanceId` `<flavor>-<vcpu>-<memory GB>`; no volume disk
     (a CPU pod has none: only a network volume mounts at volume_mount)."""
     fields: dict[str, object] = {
@@ -241,25 +207,15 @@ def cpu_variables(request: PodCreateRequest, instance_id: str) -> dict[str, obje
     return fields
 
 
-def edit_input(
-    *,
-    pod_id: str,
-    image: str,
-    container_disk_gb: int,
-    volume_gb: int,
-    volume_mount: str,
-    env: Mapping[str, str],
-    ports: Sequence[str],
-    docker_args: str = "",
-) -> dict[str, object]:
+def edit_input(pod_id: str, edit: PodEdit) -> dict[str, object]:
     """The whole `PodEditJobInput`: RunPod keeps what is null, so podctl sends every field."""
     return {
         "podId": pod_id,
-        "imageName": image,
-        "containerDiskInGb": container_disk_gb,
-        "volumeInGb": volume_gb,
-        "volumeMountPath": volume_mount,
-        "env": env_input(env),
-        "ports": ports_input(ports),
-        "dockerArgs": docker_args,
+        "imageName": edit.image,
+        "containerDiskInGb": edit.container_disk_gb,
+        "volumeInGb": edit.volume_gb,
+        "volumeMountPath": edit.volume_mount,
+        "env": env_input(edit.env),
+        "ports": ports_input(edit.ports),
+        "dockerArgs": edit.docker_args,
     }

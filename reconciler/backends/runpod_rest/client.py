@@ -1,7 +1,7 @@
 """RestClient: RunPod's REST API v2 over httpx, with the methods (and errors) of RunPodClient.
 
-Transport, auth, deadlines, size caps, retries and scrubbing are the GraphQL backend's HttpApi;
-this module adds v2's routes, its problem+json error mapping and its rate-limit headers.
+Transport, auth, deadlines, size caps, retries and scrubbing are reconciler.backends.http's
+HttpApi; this module adds v2's routes, its problem+json error mapping and its rate-limit headers.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 import httpx
 
-from reconciler.backends.runpod_graphql.body import BodyReader, BodyTooLargeError
-from reconciler.backends.runpod_graphql.client import HttpApi
-from reconciler.backends.runpod_graphql.config import resolve_graphql_url
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
-from reconciler.backends.runpod_graphql.retry import parse_retry_after
+from reconciler.backends.body import BodyReader, BodyTooLargeError
+from reconciler.backends.config import resolve_graphql_url
+from reconciler.backends.http import NOT_PROCESSED_STATUS, HttpApi, raw_chunks
+from reconciler.backends.retry import parse_retry_after
 from reconciler.backends.runpod_graphql.wire import decode, printable
-from reconciler.backends.runpod_rest import documents, wire
+from reconciler.backends.runpod_rest import billing, documents, wire
 from reconciler.backends.runpod_rest.limits import exhausted_for
 from reconciler.backends.runpod_rest.sse import EventParser
 from reconciler.errors import (
@@ -37,9 +37,8 @@ from reconciler.model import (
     NetworkVolume,
     PodStatus,
 )
+from reconciler.podops import PodCreate, PodEdit
 
-# sent before any processing (RunPod: "rejected before processing"): safe to retry a create
-_NOT_PROCESSED_STATUS = frozenset({429, 502, 503})
 LOG_TAIL_MAX = 5000  # v2 refuses a larger tail (422)
 LOG_QUIET_S = 0.75  # a snapshot ends after this long without a line (runpodctl does the same)
 LOG_FIRST_S = 5.0  # ... or this long before the first one
@@ -61,10 +60,6 @@ def rest_base_url(
     parts = urllib.parse.urlsplit(graphql)
     path = parts.path.removesuffix("/graphql").rstrip("/").removesuffix("/v2")
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
 
 
 def _segment(pod_id: str) -> str:
@@ -172,9 +167,20 @@ class RestClient(HttpApi):
             "GET", "/v2/catalog/gpus", "GpuCatalog", query=query, idempotent=True
         )
 
+    async def pod_costs(self, since: datetime | None) -> dict[str, float]:
+        """Pod id -> USD RunPod billed it since `since` (month buckets), in one request."""
+        data = await self._call(
+            "GET",
+            "/v2/billing/pods",
+            "ListPodBilling",
+            query=billing.billing_query(since),
+            idempotent=True,
+        )
+        return billing.parse_pod_billing(data)
+
     # --- mutations --------------------------------------------------------------------------
 
-    async def create_pod(self, request: PodCreateRequest) -> ActualPod:
+    async def create_pod(self, request: PodCreate) -> ActualPod:
         """`POST /v2/pods` on this one placement; CapacityError when it has no instance now.
 
         A pod with a network volume and no data center goes to the volume's (looked up first:
@@ -217,26 +223,9 @@ class RestClient(HttpApi):
             return False
         return True
 
-    async def edit_pod(
-        self,
-        pod_id: str,
-        *,
-        image: str,
-        container_disk_gb: int,
-        volume_gb: int,
-        volume_mount: str,
-        env: Mapping[str, str],
-        ports: Sequence[str],
-        docker_args: str = "",
-    ) -> ActualPod:
+    async def edit_pod(self, pod_id: str, edit: PodEdit) -> ActualPod:
         """`PATCH /v2/pods/{id}`: env is replaced whole, so it carries the markers again."""
-        body = documents.edit_body(
-            image=image,
-            container_disk_gb=container_disk_gb,
-            env=env,
-            ports=ports,
-            docker_args=docker_args,
-        )
+        body = documents.edit_body(edit)
         data = await self._call(
             "PATCH", f"/v2/pods/{_segment(pod_id)}", "EditPod", body=body, idempotent=False
         )
@@ -292,20 +281,15 @@ class RestClient(HttpApi):
         headers = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
         if last_id[0] is not None:
             headers["Last-Event-ID"] = last_id[0]
-        self.request_count += 1
-        self.requests_by_operation[operation] += 1
         parser = EventParser()
         printed = 0
+        # following waits for lines as long as the user wants: no read timeout then
+        timeout = LOG_FOLLOW_TIMEOUT if follow else None
         try:
-            # following waits for lines as long as the user wants: no read timeout then
-            timeout = LOG_FOLLOW_TIMEOUT if follow else httpx.USE_CLIENT_DEFAULT
-            async with self._http.stream(
-                "GET", url, headers=headers, auth=self._auth(), timeout=timeout
+            async with self._stream(
+                "GET", url, operation, headers=headers, timeout=timeout
             ) as answer:
-                # a test transport's answer is already read: the same bytes, in one chunk
-                chunks = (
-                    _once(answer.content) if answer.is_stream_consumed else answer.aiter_raw()
-                ).__aiter__()
+                chunks = raw_chunks(answer).__aiter__()
                 if answer.status_code != 200:
                     reader = BodyReader(None, limit=LOG_ERROR_BYTES)
                     async for chunk in chunks:
@@ -341,10 +325,6 @@ class RestClient(HttpApi):
                         printed += 1
                     if not follow and tail and printed >= tail:
                         return printed
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise self._transient(exc, operation, maybe_processed=False) from self._cause(exc)
-        except httpx.TransportError as exc:
-            raise self._transient(exc, operation, maybe_processed=True) from self._cause(exc)
         except (ValueError, BodyTooLargeError) as exc:  # a line or an error beyond its cap
             raise ApiResponseError(f"RunPod {operation}: {exc}", operation=operation) from None
 
@@ -422,7 +402,7 @@ class RestClient(HttpApi):
                 status_code=status,
                 operation=operation,
                 retry_after=after,
-                maybe_processed=status not in _NOT_PROCESSED_STATUS,
+                maybe_processed=status not in NOT_PROCESSED_STATUS,
             )
         if status == 410 or wire.is_v1(payload):
             raise ApiError(

@@ -1,4 +1,4 @@
-"""The JSON bodies podctl sends to RunPod's REST v2: a PodCreateRequest as `POST /v2/pods`, edits.
+"""The JSON bodies podctl sends to RunPod's REST v2: a PodCreate as `POST /v2/pods`, a PodEdit.
 
 Pure. v2 refuses any field it does not define (422), so only its own names are sent: one GPU
 type per create (podctl walks the fallback chain), no `cloud: ALL`, no spot, no min vCPU/RAM, no
@@ -7,14 +7,14 @@ public-IP flag, no terminateAfter (reference runpod-rest-v2.md 5.5, 5.10).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from reconciler.backends.runpod_graphql.documents import PodCreateRequest
 from reconciler.errors import PodctlError
 from reconciler.model import MARKER_POD, MARKER_STACK, MARKER_UID, CloudType
+from reconciler.podops import REST_MIN_VOLUME_GB, PodCreate, PodEdit
 
 CLOUD = {CloudType.SECURE: "SECURE", CloudType.COMMUNITY: "COMMUNITY"}
-MIN_VOLUME_GB = 10  # v2's floor for a persistent mount
+MIN_VOLUME_GB = REST_MIN_VOLUME_GB  # v2's floor for a persistent mount
 SPOT_NEEDS_GRAPHQL = (
     "spot pods need --api graphql: RunPod's REST API v2 has no spot (interruptible) pods"
 )
@@ -24,7 +24,7 @@ def ports_body(ports: Sequence[str]) -> list[str]:
     return [p.replace(" ", "") for p in ports]
 
 
-def create_body(request: PodCreateRequest) -> dict[str, object]:
+def create_body(request: PodCreate) -> dict[str, object]:
     """The body of `POST /v2/pods` for this one placement (one GPU type, one cloud)."""
     if request.spot:
         raise PodctlError(f"pod {request.name}: {SPOT_NEEDS_GRAPHQL}.")
@@ -72,30 +72,23 @@ def create_body(request: PodCreateRequest) -> dict[str, object]:
     return body
 
 
-def edit_body(
-    *,
-    image: str,
-    container_disk_gb: int,
-    env: Mapping[str, str],
-    ports: Sequence[str],
-    docker_args: str,
-) -> dict[str, object]:
+def edit_body(edit: PodEdit) -> dict[str, object]:
     """The body of `PATCH /v2/pods/{id}`.
 
     v2 replaces the whole env map, so it must carry podctl's markers (else the pod would no
     longer be found as the stack's). Mounts are left out: their size and path are replace-only
     fields in podctl, and v2 refuses a kind the pod was not created with.
     """
-    missing = [k for k in (MARKER_STACK, MARKER_POD, MARKER_UID) if k not in env]
+    missing = [k for k in (MARKER_STACK, MARKER_POD, MARKER_UID) if k not in edit.env]
     if missing:
         raise PodctlError(
             "an in-place edit must re-send podctl's markers (v2 replaces the whole env); "
             f"missing: {', '.join(missing)}"
         )
     return {
-        "image": image,
-        "disk": container_disk_gb,
-        "env": dict(env),
-        "ports": ports_body(ports),
-        "args": docker_args,
+        "image": edit.image,
+        "disk": edit.container_disk_gb,
+        "env": dict(edit.env),
+        "ports": ports_body(edit.ports),
+        "args": edit.docker_args,
     }

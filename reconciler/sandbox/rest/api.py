@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from reconciler.sandbox import catalog, layout
+from reconciler.sandbox import billing, catalog, layout
 from reconciler.sandbox.faults import Faults
 from reconciler.sandbox.rest import validate, views
 from reconciler.sandbox.state import NO_CAPACITY, BusinessError, Pod, Store, parse_ports
@@ -299,6 +299,11 @@ class RestApi:
             if pod_scope is not None:
                 raise Problem(403, DENIED)
             return self.catalog_cpus(query, parts[3] if len(parts) == 4 else None)
+        if parts == ["v2", "billing", "pods"]:
+            _allow(method, "GET")
+            if pod_scope is not None:
+                raise Problem(403, DENIED)
+            return self.pod_billing(query)
         if parts[:3] == ["v2", "catalog", "gpus"] and len(parts) in (3, 4):
             _allow(method, "GET")
             if pod_scope is not None:
@@ -357,6 +362,14 @@ class RestApi:
         volume.size = request.get("size", volume.size)
         self.store.save()
         return Reply(200, volume.view(), "rest:updateNetworkVolume")
+
+    # -- billing (11): the store's own accounting ----------------------------------------------
+
+    def pod_billing(self, query: dict[str, list[str]]) -> Reply:
+        try:
+            return Reply(200, billing.pod_billing(self.store.ledger, query, time.time()))
+        except billing.QueryError as exc:
+            raise Problem(exc.status, exc.detail, exc.errors) from None
 
     # -- pods --------------------------------------------------------------------------------
 

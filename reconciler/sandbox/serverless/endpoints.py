@@ -449,6 +449,21 @@ def update(endpoint: dict[str, Any], body: Any) -> dict[str, Any]:
     return new
 
 
+IDLE_SCALE_DOWN = ((7, 0), (3, 2))  # §1.6: idle days -> the workers.max RunPod lowers to
+
+
+def idle_scale_down(endpoint: dict[str, Any], days: float) -> dict[str, Any]:
+    """RunPod's own change to an endpoint without requests for `days` (§1.6, docs
+    `endpoint-configurations.mdx`): workers.max lowered to 2 after 3 days, to 0 after 7; it
+    stays there until raised. The sandbox has no clock of days: a test says how many passed."""
+    for after, lowered in IDLE_SCALE_DOWN:
+        if days >= after and endpoint["workers"]["max"] > lowered:
+            workers = {**endpoint["workers"], "max": lowered}
+            workers["min"] = min(workers["min"], lowered)  # [INF]: min never above max
+            return {**endpoint, "workers": workers}
+    return endpoint
+
+
 def _release(version: int, diff: list[dict[str, Any]], now: float | None = None) -> dict[str, Any]:
     return {
         "id": new_id(),

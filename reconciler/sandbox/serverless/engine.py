@@ -98,6 +98,9 @@ class Engine:
         self.counts: dict[str, Counter[str]] = {}  # per endpoint: completed, failed, retried
         self.changed: dict[str, asyncio.Event] = {}  # per job: set on every change
         self.webhooks: deque[dict[str, Any]] = deque(maxlen=200)
+        # every accepted submission (test knob, admin view only): how often one input was sent,
+        # and how often a worker took each job (RunPod's own requeues, apart from resubmits)
+        self.submitted: deque[dict[str, Any]] = deque(maxlen=50_000)
         self.dirty = False
         self._task: asyncio.Task[None] | None = None
         self._spawning: Counter[str] = Counter()
@@ -152,6 +155,7 @@ class Engine:
         self.jobs.clear()
         self.counts.clear()
         self.webhooks.clear()
+        self.submitted.clear()
         for event in self.changed.values():
             event.set()
         self.changed.clear()
@@ -212,6 +216,7 @@ class Engine:
 
     def submit(self, job: Job) -> None:
         self.jobs[job.id] = job
+        self.submitted.append({"id": job.id, "endpoint_id": job.endpoint_id, "input": job.input})
         self.dirty = True
         self._schedule()
 
@@ -304,6 +309,10 @@ class Engine:
                 if not w.dying
             ],
             "webhooks": list(self.webhooks),
+            "submitted": [
+                {**s, "taken": j.attempts if (j := self.jobs.get(s["id"])) else None}
+                for s in self.submitted
+            ],
         }
 
     # -- internals -------------------------------------------------------------------------

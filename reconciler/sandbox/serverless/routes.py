@@ -95,9 +95,30 @@ class ServerlessRoutes:
             if not self._authorized(scope, bare=False):
                 await _send(send, 401, {"errors": [{"message": "Unauthorized"}]})
                 return
+            if path == ADMIN + "/idle" and scope["method"] == "POST":
+                await self._idle(receive, send)
+                return
             await _send(send, 200, self.engine.status())
         else:
             await self._data(scope, receive, send, path)
+
+    async def _idle(self, receive: Receive, send: Send) -> None:
+        """`POST /_sandbox/serverless/idle {"endpoint": ID, "days": N}`: let N idle days pass
+        for that endpoint, as RunPod's idle scale-down sees them (§1.6)."""
+        try:
+            body = json.loads(await _read_body(receive, 4096) or b"null")
+        except (TooLarge, ValueError):
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("days"), int | float):
+            await _send(send, 400, {"error": 'send {"endpoint": ID, "days": N}'})
+            return
+        endpoint = self.engine.endpoints.get(str(body.get("endpoint")))
+        if endpoint is None:
+            await _send(send, 404, {"error": NOT_FOUND})
+            return
+        lowered = endpoints.idle_scale_down(endpoint, float(body["days"]))
+        self.engine.put_endpoint(lowered)
+        await _send(send, 200, {"workers": lowered["workers"]})
 
     def _authorized(self, scope: Scope, *, bare: bool) -> bool:
         given = ""

@@ -1,4 +1,4 @@
-"""How often and how long RunPodClient retries a transient failure. Pure: no clock, no sleep."""
+"""How often and how long HttpApi retries a transient failure. Pure: no clock, no sleep."""
 
 from __future__ import annotations
 
