@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reconciler.workflow.context import Connection, Ports, api_of, connect
+from reconciler.workflow.context import Connection, Ports, api_of
 
 if TYPE_CHECKING:
+    from reconciler.backends.runpod_rest import RestClient
     from reconciler.backends.serverless.client import JobApi
     from reconciler.executor.ports import BackendSession, BillingBackend, EndpointBackend
     from reconciler.state import StateSettings, StateStore
@@ -35,9 +36,11 @@ class ApiTarget:
         return f"ApiTarget(url={self.url!r})"
 
 
-def api_target(connection: Connection) -> ApiTarget:
+def api_target(connection: Connection, *, announce: bool = True) -> ApiTarget:
     """The sandbox's URL and key (started if none runs) with `--sandbox`, else `--api-url` and
-    the key from RUNPOD_API_KEY or ~/.runpod/config.toml; retries reported as notices."""
+    the key from RUNPOD_API_KEY or ~/.runpod/config.toml; retries reported as notices.
+
+    `announce=False` for a second client beside the pod backend: the sandbox said it once."""
     notice = connection.on_notice
 
     def on_retry(attempt: int, delay: float, reason: str) -> None:
@@ -48,7 +51,7 @@ def api_target(connection: Connection) -> ApiTarget:
         from reconciler.sandbox import control
 
         data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
-        info = control.ensure_running(Path(data_dir) if data_dir else None)
+        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=announce)
         return ApiTarget(info.api_key, info.url, False, on_retry)
     from reconciler.backends.config import resolve_api_key
 
@@ -77,21 +80,34 @@ def open_state_store(settings: StateSettings) -> StateStore:
 
 
 @contextlib.asynccontextmanager
+async def _rest_beside(
+    connection: Connection, client: ApiClient, secrets: Iterable[str] = ()
+) -> AsyncIterator[tuple[RestClient, bool]]:
+    """A REST v2 client for what only v2 has (endpoints, billing): `client` itself when it
+    speaks v2, else one of the same key and server (runpod-rest-v2.md 1); and whether it is
+    that second client."""
+    from reconciler.backends.runpod_rest import RestClient
+
+    if isinstance(client, RestClient):
+        yield client, False
+        return
+    target = api_target(connection, announce=False)
+    async with RestClient(
+        target.key, api_url=target.url, on_retry=target.on_retry, insecure_http=target.insecure_http
+    ) as rest:
+        rest.hide(secrets)
+        yield rest, True
+
+
+@contextlib.asynccontextmanager
 async def open_endpoints(
     connection: Connection, client: ApiClient, secrets: Iterable[str] = ()
 ) -> AsyncIterator[EndpointBackend]:
-    """The serverless control plane, which exists only on REST v2: over `client` when it
-    speaks REST v2, else over a REST client of the same key and base URL."""
-    from reconciler.backends.runpod_rest import RestClient
+    """The serverless control plane, which exists only on REST v2."""
     from reconciler.backends.runpod_rest.endpoints import EndpointClient
 
-    if isinstance(client, RestClient):
-        yield EndpointClient(client)
-        return
-    async with connect(replace(connection, api="rest")) as rest:
-        assert isinstance(rest, RestClient)
-        rest.hide(secrets)
-        yield EndpointClient(rest, owns_rest=True)
+    async with _rest_beside(connection, client, secrets) as (rest, own):
+        yield EndpointClient(rest, owns_rest=own)
 
 
 def open_job_api(connection: Connection) -> JobApi:
@@ -107,23 +123,8 @@ def open_job_api(connection: Connection) -> JobApi:
 
 @contextlib.asynccontextmanager
 async def open_billing(connection: Connection, client: ApiClient) -> AsyncIterator[BillingBackend]:
-    """RunPod's billing, which exists only on REST v2 (runpod-rest-v2.md 11): `client` when it
-    speaks REST v2, else a REST client of the same key (runpod-rest-v2.md 1) and server."""
-    from reconciler.backends.runpod_rest import RestClient
-
-    if isinstance(client, RestClient):
-        yield client
-        return
-    if connection.sandbox:  # the sandbox already announced itself once
-        from reconciler.sandbox import control
-
-        data_dir = connection.env.get("PODCTL_SANDBOX_DIR")
-        info = control.ensure_running(Path(data_dir) if data_dir else None, announce=False)
-        rest: ApiClient = RestClient(info.api_key, api_url=info.url)
-    else:
-        rest = connect(replace(connection, api="rest"))
-    async with rest:
-        assert isinstance(rest, RestClient)
+    """RunPod's billing, which exists only on REST v2 (runpod-rest-v2.md 11)."""
+    async with _rest_beside(connection, client) as (rest, _own):
         yield rest
 
 

@@ -392,3 +392,12 @@ def test_a_crash_between_create_and_record_adopts_instead_of_creating_twice(
     assert again.code == 0, again.err
     assert [e["id"] for e in endpoints(podctl)] == [made["id"]]  # adopted by its markers
     assert podctl.recorded()["endpoints"]["scorer"]["endpoint_id"] == made["id"]
+
+
+def test_the_sandbox_is_announced_once_though_endpoints_need_a_second_client(
+    podctl: Podctl,
+) -> None:
+    write(podctl)  # under --api graphql the control plane is a REST client beside it
+    planned = cli(podctl, "plan")
+    assert planned.code == 0, planned.err
+    assert planned.err.count("local RunPod sandbox") == 1, planned.err
